@@ -1,0 +1,127 @@
+"""Helpers for the benchmark scripts: run a real server, read its memory, print a table."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MiB, from /proc."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct child processes (uvicorn's workers)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(p) for p in fh.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+@dataclass
+class Server:
+    """A qtrack server process started for a benchmark."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    startup_s: float
+
+
+@contextmanager
+def qtrack_server(env: Mapping[str, str], workers: int = 1) -> Iterator[Server]:
+    """Migrate, start `qtrack serve`, wait for /healthz, and stop it afterwards."""
+    full_env = {**os.environ, **env, "QTRACK_LOG_LEVEL": "WARNING"}
+    qtrack = [sys.executable, "-m", "qtrack"]
+    subprocess.run([*qtrack, "db", "upgrade"], env=full_env, check=True, capture_output=True)
+    port = free_port()
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [*qtrack, "serve", "--port", str(port), "--workers", str(workers)],
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("server exited during startup")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=0.5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.02)
+        yield Server(proc, base, time.perf_counter() - started)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+@dataclass
+class LoadResult:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def wrk(url: str, *, connections: int, seconds: int, threads: int = 1) -> LoadResult:
+    """Run wrk (Debian package `wrk`) against a URL and parse its latency distribution."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rps = p50 = p99 = 0.0
+    errors = 0
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            rps = float(parts[1])
+        elif parts[:1] == ["50%"]:
+            p50 = _ms(parts[1])
+        elif parts[:1] == ["99%"]:
+            p99 = _ms(parts[1])
+        elif "Non-2xx" in line or "Socket errors" in line:
+            errors += sum(int(p.strip(",")) for p in parts if p.strip(",").isdigit())
+    return LoadResult(rps, p50, p99, errors)
+
+
+def _ms(value: str) -> float:
+    for suffix, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if value.endswith(suffix):
+            return float(value[: -len(suffix)]) * factor
+    return float(value)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Print a Markdown table, ready to paste into docs/benchmarks.md."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
+    print("| " + " | ".join("-" * w for w in widths) + " |")
+    for row in cells:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")

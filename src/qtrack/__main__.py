@@ -1,0 +1,5 @@
+"""Allow `python -m qtrack`."""
+
+from qtrack.cli import main
+
+main()

@@ -1,0 +1,95 @@
+"""The application factory: settings in, a configured FastAPI app out."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.responses import Response
+
+from qtrack import __version__
+from qtrack.config import Settings, get_settings
+from qtrack.core.apidocs import install_api_docs
+from qtrack.core.db import Database
+from qtrack.core.errors import install_error_handlers
+from qtrack.core.health import router as health_router
+from qtrack.core.logging import configure_logging
+from qtrack.core.metrics import Metrics
+from qtrack.core.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
+from qtrack.core.redis import create_redis
+from qtrack.core.state import AppState
+from qtrack.core.templating import STATIC_DIR, templates
+
+log = structlog.get_logger("qtrack.app")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the qtrack ASGI app for these settings (the environment's when none are given)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    metrics = Metrics() if settings.metrics_enabled else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings)
+        redis = create_redis(settings)
+        if metrics is not None:
+            metrics.watch_pool(db.pool_stats)
+        app.state.qtrack = AppState(settings=settings, db=db, redis=redis, metrics=metrics)
+        log.info(
+            "startup", version=__version__, database=db.engine.dialect.name, redis=redis is not None
+        )
+        try:
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await db.dispose()
+            log.info("shutdown")
+
+    app = FastAPI(
+        title="qtrack",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(health_router)
+    install_api_docs(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index(request: Request) -> Response:
+        return templates.TemplateResponse(request, "index.html", {"version": __version__})
+
+    # Added innermost first: the request context wraps everything, so even a 413 or a
+    # refused host gets a request id, a log line and the security headers.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "Idempotency-Key",
+                "X-Request-ID",
+            ],
+            expose_headers=["ETag", "X-Request-ID", "Retry-After"],
+        )
+    if settings.trusted_hosts != ["*"]:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.public_url.startswith("https://"))
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app

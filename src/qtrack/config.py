@@ -1,0 +1,87 @@
+"""Settings: one class, read from `QTRACK_*` environment variables (or a `.env` file).
+
+Every field is documented in docs/settings.md; a test keeps the two in step.
+"""
+
+import json
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# The secret every fresh checkout starts with. Fine for a laptop, refused in production.
+PLACEHOLDER_SECRET = "change-me-this-is-not-a-secret"  # noqa: S105
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Everything qtrack can be told from the outside."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QTRACK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    database_url: str = "sqlite+aiosqlite:///./qtrack.db"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_max_overflow: int = Field(default=10, ge=0, le=200)
+    database_pool_timeout_s: float = Field(default=10.0, gt=0)
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    slow_query_ms: int = Field(default=200, ge=0)
+    redis_url: str | None = None
+    secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    public_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    cors_origins: CsvList = []
+    trusted_hosts: CsvList = ["*"]
+    metrics_enabled: bool = True
+    admin_username: str = "admin"
+    admin_password: SecretStr | None = None
+
+    @field_validator("cors_origins", "trusted_hosts", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        """Accept `a,b,c` or a JSON list from the environment, as well as a real list."""
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            return json.loads(value)
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_in_prod(self) -> "Settings":
+        if self.env == "prod":
+            secret = self.secret_key.get_secret_value()
+            if secret == PLACEHOLDER_SECRET:
+                raise ValueError("QTRACK_SECRET_KEY is the placeholder; set a real secret in prod")
+            if len(secret) < 32:
+                raise ValueError("QTRACK_SECRET_KEY must be at least 32 characters in prod")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is the embedded SQLite one."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def public_url(self) -> str:
+        """The public base URL without a trailing slash."""
+        return str(self.public_base_url).rstrip("/")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

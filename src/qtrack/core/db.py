@@ -1,0 +1,155 @@
+"""The database: async engine, sessions, and the transaction rules.
+
+* SQLite runs in WAL mode with foreign keys on and a busy timeout. pysqlite's own transaction
+  handling is switched off so that we can say `BEGIN IMMEDIATE` for writing sessions: a
+  deferred transaction that later tries to write fails with "database is locked" instead of
+  waiting its turn.
+* PostgreSQL uses asyncpg with a pool sized from settings.
+* Services flush, never commit. The request dependency (`qtrack.core.deps.SessionDep`) and
+  `session_scope()` commit once, before the response or command finishes.
+"""
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import structlog
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, ExecutionContext
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+from qtrack.config import Settings
+
+log = structlog.get_logger("qtrack.db")
+
+Mode = Literal["read", "write"]
+_BEGIN_OPTION = "qtrack_sqlite_begin"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, busy_timeout_ms: int) -> None:
+    # The driver must not open transactions on its own; the "begin" hook below does.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
+    """Build the async engine for the configured database."""
+    url = settings.database_url
+    if settings.is_sqlite:
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        timeout = settings.sqlite_busy_timeout_ms
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            _sqlite_pragmas(dbapi_conn, timeout)
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            mode = conn.get_execution_options().get(_BEGIN_OPTION, "")
+            conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+    elif pooled:
+        engine = create_async_engine(
+            url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            pool_timeout=settings.database_pool_timeout_s,
+            pool_pre_ping=True,
+        )
+    else:
+        engine = create_async_engine(url, poolclass=NullPool)
+
+    _log_slow_queries(engine, settings.slow_query_ms)
+    return engine
+
+
+def _log_slow_queries(engine: AsyncEngine, threshold_ms: int) -> None:
+    if threshold_ms <= 0:
+        return
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _start(
+        conn: Connection,
+        cursor: Any,
+        statement: str,
+        params: Any,
+        ctx: ExecutionContext,
+        many: bool,
+    ) -> None:
+        conn.info.setdefault("qtrack_query_start", []).append(time.perf_counter())
+
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def _end(
+        conn: Connection,
+        cursor: Any,
+        statement: str,
+        params: Any,
+        ctx: ExecutionContext,
+        many: bool,
+    ) -> None:
+        started = conn.info["qtrack_query_start"].pop()
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if elapsed_ms >= threshold_ms:
+            # Parameters are left out on purpose: they may hold personal data or secrets.
+            log.warning("slow_query", duration_ms=round(elapsed_ms, 1), statement=statement[:500])
+
+
+class Database:
+    """One engine and the two ways to open a session on it."""
+
+    def __init__(self, settings: Settings, *, pooled: bool = True) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings, pooled=pooled)
+        write_engine = self.engine
+        if settings.is_sqlite:
+            write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._write = async_sessionmaker(write_engine, expire_on_commit=False, autoflush=False)
+
+    def sessionmaker(self, mode: Mode) -> async_sessionmaker[AsyncSession]:
+        """Sessions that only read, or that will write (on SQLite those take the lock up front)."""
+        return self._write if mode == "write" else self._read
+
+    @asynccontextmanager
+    async def session_scope(self, mode: Mode = "write") -> AsyncIterator[AsyncSession]:
+        """A unit of work for the CLI and background jobs: commit on success, roll back on error."""
+        async with self.sessionmaker(mode)() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    def pool_stats(self) -> dict[str, int]:
+        """Connections in use and idle, for /metrics."""
+        pool: Any = self.engine.pool
+        stats = {"checked_out": 0, "idle": 0, "overflow": 0}
+        if hasattr(pool, "checkedout"):
+            stats["checked_out"] = int(pool.checkedout())
+        if hasattr(pool, "checkedin"):
+            stats["idle"] = int(pool.checkedin())
+        if hasattr(pool, "overflow"):
+            stats["overflow"] = max(0, int(pool.overflow()))
+        return stats
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()

@@ -1,0 +1,39 @@
+"""Request-scoped dependencies shared by every domain."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qtrack.config import Settings
+from qtrack.core.db import Mode
+from qtrack.core.state import AppState, app_state
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request, committed after the handler returns and before the response
+    is sent; rolled back if anything raised."""
+    mode: Mode = "read" if request.method in _READ_METHODS else "write"
+    factory = app_state(request).db.sessionmaker(mode)
+    async with factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings of the app serving this request."""
+    return app_state(request).settings
+
+
+# scope="function": the commit above runs when the endpoint returns, so a failed commit is
+# an error response, and a 2xx means the data is on disk.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StateDep = Annotated[AppState, Depends(app_state)]

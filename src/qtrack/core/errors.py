@@ -1,0 +1,189 @@
+"""Domain errors that carry their HTTP status and a stable code, and the handlers that render them.
+
+JSON under `/api` (and for health endpoints):
+    {"error": {"code": ..., "message": ..., "details": ...}, "request_id": ...}
+an HTML page everywhere else.
+"""
+
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from qtrack.core.http import ORJSONResponse, wants_json
+from qtrack.core.requests import request_id_of
+from qtrack.core.templating import render_error_page
+
+log = structlog.get_logger("qtrack.errors")
+
+
+class QtrackError(Exception):
+    """Base of every error a service may raise; the handler turns it into a response."""
+
+    status_code: int = 500
+    code: str = "internal_error"
+    message: str = "Internal server error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.message
+        self.details = details
+        self.headers = dict(headers or {})
+        super().__init__(self.message)
+
+
+class BadRequest(QtrackError):
+    status_code, code, message = 400, "bad_request", "The request is not valid"
+
+
+class Unauthorized(QtrackError):
+    status_code, code, message = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(QtrackError):
+    status_code, code, message = 403, "forbidden", "Not allowed"
+
+
+class NotFound(QtrackError):
+    status_code, code, message = 404, "not_found", "Not found"
+
+
+class Conflict(QtrackError):
+    status_code, code, message = 409, "conflict", "Conflicts with the current state"
+
+
+class PreconditionFailed(QtrackError):
+    status_code, code, message = 412, "precondition_failed", "The resource has changed"
+
+
+class PayloadTooLarge(QtrackError):
+    status_code, code, message = 413, "payload_too_large", "The request body is too large"
+
+
+class ValidationFailed(QtrackError):
+    status_code, code, message = 422, "validation_error", "The request is not valid"
+
+
+class RateLimited(QtrackError):
+    status_code, code, message = 429, "rate_limited", "Too many requests"
+
+
+class ServiceUnavailable(QtrackError):
+    status_code, code, message = 503, "unavailable", "Service unavailable"
+
+
+# Codes for errors raised by the framework itself (routing, method, body parsing).
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def error_body(
+    request_id: str | None, code: str, message: str, details: Any = None
+) -> dict[str, Any]:
+    """The one JSON shape every API error has."""
+    return {
+        "error": {"code": code, "message": message, "details": details},
+        "request_id": request_id,
+    }
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """Render an error as JSON for API clients or as an HTML page for browsers."""
+    rid = request_id_of(request.scope)
+    if wants_json(request.scope):
+        return ORJSONResponse(
+            error_body(rid, code, message, details), status_code=status, headers=headers
+        )
+    return render_error_page(request, status=status, code=code, message=message, headers=headers)
+
+
+def _validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Keep what a client needs to fix its request: where, what, and the error type."""
+    details = []
+    for err in errors:
+        details.append(
+            {
+                "loc": [str(part) for part in err.get("loc", ())],
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+        )
+    return details
+
+
+async def _qtrack_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, QtrackError)
+    return error_response(
+        request, exc.status_code, exc.code, exc.message, exc.details, headers=exc.headers
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    details = _validation_details(exc.errors())
+    malformed = any(d["type"] == "json_invalid" for d in details)
+    message = "The request body is not valid JSON" if malformed else "The request is not valid"
+    return error_response(request, 422, "validation_error", message, details)
+
+
+# FastAPI raises a bare 400 with this text when a JSON body cannot even be decoded (bytes that
+# are not UTF-8). To a client that is malformed JSON like any other: 422.
+_UNDECODABLE_BODY = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if status == 400 and exc.detail == _UNDECODABLE_BODY:
+        return error_response(
+            request,
+            422,
+            "validation_error",
+            "The request body is not valid JSON",
+            [{"loc": ["body"], "msg": "body is not valid UTF-8 JSON", "type": "json_invalid"}],
+        )
+    code = _HTTP_CODES.get(status, "http_error")
+    try:
+        default = HTTPStatus(status).phrase
+    except ValueError:
+        default = "Error"
+    message = exc.detail if isinstance(exc.detail, str) and exc.detail else default
+    return error_response(request, status, code, message, headers=exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every expected error through one renderer.
+
+    Unexpected exceptions are caught by `RequestContextMiddleware`, which owns the 500 path so
+    that the request id and access log survive it.
+    """
+    app.add_exception_handler(QtrackError, _qtrack_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,54 @@
+"""Password hashing (argon2id) and other small cryptographic helpers."""
+
+import hashlib
+import hmac
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+# argon2-cffi's defaults are the RFC 9106 "low memory" profile, argon2id.
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of the password, salt and parameters included."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """Whether the password matches the hash; never raises on a bad or foreign hash."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether the hash was made with weaker parameters than today's."""
+    return _hasher.check_needs_rehash(password_hash)
+
+
+# A constant hash to verify against when the user does not exist, so that "no such user" and
+# "wrong password" take the same time.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def burn_verify_time(password: str) -> None:
+    """Spend the time of one verification, to hide whether a username exists."""
+    verify_password(_DUMMY_HASH, password)
+
+
+def generate_password(nbytes: int = 15) -> str:
+    """A random password that is easy to copy: URL-safe base64, no padding."""
+    return secrets.token_urlsafe(nbytes)
+
+
+def sha256_hex(value: str) -> str:
+    """Hex SHA-256 of a string: how high-entropy tokens are stored (they need no slow hash)."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def constant_time_equal(a: str, b: str) -> bool:
+    """Compare two secrets without leaking where they differ."""
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -1,0 +1,26 @@
+"""What the app holds for its lifetime: settings, database, Redis, metrics."""
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from starlette.requests import HTTPConnection
+
+from qtrack.config import Settings
+from qtrack.core.db import Database
+from qtrack.core.metrics import Metrics
+
+
+@dataclass
+class AppState:
+    """Long-lived resources of one running app."""
+
+    settings: Settings
+    db: Database
+    redis: Redis | None
+    metrics: Metrics | None
+
+
+def app_state(conn: HTTPConnection) -> AppState:
+    """The state of the app serving this request."""
+    state: AppState = conn.app.state.qtrack
+    return state

@@ -1,0 +1,77 @@
+"""Alembic migrations, and helpers to run them from the CLI and the tests."""
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent
+# Dated and slugged, so the folder reads in order: 20261122_1400_<rev>_foundation.py
+FILE_TEMPLATE = "%%(year)d%%(month).2d%%(day).2d_%%(hour).2d%%(minute).2d_%%(rev)s_%%(slug)s"
+
+
+def alembic_config(database_url: str) -> Config:
+    """An Alembic config pointing at this package's scripts and the given database."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("file_template", FILE_TEMPLATE)
+    cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    cfg.set_main_option("timezone", "UTC")
+    return cfg
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Apply migrations up to `revision`."""
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    """Revert migrations down to `revision`."""
+    command.downgrade(alembic_config(database_url), revision)
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped with this version of qtrack."""
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def current_revision(database_url: str) -> str | None:
+    """The revision the database is at, None for an empty database."""
+
+    async def _read() -> str | None:
+        engine = create_async_engine(database_url, poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(
+                    lambda c: MigrationContext.configure(c).get_current_revision()
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(_read())
+
+
+def upgrade_on(connection: Connection, revision: str = "head") -> None:
+    """Apply migrations over an open synchronous connection (from `AsyncConnection.run_sync`)."""
+    cfg = alembic_config(connection.engine.url.render_as_string(hide_password=False))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
+def downgrade_on(connection: Connection, revision: str) -> None:
+    """Revert migrations over an open synchronous connection."""
+    cfg = alembic_config(connection.engine.url.render_as_string(hide_password=False))
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, revision)
+
+
+def revisions() -> list[str]:
+    """Every shipped revision, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]

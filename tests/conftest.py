@@ -1,0 +1,156 @@
+"""Fixtures shared by the whole suite: databases on both backends, an app, a client, a CLI."""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from typer.testing import CliRunner
+
+from qtrack.app import create_app
+from qtrack.config import Settings
+from qtrack.core.db import Database
+from qtrack.core.state import AppState
+from tests.databases import (
+    REDIS_TEST_URL,
+    PostgresTemplates,
+    SqliteTemplates,
+    postgres_problem,
+    unavailable,
+)
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplates:
+    return SqliteTemplates(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+def postgres_templates() -> Iterator[PostgresTemplates | str]:
+    """The PostgreSQL template, or the reason there is none."""
+    problem = postgres_problem()
+    if problem is not None:
+        yield problem
+        return
+    templates = PostgresTemplates()
+    yield templates
+    templates.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend this test runs on; every database test runs on both."""
+    name: str = request.param
+    if name == "sqlite" and request.node.get_closest_marker("postgres_only"):
+        pytest.skip("needs PostgreSQL")
+    return name
+
+
+@pytest.fixture
+async def database_url(
+    backend: str,
+    tmp_path: Path,
+    sqlite_templates: SqliteTemplates,
+    postgres_templates: PostgresTemplates | str,
+) -> AsyncIterator[str]:
+    """A freshly migrated database of its own for this test."""
+    if backend == "sqlite":
+        yield sqlite_templates.clone(tmp_path)
+        return
+    if isinstance(postgres_templates, str):
+        unavailable("postgres", postgres_templates)
+        return
+    name, url = await postgres_templates.clone()
+    yield url
+    await postgres_templates.drop(name)
+
+
+@pytest.fixture
+async def empty_database_url(
+    backend: str,
+    tmp_path: Path,
+    postgres_templates: PostgresTemplates | str,
+) -> AsyncIterator[str]:
+    """An empty database (no tables at all), for migration tests."""
+    if backend == "sqlite":
+        yield SqliteTemplates.empty(tmp_path)
+        return
+    if isinstance(postgres_templates, str):
+        unavailable("postgres", postgres_templates)
+        return
+    name, url = await postgres_templates.empty()
+    yield url
+    await postgres_templates.drop(name)
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings for a test: no .env file, no Redis unless asked, quiet logs."""
+    values: dict[str, Any] = {
+        "env": "test",
+        "database_url": database_url,
+        "redis_url": None,
+        "log_level": "WARNING",
+        "log_format": "console",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis, flushed; skipped (or failed, when required) if it is not there."""
+    import redis as sync_redis
+
+    if not REDIS_TEST_URL:
+        unavailable("redis", "QTRACK_TEST_REDIS_URL is empty")
+    client = sync_redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except sync_redis.RedisError as exc:
+        unavailable("redis", f"cannot reach {REDIS_TEST_URL}: {exc}")
+    finally:
+        client.close()
+    return REDIS_TEST_URL
+
+
+async def start_app(settings: Settings) -> tuple[FastAPI, Any]:
+    """Create an app and run its startup; returns the app and the lifespan to close."""
+    app = create_app(settings)
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    return app, lifespan
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application, lifespan = await start_app(settings)
+    yield application
+    await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def db(app: FastAPI) -> Database:
+    """The app's database, for arranging data and checking rows directly."""
+    state: AppState = app.state.qtrack
+    return state.db
+
+
+@pytest.fixture
+def cli() -> CliRunner:
+    return CliRunner()

@@ -1,0 +1,120 @@
+"""One transaction per request: committed before a 2xx leaves, rolled back on any error."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select, text
+
+from qtrack.accounts.models import User
+from qtrack.config import Settings
+from qtrack.core.db import Database
+from qtrack.core.deps import SessionDep
+from qtrack.core.errors import Conflict
+from tests.conftest import start_app
+
+
+def add_write_routes(app: FastAPI) -> None:
+    @app.post("/api/v1/_probe/users/{name}")
+    async def create(name: str, session: SessionDep) -> dict[str, str]:
+        session.add(User(username=name, password_hash="x", role="viewer"))
+        await session.flush()
+        return {"created": name}
+
+    @app.post("/api/v1/_probe/users/{name}/then-fail")
+    async def create_then_fail(name: str, session: SessionDep) -> None:
+        session.add(User(username=name, password_hash="x", role="viewer"))
+        await session.flush()
+        raise Conflict("changed my mind")
+
+    @app.post("/api/v1/_probe/users/{name}/then-crash")
+    async def create_then_crash(name: str, session: SessionDep) -> None:
+        session.add(User(username=name, password_hash="x", role="viewer"))
+        await session.flush()
+        raise RuntimeError("bug")
+
+
+@pytest.fixture
+async def writer(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
+    app, lifespan = await start_app(settings)
+    add_write_routes(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client, app.state.qtrack.db
+    await lifespan.__aexit__(None, None, None)
+
+
+async def _usernames(db: Database) -> set[str]:
+    async with db.session_scope("read") as session:
+        return set((await session.scalars(select(User.username))).all())
+
+
+async def test_success_is_committed(writer: tuple[httpx.AsyncClient, Database]) -> None:
+    client, db = writer
+    response = await client.post("/api/v1/_probe/users/ann")
+    assert response.status_code == 200
+    assert await _usernames(db) == {"ann"}
+
+
+@pytest.mark.parametrize(("suffix", "status"), [("then-fail", 409), ("then-crash", 500)])
+async def test_error_rolls_back(
+    writer: tuple[httpx.AsyncClient, Database], suffix: str, status: int
+) -> None:
+    client, db = writer
+    response = await client.post(f"/api/v1/_probe/users/bob/{suffix}")
+    assert response.status_code == status
+    assert await _usernames(db) == set()
+
+
+async def test_database_error_is_an_error_not_a_2xx(
+    writer: tuple[httpx.AsyncClient, Database],
+) -> None:
+    client, db = writer
+    assert (await client.post("/api/v1/_probe/users/cy")).status_code == 200
+    duplicate = await client.post("/api/v1/_probe/users/cy")
+    assert duplicate.status_code == 500
+    assert await _usernames(db) == {"cy"}
+
+
+async def test_concurrent_writes_all_land(writer: tuple[httpx.AsyncClient, Database]) -> None:
+    """On SQLite, writers queue on BEGIN IMMEDIATE instead of failing with 'database is locked'."""
+    client, db = writer
+    names = [f"user{i}" for i in range(25)]
+    responses = await asyncio.gather(*(client.post(f"/api/v1/_probe/users/{n}") for n in names))
+    assert [r.status_code for r in responses] == [200] * len(names)
+    assert await _usernames(db) == set(names)
+
+
+async def test_session_scope_rolls_back_on_error(db: Database) -> None:
+    async def add_then_fail() -> None:
+        async with db.session_scope() as session:
+            session.add(User(username="dora", password_hash="x", role="viewer"))
+            await session.flush()
+            raise RuntimeError("abort")
+
+    with pytest.raises(RuntimeError):
+        await add_then_fail()
+    async with db.session_scope("read") as session:
+        assert await session.scalar(select(func.count()).select_from(User)) == 0
+
+
+async def test_sqlite_runs_wal_with_foreign_keys(db: Database, backend: str) -> None:
+    if backend != "sqlite":
+        pytest.skip("SQLite pragmas")
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+        assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
+
+
+async def test_timestamps_come_back_in_utc(db: Database) -> None:
+    async with db.session_scope() as session:
+        user = User(username="eve", password_hash="x", role="viewer")
+        session.add(user)
+    async with db.session_scope("read") as session:
+        loaded = await session.scalar(select(User).where(User.username == "eve"))
+        assert loaded is not None
+        assert loaded.created_at.utcoffset() is not None
+        assert loaded.created_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]

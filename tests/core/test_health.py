@@ -1,0 +1,82 @@
+"""/healthz, /readyz and /metrics."""
+
+import httpx
+import pytest
+
+from qtrack.config import Settings
+from tests.conftest import start_app
+
+
+async def _get(settings: Settings, path: str) -> httpx.Response:
+    app, lifespan = await start_app(settings)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.get(path)
+    finally:
+        await lifespan.__aexit__(None, None, None)
+
+
+async def test_healthz_says_alive(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_without_redis_is_degraded_but_ready(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "degraded",
+        "checks": {"database": "ok", "redis": "degraded: no redis"},
+    }
+
+
+async def test_readyz_with_redis_is_ok(settings: Settings, redis_url: str) -> None:
+    response = await _get(settings.model_copy(update={"redis_url": redis_url}), "/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+
+async def test_readyz_with_unreachable_redis_is_degraded(settings: Settings) -> None:
+    unreachable = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    response = await _get(unreachable, "/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["redis"].startswith("degraded: redis unreachable")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://nobody@127.0.0.1:1/none",
+        "sqlite+aiosqlite:////nonexistent-dir/qtrack.db",
+    ],
+)
+async def test_readyz_without_database_is_503(url: str) -> None:
+    settings = Settings(_env_file=None, env="test", database_url=url, log_level="ERROR")
+    response = await _get(settings, "/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"].startswith("error: ")
+
+
+async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
+    await client.get("/healthz")
+    await client.get("/healthz")
+    await client.get("/api/v1/nothing/here")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'qtrack_http_requests_total{method="GET",route="/healthz",status="200"} 2.0' in text
+    assert 'route="<unmatched>",status="404"' in text
+    assert "qtrack_http_request_duration_seconds_bucket" in text
+    assert 'qtrack_db_pool_connections{state="checked_out"}' in text
+
+
+async def test_metrics_can_be_disabled(settings: Settings) -> None:
+    response = await _get(settings.model_copy(update={"metrics_enabled": False}), "/metrics")
+    assert response.status_code == 404

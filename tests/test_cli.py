@@ -1,0 +1,164 @@
+"""The `qtrack` command, run as a user would."""
+
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner, Result
+
+from qtrack import __version__, migrations
+from qtrack.accounts.models import User
+from qtrack.cli import app
+from qtrack.config import Settings, get_settings
+from qtrack.core.db import Database
+from qtrack.core.security import verify_password
+from tests.conftest import make_settings
+
+
+def invoke(cli: CliRunner, args: list[str], **env: str) -> Result:
+    """Run the CLI with these QTRACK_* variables, as a fresh process would read them."""
+    get_settings.cache_clear()
+    try:
+        return cli.invoke(app, args, env=env)
+    finally:
+        get_settings.cache_clear()
+
+
+def _users(url: str) -> list[User]:
+    async def _read() -> list[User]:
+        db = Database(make_settings(url), pooled=False)
+        try:
+            async with db.session_scope("read") as session:
+                return list((await session.scalars(select(User))).all())
+        finally:
+            await db.dispose()
+
+    return asyncio.run(_read())
+
+
+def test_help_lists_the_commands(cli: CliRunner) -> None:
+    result = invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "db", "version"):
+        assert command in result.output
+
+
+def test_version(cli: CliRunner) -> None:
+    result = invoke(cli, ["version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"qtrack {__version__}"
+
+
+def test_db_upgrade_migrates_and_prints_the_admin_password_once(
+    cli: CliRunner, empty_database_url: str
+) -> None:
+    first = invoke(cli, ["db", "upgrade"], QTRACK_DATABASE_URL=empty_database_url)
+    assert first.exit_code == 0, first.output
+    match = re.search(r"created admin user 'admin' with password: (\S+)", first.output)
+    assert match, first.output
+    password = match.group(1)
+
+    second = invoke(cli, ["db", "upgrade"], QTRACK_DATABASE_URL=empty_database_url)
+    assert second.exit_code == 0
+    assert "password" not in second.output
+
+    users = _users(empty_database_url)
+    assert [(u.username, u.role) for u in users] == [("admin", "admin")]
+    assert verify_password(users[0].password_hash, password)
+    assert password not in users[0].password_hash
+
+
+def test_db_upgrade_uses_the_configured_admin_password(
+    cli: CliRunner, empty_database_url: str
+) -> None:
+    result = invoke(
+        cli,
+        ["db", "upgrade"],
+        QTRACK_DATABASE_URL=empty_database_url,
+        QTRACK_ADMIN_PASSWORD="correct horse battery",
+        QTRACK_ADMIN_USERNAME="Root",
+    )
+    assert result.exit_code == 0, result.output
+    assert "correct horse battery" not in result.output
+    users = _users(empty_database_url)
+    assert users[0].username == "root"
+    assert verify_password(users[0].password_hash, "correct horse battery")
+
+
+def test_db_current(cli: CliRunner, tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
+    behind = invoke(cli, ["db", "current"], QTRACK_DATABASE_URL=url)
+    assert behind.exit_code == 1
+    assert behind.output.startswith("empty (behind head")
+    migrations.upgrade(url)
+    current = invoke(cli, ["db", "current"], QTRACK_DATABASE_URL=url)
+    assert current.exit_code == 0
+    assert current.output.strip() == f"{migrations.head_revision()} (up to date)"
+
+
+def test_db_downgrade_to_base(cli: CliRunner, tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"
+    migrations.upgrade(url)
+    result = invoke(cli, ["db", "downgrade", "base"], QTRACK_DATABASE_URL=url)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "database at base"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """`qtrack db upgrade` then `qtrack serve` in a real process, as the README runs them."""
+    env = {**os.environ, "QTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 's.db'}"}
+    qtrack = [sys.executable, "-m", "qtrack"]
+    subprocess.run([*qtrack, "db", "upgrade"], env=env, check=True, capture_output=True)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*qtrack, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=0.5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_serve_answers_health_and_readiness(served: str) -> None:
+    assert httpx.get(f"{served}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{served}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"] == "ok"
+
+
+def test_settings_object_is_what_the_cli_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QTRACK_PORT", "9999")
+    get_settings.cache_clear()
+    try:
+        assert get_settings().port == 9999
+        assert isinstance(get_settings(), Settings)
+    finally:
+        get_settings.cache_clear()
