@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from typer.testing import CliRunner, Result
 
 from qtrack import __version__, migrations
@@ -38,7 +39,8 @@ def _users(url: str) -> list[User]:
         db = Database(make_settings(url), pooled=False)
         try:
             async with db.session_scope("read") as session:
-                return list((await session.scalars(select(User))).all())
+                stmt = select(User).options(joinedload(User.role))
+                return list((await session.scalars(stmt)).all())
         finally:
             await db.dispose()
 
@@ -72,7 +74,7 @@ def test_db_upgrade_migrates_and_prints_the_admin_password_once(
     assert "password" not in second.output
 
     users = _users(empty_database_url)
-    assert [(u.username, u.role) for u in users] == [("admin", "admin")]
+    assert [(u.username, u.role.key) for u in users] == [("admin", "admin")]
     assert verify_password(users[0].password_hash, password)
     assert password not in users[0].password_hash
 

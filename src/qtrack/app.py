@@ -4,13 +4,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.responses import Response
 
 from qtrack import __version__
+from qtrack.accounts import api as accounts_api
+from qtrack.accounts import pages as accounts_pages
 from qtrack.config import Settings, get_settings
 from qtrack.core.apidocs import install_api_docs
 from qtrack.core.db import Database
@@ -23,9 +24,10 @@ from qtrack.core.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from qtrack.core.ratelimit import create_rate_limiter
 from qtrack.core.redis import create_redis
 from qtrack.core.state import AppState
-from qtrack.core.templating import STATIC_DIR, templates
+from qtrack.core.templating import STATIC_DIR
 
 log = structlog.get_logger("qtrack.app")
 
@@ -42,7 +44,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis = create_redis(settings)
         if metrics is not None:
             metrics.watch_pool(db.pool_stats)
-        app.state.qtrack = AppState(settings=settings, db=db, redis=redis, metrics=metrics)
+        app.state.qtrack = AppState(
+            settings=settings,
+            db=db,
+            redis=redis,
+            metrics=metrics,
+            limiter=create_rate_limiter(redis),
+        )
         log.info(
             "startup", version=__version__, database=db.engine.dialect.name, redis=redis is not None
         )
@@ -67,9 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.get("/", include_in_schema=False)
-    async def index(request: Request) -> Response:
-        return templates.TemplateResponse(request, "index.html", {"version": __version__})
+    app.include_router(accounts_api.router)
+    app.include_router(accounts_pages.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # refused host gets a request id, a log line and the security headers.

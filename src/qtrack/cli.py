@@ -80,8 +80,10 @@ def db_upgrade(
     async def _first_admin(db: Database) -> tuple[str, str | None] | None:
         async with db.session_scope() as session:
             password = settings.admin_password
+            await accounts_service.sync_builtin_roles(session)
             created = await accounts_service.ensure_first_admin(
                 session,
+                settings,
                 username=settings.admin_username,
                 password=password.get_secret_value() if password else None,
             )

@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     cors_origins: CsvList = []
     trusted_hosts: CsvList = ["*"]
     metrics_enabled: bool = True
+    access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_s: int = Field(default=30 * 86_400, ge=300)
+    web_session_ttl_s: int = Field(default=12 * 3600, ge=300)
+    password_min_length: int = Field(default=10, ge=8, le=128)
+    login_rate_limit: int = Field(default=5, ge=1)
+    login_rate_window_s: int = Field(default=60, ge=1)
+    api_rate_limit_per_minute: int = Field(default=1200, ge=1)
     admin_username: str = "admin"
     admin_password: SecretStr | None = None
 

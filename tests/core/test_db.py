@@ -7,8 +7,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from qtrack.accounts.models import User
+from qtrack.accounts.models import Role, User
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from qtrack.core.deps import SessionDep
@@ -16,22 +17,29 @@ from qtrack.core.errors import Conflict
 from tests.conftest import start_app
 
 
+async def _viewer(session: AsyncSession, name: str) -> User:
+    """A bare user row (no password rules), enough to test transactions."""
+    role_id = await session.scalar(select(Role.id).where(Role.key == "viewer"))
+    assert role_id is not None
+    return User(username=name, password_hash="x", role_id=role_id)
+
+
 def add_write_routes(app: FastAPI) -> None:
     @app.post("/api/v1/_probe/users/{name}")
     async def create(name: str, session: SessionDep) -> dict[str, str]:
-        session.add(User(username=name, password_hash="x", role="viewer"))
+        session.add(await _viewer(session, name))
         await session.flush()
         return {"created": name}
 
     @app.post("/api/v1/_probe/users/{name}/then-fail")
     async def create_then_fail(name: str, session: SessionDep) -> None:
-        session.add(User(username=name, password_hash="x", role="viewer"))
+        session.add(await _viewer(session, name))
         await session.flush()
         raise Conflict("changed my mind")
 
     @app.post("/api/v1/_probe/users/{name}/then-crash")
     async def create_then_crash(name: str, session: SessionDep) -> None:
-        session.add(User(username=name, password_hash="x", role="viewer"))
+        session.add(await _viewer(session, name))
         await session.flush()
         raise RuntimeError("bug")
 
@@ -90,7 +98,7 @@ async def test_concurrent_writes_all_land(writer: tuple[httpx.AsyncClient, Datab
 async def test_session_scope_rolls_back_on_error(db: Database) -> None:
     async def add_then_fail() -> None:
         async with db.session_scope() as session:
-            session.add(User(username="dora", password_hash="x", role="viewer"))
+            session.add(await _viewer(session, "dora"))
             await session.flush()
             raise RuntimeError("abort")
 
@@ -111,7 +119,7 @@ async def test_sqlite_runs_wal_with_foreign_keys(db: Database, backend: str) -> 
 
 async def test_timestamps_come_back_in_utc(db: Database) -> None:
     async with db.session_scope() as session:
-        user = User(username="eve", password_hash="x", role="viewer")
+        user = await _viewer(session, "eve")
         session.add(user)
     async with db.session_scope("read") as session:
         loaded = await session.scalar(select(User).where(User.username == "eve"))

@@ -30,14 +30,17 @@ async def test_readyz_without_redis_is_degraded_but_ready(client: httpx.AsyncCli
     assert response.status_code == 200
     assert response.json() == {
         "status": "degraded",
-        "checks": {"database": "ok", "redis": "degraded: no redis"},
+        "checks": {"database": "ok", "redis": "degraded: no redis", "rate_limits": "in-process"},
     }
 
 
 async def test_readyz_with_redis_is_ok(settings: Settings, redis_url: str) -> None:
     response = await _get(settings.model_copy(update={"redis_url": redis_url}), "/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "redis": "ok", "rate_limits": "redis"},
+    }
 
 
 async def test_readyz_with_unreachable_redis_is_degraded(settings: Settings) -> None:

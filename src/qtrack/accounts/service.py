@@ -1,12 +1,289 @@
-"""Account use cases."""
+"""Account use cases: users, roles, passwords, e-signatures, and the security log."""
 
-from sqlalchemy import func, select
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
-from qtrack.accounts.models import User
-from qtrack.core.security import generate_password, hash_password
+from qtrack.accounts.models import LoginSession, Role, SecurityEvent, User
+from qtrack.accounts.permissions import ADMIN_ROLE, ALL_PERMISSIONS, BUILTIN_ROLES
+from qtrack.accounts.principal import Principal
+from qtrack.config import Settings
+from qtrack.core.clock import utcnow
+from qtrack.core.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
+from qtrack.core.ratelimit import RateLimiter
+from qtrack.core.security import burn_verify_time, generate_password, hash_password, verify_password
 
-ADMIN_ROLE = "admin"
+
+class UserNotFound(NotFound):
+    code, message = "user_not_found", "No such user"
+
+
+class RoleNotFound(NotFound):
+    code, message = "role_not_found", "No such role"
+
+
+class WeakPassword(ValidationFailed):
+    code, message = "weak_password", "The password is not acceptable"
+
+
+class SignatureFailed(Forbidden):
+    code, message = "signature_failed", "The password does not match; nothing was signed"
+    keep_changes = True  # the failed attempt is recorded
+
+
+class TooManyAttempts(RateLimited):
+    code, message = "too_many_attempts", "Too many failed attempts; wait and try again"
+    keep_changes = True
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from, for the security log."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+# --- security log ---------------------------------------------------------------------------
+
+
+async def record(
+    session: AsyncSession,
+    kind: str,
+    /,
+    *,
+    origin: Origin | None = None,
+    actor: User | None = None,
+    subject: User | None = None,
+    username: str | None = None,
+    **details: Any,
+) -> SecurityEvent:
+    """Append one entry to the security log (flushed with the caller's transaction)."""
+    origin = origin or Origin()
+    event = SecurityEvent(
+        kind=kind,
+        actor_id=actor.id if actor else None,
+        subject_user_id=subject.id if subject else None,
+        username=username or (subject.username if subject else None),
+        ip=origin.ip,
+        user_agent=(origin.user_agent or "")[:300] or None,
+        details=details,
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def list_security_events(
+    session: AsyncSession, *, before_id: int | None, limit: int, kind: str | None = None
+) -> Sequence[SecurityEvent]:
+    """Newest first."""
+    stmt = select(SecurityEvent).order_by(SecurityEvent.id.desc()).limit(limit)
+    if before_id is not None:
+        stmt = stmt.where(SecurityEvent.id < before_id)
+    if kind:
+        stmt = stmt.where(SecurityEvent.kind == kind)
+    return (await session.scalars(stmt)).all()
+
+
+# --- passwords and failed attempts ---------------------------------------------------------
+
+
+def check_password_rules(settings: Settings, username: str, password: str) -> None:
+    """Refuse passwords that are too short or that contain the username."""
+    problems = []
+    if len(password) < settings.password_min_length:
+        problems.append(f"at least {settings.password_min_length} characters")
+    if username and username.lower() in password.lower():
+        problems.append("must not contain the username")
+    if problems:
+        raise WeakPassword(
+            "The password is not acceptable: " + "; ".join(problems),
+            details=[
+                {"loc": ["body", "password"], "msg": p, "type": "weak_password"} for p in problems
+            ],
+        )
+
+
+def _failure_keys(username: str, ip: str | None) -> list[str]:
+    keys = [f"login-fail:user:{username.lower()}"]
+    if ip:
+        keys.append(f"login-fail:ip:{ip}")
+    return keys
+
+
+async def ensure_attempts_left(
+    limiter: RateLimiter, settings: Settings, username: str, ip: str | None
+) -> None:
+    """429 when this username or address has used up its failed attempts for the window."""
+    for key in _failure_keys(username, ip):
+        window = await limiter.peek(key, settings.login_rate_window_s)
+        if window.count >= settings.login_rate_limit:
+            raise TooManyAttempts(headers={"Retry-After": str(window.retry_after_s)})
+
+
+async def count_failure(
+    limiter: RateLimiter, settings: Settings, username: str, ip: str | None
+) -> None:
+    """Count one failed password check against the username and the address."""
+    for key in _failure_keys(username, ip):
+        await limiter.hit(key, settings.login_rate_window_s)
+
+
+async def verify_signature(
+    session: AsyncSession,
+    *,
+    user: User,
+    password: str,
+    meaning: str,
+    limiter: RateLimiter,
+    settings: Settings,
+    origin: Origin | None = None,
+) -> datetime:
+    """Check a re-entered password for an e-signature; failures count like failed logins.
+
+    Returns the signing time. Raises SignatureFailed (403, recorded) on a wrong password and
+    TooManyAttempts (429) once the attempts are used up.
+    """
+    ip = origin.ip if origin else None
+    await ensure_attempts_left(limiter, settings, user.username, ip)
+    if not user.is_active or not verify_password(user.password_hash, password):
+        await count_failure(limiter, settings, user.username, ip)
+        await record(
+            session, "signature_failed", origin=origin, actor=user, subject=user, meaning=meaning
+        )
+        raise SignatureFailed()
+    signed_at = utcnow()
+    await record(session, "signature_ok", origin=origin, actor=user, subject=user, meaning=meaning)
+    return signed_at
+
+
+# --- roles -----------------------------------------------------------------------------------
+
+
+def _check_permissions(permissions: Sequence[str]) -> list[str]:
+    unknown = sorted(set(permissions) - ALL_PERMISSIONS)
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown permissions: {', '.join(unknown)}",
+            details=[
+                {
+                    "loc": ["body", "permissions"],
+                    "msg": f"unknown: {p}",
+                    "type": "unknown_permission",
+                }
+                for p in unknown
+            ],
+        )
+    return sorted(set(permissions))
+
+
+async def list_roles(session: AsyncSession) -> Sequence[Role]:
+    """Every role, by key."""
+    return (await session.scalars(select(Role).order_by(Role.key))).all()
+
+
+async def get_role(session: AsyncSession, key: str) -> Role:
+    """A role by key; 404 role_not_found."""
+    role = await session.scalar(select(Role).where(Role.key == key))
+    if role is None:
+        raise RoleNotFound(f"No role '{key}'")
+    return role
+
+
+async def create_role(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    key: str,
+    name: str,
+    description: str,
+    permissions: Sequence[str],
+    origin: Origin | None = None,
+) -> Role:
+    """Define a new role from known permissions."""
+    if await session.scalar(select(Role.id).where(Role.key == key)) is not None:
+        raise Conflict(f"Role '{key}' already exists", details={"key": key})
+    role = Role(
+        key=key, name=name, description=description, permissions=_check_permissions(permissions)
+    )
+    session.add(role)
+    await session.flush()
+    await record(
+        session,
+        "role_created",
+        origin=origin,
+        actor=actor.user,
+        role=key,
+        permissions=role.permissions,
+    )
+    return role
+
+
+async def update_role(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    key: str,
+    changes: dict[str, Any],
+    origin: Origin | None = None,
+) -> Role:
+    """Rename a role or change its permissions; the shipped roles are fixed."""
+    role = await get_role(session, key)
+    if role.builtin:
+        raise Conflict(
+            "Shipped roles cannot be changed; define a new role instead", details={"key": key}
+        )
+    if "permissions" in changes and changes["permissions"] is not None:
+        before = list(role.permissions)
+        role.permissions = _check_permissions(changes["permissions"])
+        await record(
+            session,
+            "role_changed",
+            origin=origin,
+            actor=actor.user,
+            role=key,
+            before=before,
+            after=role.permissions,
+        )
+    for field in ("name", "description"):
+        if changes.get(field) is not None:
+            setattr(role, field, changes[field])
+    await session.flush()
+    return role
+
+
+async def delete_role(
+    session: AsyncSession, *, actor: Principal, key: str, origin: Origin | None = None
+) -> None:
+    """Remove a role nobody holds; the shipped roles stay."""
+    role = await get_role(session, key)
+    if role.builtin:
+        raise Conflict("Shipped roles cannot be deleted", details={"key": key})
+    holders = await session.scalar(
+        select(func.count()).select_from(User).where(User.role_id == role.id)
+    )
+    if holders:
+        raise Conflict(f"{holders} users hold role '{key}'", details={"users": holders})
+    await session.delete(role)
+    await record(session, "role_deleted", origin=origin, actor=actor.user, role=key)
+
+
+async def revoke_user_sessions(session: AsyncSession, user_id: int, reason: str) -> None:
+    """End every web session and app login of a user."""
+    await session.execute(
+        update(LoginSession)
+        .where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoke_reason=reason)
+    )
+
+
+# --- users -----------------------------------------------------------------------------------
 
 
 async def count_users(session: AsyncSession) -> int:
@@ -14,8 +291,203 @@ async def count_users(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(User)) or 0)
 
 
+async def get_user(session: AsyncSession, username: str) -> User:
+    """A user (with role) by username; 404 user_not_found."""
+    user = await session.scalar(
+        select(User).options(joinedload(User.role)).where(User.username == username.strip().lower())
+    )
+    if user is None:
+        raise UserNotFound(f"No user '{username}'")
+    return user
+
+
+async def list_users(session: AsyncSession, *, after_id: int | None, limit: int) -> Sequence[User]:
+    """Users by id, with their roles."""
+    stmt = select(User).options(joinedload(User.role)).order_by(User.id).limit(limit)
+    if after_id is not None:
+        stmt = stmt.where(User.id > after_id)
+    return (await session.scalars(stmt)).all()
+
+
+async def create_user(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    actor: Principal | None,
+    username: str,
+    role: str,
+    full_name: str = "",
+    email: str | None = None,
+    password: str | None = None,
+    origin: Origin | None = None,
+) -> tuple[User, str | None]:
+    """Create a user; returns the user and the generated password when none was given."""
+    username = username.strip().lower()
+    if await session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"User '{username}' already exists", details={"username": username})
+    role_row = await get_role(session, role)
+    generated = None
+    if password is None:
+        generated = password = generate_password()
+    check_password_rules(settings, username, password)
+    user = User(
+        username=username,
+        full_name=full_name,
+        email=email,
+        password_hash=hash_password(password),
+        role_id=role_row.id,
+        role=role_row,
+    )
+    session.add(user)
+    await session.flush()
+    await record(
+        session,
+        "user_created",
+        origin=origin,
+        actor=actor.user if actor else None,
+        subject=user,
+        role=role,
+    )
+    return user, generated
+
+
+async def update_user(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    username: str,
+    changes: dict[str, Any],
+    origin: Origin | None = None,
+) -> User:
+    """Change a user's name, email or role; a role change is recorded."""
+    user = await get_user(session, username)
+    if "role" in changes and changes["role"] is not None and changes["role"] != user.role.key:
+        new_role = await get_role(session, changes["role"])
+        if user.role.key == ADMIN_ROLE:
+            await _keep_an_admin(session, user)
+        before = user.role.key
+        user.role_id, user.role = new_role.id, new_role
+        await record(
+            session,
+            "role_changed",
+            origin=origin,
+            actor=actor.user,
+            subject=user,
+            before=before,
+            after=new_role.key,
+        )
+    for field in ("full_name", "email"):
+        if field in changes:
+            setattr(user, field, changes[field])
+    await session.flush()
+    return user
+
+
+async def _keep_an_admin(session: AsyncSession, leaving: User) -> None:
+    """Refuse to take away the last active admin."""
+    admins = await session.scalar(
+        select(func.count())
+        .select_from(User)
+        .join(Role, User.role_id == Role.id)
+        .where(Role.key == ADMIN_ROLE, User.is_active.is_(True), User.id != leaving.id)
+    )
+    if not admins:
+        raise Conflict("This is the last active admin", details={"username": leaving.username})
+
+
+async def set_active(
+    session: AsyncSession,
+    *,
+    actor: Principal | None,
+    username: str,
+    active: bool,
+    origin: Origin | None = None,
+) -> User:
+    """Disable or re-enable a user. A disabled user's tokens and sessions stop working at once."""
+    user = await get_user(session, username)
+    if user.is_active == active:
+        return user
+    if not active and user.role.key == ADMIN_ROLE:
+        await _keep_an_admin(session, user)
+    user.is_active = active
+    if not active:
+        await revoke_user_sessions(session, user.id, "user_disabled")
+    await session.flush()
+    await record(
+        session,
+        "user_enabled" if active else "user_disabled",
+        origin=origin,
+        actor=actor.user if actor else None,
+        subject=user,
+    )
+    return user
+
+
+async def reset_password(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    actor: Principal | None,
+    username: str,
+    new_password: str | None,
+    origin: Origin | None = None,
+) -> tuple[User, str | None]:
+    """Set a new password (generated when none is given); the user's logins are ended."""
+    user = await get_user(session, username)
+    generated = None
+    if new_password is None:
+        generated = new_password = generate_password()
+    check_password_rules(settings, user.username, new_password)
+    user.password_hash = hash_password(new_password)
+    user.password_changed_at = utcnow()
+    await revoke_user_sessions(session, user.id, "password_reset")
+    await session.flush()
+    await record(
+        session, "password_reset", origin=origin, actor=actor.user if actor else None, subject=user
+    )
+    return user, generated
+
+
+async def change_own_password(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    *,
+    principal: Principal,
+    current_password: str,
+    new_password: str,
+    origin: Origin | None = None,
+) -> None:
+    """A user changes their own password after proving the current one."""
+    user = principal.user
+    ip = origin.ip if origin else None
+    await ensure_attempts_left(limiter, settings, user.username, ip)
+    if not verify_password(user.password_hash, current_password):
+        await count_failure(limiter, settings, user.username, ip)
+        await record(session, "password_change_failed", origin=origin, actor=user, subject=user)
+        raise SignatureFailed("The current password does not match")
+    check_password_rules(settings, user.username, new_password)
+    user.password_hash = hash_password(new_password)
+    user.password_changed_at = utcnow()
+    await session.flush()
+    await record(session, "password_changed", origin=origin, actor=user, subject=user)
+
+
+async def authenticate_password(session: AsyncSession, username: str, password: str) -> User | None:
+    """The active user whose password this is, or None; takes the same time either way."""
+    user = await session.scalar(
+        select(User).options(joinedload(User.role)).where(User.username == username.strip().lower())
+    )
+    if user is None:
+        burn_verify_time(password)
+        return None
+    if not verify_password(user.password_hash, password) or not user.is_active:
+        return None
+    return user
+
+
 async def ensure_first_admin(
-    session: AsyncSession, *, username: str, password: str | None
+    session: AsyncSession, settings: Settings, *, username: str, password: str | None
 ) -> tuple[User, str | None] | None:
     """Create the first admin when there are no users at all.
 
@@ -24,15 +496,33 @@ async def ensure_first_admin(
     """
     if await count_users(session) > 0:
         return None
-    generated = None
-    if not password:
-        generated = password = generate_password()
-    user = User(
-        username=username.strip().lower(),
-        full_name="Administrator",
-        password_hash=hash_password(password),
+    user, generated = await create_user(
+        session,
+        settings,
+        actor=None,
+        username=username,
         role=ADMIN_ROLE,
+        full_name="Administrator",
+        password=password,
     )
-    session.add(user)
-    await session.flush()
     return user, generated
+
+
+async def sync_builtin_roles(session: AsyncSession) -> None:
+    """Make the shipped roles match the code (new permissions reach existing installs)."""
+    existing = {r.key: r for r in await list_roles(session)}
+    for key, (name, description, permissions) in BUILTIN_ROLES.items():
+        role = existing.get(key)
+        if role is None:
+            session.add(
+                Role(
+                    key=key,
+                    name=name,
+                    description=description,
+                    permissions=sorted(permissions),
+                    builtin=True,
+                )
+            )
+        elif sorted(role.permissions) != sorted(permissions) or not role.builtin:
+            role.permissions, role.builtin = sorted(permissions), True
+    await session.flush()

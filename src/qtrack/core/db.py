@@ -129,6 +129,13 @@ class Database:
             try:
                 yield session
                 await session.commit()
+            except Exception as exc:
+                # Same rule as a request: errors marked keep_changes commit what was flushed.
+                if getattr(exc, "keep_changes", False):
+                    await session.commit()
+                else:
+                    await session.rollback()
+                raise
             except BaseException:
                 await session.rollback()
                 raise

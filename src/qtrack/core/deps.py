@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.config import Settings
 from qtrack.core.db import Mode
+from qtrack.core.errors import QtrackError
 from qtrack.core.state import AppState, app_state
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -22,6 +23,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             await session.commit()
+        except QtrackError as exc:
+            await (session.commit() if exc.keep_changes else session.rollback())
+            raise
         except BaseException:
             await session.rollback()
             raise

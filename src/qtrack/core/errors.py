@@ -8,18 +8,21 @@ an HTML page everywhere else.
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from qtrack.core.http import ORJSONResponse, wants_json
 from qtrack.core.requests import request_id_of
 from qtrack.core.templating import render_error_page
 
 log = structlog.get_logger("qtrack.errors")
+
+LOGIN_PATH = "/login"
 
 
 class QtrackError(Exception):
@@ -28,6 +31,9 @@ class QtrackError(Exception):
     status_code: int = 500
     code: str = "internal_error"
     message: str = "Internal server error"
+    # Most errors undo the whole request. A few must keep what was flushed before they were
+    # raised (a failed login is recorded; a stolen refresh token's family stays revoked).
+    keep_changes: bool = False
 
     def __init__(
         self,
@@ -117,6 +123,10 @@ def error_response(
 ) -> Response:
     """Render an error as JSON for API clients or as an HTML page for browsers."""
     rid = request_id_of(request.scope)
+    if status == 401 and not wants_json(request.scope):
+        # A person without a session is sent to log in, and brought back afterwards.
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"{LOGIN_PATH}?next={quote(target, safe='')}", status_code=303)
     if wants_json(request.scope):
         return ORJSONResponse(
             error_body(rid, code, message, details), status_code=status, headers=headers

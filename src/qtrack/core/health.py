@@ -49,6 +49,8 @@ async def readyz(request: Request) -> Response:
             log.warning("readyz_redis_failed", error=type(exc).__name__)
             checks["redis"] = f"degraded: redis unreachable ({type(exc).__name__})"
 
+    checks["rate_limits"] = state.limiter.kind
+
     if status_code != 200:
         overall = "unavailable"
     elif any(str(v).startswith("degraded") for v in checks.values()):

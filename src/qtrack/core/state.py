@@ -8,6 +8,7 @@ from starlette.requests import HTTPConnection
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from qtrack.core.metrics import Metrics
+from qtrack.core.ratelimit import RateLimiter
 
 
 @dataclass
@@ -18,6 +19,7 @@ class AppState:
     db: Database
     redis: Redis | None
     metrics: Metrics | None
+    limiter: RateLimiter
 
 
 def app_state(conn: HTTPConnection) -> AppState:

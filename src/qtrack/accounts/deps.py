@@ -1,0 +1,127 @@
+"""Authentication and permission dependencies: every route says what it needs here.
+
+Credentials, in order: `Authorization: Bearer <access JWT | API token>`, then the web
+session cookie. Cookie-authenticated writes must carry a CSRF token (form field or header).
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import structlog
+from fastapi import Depends, Request
+
+from qtrack.accounts import sessions, tokens
+from qtrack.accounts.principal import Principal
+from qtrack.accounts.service import Origin
+from qtrack.core.deps import SessionDep, StateDep
+from qtrack.core.errors import Forbidden, RateLimited, Unauthorized
+from qtrack.core.requests import set_request_user
+from qtrack.core.state import AppState
+
+SESSION_COOKIE = "qtrack_session"
+CSRF_NONCE_COOKIE = "qtrack_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class NotAuthenticated(Unauthorized):
+    code, message = "not_authenticated", "Log in, or send an access token or API token"
+
+
+class PermissionDenied(Forbidden):
+    code, message = "permission_denied", "You do not have the permission this needs"
+
+
+class CsrfFailed(Forbidden):
+    code, message = "csrf_failed", "The form is missing its CSRF token or it does not match"
+
+
+class ApiRateLimited(RateLimited):
+    code, message = "rate_limited", "Too many requests for this token; slow down"
+
+
+def origin_of(request: Request) -> Origin:
+    """The caller's address and user agent, for the security log."""
+    return Origin(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+async def submitted_csrf_token(request: Request) -> str | None:
+    """The CSRF token sent with a request: the header, or the form field of a form post."""
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        value = (await request.form()).get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
+
+async def _limit_api_rate(state: AppState, principal: Principal) -> None:
+    key = (
+        f"api:token:{principal.token_id}"
+        if principal.token_id
+        else f"api:session:{principal.session_id}"
+    )
+    window = await state.limiter.hit(key, 60)
+    if window.count > state.settings.api_rate_limit_per_minute:
+        raise ApiRateLimited(headers={"Retry-After": str(window.retry_after_s)})
+
+
+async def get_principal(request: Request, session: SessionDep, state: StateDep) -> Principal:
+    """Who is calling; 401 when nobody (or an invalid credential) is."""
+    settings = state.settings
+    authorization = request.headers.get("authorization")
+    if authorization:
+        scheme, _, credential = authorization.partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or not credential:
+            raise NotAuthenticated("Use 'Authorization: Bearer <token>'")
+        if tokens.looks_like_api_token(credential):
+            principal, stale = await tokens.principal_from_api_token(session, credential)
+            if stale and principal.token_id is not None:
+                # Its own short write, so that a GET never needs the write lock for this.
+                async with state.db.session_scope("write") as touch_session:
+                    await tokens.touch(touch_session, principal.token_id)
+        else:
+            principal = await sessions.principal_from_jwt(session, settings, credential)
+        await _limit_api_rate(state, principal)
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            raise NotAuthenticated(headers={"WWW-Authenticate": "Bearer"})
+        principal = await sessions.principal_from_web_session(session, cookie)
+        if request.method not in SAFE_METHODS:
+            assert principal.session_id is not None
+            if not sessions.csrf_valid(
+                settings, principal.session_id, await submitted_csrf_token(request)
+            ):
+                raise CsrfFailed()
+    set_request_user(request.scope, principal.username)
+    structlog.contextvars.bind_contextvars(user=principal.username)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require(*permissions: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets the request through only with all these permissions."""
+
+    async def _check(principal: CurrentPrincipal) -> Principal:
+        missing = sorted(p for p in permissions if not principal.can(p))
+        if missing:
+            raise PermissionDenied(
+                f"This needs the permission {', '.join(missing)}", details={"missing": missing}
+            )
+        return principal
+
+    _check.required_permissions = frozenset(permissions)  # type: ignore[attr-defined]
+    return _check
+
+
+OriginDep = Annotated[Origin, Depends(origin_of)]

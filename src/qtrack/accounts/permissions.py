@@ -1,0 +1,86 @@
+"""The permissions qtrack knows, and the roles it ships.
+
+Permissions are fixed names in code; a role is a set of them. Admins can define more roles
+from these permissions, but not new permissions.
+"""
+
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    """Everything a route can require."""
+
+    ITEM_READ = "item.read"
+    ITEM_CREATE = "item.create"
+    ITEM_EDIT = "item.edit"
+    ITEM_TRANSITION = "item.transition"
+    ITEM_MOVE = "item.move"
+    ITEM_PACK = "item.pack"
+    ITEM_QUANTITY = "item.quantity"
+    ITEM_RELEASE = "item.release"
+    ITEM_DISPENSE = "item.dispense"
+    ITEM_ARCHIVE = "item.archive"
+    LOCATION_MANAGE = "location.manage"
+    LABEL_PRINT = "label.print"
+    SHIPMENT_MANAGE = "shipment.manage"
+    ORDER_MANAGE = "order.manage"
+    EVENT_READ = "event.read"
+    AUDIT_VERIFY = "audit.verify"
+    ADMIN_USERS = "admin.users"
+    ADMIN_CONFIG = "admin.config"
+
+
+ALL_PERMISSIONS: frozenset[str] = frozenset(p.value for p in Permission)
+
+_READ = {Permission.ITEM_READ, Permission.EVENT_READ}
+_FLOOR = {
+    Permission.ITEM_CREATE,
+    Permission.ITEM_TRANSITION,
+    Permission.ITEM_MOVE,
+    Permission.ITEM_PACK,
+    Permission.ITEM_QUANTITY,
+    Permission.ITEM_DISPENSE,
+    Permission.LABEL_PRINT,
+}
+
+# key -> (name, description, permissions). Migrations seed these; a test keeps them equal.
+BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
+    "admin": ("Administrator", "Everything, including users and configuration", ALL_PERMISSIONS),
+    "supervisor": (
+        "Supervisor (QA)",
+        "Releases and rejects lots, edits and archives items, verifies the audit trail",
+        frozenset(
+            _READ
+            | _FLOOR
+            | {
+                Permission.ITEM_EDIT,
+                Permission.ITEM_RELEASE,
+                Permission.ITEM_ARCHIVE,
+                Permission.LOCATION_MANAGE,
+                Permission.AUDIT_VERIFY,
+                Permission.ORDER_MANAGE,
+            }
+        ),
+    ),
+    "operator": (
+        "Operator",
+        "Scans, registers, moves, packs and dispenses",
+        frozenset(_READ | _FLOOR),
+    ),
+    "dispatcher": (
+        "Dispatcher",
+        "Packs containers and builds shipments",
+        frozenset(
+            _READ
+            | {
+                Permission.ITEM_MOVE,
+                Permission.ITEM_PACK,
+                Permission.LABEL_PRINT,
+                Permission.SHIPMENT_MANAGE,
+            }
+        ),
+    ),
+    "viewer": ("Viewer", "Reads items and their history; changes nothing", frozenset(_READ)),
+}
+
+ADMIN_ROLE = "admin"

@@ -1,0 +1,329 @@
+"""Logins: access JWTs with rotating refresh tokens for apps, cookie sessions for the web UI.
+
+Every login is a `LoginSession`. An app's refresh tokens all belong to its login session: a
+refresh token works once, and presenting one that was already used revokes the whole
+session, ending both the thief's and the owner's access (the owner logs in again). Access
+JWTs carry the session id, so revoking a session ends its access tokens at once too.
+"""
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from qtrack.accounts import service as accounts_service
+from qtrack.accounts.models import LoginSession, RefreshToken, Role, User
+from qtrack.accounts.principal import Principal
+from qtrack.accounts.service import Origin
+from qtrack.config import Settings
+from qtrack.core.clock import utcnow
+from qtrack.core.errors import Unauthorized
+from qtrack.core.ratelimit import RateLimiter
+from qtrack.core.security import sha256_hex
+
+JWT_ALGORITHM = "HS256"  # pinned: never taken from the token's header
+JWT_ISSUER = "qtrack"
+JWT_AUDIENCE = "qtrack-api"
+
+
+class InvalidCredentials(Unauthorized):
+    code, message = "invalid_credentials", "Wrong username or password"
+    keep_changes = True  # the failed attempt is recorded
+
+
+class InvalidToken(Unauthorized):
+    code, message = "invalid_token", "The token is not valid"
+
+
+class TokenReused(Unauthorized):
+    code, message = (
+        "refresh_token_reused",
+        "This refresh token was already used; the login is revoked",
+    )
+    keep_changes = True  # the revocation must stick
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    """What a successful app login or refresh hands out."""
+
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+
+
+def _jwt_key(settings: Settings) -> bytes:
+    # A fixed-length key derived from the secret: any secret length gives a full-strength key.
+    return hashlib.sha256(b"qtrack-jwt:" + settings.secret_key.get_secret_value().encode()).digest()
+
+
+def issue_access_token(settings: Settings, *, user_id: int, session_id: str) -> str:
+    """A short-lived access JWT for a user's login session."""
+    now = utcnow()
+    claims = {
+        "iss": JWT_ISSUER,
+        "aud": JWT_AUDIENCE,
+        "sub": str(user_id),
+        "sid": session_id,
+        "jti": uuid.uuid4().hex,
+        "iat": now,
+        "exp": now + timedelta(seconds=settings.access_token_ttl_s),
+    }
+    return jwt.encode(claims, _jwt_key(settings), algorithm=JWT_ALGORITHM)
+
+
+def decode_access_token(settings: Settings, token: str) -> dict[str, Any]:
+    """The claims of a valid access JWT; InvalidToken for anything else."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            _jwt_key(settings),
+            algorithms=[JWT_ALGORITHM],
+            audience=JWT_AUDIENCE,
+            issuer=JWT_ISSUER,
+            options={"require": ["exp", "iat", "sub", "jti", "sid"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("The access token has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise InvalidToken() from exc
+    if not str(claims["sub"]).isdigit() or not isinstance(claims["sid"], str):
+        raise InvalidToken()
+    return claims
+
+
+def _new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+async def _start_session(
+    session: AsyncSession, settings: Settings, *, user: User, kind: str, origin: Origin
+) -> tuple[LoginSession, str]:
+    ttl = settings.web_session_ttl_s if kind == "web" else settings.refresh_token_ttl_s
+    secret = _new_secret()
+    login = LoginSession(
+        id=uuid.uuid4().hex,
+        user_id=user.id,
+        kind=kind,
+        secret_hash=sha256_hex(secret) if kind == "web" else None,
+        expires_at=utcnow() + timedelta(seconds=ttl),
+        ip=origin.ip,
+        user_agent=(origin.user_agent or "")[:300] or None,
+    )
+    session.add(login)
+    user.last_login_at = utcnow()
+    await session.flush()
+    return login, secret
+
+
+async def _issue_refresh(session: AsyncSession, settings: Settings, login: LoginSession) -> str:
+    raw = _new_secret()
+    session.add(
+        RefreshToken(
+            session_id=login.id,
+            token_hash=sha256_hex(raw),
+            expires_at=utcnow() + timedelta(seconds=settings.refresh_token_ttl_s),
+        )
+    )
+    await session.flush()
+    return raw
+
+
+async def check_password_login(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    *,
+    username: str,
+    password: str,
+    origin: Origin,
+) -> User:
+    """The user for a username and password, with brute-force limits and the security log."""
+    username = username.strip().lower()
+    await accounts_service.ensure_attempts_left(limiter, settings, username, origin.ip)
+    user = await accounts_service.authenticate_password(session, username, password)
+    if user is None:
+        await accounts_service.count_failure(limiter, settings, username, origin.ip)
+        await accounts_service.record(session, "login_failed", origin=origin, username=username)
+        raise InvalidCredentials()
+    return user
+
+
+async def login_app(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    *,
+    username: str,
+    password: str,
+    origin: Origin,
+) -> IssuedTokens:
+    """Log an app in: an access JWT and the first refresh token of a new login session."""
+    user = await check_password_login(
+        session, settings, limiter, username=username, password=password, origin=origin
+    )
+    login, _ = await _start_session(session, settings, user=user, kind="app", origin=origin)
+    refresh = await _issue_refresh(session, settings, login)
+    await accounts_service.record(
+        session, "login", origin=origin, actor=user, subject=user, kind="app", session=login.id
+    )
+    return IssuedTokens(
+        access_token=issue_access_token(settings, user_id=user.id, session_id=login.id),
+        expires_in=settings.access_token_ttl_s,
+        refresh_token=refresh,
+        refresh_expires_in=settings.refresh_token_ttl_s,
+    )
+
+
+async def refresh(
+    session: AsyncSession, settings: Settings, *, refresh_token: str, origin: Origin
+) -> IssuedTokens:
+    """Swap a refresh token for a new pair. A used token revokes its whole login session."""
+    now = utcnow()
+    row = await session.scalar(
+        select(RefreshToken)
+        .options(joinedload(RefreshToken.session).joinedload(LoginSession.user))
+        .where(RefreshToken.token_hash == sha256_hex(refresh_token))
+    )
+    if row is None:
+        raise InvalidToken("Unknown refresh token")
+    login = row.session
+    if login.revoked_at is not None or login.expires_at <= now or row.expires_at <= now:
+        raise InvalidToken("The login has ended; log in again")
+    if not login.user.is_active:
+        raise InvalidToken("The user is disabled")
+
+    # Claim the token atomically: of two concurrent uses, exactly one wins.
+    claimed = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        await revoke_session(session, login.id, "refresh_token_reused")
+        await accounts_service.record(
+            session, "refresh_token_reused", origin=origin, subject=login.user, session=login.id
+        )
+        raise TokenReused()
+
+    new_refresh = await _issue_refresh(session, settings, login)
+    return IssuedTokens(
+        access_token=issue_access_token(settings, user_id=login.user_id, session_id=login.id),
+        expires_in=settings.access_token_ttl_s,
+        refresh_token=new_refresh,
+        refresh_expires_in=max(0, int((login.expires_at - now).total_seconds())),
+    )
+
+
+async def revoke_session(session: AsyncSession, session_id: str, reason: str) -> None:
+    """End a login session (and with it every token it issued)."""
+    await session.execute(
+        update(LoginSession)
+        .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoke_reason=reason)
+    )
+
+
+async def logout(session: AsyncSession, *, principal: Principal, origin: Origin) -> None:
+    """End the caller's login session."""
+    if principal.session_id is not None:
+        await revoke_session(session, principal.session_id, "logout")
+    await accounts_service.record(
+        session,
+        "logout",
+        origin=origin,
+        actor=principal.user,
+        subject=principal.user,
+        session=principal.session_id,
+    )
+
+
+async def login_web(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    *,
+    username: str,
+    password: str,
+    origin: Origin,
+) -> tuple[LoginSession, str]:
+    """Log a browser in; returns the session and the secret for its cookie."""
+    user = await check_password_login(
+        session, settings, limiter, username=username, password=password, origin=origin
+    )
+    login, secret = await _start_session(session, settings, user=user, kind="web", origin=origin)
+    await accounts_service.record(
+        session, "login", origin=origin, actor=user, subject=user, kind="web", session=login.id
+    )
+    return login, secret
+
+
+def permissions_of(role: Role, scopes: list[str] | None = None) -> frozenset[str]:
+    """A role's permissions, narrowed to a token's scopes when it has any."""
+    granted = frozenset(role.permissions)
+    return granted & frozenset(scopes) if scopes else granted
+
+
+async def _load_session_principal(
+    session: AsyncSession, *, session_filter: Any, user_id: int | None, via: str
+) -> Principal:
+    stmt = (
+        select(LoginSession, User, Role)
+        .join(User, LoginSession.user_id == User.id)
+        .join(Role, User.role_id == Role.id)
+        .where(session_filter)
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        raise InvalidToken()
+    login, user, role = row
+    if user_id is not None and user.id != user_id:
+        raise InvalidToken()
+    if login.revoked_at is not None or login.expires_at <= utcnow():
+        raise InvalidToken("The login has ended; log in again")
+    if not user.is_active:
+        raise InvalidToken("The user is disabled")
+    user.role = role
+    return Principal(user=user, permissions=permissions_of(role), via=via, session_id=login.id)  # type: ignore[arg-type]
+
+
+async def principal_from_jwt(session: AsyncSession, settings: Settings, token: str) -> Principal:
+    """The caller behind an access JWT, checked against its login session and user."""
+    claims = decode_access_token(settings, token)
+    return await _load_session_principal(
+        session,
+        session_filter=LoginSession.id == claims["sid"],
+        user_id=int(claims["sub"]),
+        via="jwt",
+    )
+
+
+async def principal_from_web_session(session: AsyncSession, secret: str) -> Principal:
+    """The caller behind a session cookie."""
+    return await _load_session_principal(
+        session,
+        session_filter=(LoginSession.secret_hash == sha256_hex(secret))
+        & (LoginSession.kind == "web"),
+        user_id=None,
+        via="session",
+    )
+
+
+def csrf_token(settings: Settings, binding: str) -> str:
+    """The CSRF token for a web session (or a pre-login nonce): an HMAC nobody else can make."""
+    key = settings.secret_key.get_secret_value().encode()
+    return hmac.new(key, b"csrf:" + binding.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_valid(settings: Settings, binding: str, candidate: str | None) -> bool:
+    """Whether a submitted CSRF token belongs to this session or nonce."""
+    return bool(candidate) and hmac.compare_digest(csrf_token(settings, binding), candidate or "")
