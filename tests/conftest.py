@@ -154,3 +154,26 @@ def db(app: FastAPI) -> Database:
 @pytest.fixture
 def cli() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def limiter_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """Settings whose rate limits live in this process, or in the real Redis: tested on both."""
+    if request.param == "redis":
+        return settings.model_copy(update={"redis_url": request.getfixturevalue("redis_url")})
+    return settings
+
+
+@pytest.fixture
+async def limited_app(limiter_settings: Settings) -> AsyncIterator[FastAPI]:
+    """An app with each kind of rate limiter."""
+    application, lifespan = await start_app(limiter_settings)
+    yield application
+    await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def limited_client(limited_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=limited_app, client=("203.0.113.9", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c

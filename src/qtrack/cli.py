@@ -4,17 +4,25 @@ Commands are thin: they parse options, open a `session_scope()`, and call servic
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 import uvicorn
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack import __version__
 from qtrack import migrations as qmigrations
 from qtrack.accounts import service as accounts_service
+from qtrack.accounts import tokens as tokens_service
+from qtrack.accounts.schemas import PasswordReset, TokenCreate, TokenRead, UserCreate, UserRead
 from qtrack.config import Settings, get_settings
-from qtrack.core.db import Database
+from qtrack.core.clock import utcnow
+from qtrack.core.db import Database, Mode
+from qtrack.core.errors import QtrackError
 from qtrack.core.logging import configure_logging
 
 T = TypeVar("T")
@@ -24,6 +32,13 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema: migrate and inspect.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+users_app = typer.Typer(help="User accounts: create, list, disable, reset.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+tokens_app = typer.Typer(help="API tokens for devices and integrations.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+
+# The CLI is the local administrator: services get actor=None, and the security log says so.
+PAGE_SIZE = 200  # rows per list call while paging through users or tokens
 
 
 def run_with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
@@ -37,6 +52,61 @@ def run_with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) ->
             await db.dispose()
 
     return asyncio.run(_main())
+
+
+def fail(code: str, message: str) -> NoReturn:
+    """Print `error: code: message` to stderr and exit 1."""
+    typer.echo(f"error: {code}: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def run_in_session(
+    settings: Settings, work: Callable[[AsyncSession], Awaitable[T]], *, mode: Mode = "write"
+) -> T:
+    """Run async work in one committed session; a service error is printed, not raised."""
+    configure_logging("WARNING", settings.log_format)
+
+    async def _scoped(db: Database) -> T:
+        async with db.session_scope(mode) as session:
+            return await work(session)
+
+    try:
+        return run_with_db(settings, _scoped)
+    except QtrackError as exc:
+        fail(exc.code, exc.message)
+
+
+def validated(schema: type[BaseModel], **values: Any) -> None:
+    """Check options with the API's own schema, so both edges accept the same input."""
+    try:
+        schema(**values)
+    except ValidationError as exc:
+        problems = (
+            f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        fail("validation_error", "; ".join(problems))
+
+
+def password_from(password: str | None, from_stdin: bool) -> str | None:
+    """The password given on the command line or on standard input, or None to generate one."""
+    if password is not None and from_stdin:
+        raise typer.BadParameter("give --password or --password-stdin, not both")
+    if from_stdin:
+        return sys.stdin.read().rstrip("\r\n")
+    return password
+
+
+def when(moment: datetime | None, *, empty: str = "-") -> str:
+    """A UTC time to the minute, for tables."""
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else empty
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Print rows as plain columns aligned on the widest cell."""
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    for row in (headers, *rows):
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 @app.command()
@@ -123,6 +193,235 @@ def db_current() -> None:
     typer.echo(f"{current or 'empty'} ({state})")
     if current != head:
         raise typer.Exit(code=1)
+
+
+PasswordOption = Annotated[
+    str | None,
+    typer.Option(help="The password (visible in the process list; prefer --password-stdin)."),
+]
+PasswordStdinOption = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+]
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="Login name (lowercase).")],
+    role: Annotated[str, typer.Option(help="Role key, e.g. operator.")],
+    full_name: Annotated[str, typer.Option(help="The person's name.")] = "",
+    email: Annotated[str | None, typer.Option(help="Email address.")] = None,
+    password: PasswordOption = None,
+    password_stdin: PasswordStdinOption = False,
+) -> None:
+    """Create a user; without a password one is generated and printed once."""
+    password = password_from(password, password_stdin)
+    validated(
+        UserCreate,
+        username=username,
+        role=role,
+        full_name=full_name,
+        email=email,
+        password=password,
+    )
+    settings = get_settings()
+
+    async def _create(session: AsyncSession) -> tuple[UserRead, str | None]:
+        user, generated = await accounts_service.create_user(
+            session,
+            settings,
+            actor=None,
+            username=username,
+            role=role,
+            full_name=full_name.strip(),
+            email=email,
+            password=password,
+        )
+        return UserRead.of(user), generated
+
+    user, generated = run_in_session(settings, _create)
+    if generated:
+        typer.echo(f"created user '{user.username}' ({user.role}) with password: {generated}")
+        typer.echo("(shown once; ask them to change it after they log in)")
+    else:
+        typer.echo(f"created user '{user.username}' ({user.role})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List every user with role, state and last login."""
+    settings = get_settings()
+
+    async def _all(session: AsyncSession) -> list[UserRead]:
+        users: list[UserRead] = []
+        while True:
+            page = await accounts_service.list_users(
+                session, after_id=users[-1].id if users else None, limit=PAGE_SIZE
+            )
+            users.extend(UserRead.of(u) for u in page)
+            if len(page) < PAGE_SIZE:
+                return users
+
+    users = run_in_session(settings, _all, mode="read")
+    if not users:
+        typer.echo("no users")
+        return
+    print_table(
+        ["USERNAME", "ROLE", "STATE", "FULL NAME", "LAST LOGIN (UTC)"],
+        [
+            [
+                u.username,
+                u.role,
+                "active" if u.is_active else "disabled",
+                u.full_name,
+                when(u.last_login_at, empty="never"),
+            ]
+            for u in users
+        ],
+    )
+
+
+def _set_active(username: str, active: bool) -> None:
+    """Disable or enable a user and say which."""
+    user = run_in_session(
+        get_settings(),
+        lambda session: accounts_service.set_active(
+            session, actor=None, username=username, active=active
+        ),
+    )
+    typer.echo(f"{'enabled' if active else 'disabled'} user '{user.username}'")
+
+
+@users_app.command("disable")
+def users_disable(
+    username: Annotated[str, typer.Argument(help="The user to disable.")],
+) -> None:
+    """Disable a user; their sessions and API tokens stop working at once."""
+    _set_active(username, active=False)
+
+
+@users_app.command("enable")
+def users_enable(
+    username: Annotated[str, typer.Argument(help="The user to enable again.")],
+) -> None:
+    """Enable a disabled user again."""
+    _set_active(username, active=True)
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    username: Annotated[str, typer.Argument(help="The user whose password to set.")],
+    password: PasswordOption = None,
+    password_stdin: PasswordStdinOption = False,
+) -> None:
+    """Set a user's password (generated and printed once when none is given); ends their logins."""
+    password = password_from(password, password_stdin)
+    validated(PasswordReset, new_password=password)
+    settings = get_settings()
+
+    async def _reset(session: AsyncSession) -> tuple[str, str | None]:
+        user, generated = await accounts_service.reset_password(
+            session, settings, actor=None, username=username, new_password=password
+        )
+        return user.username, generated
+
+    name, generated = run_in_session(settings, _reset)
+    if generated:
+        typer.echo(f"new password for '{name}': {generated}")
+        typer.echo("(shown once; ask them to change it after they log in)")
+    else:
+        typer.echo(f"password of '{name}' changed")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Option(help="What the token is for, e.g. scanner-3.")],
+    user: Annotated[str, typer.Option(help="The user the token acts as.")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="A permission the token may use (repeat); none means all the user's."),
+    ] = None,
+    expires_days: Annotated[
+        int | None,
+        typer.Option(min=1, max=36500, help="Expire after this many days (default: never)."),
+    ] = None,
+) -> None:
+    """Create an API token and print it once."""
+    settings = get_settings()
+    scopes = scope or []
+    expires_at = utcnow() + timedelta(days=expires_days) if expires_days else None
+    validated(TokenCreate, name=name, username=user, scopes=scopes, expires_at=expires_at)
+
+    async def _create(session: AsyncSession) -> tuple[TokenRead, str]:
+        token, raw = await tokens_service.create_token(
+            session,
+            actor=None,
+            name=name.strip(),
+            username=user,
+            scopes=scopes,
+            expires_at=expires_at,
+        )
+        return TokenRead.of(token), raw
+
+    token, raw = run_in_session(settings, _create)
+    scopes_text = ", ".join(token.scopes) or "all of the user's permissions"
+    typer.echo(f"created token {token.id} '{token.name}' for '{token.username}' ({scopes_text})")
+    typer.echo(raw)
+    typer.echo("store it now: it will not be shown again")
+
+
+@tokens_app.command("list")
+def tokens_list(
+    include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked tokens.")] = False,
+) -> None:
+    """List API tokens (never the token itself)."""
+    settings = get_settings()
+
+    async def _all(session: AsyncSession) -> list[TokenRead]:
+        tokens: list[TokenRead] = []
+        while True:
+            page = await tokens_service.list_tokens(
+                session,
+                after_id=tokens[-1].id if tokens else None,
+                limit=PAGE_SIZE,
+                include_revoked=include_revoked,
+            )
+            tokens.extend(TokenRead.of(t) for t in page)
+            if len(page) < PAGE_SIZE:
+                return tokens
+
+    tokens = run_in_session(settings, _all, mode="read")
+    if not tokens:
+        typer.echo("no API tokens")
+        return
+    print_table(
+        ["ID", "NAME", "PREFIX", "USER", "SCOPES", "CREATED", "LAST USED", "EXPIRES", "REVOKED"],
+        [
+            [
+                str(t.id),
+                t.name,
+                t.prefix,
+                t.username,
+                ",".join(t.scopes) or "all",
+                when(t.created_at),
+                when(t.last_used_at, empty="never"),
+                when(t.expires_at, empty="never"),
+                when(t.revoked_at),
+            ]
+            for t in tokens
+        ],
+    )
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[int, typer.Argument(metavar="ID", help="The token's id (see list).")],
+) -> None:
+    """Revoke an API token; it stops working at once."""
+    token = run_in_session(
+        get_settings(),
+        lambda session: tokens_service.revoke_token(session, actor=None, token_id=token_id),
+    )
+    typer.echo(f"revoked token {token.id} '{token.name}'")
 
 
 def main() -> None:

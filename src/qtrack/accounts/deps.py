@@ -9,6 +9,7 @@ from typing import Annotated
 
 import structlog
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts import sessions, tokens
 from qtrack.accounts.principal import Principal
@@ -72,6 +73,18 @@ async def _limit_api_rate(state: AppState, principal: Principal) -> None:
         raise ApiRateLimited(headers={"Retry-After": str(window.retry_after_s)})
 
 
+async def _touch_token(
+    request: Request, session: AsyncSession, state: AppState, token_id: int
+) -> None:
+    """Note the token's use: in the request's own transaction when it writes anyway, else in
+    a short write of its own, so a GET never holds SQLite's write lock for a whole request."""
+    if request.method in SAFE_METHODS:
+        async with state.db.session_scope("write") as touch_session:
+            await tokens.touch(touch_session, token_id)
+    else:
+        await tokens.touch(session, token_id)
+
+
 async def get_principal(request: Request, session: SessionDep, state: StateDep) -> Principal:
     """Who is calling; 401 when nobody (or an invalid credential) is."""
     settings = state.settings
@@ -84,9 +97,7 @@ async def get_principal(request: Request, session: SessionDep, state: StateDep) 
         if tokens.looks_like_api_token(credential):
             principal, stale = await tokens.principal_from_api_token(session, credential)
             if stale and principal.token_id is not None:
-                # Its own short write, so that a GET never needs the write lock for this.
-                async with state.db.session_scope("write") as touch_session:
-                    await tokens.touch(touch_session, principal.token_id)
+                await _touch_token(request, session, state, principal.token_id)
         else:
             principal = await sessions.principal_from_jwt(session, settings, credential)
         await _limit_api_rate(state, principal)

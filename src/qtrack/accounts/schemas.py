@@ -14,7 +14,7 @@ Username = Annotated[
         to_lower=True,
         min_length=2,
         max_length=64,
-        pattern=r"^[a-z0-9][a-z0-9._@-]*$",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$",
     ),
 ]
 RoleKey = Annotated[

@@ -122,7 +122,7 @@ async def ensure_attempts_left(
 ) -> None:
     """429 when this username or address has used up its failed attempts for the window."""
     for key in _failure_keys(username, ip):
-        window = await limiter.peek(key, settings.login_rate_window_s)
+        window = await limiter.recent(key, settings.login_rate_window_s)
         if window.count >= settings.login_rate_limit:
             raise TooManyAttempts(headers={"Retry-After": str(window.retry_after_s)})
 
@@ -132,7 +132,7 @@ async def count_failure(
 ) -> None:
     """Count one failed password check against the username and the address."""
     for key in _failure_keys(username, ip):
-        await limiter.hit(key, settings.login_rate_window_s)
+        await limiter.add_event(key, settings.login_rate_window_s)
 
 
 async def verify_signature(

@@ -64,6 +64,19 @@ async def create_token(
             ],
         )
     user = await accounts_service.get_user(session, username)
+    not_held = sorted(set(scopes) - set(user.role.permissions))
+    if not_held:
+        raise ValidationFailed(
+            f"'{user.username}' does not hold: {', '.join(not_held)}",
+            details=[
+                {
+                    "loc": ["body", "scopes"],
+                    "msg": f"not held by the user: {s}",
+                    "type": "scope_not_held",
+                }
+                for s in not_held
+            ],
+        )
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         name=name,

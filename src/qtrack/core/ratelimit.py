@@ -1,12 +1,19 @@
-"""Fixed-window counters for rate limits: shared through Redis, or per process without it.
+"""Rate-limit counters: shared through Redis, or per process without it.
 
-A window is `window_s` seconds long and aligned to the epoch, so every worker agrees on it.
-If Redis is configured but fails, counting falls back to this process instead of refusing
-service (and says so in the log).
+Two kinds:
+* fixed windows (`hit`), cheap enough for every API request: a counter per key per window,
+  aligned to the epoch so every worker agrees;
+* sliding logs (`add_event` / `recent`), exact over the last `window_s` seconds, for rare
+  events where a burst across a window edge must not double the allowance (failed logins).
+
+If Redis is configured but fails, counting falls back to this process rather than refusing
+service, and says so in the log.
 """
 
 import time
+import uuid
 from abc import ABC, abstractmethod
+from collections import deque
 from dataclasses import dataclass
 
 import structlog
@@ -18,34 +25,40 @@ log = structlog.get_logger("qtrack.ratelimit")
 
 @dataclass(frozen=True)
 class Window:
-    """Where a key stands in its current window."""
+    """Where a key stands: how many events, and when the oldest one stops counting."""
 
     count: int
     retry_after_s: int
 
 
-def _window(window_s: int, now: float) -> tuple[int, int]:
+def _fixed_window(window_s: int, now: float) -> tuple[int, int]:
     index = int(now // window_s)
     retry_after = max(1, int((index + 1) * window_s - now + 0.999))
     return index, retry_after
 
 
+def _retry_after(oldest: float | None, window_s: int, now: float) -> int:
+    if oldest is None:
+        return 0
+    return max(1, int(oldest + window_s - now + 0.999))
+
+
 class RateLimiter(ABC):
-    """Counts events per key per window."""
+    """Counts events per key."""
 
     kind: str
 
     @abstractmethod
     async def hit(self, key: str, window_s: int) -> Window:
-        """Count one event for the key and return the new count."""
+        """Count one event in the key's current fixed window; return the new count."""
 
     @abstractmethod
-    async def peek(self, key: str, window_s: int) -> Window:
-        """The key's count in the current window, without counting."""
+    async def add_event(self, key: str, window_s: int) -> None:
+        """Log one event for the key's sliding window."""
 
     @abstractmethod
-    async def reset(self, key: str, window_s: int) -> None:
-        """Forget the key's count in the current window."""
+    async def recent(self, key: str, window_s: int) -> Window:
+        """Events logged for the key in the last `window_s` seconds."""
 
 
 class MemoryRateLimiter(RateLimiter):
@@ -55,32 +68,40 @@ class MemoryRateLimiter(RateLimiter):
 
     def __init__(self) -> None:
         self._counts: dict[tuple[str, int, int], int] = {}
-        self._last_sweep = 0
+        self._logs: dict[str, deque[float]] = {}
+        self._last_sweep = 0.0
 
     def _sweep(self, now: float) -> None:
-        # Drop windows that have ended, at most once a second, so memory stays bounded.
+        # Drop what can no longer count, at most once a second, so memory stays bounded.
         if now - self._last_sweep < 1:
             return
-        self._last_sweep = int(now)
-        stale = [k for k in self._counts if (k[2] + 1) * k[1] <= now]
-        for k in stale:
-            del self._counts[k]
+        self._last_sweep = now
+        for slot in [k for k in self._counts if (k[2] + 1) * k[1] <= now]:
+            del self._counts[slot]
+        for key in [k for k, v in self._logs.items() if not v or v[-1] < now - 86_400]:
+            del self._logs[key]
 
     async def hit(self, key: str, window_s: int) -> Window:
         now = time.time()
         self._sweep(now)
-        index, retry = _window(window_s, now)
+        index, retry = _fixed_window(window_s, now)
         slot = (key, window_s, index)
         self._counts[slot] = self._counts.get(slot, 0) + 1
         return Window(self._counts[slot], retry)
 
-    async def peek(self, key: str, window_s: int) -> Window:
-        index, retry = _window(window_s, time.time())
-        return Window(self._counts.get((key, window_s, index), 0), retry)
+    async def add_event(self, key: str, window_s: int) -> None:
+        now = time.time()
+        self._sweep(now)
+        self._logs.setdefault(key, deque()).append(now)
 
-    async def reset(self, key: str, window_s: int) -> None:
-        index, _ = _window(window_s, time.time())
-        self._counts.pop((key, window_s, index), None)
+    async def recent(self, key: str, window_s: int) -> Window:
+        now = time.time()
+        events = self._logs.get(key)
+        if not events:
+            return Window(0, 0)
+        while events and events[0] <= now - window_s:
+            events.popleft()
+        return Window(len(events), _retry_after(events[0] if events else None, window_s, now))
 
 
 class RedisRateLimiter(RateLimiter):
@@ -93,38 +114,50 @@ class RedisRateLimiter(RateLimiter):
         self.prefix = prefix
         self.fallback = MemoryRateLimiter()
 
-    def _key(self, key: str, window_s: int, index: int) -> str:
-        return f"{self.prefix}:{window_s}:{index}:{key}"
+    def _failed(self, exc: Exception) -> None:
+        log.warning("ratelimit_redis_failed", error=type(exc).__name__)
 
     async def hit(self, key: str, window_s: int) -> Window:
-        index, retry = _window(window_s, time.time())
-        rkey = self._key(key, window_s, index)
+        index, retry = _fixed_window(window_s, time.time())
+        rkey = f"{self.prefix}:fw:{window_s}:{index}:{key}"
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.incr(rkey)
                 pipe.expire(rkey, window_s + 1)
                 count, _ = await pipe.execute()
         except (RedisError, OSError) as exc:
-            log.warning("ratelimit_redis_failed", error=type(exc).__name__)
+            self._failed(exc)
             return await self.fallback.hit(key, window_s)
         return Window(int(count), retry)
 
-    async def peek(self, key: str, window_s: int) -> Window:
-        index, retry = _window(window_s, time.time())
+    async def add_event(self, key: str, window_s: int) -> None:
+        now = time.time()
+        rkey = f"{self.prefix}:log:{key}"
         try:
-            value = await self.redis.get(self._key(key, window_s, index))
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zadd(rkey, {f"{now}:{uuid.uuid4().hex[:8]}": now})
+                pipe.zremrangebyscore(rkey, "-inf", now - window_s)
+                pipe.expire(rkey, window_s + 1)
+                await pipe.execute()
         except (RedisError, OSError) as exc:
-            log.warning("ratelimit_redis_failed", error=type(exc).__name__)
-            return await self.fallback.peek(key, window_s)
-        return Window(int(value or 0), retry)
+            self._failed(exc)
+            await self.fallback.add_event(key, window_s)
 
-    async def reset(self, key: str, window_s: int) -> None:
-        index, _ = _window(window_s, time.time())
+    async def recent(self, key: str, window_s: int) -> Window:
+        now = time.time()
+        rkey = f"{self.prefix}:log:{key}"
         try:
-            await self.redis.delete(self._key(key, window_s, index))
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zcount(rkey, f"({now - window_s}", "+inf")
+                pipe.zrangebyscore(
+                    rkey, f"({now - window_s}", "+inf", start=0, num=1, withscores=True
+                )
+                count, oldest = await pipe.execute()
         except (RedisError, OSError) as exc:
-            log.warning("ratelimit_redis_failed", error=type(exc).__name__)
-            await self.fallback.reset(key, window_s)
+            self._failed(exc)
+            return await self.fallback.recent(key, window_s)
+        first = float(oldest[0][1]) if oldest else None
+        return Window(int(count), _retry_after(first, window_s, now))
 
 
 def create_rate_limiter(redis: Redis | None) -> RateLimiter:

@@ -1,0 +1,79 @@
+"""Factories for test data, made through the services so rows are what the app would make."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+
+from qtrack.accounts import service as accounts_service
+from qtrack.accounts import tokens as accounts_tokens
+from qtrack.accounts.models import User
+from qtrack.core.db import Database
+
+PASSWORD = "correct horse battery staple"
+
+
+async def create_user(
+    db: Database,
+    username: str,
+    role: str = "operator",
+    *,
+    password: str = PASSWORD,
+    active: bool = True,
+) -> User:
+    """A user with a known password."""
+    async with db.session_scope() as session:
+        user, _ = await accounts_service.create_user(
+            session, db.settings, actor=None, username=username, role=role, password=password
+        )
+        if not active:
+            await accounts_service.set_active(session, actor=None, username=username, active=False)
+    return user
+
+
+async def create_token(
+    db: Database,
+    username: str,
+    *,
+    scopes: list[str] | None = None,
+    name: str = "scanner",
+    expires_at: datetime | None = None,
+) -> tuple[int, str]:
+    """An API token acting as the user; returns its id and the raw token."""
+    async with db.session_scope() as session:
+        token, raw = await accounts_tokens.create_token(
+            session,
+            actor=None,
+            name=name,
+            username=username,
+            scopes=scopes or [],
+            expires_at=expires_at,
+        )
+    return token.id, raw
+
+
+@dataclass
+class AppLogin:
+    """What an app holds after logging in."""
+
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> AppLogin:
+    """Log in through the API, as a mobile app would."""
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": username, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return AppLogin(body["access_token"], body["refresh_token"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    """An Authorization header for a raw token."""
+    return {"Authorization": f"Bearer {token}"}
