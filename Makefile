@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.qtrack-installed
-PYTEST_ARGS ?=
+# Two workers: the suite is mostly waiting on databases, and CI machines have two cores.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: run test install lint typecheck pytest clean
 

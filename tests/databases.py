@@ -15,6 +15,7 @@ import asyncio
 import os
 import shutil
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 from pathlib import Path
 
 import asyncpg
@@ -27,7 +28,20 @@ DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 
 POSTGRES_ADMIN_URL = os.environ.get("QTRACK_TEST_POSTGRES_URL", DEFAULT_PG)
-REDIS_TEST_URL = os.environ.get("QTRACK_TEST_REDIS_URL", DEFAULT_REDIS)
+
+
+def _redis_for_this_worker(url: str) -> str:
+    """Parallel test workers each get their own Redis database (15, 14, ...), so that one
+    worker's flush or counters never touch another's."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if not url or not worker.startswith("gw"):
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.lstrip("/") or 15)
+    return urlunsplit(parts._replace(path=f"/{max(0, base - int(worker[2:]))}"))
+
+
+REDIS_TEST_URL = _redis_for_this_worker(os.environ.get("QTRACK_TEST_REDIS_URL", DEFAULT_REDIS))
 REQUIRED = {s.strip() for s in os.environ.get("QTRACK_TEST_REQUIRE", "").split(",") if s.strip()}
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner, Result
 
+from qtrack.accounts import roles as accounts_roles
 from qtrack.accounts import service as accounts_service
 from qtrack.accounts import tokens as tokens_service
 from qtrack.accounts.models import ApiToken, User
@@ -245,7 +246,7 @@ def test_list_pages_through_more_users_than_one_call_returns(
     shared_hash = hash_password(GOOD_PASSWORD)
 
     async def _many(session: AsyncSession) -> None:
-        role = await accounts_service.get_role(session, "viewer")
+        role = await accounts_roles.get_role(session, "viewer")
         session.add_all(
             User(username=f"user{n:03}", password_hash=shared_hash, role_id=role.id)
             for n in range(205)

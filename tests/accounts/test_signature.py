@@ -4,8 +4,9 @@ import pytest
 from sqlalchemy import select
 
 from qtrack.accounts import service as accounts_service
+from qtrack.accounts.audit import Origin
 from qtrack.accounts.models import SecurityEvent
-from qtrack.accounts.service import Origin, SignatureFailed, TooManyAttempts
+from qtrack.accounts.service import SignatureFailed, TooManyAttempts
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from qtrack.core.ratelimit import MemoryRateLimiter

@@ -1,15 +1,20 @@
 """Admins manage users, roles and API tokens over the API; every change is recorded."""
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from qtrack.accounts import tokens as accounts_tokens
 from qtrack.accounts.models import SecurityEvent
 from qtrack.accounts.permissions import BUILTIN_ROLES
+from qtrack.config import Settings
 from qtrack.core.db import Database
-from tests.factories import PASSWORD, AppLogin, bearer, create_user, login
+from tests.conftest import start_app
+from tests.factories import PASSWORD, AppLogin, bearer, create_token, create_user, login
 
 
 @pytest.fixture
@@ -337,13 +342,9 @@ async def test_expired_token_is_401(
         json={"name": "brief", "username": "boss", "expires_at": soon.isoformat()},
     )
     raw = created.json()["token"]
-    from qtrack.accounts import tokens as tokens_module
-
     async with db.session_scope("read") as session:
-        principal, _ = await tokens_module.principal_from_api_token(session, raw)
+        principal, _ = await accounts_tokens.principal_from_api_token(session, raw)
         assert principal.username == "boss"
-    import asyncio
-
     await asyncio.sleep(1.1)
     response = await client.get("/api/v1/auth/me", headers=bearer(raw))
     assert response.status_code == 401
@@ -366,3 +367,32 @@ async def test_security_log_is_readable_by_admins(
         await client.get("/api/v1/security-events", headers=admin.headers, params={"kind": "login"})
     ).json()
     assert {e["kind"] for e in only["items"]} == {"login"}
+
+
+async def test_api_rate_limit_per_token(limiter_settings: Settings) -> None:
+    app, lifespan = await start_app(
+        limiter_settings.model_copy(update={"api_rate_limit_per_minute": 3})
+    )
+    try:
+        db = app.state.qtrack.db
+        await create_user(db, "scanner")
+        _, raw = await create_token(db, "scanner")
+        _, other = await create_token(db, "scanner", name="second")
+        # The limit counts per clock-aligned minute: keep the burst inside one.
+        to_next_minute = 60 - time.time() % 60
+        if to_next_minute < 3:
+            await asyncio.sleep(to_next_minute + 0.1)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            statuses = [
+                (await client.get("/api/v1/auth/me", headers=bearer(raw))).status_code
+                for _ in range(4)
+            ]
+            limited = await client.get("/api/v1/auth/me", headers=bearer(raw))
+            untouched = await client.get("/api/v1/auth/me", headers=bearer(other))
+        assert statuses == [200, 200, 200, 429]
+        assert limited.json()["error"]["code"] == "rate_limited"
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        assert untouched.status_code == 200  # the limit is per token
+    finally:
+        await lifespan.__aexit__(None, None, None)

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
+from qtrack.accounts import audit, roles, sessions, tokens
 from qtrack.accounts import service as accounts_service
-from qtrack.accounts import sessions, tokens
 from qtrack.accounts.deps import CurrentPrincipal, OriginDep, require
 from qtrack.accounts.permissions import ALL_PERMISSIONS, Permission
 from qtrack.accounts.principal import Principal
@@ -232,7 +232,7 @@ async def reset_password(
 @router.get("/roles", tags=["roles"])
 async def list_roles(_: AdminUsers, session: SessionDep) -> list[RoleRead]:
     """Every role and its permissions."""
-    return [RoleRead.model_validate(r) for r in await accounts_service.list_roles(session)]
+    return [RoleRead.model_validate(r) for r in await roles.list_roles(session)]
 
 
 @router.post("/roles", status_code=status.HTTP_201_CREATED, tags=["roles"])
@@ -240,7 +240,7 @@ async def create_role(
     body: RoleCreate, actor: AdminUsers, session: SessionDep, origin: OriginDep
 ) -> RoleRead:
     """Define a new role from the known permissions."""
-    role = await accounts_service.create_role(
+    role = await roles.create_role(
         session,
         actor=actor,
         key=body.key,
@@ -257,7 +257,7 @@ async def update_role(
     key: str, body: RoleUpdate, actor: AdminUsers, session: SessionDep, origin: OriginDep
 ) -> RoleRead:
     """Rename a role or change its permissions (not the shipped ones)."""
-    role = await accounts_service.update_role(
+    role = await roles.update_role(
         session, actor=actor, key=key, changes=body.model_dump(exclude_unset=True), origin=origin
     )
     return RoleRead.model_validate(role)
@@ -266,7 +266,7 @@ async def update_role(
 @router.delete("/roles/{key}", status_code=status.HTTP_204_NO_CONTENT, tags=["roles"])
 async def delete_role(key: str, actor: AdminUsers, session: SessionDep, origin: OriginDep) -> None:
     """Delete a role that nobody holds."""
-    await accounts_service.delete_role(session, actor=actor, key=key, origin=origin)
+    await roles.delete_role(session, actor=actor, key=key, origin=origin)
 
 
 # --- API tokens ------------------------------------------------------------------------------
@@ -332,7 +332,7 @@ async def list_security_events(
     kind: str | None = None,
 ) -> Page[SecurityEventRead]:
     """Logins, logouts, token and role changes: who, when, from where. Newest first."""
-    rows = await accounts_service.list_security_events(
+    rows = await audit.list_security_events(
         session, before_id=decode_int_cursor(cursor), limit=limit, kind=kind
     )
     next_cursor = encode_cursor(rows[-1].id) if len(rows) == limit else None

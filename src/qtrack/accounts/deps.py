@@ -12,8 +12,8 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts import sessions, tokens
+from qtrack.accounts.audit import Origin
 from qtrack.accounts.principal import Principal
-from qtrack.accounts.service import Origin
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import Forbidden, RateLimited, Unauthorized
 from qtrack.core.requests import set_request_user

@@ -1,7 +1,6 @@
 """Account use cases: users, roles, passwords, e-signatures, and the security log."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -9,9 +8,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from qtrack.accounts.models import LoginSession, Role, SecurityEvent, User
-from qtrack.accounts.permissions import ADMIN_ROLE, ALL_PERMISSIONS, BUILTIN_ROLES
+from qtrack.accounts.audit import Origin, record
+from qtrack.accounts.models import LoginSession, Role, User
+from qtrack.accounts.permissions import ADMIN_ROLE
 from qtrack.accounts.principal import Principal
+from qtrack.accounts.roles import get_role
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
 from qtrack.core.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
@@ -21,10 +22,6 @@ from qtrack.core.security import burn_verify_time, generate_password, hash_passw
 
 class UserNotFound(NotFound):
     code, message = "user_not_found", "No such user"
-
-
-class RoleNotFound(NotFound):
-    code, message = "role_not_found", "No such role"
 
 
 class WeakPassword(ValidationFailed):
@@ -39,56 +36,6 @@ class SignatureFailed(Forbidden):
 class TooManyAttempts(RateLimited):
     code, message = "too_many_attempts", "Too many failed attempts; wait and try again"
     keep_changes = True
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a request came from, for the security log."""
-
-    ip: str | None = None
-    user_agent: str | None = None
-
-
-# --- security log ---------------------------------------------------------------------------
-
-
-async def record(
-    session: AsyncSession,
-    kind: str,
-    /,
-    *,
-    origin: Origin | None = None,
-    actor: User | None = None,
-    subject: User | None = None,
-    username: str | None = None,
-    **details: Any,
-) -> SecurityEvent:
-    """Append one entry to the security log (flushed with the caller's transaction)."""
-    origin = origin or Origin()
-    event = SecurityEvent(
-        kind=kind,
-        actor_id=actor.id if actor else None,
-        subject_user_id=subject.id if subject else None,
-        username=username or (subject.username if subject else None),
-        ip=origin.ip,
-        user_agent=(origin.user_agent or "")[:300] or None,
-        details=details,
-    )
-    session.add(event)
-    await session.flush()
-    return event
-
-
-async def list_security_events(
-    session: AsyncSession, *, before_id: int | None, limit: int, kind: str | None = None
-) -> Sequence[SecurityEvent]:
-    """Newest first."""
-    stmt = select(SecurityEvent).order_by(SecurityEvent.id.desc()).limit(limit)
-    if before_id is not None:
-        stmt = stmt.where(SecurityEvent.id < before_id)
-    if kind:
-        stmt = stmt.where(SecurityEvent.kind == kind)
-    return (await session.scalars(stmt)).all()
 
 
 # --- passwords and failed attempts ---------------------------------------------------------
@@ -161,117 +108,6 @@ async def verify_signature(
     signed_at = utcnow()
     await record(session, "signature_ok", origin=origin, actor=user, subject=user, meaning=meaning)
     return signed_at
-
-
-# --- roles -----------------------------------------------------------------------------------
-
-
-def _check_permissions(permissions: Sequence[str]) -> list[str]:
-    unknown = sorted(set(permissions) - ALL_PERMISSIONS)
-    if unknown:
-        raise ValidationFailed(
-            f"Unknown permissions: {', '.join(unknown)}",
-            details=[
-                {
-                    "loc": ["body", "permissions"],
-                    "msg": f"unknown: {p}",
-                    "type": "unknown_permission",
-                }
-                for p in unknown
-            ],
-        )
-    return sorted(set(permissions))
-
-
-async def list_roles(session: AsyncSession) -> Sequence[Role]:
-    """Every role, by key."""
-    return (await session.scalars(select(Role).order_by(Role.key))).all()
-
-
-async def get_role(session: AsyncSession, key: str) -> Role:
-    """A role by key; 404 role_not_found."""
-    role = await session.scalar(select(Role).where(Role.key == key))
-    if role is None:
-        raise RoleNotFound(f"No role '{key}'")
-    return role
-
-
-async def create_role(
-    session: AsyncSession,
-    *,
-    actor: Principal,
-    key: str,
-    name: str,
-    description: str,
-    permissions: Sequence[str],
-    origin: Origin | None = None,
-) -> Role:
-    """Define a new role from known permissions."""
-    if await session.scalar(select(Role.id).where(Role.key == key)) is not None:
-        raise Conflict(f"Role '{key}' already exists", details={"key": key})
-    role = Role(
-        key=key, name=name, description=description, permissions=_check_permissions(permissions)
-    )
-    session.add(role)
-    await session.flush()
-    await record(
-        session,
-        "role_created",
-        origin=origin,
-        actor=actor.user,
-        role=key,
-        permissions=role.permissions,
-    )
-    return role
-
-
-async def update_role(
-    session: AsyncSession,
-    *,
-    actor: Principal,
-    key: str,
-    changes: dict[str, Any],
-    origin: Origin | None = None,
-) -> Role:
-    """Rename a role or change its permissions; the shipped roles are fixed."""
-    role = await get_role(session, key)
-    if role.builtin:
-        raise Conflict(
-            "Shipped roles cannot be changed; define a new role instead", details={"key": key}
-        )
-    if "permissions" in changes and changes["permissions"] is not None:
-        before = list(role.permissions)
-        role.permissions = _check_permissions(changes["permissions"])
-        await record(
-            session,
-            "role_changed",
-            origin=origin,
-            actor=actor.user,
-            role=key,
-            before=before,
-            after=role.permissions,
-        )
-    for field in ("name", "description"):
-        if changes.get(field) is not None:
-            setattr(role, field, changes[field])
-    await session.flush()
-    return role
-
-
-async def delete_role(
-    session: AsyncSession, *, actor: Principal, key: str, origin: Origin | None = None
-) -> None:
-    """Remove a role nobody holds; the shipped roles stay."""
-    role = await get_role(session, key)
-    if role.builtin:
-        raise Conflict("Shipped roles cannot be deleted", details={"key": key})
-    holders = await session.scalar(
-        select(func.count()).select_from(User).where(User.role_id == role.id)
-    )
-    if holders:
-        raise Conflict(f"{holders} users hold role '{key}'", details={"users": holders})
-    await session.delete(role)
-    await record(session, "role_deleted", origin=origin, actor=actor.user, role=key)
 
 
 async def revoke_user_sessions(session: AsyncSession, user_id: int, reason: str) -> None:
@@ -506,23 +342,3 @@ async def ensure_first_admin(
         password=password,
     )
     return user, generated
-
-
-async def sync_builtin_roles(session: AsyncSession) -> None:
-    """Make the shipped roles match the code (new permissions reach existing installs)."""
-    existing = {r.key: r for r in await list_roles(session)}
-    for key, (name, description, permissions) in BUILTIN_ROLES.items():
-        role = existing.get(key)
-        if role is None:
-            session.add(
-                Role(
-                    key=key,
-                    name=name,
-                    description=description,
-                    permissions=sorted(permissions),
-                    builtin=True,
-                )
-            )
-        elif sorted(role.permissions) != sorted(permissions) or not role.builtin:
-            role.permissions, role.builtin = sorted(permissions), True
-    await session.flush()

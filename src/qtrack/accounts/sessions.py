@@ -19,10 +19,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from qtrack.accounts import audit
 from qtrack.accounts import service as accounts_service
+from qtrack.accounts.audit import Origin
 from qtrack.accounts.models import LoginSession, RefreshToken, Role, User
 from qtrack.accounts.principal import Principal
-from qtrack.accounts.service import Origin
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
 from qtrack.core.errors import Unauthorized
@@ -153,7 +154,7 @@ async def check_password_login(
     user = await accounts_service.authenticate_password(session, username, password)
     if user is None:
         await accounts_service.count_failure(limiter, settings, username, origin.ip)
-        await accounts_service.record(session, "login_failed", origin=origin, username=username)
+        await audit.record(session, "login_failed", origin=origin, username=username)
         raise InvalidCredentials()
     return user
 
@@ -173,7 +174,7 @@ async def login_app(
     )
     login, _ = await _start_session(session, settings, user=user, kind="app", origin=origin)
     refresh = await _issue_refresh(session, settings, login)
-    await accounts_service.record(
+    await audit.record(
         session, "login", origin=origin, actor=user, subject=user, kind="app", session=login.id
     )
     return IssuedTokens(
@@ -210,7 +211,7 @@ async def refresh(
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         await revoke_session(session, login.id, "refresh_token_reused")
-        await accounts_service.record(
+        await audit.record(
             session, "refresh_token_reused", origin=origin, subject=login.user, session=login.id
         )
         raise TokenReused()
@@ -237,7 +238,7 @@ async def logout(session: AsyncSession, *, principal: Principal, origin: Origin)
     """End the caller's login session."""
     if principal.session_id is not None:
         await revoke_session(session, principal.session_id, "logout")
-    await accounts_service.record(
+    await audit.record(
         session,
         "logout",
         origin=origin,
@@ -261,7 +262,7 @@ async def login_web(
         session, settings, limiter, username=username, password=password, origin=origin
     )
     login, secret = await _start_session(session, settings, user=user, kind="web", origin=origin)
-    await accounts_service.record(
+    await audit.record(
         session, "login", origin=origin, actor=user, subject=user, kind="web", session=login.id
     )
     return login, secret

@@ -8,11 +8,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from qtrack.accounts import audit
 from qtrack.accounts import service as accounts_service
+from qtrack.accounts.audit import Origin
 from qtrack.accounts.models import ApiToken, Role, User
 from qtrack.accounts.permissions import ALL_PERMISSIONS
 from qtrack.accounts.principal import Principal
-from qtrack.accounts.service import Origin
 from qtrack.accounts.sessions import InvalidToken, permissions_of
 from qtrack.core.clock import utcnow
 from qtrack.core.errors import NotFound, ValidationFailed
@@ -90,7 +91,7 @@ async def create_token(
     )
     session.add(token)
     await session.flush()
-    await accounts_service.record(
+    await audit.record(
         session,
         "token_created",
         origin=origin,
@@ -133,7 +134,7 @@ async def revoke_token(
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         await session.flush()
-        await accounts_service.record(
+        await audit.record(
             session,
             "token_revoked",
             origin=origin,
