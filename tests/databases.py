@@ -15,8 +15,8 @@ import asyncio
 import os
 import shutil
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
