@@ -21,8 +21,11 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from qtrack import migrations
+from qtrack.bootstrap import bootstrap
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
@@ -43,6 +46,22 @@ def _redis_for_this_worker(url: str) -> str:
 
 REDIS_TEST_URL = _redis_for_this_worker(os.environ.get("QTRACK_TEST_REDIS_URL", DEFAULT_REDIS))
 REQUIRED = {s.strip() for s in os.environ.get("QTRACK_TEST_REQUIRE", "").split(",") if s.strip()}
+
+
+def migrate_and_bootstrap(url: str) -> None:
+    """What `qtrack db upgrade` does to a new database, minus the first admin."""
+    migrations.upgrade(url)
+
+    async def _bootstrap() -> None:
+        engine = create_async_engine(url, poolclass=NullPool)
+        try:
+            async with AsyncSession(engine) as session:
+                await bootstrap(session)
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(_bootstrap())
 
 
 def unavailable(service: str, why: str) -> None:
@@ -89,7 +108,7 @@ class SqliteTemplates:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.template = root / "template.db"
-        migrations.upgrade(f"sqlite+aiosqlite:///{self.template}")
+        migrate_and_bootstrap(f"sqlite+aiosqlite:///{self.template}")
 
     def clone(self, target_dir: Path) -> str:
         path = target_dir / "qtrack.db"
@@ -110,7 +129,7 @@ class PostgresTemplates:
         self.template = f"{self.prefix}_tmpl"
         self.count = 0
         asyncio.run(_admin_execute(f'CREATE DATABASE "{self.template}"'))
-        migrations.upgrade(_with_database(POSTGRES_ADMIN_URL, self.template))
+        migrate_and_bootstrap(_with_database(POSTGRES_ADMIN_URL, self.template))
 
     def _next_name(self) -> str:
         self.count += 1

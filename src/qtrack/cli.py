@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack import __version__
 from qtrack import migrations as qmigrations
-from qtrack.accounts import roles as accounts_roles
 from qtrack.accounts import service as accounts_service
 from qtrack.accounts import tokens as tokens_service
 from qtrack.accounts.schemas import PasswordReset, TokenCreate, TokenRead, UserCreate, UserRead
+from qtrack.bootstrap import bootstrap
 from qtrack.config import Settings, get_settings
 from qtrack.core.clock import utcnow
 from qtrack.core.db import Database, Mode
@@ -151,7 +151,7 @@ def db_upgrade(
     async def _first_admin(db: Database) -> tuple[str, str | None] | None:
         async with db.session_scope() as session:
             password = settings.admin_password
-            await accounts_roles.sync_builtin_roles(session)
+            await bootstrap(session)
             created = await accounts_service.ensure_first_admin(
                 session,
                 settings,

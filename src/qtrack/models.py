@@ -5,8 +5,23 @@ no tables of its own.
 """
 
 from qtrack.accounts import models as accounts_models
+from qtrack.core import idempotency as idempotency_models
 from qtrack.core.orm import Base
+from qtrack.events import models as events_models
+from qtrack.inventory import models as inventory_models
+from qtrack.items import models as items_models
+from qtrack.locations import models as locations_models
+from qtrack.workflow import models as workflow_models
 
 metadata = Base.metadata
 
-__all__ = ["accounts_models", "metadata"]
+__all__ = [
+    "accounts_models",
+    "events_models",
+    "idempotency_models",
+    "inventory_models",
+    "items_models",
+    "locations_models",
+    "metadata",
+    "workflow_models",
+]

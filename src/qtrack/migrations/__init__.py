@@ -2,6 +2,7 @@
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -14,6 +15,16 @@ from sqlalchemy.pool import NullPool
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 # Dated and slugged, so the folder reads in order: 20261122_1400_<rev>_foundation.py
 FILE_TEMPLATE = "%%(year)d%%(month).2d%%(day).2d_%%(hour).2d%%(minute).2d_%%(rev)s_%%(slug)s"
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """What autogenerate compares: everything but the PostgreSQL-only trigram indexes, which
+    migrations create by hand and the models cannot express for SQLite."""
+    return not (
+        type_ == "index" and reflected and compare_to is None and (name or "").endswith("_trgm")
+    )
 
 
 def alembic_config(database_url: str) -> Config:

@@ -11,6 +11,7 @@ from sqlalchemy.pool import NullPool
 
 from qtrack.config import get_settings
 from qtrack.core.orm import UTCDateTime
+from qtrack.migrations import include_object
 from qtrack.models import metadata
 
 config = context.config
@@ -32,6 +33,7 @@ def _configure(connection: Connection | None = None) -> None:
         render_as_batch=True,  # SQLite can only ALTER by copying the table
         compare_type=True,
         render_item=render_item,
+        include_object=include_object,
         literal_binds=connection is None,
     )
 

@@ -1,0 +1,41 @@
+"""The event table: append-only (database triggers refuse UPDATE and DELETE), hash-chained."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from qtrack.core.clock import utcnow
+from qtrack.core.orm import Base
+
+
+class Event(Base):
+    """One change of one item. Corrections are new events; nothing here is ever edited."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        UniqueConstraint("item_id", "seq"),
+        Index("ix_event_item_id_id", "item_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"))
+    seq: Mapped[int]  # 1, 2, 3... per item: a gap or a repeat is a broken chain
+    type: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_token.id"))
+    client_event_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    occurred_at: Mapped[datetime | None]  # the device's clock, as the device said
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)  # the server's clock
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
+    before: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    signature_meaning: Mapped[str | None] = mapped_column(String(100))
+    signed_at: Mapped[datetime | None]
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,1 @@
+"""Item types and items: registering, finding, and changing the tracked things."""

@@ -1,0 +1,1 @@
+"""Workflows as data: states, the initial state, and the transitions between them."""

@@ -1,0 +1,111 @@
+"""Workflow use cases."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qtrack.core.errors import Conflict, NotFound, ValidationFailed
+from qtrack.workflow.defaults import SHIPPED_WORKFLOWS
+from qtrack.workflow.models import Workflow
+from qtrack.workflow.schemas import WorkflowDefinition
+
+
+class WorkflowNotFound(NotFound):
+    code, message = "workflow_not_found", "No such workflow"
+
+
+# Parsed definitions, keyed by (workflow id, updated_at): a workflow is read on every
+# transition, and parsing it each time would cost more than the database round trip.
+_parsed: dict[tuple[int, Any], WorkflowDefinition] = {}
+
+
+def definition_of(workflow: Workflow) -> WorkflowDefinition:
+    """The workflow's definition, parsed once per version."""
+    key = (workflow.id, workflow.updated_at)
+    parsed = _parsed.get(key)
+    if parsed is None:
+        parsed = WorkflowDefinition.model_validate(workflow.definition)
+        if len(_parsed) > 256:
+            _parsed.clear()
+        _parsed[key] = parsed
+    return parsed
+
+
+def parse_definition(raw: dict[str, Any]) -> WorkflowDefinition:
+    """Validate a definition given as plain data; 422 with the problems when it is bad."""
+    try:
+        return WorkflowDefinition.model_validate(raw)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "The workflow is not valid",
+            details=[
+                {
+                    "loc": ["body", "definition", *map(str, e["loc"])],
+                    "msg": e["msg"],
+                    "type": e["type"],
+                }
+                for e in exc.errors()
+            ],
+        ) from exc
+
+
+async def list_workflows(session: AsyncSession) -> Sequence[Workflow]:
+    """Every workflow, by key."""
+    return (await session.scalars(select(Workflow).order_by(Workflow.key))).all()
+
+
+async def get_workflow(session: AsyncSession, key: str) -> Workflow:
+    """A workflow by key; 404 workflow_not_found."""
+    workflow = await session.scalar(select(Workflow).where(Workflow.key == key))
+    if workflow is None:
+        raise WorkflowNotFound(f"No workflow '{key}'")
+    return workflow
+
+
+async def create_workflow(
+    session: AsyncSession, *, key: str, name: str, definition: WorkflowDefinition
+) -> Workflow:
+    """Define a new workflow."""
+    if await session.scalar(select(Workflow.id).where(Workflow.key == key)) is not None:
+        raise Conflict(f"Workflow '{key}' already exists", details={"key": key})
+    workflow = Workflow(key=key, name=name, definition=definition.model_dump(by_alias=True))
+    session.add(workflow)
+    await session.flush()
+    return workflow
+
+
+async def update_workflow(
+    session: AsyncSession,
+    *,
+    key: str,
+    name: str | None,
+    definition: WorkflowDefinition | None,
+    states_in_use: set[str],
+) -> Workflow:
+    """Change a workflow. States that items are in right now cannot be removed."""
+    workflow = await get_workflow(session, key)
+    if definition is not None:
+        removed = states_in_use - {s.key for s in definition.states}
+        if removed:
+            raise Conflict(
+                f"Items are in states this change removes: {', '.join(sorted(removed))}",
+                details={"states_in_use": sorted(removed)},
+            )
+        workflow.definition = definition.model_dump(by_alias=True)
+    if name is not None:
+        workflow.name = name
+    await session.flush()
+    return workflow
+
+
+async def ensure_shipped_workflows(session: AsyncSession) -> None:
+    """Create the shipped workflows where missing (existing ones are left as admins made them)."""
+    existing = {w.key for w in await list_workflows(session)}
+    for key, (name, raw) in SHIPPED_WORKFLOWS.items():
+        if key not in existing:
+            definition = WorkflowDefinition.model_validate(raw).model_dump(by_alias=True)
+            session.add(Workflow(key=key, name=name, definition=definition, builtin=True))
+    await session.flush()
