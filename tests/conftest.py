@@ -6,11 +6,13 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from qtrack.app import create_app
 from qtrack.config import Settings
+from qtrack.core import security
 from qtrack.core.db import Database
 from qtrack.core.state import AppState
 from tests.databases import (
@@ -22,6 +24,17 @@ from tests.databases import (
 )
 
 BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2id with the smallest cost parameters: still argon2id, a hundred times faster, so
+    tests that create and log in many users stay quick. Production keeps the library's
+    RFC 9106 defaults."""
+    original = security._hasher
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    security._hasher = original
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,10 @@ from qtrack.core.ratelimit import create_rate_limiter
 from qtrack.core.redis import create_redis
 from qtrack.core.state import AppState
 from qtrack.core.templating import STATIC_DIR
+from qtrack.items import api as items_api
+from qtrack.items import types_api as item_types_api
+from qtrack.locations import api as locations_api
+from qtrack.workflow import api as workflow_api
 
 log = structlog.get_logger("qtrack.app")
 
@@ -76,7 +80,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.include_router(accounts_api.router)
+    app.include_router(items_api.router)
     app.include_router(accounts_pages.router)
+    app.include_router(workflow_api.router)
+    app.include_router(item_types_api.router)
+    app.include_router(locations_api.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # refused host gets a request id, a log line and the security headers.

@@ -25,6 +25,7 @@ from qtrack.core.clock import utcnow
 from qtrack.core.db import Database, Mode
 from qtrack.core.errors import QtrackError
 from qtrack.core.logging import configure_logging
+from qtrack.events import service as events_service
 
 T = TypeVar("T")
 
@@ -37,6 +38,8 @@ users_app = typer.Typer(help="User accounts: create, list, disable, reset.", no_
 app.add_typer(users_app, name="users")
 tokens_app = typer.Typer(help="API tokens for devices and integrations.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
+audit_app = typer.Typer(help="Prove that nobody edited the history.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 # The CLI is the local administrator: services get actor=None, and the security log says so.
 PAGE_SIZE = 200  # rows per list call while paging through users or tokens
@@ -423,6 +426,24 @@ def tokens_revoke(
         lambda session: tokens_service.revoke_token(session, actor=None, token_id=token_id),
     )
     typer.echo(f"revoked token {token.id} '{token.name}'")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    show: Annotated[int, typer.Option(help="How many broken links to list at most.")] = 1,
+) -> None:
+    """Walk every item's event chain and recompute every hash; exit 1 at a broken link."""
+    settings = get_settings()
+    report = run_in_session(
+        settings, lambda s: events_service.verify_chains(s, stop_after=show), mode="read"
+    )
+    if report.intact:
+        typer.echo(f"{report.events} events, {report.items} items, all chains intact")
+        return
+    typer.echo(f"BROKEN after {report.events} events in {report.items} items:", err=True)
+    for line in report.broken:
+        typer.echo(f"  {line}", err=True)
+    raise typer.Exit(code=1)
 
 
 def main() -> None:

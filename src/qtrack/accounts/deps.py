@@ -135,4 +135,20 @@ def require(*permissions: str) -> Callable[[Principal], Awaitable[Principal]]:
     return _check
 
 
+def require_any(*permissions: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets the request through with at least one of these permissions
+    (the use case then checks the exact one, e.g. the transition's own permission)."""
+
+    async def _check(principal: CurrentPrincipal) -> Principal:
+        if not any(principal.can(p) for p in permissions):
+            raise PermissionDenied(
+                f"This needs one of: {', '.join(sorted(permissions))}",
+                details={"missing_any_of": sorted(permissions)},
+            )
+        return principal
+
+    _check.required_permissions = frozenset(permissions)  # type: ignore[attr-defined]
+    return _check
+
+
 OriginDep = Annotated[Origin, Depends(origin_of)]

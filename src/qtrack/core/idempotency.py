@@ -6,13 +6,22 @@ waits on the unique key (PostgreSQL) or the write lock (SQLite) until the first 
 to insert, and is answered from the stored response instead.
 """
 
+import hashlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from pydantic import BaseModel
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
+from starlette.requests import Request
+from starlette.responses import Response
 
 from qtrack.core.clock import utcnow
+from qtrack.core.errors import ValidationFailed
+from qtrack.core.http import ORJSONResponse
 from qtrack.core.orm import Base
 
 
@@ -29,3 +38,80 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int | None]
     body: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    code, message = "idempotency_key_reused", "This key was already used for a different request"
+
+
+MAX_KEY_LENGTH = 128
+
+
+def fingerprint(request: Request, body: bytes) -> str:
+    """What makes two requests "the same": method, path and body."""
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.url.path.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _replay(record: IdempotencyRecord, print_: str) -> Response:
+    if record.fingerprint != print_:
+        raise IdempotencyKeyReused(details={"key": record.key})
+    return ORJSONResponse(
+        record.body, status_code=record.status_code or 200, headers={"Idempotent-Replayed": "true"}
+    )
+
+
+async def _existing(session: AsyncSession, user_id: int, key: str) -> IdempotencyRecord | None:
+    return await session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key
+        )
+    )
+
+
+async def idempotent(
+    request: Request,
+    session: AsyncSession,
+    *,
+    user_id: int,
+    client_key: str | None,
+    produce: Callable[[], Awaitable[tuple[int, BaseModel]]],
+) -> Response:
+    """Run a write once per key (the `Idempotency-Key` header, else the body's client event
+    id); a retry gets the stored answer. Without a key it simply runs."""
+    key = request.headers.get("idempotency-key") or client_key
+    if not key:
+        status, model = await produce()
+        return ORJSONResponse(model.model_dump(mode="json"), status_code=status)
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValidationFailed(f"Idempotency keys are at most {MAX_KEY_LENGTH} characters")
+    print_ = fingerprint(request, await request.body())
+
+    existing = await _existing(session, user_id, key)
+    if existing is not None and existing.status_code is not None:
+        return _replay(existing, print_)
+    if existing is not None:
+        # An earlier attempt failed after claiming the key (its error kept what it recorded);
+        # it produced no answer, so this attempt runs for real.
+        await session.delete(existing)
+        await session.flush()
+
+    record = IdempotencyRecord(user_id=user_id, key=key, fingerprint=print_)
+    session.add(record)
+    try:
+        await session.flush()  # a concurrent twin waits here until the first one commits
+    except IntegrityError:
+        await session.rollback()
+        existing = await _existing(session, user_id, key)
+        if existing is None or existing.status_code is None:
+            raise
+        return _replay(existing, print_)
+
+    status, model = await produce()
+    body = model.model_dump(mode="json")
+    record.status_code, record.body = status, body
+    await session.flush()
+    return ORJSONResponse(body, status_code=status)

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.core.errors import Conflict, NotFound, ValidationFailed
@@ -15,6 +16,10 @@ from qtrack.workflow.schemas import WorkflowDefinition
 
 class WorkflowNotFound(NotFound):
     code, message = "workflow_not_found", "No such workflow"
+
+
+class StatesInUse(Conflict):
+    code, message = "states_in_use", "Items are in states this change removes"
 
 
 # Parsed definitions, keyed by (workflow id, updated_at): a workflow is read on every
@@ -32,6 +37,12 @@ def definition_of(workflow: Workflow) -> WorkflowDefinition:
             _parsed.clear()
         _parsed[key] = parsed
     return parsed
+
+
+def _forget(workflow_id: int) -> None:
+    """Drop this process's parsed copies of a workflow whose definition just changed."""
+    for cached in [k for k in _parsed if k[0] == workflow_id]:
+        del _parsed[cached]
 
 
 def parse_definition(raw: dict[str, Any]) -> WorkflowDefinition:
@@ -65,6 +76,20 @@ async def get_workflow(session: AsyncSession, key: str) -> Workflow:
     return workflow
 
 
+async def states_in_use(session: AsyncSession, workflow: Workflow) -> set[str]:
+    """The states that items of any type following this workflow are in right now."""
+    # Imported here: items build on workflows, so the workflow package must import without them.
+    from qtrack.items.models import Item, ItemType
+
+    rows = await session.scalars(
+        select(Item.status)
+        .distinct()
+        .join(ItemType, Item.type_id == ItemType.id)
+        .where(ItemType.workflow_id == workflow.id)
+    )
+    return set(rows)
+
+
 async def create_workflow(
     session: AsyncSession, *, key: str, name: str, definition: WorkflowDefinition
 ) -> Workflow:
@@ -73,7 +98,11 @@ async def create_workflow(
         raise Conflict(f"Workflow '{key}' already exists", details={"key": key})
     workflow = Workflow(key=key, name=name, definition=definition.model_dump(by_alias=True))
     session.add(workflow)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # Another admin created the same key a moment ago; the unique index had the last word.
+        raise Conflict(f"Workflow '{key}' already exists", details={"key": key}) from exc
     return workflow
 
 
@@ -83,18 +112,18 @@ async def update_workflow(
     key: str,
     name: str | None,
     definition: WorkflowDefinition | None,
-    states_in_use: set[str],
 ) -> Workflow:
-    """Change a workflow. States that items are in right now cannot be removed."""
+    """Change a workflow's name or definition; states items are in now cannot be removed."""
     workflow = await get_workflow(session, key)
     if definition is not None:
-        removed = states_in_use - {s.key for s in definition.states}
+        removed = await states_in_use(session, workflow) - {s.key for s in definition.states}
         if removed:
-            raise Conflict(
+            raise StatesInUse(
                 f"Items are in states this change removes: {', '.join(sorted(removed))}",
                 details={"states_in_use": sorted(removed)},
             )
         workflow.definition = definition.model_dump(by_alias=True)
+        _forget(workflow.id)
     if name is not None:
         workflow.name = name
     await session.flush()

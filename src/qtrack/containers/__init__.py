@@ -1,0 +1,1 @@
+"""Containers: items packed into items, their contents and weights."""

@@ -1,0 +1,443 @@
+"""Items JSON API: register, find, list, change, history, contents, counts."""
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from starlette.responses import Response as StarletteResponse
+
+from qtrack.accounts.deps import OriginDep, require, require_any
+from qtrack.accounts.permissions import Permission
+from qtrack.accounts.principal import Principal
+from qtrack.containers import service as containers_service
+from qtrack.core.deps import SessionDep, StateDep
+from qtrack.core.errors import BadRequest
+from qtrack.core.idempotency import idempotent
+from qtrack.core.pagination import (
+    Page,
+    PageCursor,
+    PageLimit,
+    decode_cursor,
+    decode_int_cursor,
+    encode_cursor,
+)
+from qtrack.events.models import Event
+from qtrack.inventory import service as inventory_service
+from qtrack.items import changes, repository
+from qtrack.items import service as items_service
+from qtrack.items.errors import IfMatchRequired, VersionMismatch
+from qtrack.items.models import Item
+from qtrack.items.schemas import (
+    ActionRead,
+    ArchiveRequest,
+    ChangeResult,
+    ContentsRead,
+    EventRead,
+    ItemBatchCreate,
+    ItemCreate,
+    ItemDetail,
+    ItemRead,
+    ItemUpdate,
+    MoveRequest,
+    PackRequest,
+    QuantityRequest,
+    TransitionRequest,
+    UnpackRequest,
+)
+from qtrack.workflow import service as workflow_service
+
+router = APIRouter(prefix="/api/v1", tags=["items"])
+
+Reader = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
+EventReader = Annotated[Principal, Depends(require(Permission.EVENT_READ))]
+Creator = Annotated[Principal, Depends(require(Permission.ITEM_CREATE))]
+Editor = Annotated[Principal, Depends(require(Permission.ITEM_EDIT))]
+Archiver = Annotated[Principal, Depends(require(Permission.ITEM_ARCHIVE))]
+Mover = Annotated[Principal, Depends(require(Permission.ITEM_MOVE))]
+Packer = Annotated[Principal, Depends(require(Permission.ITEM_PACK))]
+# Which transition needs which permission is the workflow's business; the route only asks
+# that the caller may make some change of state, and the use case checks the exact one.
+Transitioner = Annotated[
+    Principal,
+    Depends(
+        require_any(
+            Permission.ITEM_TRANSITION,
+            Permission.ITEM_RELEASE,
+            Permission.ITEM_DISPENSE,
+            Permission.ITEM_PACK,
+            Permission.SHIPMENT_MANAGE,
+        )
+    ),
+]
+Counter = Annotated[
+    Principal, Depends(require_any(Permission.ITEM_DISPENSE, Permission.ITEM_QUANTITY))
+]
+
+
+def etag(version: int) -> str:
+    """The ETag of an item at a version."""
+    return f'"v{version}"'
+
+
+def parse_if_match(value: str | None) -> int:
+    """The version an If-Match header names; 428 without one, 412 for one we never issued."""
+    if not value:
+        raise IfMatchRequired()
+    tag = value.strip().removeprefix("W/").strip('"')
+    if not tag.startswith("v") or not tag[1:].isdigit():
+        raise VersionMismatch("If-Match does not name a version of this item")
+    return int(tag[1:])
+
+
+async def _result(session: SessionDep, item: Item, events: list[Event]) -> ChangeResult:
+    return ChangeResult(
+        item=await items_service.read_item(session, item.id),
+        events=await items_service.read_events(session, events),
+    )
+
+
+@router.post("/items", status_code=status.HTTP_201_CREATED)
+async def create_items(
+    body: ItemCreate, actor: Creator, session: SessionDep, request: Request
+) -> StarletteResponse:
+    """Register an item, or `count` identical ones (up to 1,000)."""
+
+    async def produce() -> tuple[int, Page[ItemRead]]:
+        created = await items_service.register_items(session, specs=[body], actor=actor)
+        return 201, Page(
+            items=await items_service.read_items(session, [i.id for i in created]), next_cursor=None
+        )
+
+    return await idempotent(
+        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+    )
+
+
+@router.post("/items/batch", status_code=status.HTTP_201_CREATED)
+async def create_item_batch(
+    body: ItemBatchCreate, actor: Creator, session: SessionDep, request: Request
+) -> StarletteResponse:
+    """Register up to 1,000 items of any types in one transaction: all or none."""
+    if sum(spec.count for spec in body.items) > 1000:
+        raise BadRequest("At most 1,000 items a request", details={"max_items": 1000})
+
+    async def produce() -> tuple[int, Page[ItemRead]]:
+        created = await items_service.register_items(session, specs=body.items, actor=actor)
+        return 201, Page(
+            items=await items_service.read_items(session, [i.id for i in created]), next_cursor=None
+        )
+
+    return await idempotent(
+        request, session, user_id=actor.user.id, client_key=None, produce=produce
+    )
+
+
+@router.get("/items")
+async def list_items(
+    _: Reader,
+    session: SessionDep,
+    item_type: Annotated[str | None, Query(alias="type")] = None,
+    status: str | None = None,
+    location: Annotated[
+        str | None, Query(description="A location code: items there or below")
+    ] = None,
+    container: Annotated[
+        str | None, Query(description="An item code: what it directly holds")
+    ] = None,
+    batch: str | None = None,
+    gtin: str | None = None,
+    expiring_before: date | None = None,
+    archived: bool = False,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Code, name or batch contains")
+    ] = None,
+    sort: Annotated[str, Query(pattern="^-?(code|created|name)$")] = "code",
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
+) -> Page[ItemRead]:
+    """Items, filtered and sorted, a page at a time."""
+    after = decode_cursor(cursor) if cursor else None
+    if after is not None and (not isinstance(after, list) or len(after) != 2):
+        raise BadRequest("The cursor is not valid")
+    filters = items_service.ItemFilter(
+        type=item_type,
+        status=status,
+        location=location,
+        container=container,
+        batch=batch,
+        gtin=gtin,
+        expiring_before=expiring_before,
+        archived=archived,
+        q=q,
+    )
+    items, next_key = await items_service.list_items(
+        session, filters=filters, sort=sort, cursor=after, limit=limit
+    )
+    return Page(items=items, next_cursor=encode_cursor(next_key) if next_key else None)
+
+
+async def _detail(
+    session: SessionDep, item: Item, principal: Principal, response: Response
+) -> ItemDetail:
+    definition = workflow_service.definition_of(item.type.workflow)
+    state = definition.state(item.status)
+    base = await items_service.read_item(session, item.id)
+    response.headers["ETag"] = etag(item.version)
+    return ItemDetail(
+        **base.model_dump(),
+        status_label=state.label if state else item.status,
+        status_colour=state.colour if state else "#6e7781",
+        actions=[
+            ActionRead(
+                name=t.name,
+                label=t.display,
+                to=t.to,
+                reason_required=t.reason_required,
+                signature_required=t.signature_required,
+                signature_meaning=t.signature_meaning,
+            )
+            for t in changes.allowed_transitions(item, principal)
+        ],
+    )
+
+
+@router.get("/items/by-id/{item_id}")
+async def get_item_by_id(
+    item_id: int, principal: Reader, session: SessionDep, response: Response
+) -> ItemDetail:
+    """One item by its numeric id."""
+    return await _detail(
+        session, await items_service.find_item(session, item_id=item_id), principal, response
+    )
+
+
+@router.get("/items/{code}")
+async def get_item(
+    code: str, principal: Reader, session: SessionDep, response: Response
+) -> ItemDetail:
+    """One item by code, with the actions the caller may take now (ETag: its version)."""
+    return await _detail(
+        session, await items_service.find_item(session, code=code), principal, response
+    )
+
+
+@router.patch("/items/{code}")
+async def edit_item(
+    code: str,
+    body: ItemUpdate,
+    actor: Editor,
+    session: SessionDep,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> ChangeResult:
+    """Edit fields at the version you read (If-Match); if stale: 412, nothing changes."""
+    version = parse_if_match(if_match)
+    changes_ = body.model_dump(exclude_unset=True, exclude={"reason"})
+    item, events = await items_service.edit_item(
+        session,
+        code=code,
+        expected_version=version,
+        changes=changes_,
+        actor=actor,
+        reason=body.reason,
+        context=items_service.context_of(body),
+    )
+    response.headers["ETag"] = etag(item.version)
+    return await _result(session, item, events)
+
+
+@router.post("/items/{code}/transitions")
+async def transition_item(
+    code: str,
+    body: TransitionRequest,
+    actor: Transitioner,
+    session: SessionDep,
+    state: StateDep,
+    origin: OriginDep,
+    request: Request,
+) -> StarletteResponse:
+    """Move the item to another state (with reason and e-signature where required)."""
+
+    async def produce() -> tuple[int, ChangeResult]:
+        item, events = await changes.change_status(
+            session,
+            state.settings,
+            state.limiter,
+            code=code,
+            transition=body.transition,
+            to=body.to,
+            actor=actor,
+            reason=body.reason,
+            password=body.password,
+            origin=origin,
+            context=items_service.context_of(body),
+        )
+        return 200, await _result(session, item, events)
+
+    return await idempotent(
+        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+    )
+
+
+@router.post("/items/{code}/move")
+async def move_item(
+    code: str, body: MoveRequest, actor: Mover, session: SessionDep, request: Request
+) -> StarletteResponse:
+    """Put the item at a location; its contents go with it."""
+
+    async def produce() -> tuple[int, ChangeResult]:
+        item, events = await changes.move(
+            session,
+            code=code,
+            location=body.location,
+            actor=actor,
+            reason=body.reason,
+            context=items_service.context_of(body),
+        )
+        return 200, await _result(session, item, events)
+
+    return await idempotent(
+        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+    )
+
+
+@router.post("/items/{code}/pack")
+async def pack_item(
+    code: str, body: PackRequest, actor: Packer, session: SessionDep, request: Request
+) -> StarletteResponse:
+    """Pack the item into a container item."""
+
+    async def produce() -> tuple[int, ChangeResult]:
+        item, events = await containers_service.pack(
+            session,
+            code=code,
+            container=body.container,
+            actor=actor,
+            context=items_service.context_of(body),
+        )
+        return 200, await _result(session, item, events)
+
+    return await idempotent(
+        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+    )
+
+
+@router.post("/items/{code}/unpack")
+async def unpack_item(
+    code: str, body: UnpackRequest, actor: Packer, session: SessionDep, request: Request
+) -> StarletteResponse:
+    """Take the item out of its container."""
+
+    async def produce() -> tuple[int, ChangeResult]:
+        item, events = await containers_service.unpack(
+            session,
+            code=code,
+            actor=actor,
+            reason=body.reason,
+            context=items_service.context_of(body),
+        )
+        return 200, await _result(session, item, events)
+
+    return await idempotent(
+        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+    )
+
+
+@router.post("/items/{code}/quantity")
+async def change_quantity(
+    code: str, body: QuantityRequest, actor: Counter, session: SessionDep, request: Request
+) -> StarletteResponse:
+    """Dispense, consume, receive, or adjust to a counted quantity (never below zero)."""
+
+    async def produce() -> tuple[int, ChangeResult]:
+        item, events = await changes.change_quantity(
+            session,
+            code=code,
+            kind=body.kind,
+            amount=body.amount,
+            actor=actor,
+            reason=body.reason,
+            context=items_service.context_of(body),
+        )
+        return 200, await _result(session, item, events)
+
+    return await idempotent(
+        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+    )
+
+
+@router.post("/items/{code}/archive")
+async def archive_item(
+    code: str, body: ArchiveRequest, actor: Archiver, session: SessionDep, request: Request
+) -> StarletteResponse:
+    """Archive the item: it leaves lists and counts; its history stays."""
+
+    async def produce() -> tuple[int, ChangeResult]:
+        item, events = await items_service.archive_item(
+            session,
+            code=code,
+            actor=actor,
+            reason=body.reason,
+            context=items_service.context_of(body),
+        )
+        return 200, await _result(session, item, events)
+
+    return await idempotent(
+        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+    )
+
+
+@router.get("/items/{code}/contents")
+async def item_contents(code: str, _: Reader, session: SessionDep) -> ContentsRead:
+    """What a container holds directly, and its total weight with everything nested."""
+    container = await items_service.find_item(session, code=code)
+    ids = await containers_service.contents(session, container)
+    return ContentsRead(
+        container=container.code,
+        items=await items_service.read_items(session, ids),
+        total_weight_kg=await containers_service.total_weight(session, container),
+    )
+
+
+@router.get("/items/{code}/events")
+async def item_history(
+    code: str, _: EventReader, session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
+) -> Page[EventRead]:
+    """The item's history, newest first: who, when, what changed, why, signature."""
+    item = await items_service.find_item(session, code=code)
+    before = decode_int_cursor(cursor)
+    stmt = (
+        repository.event_rows()
+        .where(Event.item_id == item.id)
+        .order_by(Event.seq.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        stmt = stmt.where(Event.seq < before)
+    rows = (await session.execute(stmt)).all()
+    events = [repository.to_event_read(r) for r in rows]
+    return Page(
+        items=events, next_cursor=encode_cursor(events[-1].seq) if len(events) == limit else None
+    )
+
+
+@router.get("/events", tags=["events"])
+async def event_feed(
+    _: EventReader, session: SessionDep, after: PageCursor = None, limit: PageLimit = 100
+) -> Page[EventRead]:
+    """Every event in recorded order, for integrations: pass `next_cursor` back as `after`."""
+    after_id = decode_int_cursor(after)
+    stmt = repository.event_rows().order_by(Event.id).limit(limit)
+    if after_id is not None:
+        stmt = stmt.where(Event.id > after_id)
+    rows = (await session.execute(stmt)).all()
+    events = [repository.to_event_read(r) for r in rows]
+    # Integrations poll: always hand back a cursor to continue from, even on the last page.
+    last = events[-1].id if events else after_id
+    return Page(items=events, next_cursor=encode_cursor(last) if last is not None else None)
+
+
+@router.get("/stats", tags=["inventory"])
+async def stats(_: Reader, session: SessionDep) -> dict[str, Any]:
+    """Counts by type and status and by location, kept current with every change."""
+    return await inventory_service.stats(session)

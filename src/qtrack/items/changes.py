@@ -1,0 +1,279 @@
+"""Changes an item goes through on the floor: transitions, moves, quantities.
+
+Every function locks the item, applies the rules, changes the row, keeps the counts in step
+and appends one event per changed item, all in the caller's transaction.
+"""
+
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qtrack.accounts import service as accounts_service
+from qtrack.accounts.audit import Origin
+from qtrack.accounts.deps import PermissionDenied
+from qtrack.accounts.permissions import Permission
+from qtrack.accounts.principal import Principal
+from qtrack.config import Settings
+from qtrack.core.ratelimit import RateLimiter
+from qtrack.events import service as events_service
+from qtrack.events.models import Event
+from qtrack.events.service import EventContext, Signature
+from qtrack.inventory import service as inventory_service
+from qtrack.items.errors import (
+    InsufficientQuantity,
+    QuantityNotTracked,
+    ReasonRequired,
+    SamePerson,
+    SignatureRequired,
+    TransitionNotAllowed,
+)
+from qtrack.items.models import Item
+from qtrack.items.service import lock_item
+from qtrack.locations import service as locations_service
+from qtrack.workflow import service as workflow_service
+from qtrack.workflow.schemas import Transition
+
+
+def allowed_transitions(item: Item, principal: Principal) -> list[Transition]:
+    """The transitions this caller may take from the item's current state."""
+    if item.archived:
+        return []
+    definition = workflow_service.definition_of(item.type.workflow)
+    return [t for t in definition.transitions_from(item.status) if principal.can(t.permission)]
+
+
+async def change_status(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    *,
+    code: str,
+    transition: str | None,
+    to: str | None,
+    actor: Principal,
+    reason: str | None,
+    password: str | None,
+    origin: Origin,
+    context: EventContext,
+) -> tuple[Item, list[Event]]:
+    """Move an item to another state of its workflow and record the event."""
+    item = await lock_item(session, code)
+    definition = workflow_service.definition_of(item.type.workflow)
+    possible = definition.transitions_from(item.status)
+    chosen = next(
+        (t for t in possible if (transition and t.name == transition) or (to and t.to == to)), None
+    )
+    if chosen is None:
+        raise TransitionNotAllowed(
+            f"'{transition or to}' is not possible from '{item.status}'",
+            details={
+                "status": item.status,
+                "allowed": [
+                    {"name": t.name, "to": t.to} for t in possible if actor.can(t.permission)
+                ],
+            },
+        )
+    if not actor.can(chosen.permission):
+        raise PermissionDenied(
+            f"'{chosen.name}' needs the permission {chosen.permission}",
+            details={"missing": [chosen.permission]},
+        )
+    if chosen.reason_required and not reason:
+        raise ReasonRequired(
+            f"'{chosen.name}' needs a reason",
+            details=[{"loc": ["body", "reason"], "msg": "required", "type": "reason_required"}],
+        )
+    if chosen.distinct_actor:
+        previous = await events_service.last_status_actor(session, item.id)
+        if previous == actor.user.id:
+            raise SamePerson(f"You made the previous step; '{chosen.name}' needs someone else")
+    signature = None
+    if chosen.signature_required:
+        if not password:
+            raise SignatureRequired(
+                details=[
+                    {
+                        "loc": ["body", "password"],
+                        "msg": "required to sign",
+                        "type": "signature_required",
+                    }
+                ]
+            )
+        meaning = chosen.signature_meaning or chosen.display
+        signed_at = await accounts_service.verify_signature(
+            session,
+            user=actor.user,
+            password=password,
+            meaning=meaning,
+            limiter=limiter,
+            settings=settings,
+            origin=origin,
+        )
+        signature = Signature(user_id=actor.user.id, meaning=meaning, signed_at=signed_at)
+
+    before = item.status
+    item.status = chosen.to
+    item.version += 1
+    await inventory_service.status_changed(session, item.type_id, before, chosen.to)
+    event = events_service.append(
+        session,
+        item=item,
+        kind="status_changed",
+        actor=actor,
+        before={"status": before},
+        after={"status": chosen.to, "transition": chosen.name},
+        reason=reason,
+        signature=signature,
+        context=context,
+    )
+    await session.flush()
+    return item, [event]
+
+
+async def descendants(session: AsyncSession, item_id: int) -> list[Item]:
+    """Everything packed inside an item, at any depth, locked for this transaction."""
+    found: list[Item] = []
+    frontier = [item_id]
+    while frontier:
+        children = (
+            await session.scalars(
+                select(Item).where(Item.parent_id.in_(frontier)).order_by(Item.id).with_for_update()
+            )
+        ).all()
+        found.extend(children)
+        frontier = [c.id for c in children]
+    return found
+
+
+async def move(
+    session: AsyncSession,
+    *,
+    code: str,
+    location: str,
+    actor: Principal,
+    reason: str | None,
+    context: EventContext,
+) -> tuple[Item, list[Event]]:
+    """Put an item at a location; what it contains goes with it. A packed item taken
+    elsewhere leaves its container."""
+    if not actor.can(Permission.ITEM_MOVE):
+        raise PermissionDenied(details={"missing": [Permission.ITEM_MOVE.value]})
+    item = await lock_item(session, code)
+    target = await locations_service.get_by_code(session, location)
+    events: list[Event] = []
+    old_codes = await locations_service.codes_by_id(
+        session, [item.location_id] if item.location_id else []
+    )
+
+    before: dict[str, object] = {"location": old_codes.get(item.location_id or 0)}
+    after: dict[str, object] = {"location": target.code}
+    if item.parent_id is not None:
+        parent_code = await session.scalar(select(Item.code).where(Item.id == item.parent_id))
+        before["container"], after["container"] = parent_code, None
+        item.parent_id = None
+    if before == after:
+        return item, []
+    await inventory_service.location_changed(session, item.location_id, target.id)
+    item.location_id = target.id
+    item.version += 1
+    events.append(
+        events_service.append(
+            session,
+            item=item,
+            kind="moved",
+            actor=actor,
+            before=before,
+            after=after,
+            reason=reason,
+            context=context,
+        )
+    )
+
+    for inner in await descendants(session, item.id):
+        if inner.location_id == target.id:
+            continue
+        inner_before = {
+            "location": (await locations_service.codes_by_id(session, [inner.location_id])).get(
+                inner.location_id
+            )
+            if inner.location_id
+            else None
+        }
+        await inventory_service.location_changed(session, inner.location_id, target.id)
+        inner.location_id = target.id
+        inner.version += 1
+        events.append(
+            events_service.append(
+                session,
+                item=inner,
+                kind="moved",
+                actor=actor,
+                before=inner_before,
+                after={"location": target.code, "with": item.code},
+                reason=f"moved with {item.code}",
+                context=EventContext(occurred_at=context.occurred_at),
+            )
+        )
+    await session.flush()
+    return item, events
+
+
+_QUANTITY_PERMISSION = {
+    "dispense": Permission.ITEM_DISPENSE,
+    "consume": Permission.ITEM_DISPENSE,
+    "receive": Permission.ITEM_QUANTITY,
+    "adjust": Permission.ITEM_QUANTITY,
+}
+
+
+async def change_quantity(
+    session: AsyncSession,
+    *,
+    code: str,
+    kind: str,
+    amount: Decimal,
+    actor: Principal,
+    reason: str | None,
+    context: EventContext,
+) -> tuple[Item, list[Event]]:
+    """Dispense, consume, receive or adjust (recount) an item's quantity; never below zero."""
+    permission = _QUANTITY_PERMISSION[kind]
+    if not actor.can(permission):
+        raise PermissionDenied(details={"missing": [permission.value]})
+    if kind == "adjust" and not reason:
+        raise ReasonRequired(
+            "An adjustment needs a reason",
+            details=[{"loc": ["body", "reason"], "msg": "required", "type": "reason_required"}],
+        )
+    item = await lock_item(session, code)
+    if not item.type.tracks_quantity:
+        raise QuantityNotTracked(details={"type": item.type.key})
+    current = item.quantity or Decimal(0)
+    if kind in ("dispense", "consume"):
+        new = current - amount
+    elif kind == "receive":
+        new = current + amount
+    else:
+        new = amount
+    if new < 0:
+        raise InsufficientQuantity(
+            f"Only {current} {item.unit or ''} left".strip(),
+            details={"available": str(current), "requested": str(amount)},
+        )
+    # A plain UPDATE with the new value: the row is locked, so no other writer raced us.
+    await session.execute(update(Item).where(Item.id == item.id).values(quantity=new))
+    item.quantity = new
+    item.version += 1
+    event = events_service.append(
+        session,
+        item=item,
+        kind="quantity_changed",
+        actor=actor,
+        before={"quantity": current, "unit": item.unit},
+        after={"quantity": new, "unit": item.unit, "kind": kind, "amount": amount},
+        reason=reason,
+        context=context,
+    )
+    await session.flush()
+    return item, [event]

@@ -1,0 +1,127 @@
+"""Item type request and response bodies."""
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from qtrack.items.models import ItemType
+from qtrack.workflow import service as workflow_service
+from qtrack.workflow.schemas import State
+
+TypeKey = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$"
+    ),
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+# Upper-cased before the pattern is checked (StringConstraints checks it first), so "mat" is MAT.
+CodePrefix = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=r"^[A-Z0-9]{2,8}$")]
+Unit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+Threshold = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
+AttributeSchema = Annotated[
+    dict[str, Any], Field(description="JSON Schema (draft 2020-12) the items' attributes must fit")
+]
+
+
+def plain_decimal(value: Decimal | None) -> Decimal | None:
+    """The same number without trailing zeros or an exponent: 10.000000 reads as 10."""
+    if value is None:
+        return None
+    return Decimal(format(value.normalize(), "f"))
+
+
+class ItemTypeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: TypeKey
+    name: Name
+    code_prefix: CodePrefix = Field(description="2-8 uppercase letters or digits, e.g. MAT")
+    workflow: TypeKey = Field(description="Key of the workflow items of this type follow")
+    unit: Unit = "pcs"
+    tracks_quantity: bool = False
+    tracks_expiry: bool = False
+    can_contain: bool = False
+    low_stock_threshold: Threshold | None = None
+    attribute_schema: AttributeSchema = Field(default_factory=dict)
+
+
+class ItemTypeUpdate(BaseModel):
+    """Fields left out stay as they are; only `low_stock_threshold` may be set to null."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    code_prefix: CodePrefix | None = None
+    workflow: TypeKey | None = None
+    unit: Unit | None = None
+    tracks_quantity: bool | None = None
+    tracks_expiry: bool | None = None
+    can_contain: bool | None = None
+    low_stock_threshold: Threshold | None = None
+    attribute_schema: AttributeSchema | None = None
+
+    @field_validator(
+        "name",
+        "code_prefix",
+        "workflow",
+        "unit",
+        "tracks_quantity",
+        "tracks_expiry",
+        "can_contain",
+        "attribute_schema",
+    )
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Defaults are not validated, so this only refuses an explicit null.
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
+
+
+class ItemTypeRead(BaseModel):
+    key: str
+    name: str
+    code_prefix: str
+    workflow: str
+    unit: str
+    tracks_quantity: bool
+    tracks_expiry: bool
+    can_contain: bool
+    low_stock_threshold: Decimal | None = Field(description='A decimal string, e.g. "10"')
+    attribute_schema: dict[str, Any]
+    initial_state: str
+    states: list[State]
+
+    @classmethod
+    def of(cls, item_type: ItemType) -> "ItemTypeRead":
+        """From an item type loaded with its workflow."""
+        definition = workflow_service.definition_of(item_type.workflow)
+        return cls(
+            key=item_type.key,
+            name=item_type.name,
+            code_prefix=item_type.code_prefix,
+            workflow=item_type.workflow.key,
+            unit=item_type.unit,
+            tracks_quantity=item_type.tracks_quantity,
+            tracks_expiry=item_type.tracks_expiry,
+            can_contain=item_type.can_contain,
+            low_stock_threshold=plain_decimal(item_type.low_stock_threshold),
+            attribute_schema=item_type.attribute_schema,
+            initial_state=definition.initial,
+            states=definition.states,
+        )

@@ -1,0 +1,527 @@
+"""Registering, finding and changing items: every change is one event; rules come from data."""
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+
+from qtrack.core.db import Database
+from qtrack.events import service as events_service
+from qtrack.inventory import service as inventory_service
+from qtrack.items.models import Item
+from tests.factories import PASSWORD
+from tests.items.conftest import Crew, register
+
+
+async def _post(
+    client: httpx.AsyncClient, path: str, who: object, body: Mapping[str, object]
+) -> httpx.Response:
+    return await client.post(path, json=body, headers=who.headers)  # type: ignore[attr-defined]
+
+
+async def _events(client: httpx.AsyncClient, crew: Crew, code: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/api/v1/items/{code}/events", headers=crew.admin.headers)
+    assert response.status_code == 200
+    events: list[dict[str, Any]] = response.json()["items"]
+    return events
+
+
+async def test_register_assigns_sequential_codes_and_records_creation(
+    client: httpx.AsyncClient, crew: Crew, site: list[str], db: Database
+) -> None:
+    response = await client.post(
+        "/api/v1/items",
+        json={
+            "type": "material",
+            "name": "Lactose",
+            "batch": "L-77",
+            "quantity": "25.5",
+            "location": "rack-1",
+            "count": 3,
+            "expiry_raw": "271100",
+        },
+        headers=crew.operator.headers,
+    )
+    assert response.status_code == 201, response.text
+    items = response.json()["items"]
+    assert [i["code"] for i in items] == ["MAT-000001", "MAT-000002", "MAT-000003"]
+    first = items[0]
+    assert first["status"] == "received"
+    assert first["location"] == "RACK-1"
+    assert first["quantity"] == "25.500000" or first["quantity"] == "25.5"
+    assert first["unit"] == "kg"
+    assert first["expiry_on"] == "2027-11-30"  # day 00: the last day of the month
+    assert first["expiry_raw"] == "271100"
+
+    history = await _events(client, crew, "MAT-000002")
+    assert [e["type"] for e in history] == ["created"]
+    assert history[0]["actor"] == "op"
+    assert history[0]["after"]["batch"] == "L-77"
+
+    stats = (await client.get("/api/v1/stats", headers=crew.viewer.headers)).json()
+    assert {"type": "material", "status": "received", "count": 3} in stats["by_type_status"]
+    assert {"location": "RACK-1", "count": 3} in stats["by_location"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"type": "nope"}, "item_type_not_found"),
+        ({"type": "material", "location": "NOWHERE"}, "location_not_found"),
+        ({"type": "bag", "quantity": "3"}, "validation_error"),
+        ({"type": "material", "gtin": "04012345678900"}, "validation_error"),
+        ({"type": "material", "expiry_raw": "271340"}, "validation_error"),
+        ({"type": "material", "count": 1001}, "validation_error"),
+        ({"type": "material", "quantity": "-1"}, "validation_error"),
+        ({"type": "material", "colour": "red"}, "validation_error"),
+    ],
+)
+async def test_bad_registrations_are_refused_whole(
+    client: httpx.AsyncClient,
+    crew: Crew,
+    site: list[str],
+    db: Database,
+    fields: dict[str, object],
+    code: str,
+) -> None:
+    response = await client.post("/api/v1/items", json=fields, headers=crew.operator.headers)
+    assert 400 <= response.status_code < 500
+    assert response.json()["error"]["code"] == code
+    async with db.session_scope("read") as session:
+        assert (await session.scalars(select(Item))).all() == []
+
+
+async def test_material_lot_through_quarantine_test_and_release(
+    client: httpx.AsyncClient, crew: Crew, site: list[str]
+) -> None:
+    lot = await register(client, crew.operator, type="material", name="API-1")
+    code = lot["code"]
+    detail = (await client.get(f"/api/v1/items/{code}", headers=crew.operator.headers)).json()
+    assert [a["name"] for a in detail["actions"]] == ["quarantine"]
+
+    assert (
+        await _post(
+            client, f"/api/v1/items/{code}/transitions", crew.operator, {"transition": "quarantine"}
+        )
+    ).status_code == 200
+    assert (
+        await _post(client, f"/api/v1/items/{code}/transitions", crew.qa, {"to": "under_test"})
+    ).status_code == 200
+
+    # The operator may not release; the workflow says item.release.
+    denied = await _post(
+        client,
+        f"/api/v1/items/{code}/transitions",
+        crew.operator,
+        {"transition": "release", "password": PASSWORD},
+    )
+    assert denied.status_code == 403
+    # Release needs an e-signature...
+    unsigned = await _post(
+        client, f"/api/v1/items/{code}/transitions", crew.qa2, {"transition": "release"}
+    )
+    assert unsigned.status_code == 422
+    assert unsigned.json()["error"]["code"] == "signature_required"
+    wrong = await _post(
+        client,
+        f"/api/v1/items/{code}/transitions",
+        crew.qa2,
+        {"transition": "release", "password": "not it"},
+    )
+    assert wrong.status_code == 403
+    assert wrong.json()["error"]["code"] == "signature_failed"
+    # ...and someone other than who started the test.
+    same = await _post(
+        client,
+        f"/api/v1/items/{code}/transitions",
+        crew.qa,
+        {"transition": "release", "password": PASSWORD},
+    )
+    assert same.status_code == 409
+    assert same.json()["error"]["code"] == "same_person"
+
+    released = await _post(
+        client,
+        f"/api/v1/items/{code}/transitions",
+        crew.qa2,
+        {"transition": "release", "password": PASSWORD},
+    )
+    assert released.status_code == 200, released.text
+    result = released.json()
+    assert result["item"]["status"] == "released"
+    event = result["events"][0]
+    assert event["signature"]["by"] == "qa2"
+    assert event["signature"]["meaning"] == "QA release"
+    assert event["before"] == {"status": "under_test"}
+
+    history = await _events(client, crew, str(code))
+    assert [e["type"] for e in history] == ["status_changed"] * 3 + ["created"]
+    assert [e["seq"] for e in history] == [4, 3, 2, 1]
+    assert history[0]["prev_hash"] == history[1]["hash"]
+
+    refused = await _post(
+        client, f"/api/v1/items/{code}/transitions", crew.qa, {"transition": "start_test"}
+    )
+    assert refused.status_code == 409
+    body = refused.json()["error"]
+    assert body["code"] == "transition_not_allowed"
+    assert {a["name"] for a in body["details"]["allowed"]} == {"dispense", "consume", "expire"}
+
+
+async def test_reason_required_and_unknown_item(client: httpx.AsyncClient, crew: Crew) -> None:
+    lot = await register(client, crew.operator, type="material")
+    code = lot["code"]
+    await _post(client, f"/api/v1/items/{code}/transitions", crew.qa, {"transition": "quarantine"})
+    missing = await _post(
+        client, f"/api/v1/items/{code}/transitions", crew.qa, {"transition": "expire"}
+    )
+    assert missing.status_code == 422
+    assert missing.json()["error"]["code"] == "reason_required"
+    ok = await _post(
+        client,
+        f"/api/v1/items/{code}/transitions",
+        crew.qa,
+        {"transition": "expire", "reason": "past date"},
+    )
+    assert ok.status_code == 200
+    assert ok.json()["events"][0]["reason"] == "past date"
+    unknown = await _post(
+        client, "/api/v1/items/MAT-999999/transitions", crew.qa, {"transition": "expire"}
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "item_not_found"
+    both = await _post(
+        client, f"/api/v1/items/{code}/transitions", crew.qa, {"transition": "x", "to": "y"}
+    )
+    assert both.status_code == 422
+
+
+async def test_moves_packing_and_weights(
+    client: httpx.AsyncClient, crew: Crew, site: list[str]
+) -> None:
+    outer = await register(
+        client, crew.operator, type="bag", name="Outer", weight_kg="0.5", location="WH-A"
+    )
+    inner = await register(client, crew.operator, type="bag", name="Inner", weight_kg="0.25")
+    parcel = await register(client, crew.operator, type="material", name="Parcel", weight_kg="2")
+
+    assert (
+        await _post(
+            client,
+            f"/api/v1/items/{inner['code']}/pack",
+            crew.operator,
+            {"container": outer["code"]},
+        )
+    ).status_code == 200
+    packed = await _post(
+        client, f"/api/v1/items/{parcel['code']}/pack", crew.operator, {"container": inner["code"]}
+    )
+    assert packed.status_code == 200
+    assert packed.json()["item"]["container"] == inner["code"]
+
+    cycle = await _post(
+        client, f"/api/v1/items/{outer['code']}/pack", crew.operator, {"container": inner["code"]}
+    )
+    assert cycle.status_code == 409
+    assert cycle.json()["error"]["code"] == "container_cycle"
+    itself = await _post(
+        client, f"/api/v1/items/{outer['code']}/pack", crew.operator, {"container": outer["code"]}
+    )
+    assert itself.json()["error"]["code"] == "container_cycle"
+    not_box = await _post(
+        client, f"/api/v1/items/{outer['code']}/pack", crew.operator, {"container": parcel["code"]}
+    )
+    assert not_box.json()["error"]["code"] == "not_a_container"
+
+    contents = (
+        await client.get(f"/api/v1/items/{outer['code']}/contents", headers=crew.viewer.headers)
+    ).json()
+    assert [i["code"] for i in contents["items"]] == [inner["code"]]
+    assert float(contents["total_weight_kg"]) == pytest.approx(2.75)
+
+    moved = await _post(
+        client, f"/api/v1/items/{outer['code']}/move", crew.operator, {"location": "WH-B"}
+    )
+    assert moved.status_code == 200
+    assert [e["item"] for e in moved.json()["events"]] == [
+        outer["code"],
+        inner["code"],
+        parcel["code"],
+    ]
+    for code in (inner["code"], parcel["code"]):
+        assert (await client.get(f"/api/v1/items/{code}", headers=crew.viewer.headers)).json()[
+            "location"
+        ] == "WH-B"
+
+    listed = (
+        await client.get("/api/v1/items", params={"location": "PLANT"}, headers=crew.viewer.headers)
+    ).json()
+    assert {i["code"] for i in listed["items"]} == {outer["code"], inner["code"], parcel["code"]}
+    in_box = (
+        await client.get(
+            "/api/v1/items", params={"container": str(inner["code"])}, headers=crew.viewer.headers
+        )
+    ).json()
+    assert [i["code"] for i in in_box["items"]] == [parcel["code"]]
+
+    out = await _post(client, f"/api/v1/items/{parcel['code']}/unpack", crew.operator, {})
+    assert out.json()["item"]["container"] is None
+    assert out.json()["item"]["location"] == "WH-B"
+
+
+async def test_quantities_never_go_below_zero(client: httpx.AsyncClient, crew: Crew) -> None:
+    lot = await register(client, crew.operator, type="material", quantity="10")
+    path = f"/api/v1/items/{lot['code']}/quantity"
+    assert (await _post(client, path, crew.operator, {"kind": "dispense", "amount": "4"})).json()[
+        "item"
+    ]["quantity"] in ("6", "6.000000")
+    too_much = await _post(client, path, crew.operator, {"kind": "dispense", "amount": "6.5"})
+    assert too_much.status_code == 409
+    assert too_much.json()["error"]["code"] == "insufficient_quantity"
+    no_reason = await _post(client, path, crew.operator, {"kind": "adjust", "amount": "5"})
+    assert no_reason.status_code == 422
+    counted = await _post(
+        client, path, crew.operator, {"kind": "adjust", "amount": "5", "reason": "stock count"}
+    )
+    assert counted.status_code == 200
+    assert counted.json()["events"][0]["after"]["kind"] == "adjust"
+    viewer = await _post(client, path, crew.viewer, {"kind": "dispense", "amount": "1"})
+    assert viewer.status_code == 403
+    bag = await register(client, crew.operator, type="bag")
+    untracked = await _post(
+        client,
+        f"/api/v1/items/{bag['code']}/quantity",
+        crew.operator,
+        {"kind": "receive", "amount": "1"},
+    )
+    assert untracked.json()["error"]["code"] == "quantity_not_tracked"
+
+
+async def test_edit_needs_the_current_version(
+    client: httpx.AsyncClient, crew: Crew, db: Database
+) -> None:
+    lot = await register(client, crew.operator, type="material", name="Old name")
+    path = f"/api/v1/items/{lot['code']}"
+    read = await client.get(path, headers=crew.qa.headers)
+    tag = read.headers["etag"]
+    missing = await client.patch(path, json={"name": "New"}, headers=crew.qa.headers)
+    assert missing.status_code == 428
+    ok = await client.patch(
+        path, json={"name": "New", "batch": "B-1"}, headers={**crew.qa.headers, "If-Match": tag}
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.headers["etag"] != tag
+    assert ok.json()["events"][0]["before"] == {"name": "Old name", "batch": None}
+    stale = await client.patch(
+        path, json={"name": "Newer"}, headers={**crew.qa.headers, "If-Match": tag}
+    )
+    assert stale.status_code == 412
+    assert (await client.get(path, headers=crew.qa.headers)).json()["name"] == "New"
+    garbage = await client.patch(
+        path, json={"name": "x"}, headers={**crew.qa.headers, "If-Match": "nonsense"}
+    )
+    assert garbage.status_code == 412
+
+
+async def test_archive_leaves_counts_and_refuses_changes(
+    client: httpx.AsyncClient, crew: Crew
+) -> None:
+    lot = await register(client, crew.operator, type="material")
+    path = f"/api/v1/items/{lot['code']}"
+    assert (
+        await _post(client, f"{path}/archive", crew.qa, {"reason": "entered twice"})
+    ).status_code == 200
+    stats = (await client.get("/api/v1/stats", headers=crew.viewer.headers)).json()
+    assert stats["total"] == 0
+    refused = await _post(client, f"{path}/transitions", crew.qa, {"transition": "quarantine"})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "item_archived"
+    assert (await client.get("/api/v1/items", headers=crew.viewer.headers)).json()["items"] == []
+    archived = (
+        await client.get("/api/v1/items", params={"archived": True}, headers=crew.viewer.headers)
+    ).json()
+    assert [i["code"] for i in archived["items"]] == [lot["code"]]
+
+
+async def test_retry_with_the_same_client_event_id_changes_nothing(
+    client: httpx.AsyncClient, crew: Crew
+) -> None:
+    lot = await register(client, crew.operator, type="material")
+    path = f"/api/v1/items/{lot['code']}/transitions"
+    body = {"transition": "quarantine", "client_event_id": "dev1-0001"}
+    first = await _post(client, path, crew.operator, body)
+    second = await _post(client, path, crew.operator, body)
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+    assert second.headers["idempotent-replayed"] == "true"
+    assert len(await _events(client, crew, str(lot["code"]))) == 2
+    reused = await _post(
+        client, path, crew.operator, {"transition": "start_test", "client_event_id": "dev1-0001"}
+    )
+    assert reused.status_code == 422
+    assert reused.json()["error"]["code"] == "idempotency_key_reused"
+
+
+async def test_concurrent_retries_apply_once(client: httpx.AsyncClient, crew: Crew) -> None:
+    lot = await register(client, crew.operator, type="material")
+    path = f"/api/v1/items/{lot['code']}/transitions"
+    headers = {**crew.operator.headers, "Idempotency-Key": "k-42"}
+    responses = await asyncio.gather(
+        *(client.post(path, json={"transition": "quarantine"}, headers=headers) for _ in range(5))
+    )
+    assert [r.status_code for r in responses] == [200] * 5
+    assert len({r.text for r in responses}) == 1
+    assert len(await _events(client, crew, str(lot["code"]))) == 2
+
+
+async def test_twenty_concurrent_transitions(
+    client: httpx.AsyncClient, crew: Crew, db: Database
+) -> None:
+    lot = await register(client, crew.operator, type="material")
+    path = f"/api/v1/items/{lot['code']}/transitions"
+    responses = await asyncio.gather(
+        *(
+            client.post(path, json={"transition": "quarantine"}, headers=crew.operator.headers)
+            for _ in range(20)
+        )
+    )
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200] + [409] * 19
+    async with db.session_scope("read") as session:
+        report = await events_service.verify_chains(session)
+        assert report.intact, report.broken
+        assert report.events == 2
+        assert await inventory_service.recount(session) == await inventory_service.maintained(
+            session
+        )
+
+
+async def test_history_and_feed_pages(client: httpx.AsyncClient, crew: Crew) -> None:
+    lot = await register(client, crew.operator, type="supply", quantity="50")
+    for n in range(5):
+        await _post(
+            client,
+            f"/api/v1/items/{lot['code']}/quantity",
+            crew.operator,
+            {"kind": "dispense", "amount": str(n + 1)},
+        )
+    page = (
+        await client.get(
+            f"/api/v1/items/{lot['code']}/events", params={"limit": 4}, headers=crew.viewer.headers
+        )
+    ).json()
+    assert [e["seq"] for e in page["items"]] == [6, 5, 4, 3]
+    rest = (
+        await client.get(
+            f"/api/v1/items/{lot['code']}/events",
+            params={"limit": 4, "cursor": page["next_cursor"]},
+            headers=crew.viewer.headers,
+        )
+    ).json()
+    assert [e["seq"] for e in rest["items"]] == [2, 1]
+
+    feed = (
+        await client.get("/api/v1/events", params={"limit": 4}, headers=crew.viewer.headers)
+    ).json()
+    assert len(feed["items"]) == 4
+    more = (
+        await client.get(
+            "/api/v1/events", params={"after": feed["next_cursor"]}, headers=crew.viewer.headers
+        )
+    ).json()
+    assert [e["seq"] for e in more["items"]] == [5, 6]
+    empty = (
+        await client.get(
+            "/api/v1/events", params={"after": more["next_cursor"]}, headers=crew.viewer.headers
+        )
+    ).json()
+    assert empty["items"] == []
+    assert empty["next_cursor"] == more["next_cursor"]
+
+
+async def test_list_filters_search_and_pages(
+    client: httpx.AsyncClient, crew: Crew, site: list[str]
+) -> None:
+    await client.post(
+        "/api/v1/items",
+        json={
+            "type": "material",
+            "name": "Sugar",
+            "batch": "S_1",
+            "count": 3,
+            "expiry_on": "2027-01-01",
+        },
+        headers=crew.operator.headers,
+    )
+    await client.post(
+        "/api/v1/items",
+        json={"type": "supply", "name": "Gloves", "count": 2, "location": "WH-B"},
+        headers=crew.operator.headers,
+    )
+    h = crew.viewer.headers
+    assert (
+        len(
+            (await client.get("/api/v1/items", params={"type": "supply"}, headers=h)).json()[
+                "items"
+            ]
+        )
+        == 2
+    )
+    assert (
+        len((await client.get("/api/v1/items", params={"q": "sug"}, headers=h)).json()["items"])
+        == 3
+    )
+    assert (
+        len((await client.get("/api/v1/items", params={"q": "S_"}, headers=h)).json()["items"]) == 3
+    )
+    assert (
+        len((await client.get("/api/v1/items", params={"q": "%"}, headers=h)).json()["items"]) == 0
+    )
+    assert (
+        len(
+            (
+                await client.get(
+                    "/api/v1/items", params={"expiring_before": "2027-06-01"}, headers=h
+                )
+            ).json()["items"]
+        )
+        == 3
+    )
+    assert (
+        len(
+            (await client.get("/api/v1/items", params={"location": "WH-B"}, headers=h)).json()[
+                "items"
+            ]
+        )
+        == 2
+    )
+    codes: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, str | int] = {"limit": 2, "sort": "-code"}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await client.get("/api/v1/items", params=params, headers=h)).json()
+        codes += [i["code"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert codes == sorted(codes, reverse=True)
+    assert len(codes) == 5
+    bad = await client.get("/api/v1/items", params={"sort": "price"}, headers=h)
+    assert bad.status_code == 422
+
+
+async def test_the_database_refuses_to_edit_history(
+    client: httpx.AsyncClient, crew: Crew, db: Database
+) -> None:
+    await register(client, crew.operator, type="material")
+    for statement in ("UPDATE event SET reason = 'forged'", "DELETE FROM event"):
+        with pytest.raises(Exception, match="append-only"):
+            async with db.engine.begin() as conn:
+                await conn.execute(text(statement))
+    async with db.session_scope("read") as session:
+        assert (await events_service.verify_chains(session)).intact
