@@ -525,3 +525,28 @@ async def test_the_database_refuses_to_edit_history(
                 await conn.execute(text(statement))
     async with db.session_scope("read") as session:
         assert (await events_service.verify_chains(session)).intact
+
+
+async def test_concurrent_registrations_get_unique_gap_free_codes(
+    client: httpx.AsyncClient, crew: Crew
+) -> None:
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                "/api/v1/items", json={"type": "bag", "count": 5}, headers=crew.operator.headers
+            )
+            for _ in range(8)
+        )
+    )
+    assert [r.status_code for r in responses] == [201] * 8
+    codes = sorted(i["code"] for r in responses for i in r.json()["items"])
+    assert codes == [f"BAG-{n:06d}" for n in range(1, 41)]
+
+
+async def test_a_location_with_items_cannot_be_archived(
+    client: httpx.AsyncClient, crew: Crew, site: list[str]
+) -> None:
+    await register(client, crew.operator, type="bag", location="WH-B")
+    refused = await client.post("/api/v1/locations/WH-B/archive", headers=crew.admin.headers)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["details"]["items"] == 1

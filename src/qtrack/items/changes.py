@@ -190,16 +190,12 @@ async def move(
         )
     )
 
-    for inner in await descendants(session, item.id):
-        if inner.location_id == target.id:
-            continue
-        inner_before = {
-            "location": (await locations_service.codes_by_id(session, [inner.location_id])).get(
-                inner.location_id
-            )
-            if inner.location_id
-            else None
-        }
+    inner_items = [i for i in await descendants(session, item.id) if i.location_id != target.id]
+    inner_codes = await locations_service.codes_by_id(
+        session, {i.location_id for i in inner_items if i.location_id is not None}
+    )
+    for inner in inner_items:
+        inner_before = {"location": inner_codes.get(inner.location_id or 0)}
         await inventory_service.location_changed(session, inner.location_id, target.id)
         inner.location_id = target.id
         inner.version += 1

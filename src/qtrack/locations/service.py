@@ -286,10 +286,20 @@ async def _move(session: AsyncSession, location: Location, parent_code: str | No
 
 
 async def ensure_empty(session: AsyncSession, location: Location) -> None:
-    """Refuse (409 location_not_empty) while something is still in the location.
+    """Refuse (409 location_not_empty) while a live child location or item is still there."""
+    # Items refer to locations, not the other way round: imported here to keep that one-way.
+    from qtrack.items.models import Item
 
-    Today that is a child location that is not archived; items are to be checked here too.
-    """
+    items = await session.scalar(
+        select(func.count())
+        .select_from(Item)
+        .where(Item.location_id == location.id, Item.archived.is_(False))
+    )
+    if items:
+        raise LocationNotEmpty(
+            f"Location '{location.code}' still holds {items} item(s)",
+            details={"code": location.code, "items": items},
+        )
     children = await session.scalar(
         select(func.count())
         .select_from(Location)
