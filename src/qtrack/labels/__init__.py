@@ -1,0 +1,1 @@
+"""Labels: QR images, label templates, PDF sheets and ZPL for thermal printers."""
