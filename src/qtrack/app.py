@@ -12,6 +12,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from qtrack import __version__
 from qtrack.accounts import api as accounts_api
 from qtrack.accounts import pages as accounts_pages
+from qtrack.codes import api as codes_api
 from qtrack.config import Settings, get_settings
 from qtrack.core.apidocs import install_api_docs
 from qtrack.core.db import Database
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(accounts_api.router)
     app.include_router(items_api.router)
+    app.include_router(codes_api.router)
     app.include_router(accounts_pages.router)
     app.include_router(workflow_api.router)
     app.include_router(item_types_api.router)

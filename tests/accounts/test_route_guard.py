@@ -22,6 +22,7 @@ PUBLIC = {
     ("GET", "/api/openapi.json"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
+    ("GET", "/api/v1/keys"),
     ("GET", "/login"),
     ("POST", "/login"),
 }

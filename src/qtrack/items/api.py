@@ -98,12 +98,14 @@ async def _result(session: SessionDep, item: Item, events: list[Event]) -> Chang
 
 @router.post("/items", status_code=status.HTTP_201_CREATED)
 async def create_items(
-    body: ItemCreate, actor: Creator, session: SessionDep, request: Request
+    body: ItemCreate, actor: Creator, session: SessionDep, state: StateDep, request: Request
 ) -> StarletteResponse:
     """Register an item, or `count` identical ones (up to 1,000)."""
 
     async def produce() -> tuple[int, Page[ItemRead]]:
-        created = await items_service.register_items(session, specs=[body], actor=actor)
+        created = await items_service.register_items(
+            session, specs=[body], actor=actor, settings=state.settings
+        )
         return 201, Page(
             items=await items_service.read_items(session, [i.id for i in created]), next_cursor=None
         )
@@ -115,14 +117,20 @@ async def create_items(
 
 @router.post("/items/batch", status_code=status.HTTP_201_CREATED)
 async def create_item_batch(
-    body: ItemBatchCreate, actor: Creator, session: SessionDep, request: Request
+    body: ItemBatchCreate,
+    actor: Creator,
+    session: SessionDep,
+    state: StateDep,
+    request: Request,
 ) -> StarletteResponse:
     """Register up to 1,000 items of any types in one transaction: all or none."""
     if sum(spec.count for spec in body.items) > 1000:
         raise BadRequest("At most 1,000 items a request", details={"max_items": 1000})
 
     async def produce() -> tuple[int, Page[ItemRead]]:
-        created = await items_service.register_items(session, specs=body.items, actor=actor)
+        created = await items_service.register_items(
+            session, specs=body.items, actor=actor, settings=state.settings
+        )
         return 201, Page(
             items=await items_service.read_items(session, [i.id for i in created]), next_cursor=None
         )

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from qtrack.accounts.principal import Principal
+from qtrack.codes import tokens
+from qtrack.config import Settings
 from qtrack.core.errors import ValidationFailed
 from qtrack.events import service as events_service
 from qtrack.events.models import Event
@@ -86,9 +88,14 @@ async def find_item(
 
 
 async def register_items(
-    session: AsyncSession, *, specs: Sequence[ItemCreate], actor: Principal
+    session: AsyncSession,
+    *,
+    specs: Sequence[ItemCreate],
+    actor: Principal,
+    settings: Settings | None = None,
 ) -> list[Item]:
-    """Register items: codes from each type's sequence, one `created` event each."""
+    """Register items: codes from each type's sequence, one `created` event each, and (given
+    the settings that hold the signing secret) each item's first signed label."""
     types: dict[str, ItemType] = {}
     locations: dict[str, int] = {}
     for spec in specs:
@@ -152,6 +159,8 @@ async def register_items(
             if spec.count == 1
             else EventContext(occurred_at=spec.occurred_at),
         )
+    if settings is not None:
+        await tokens.issue_first_labels(session, settings, items=created, issued_by=actor.user.id)
     await session.flush()
     return created
 

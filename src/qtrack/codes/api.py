@@ -1,0 +1,75 @@
+"""Codes JSON API: public keys, token verification, label (re)issue."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from qtrack.accounts.deps import require
+from qtrack.accounts.permissions import Permission
+from qtrack.accounts.principal import Principal
+from qtrack.codes import service as codes_service
+from qtrack.codes import tokens
+from qtrack.codes.schemas import LabelRead, PublicKeyRead, VerifyRequest, VerifyResult
+from qtrack.core.deps import SessionDep, StateDep
+from qtrack.core.errors import NotFound
+from qtrack.items import service as items_service
+
+router = APIRouter(prefix="/api/v1", tags=["codes"])
+
+
+class LabelNotIssued(NotFound):
+    code, message = "label_not_issued", "This item has no label yet: issue one with POST .../labels"
+
+
+@router.get("/keys")
+async def public_keys(session: SessionDep) -> list[PublicKeyRead]:
+    """The public keys that sign labels, so an app can verify them offline. Public."""
+    return await codes_service.public_keys(session)
+
+
+@router.post("/codes/verify")
+async def verify_code(
+    body: VerifyRequest,
+    _: Annotated[Principal, Depends(require(Permission.ITEM_READ))],
+    session: SessionDep,
+) -> VerifyResult:
+    """Is this label genuine? The answer says valid, or which of five ways it is not."""
+    verdict = await tokens.verify(session, codes_service.token_of(body.data))
+    item = None
+    if verdict.status == "valid" and verdict.item_id is not None:
+        item = await items_service.read_item(session, verdict.item_id)
+    return VerifyResult(
+        status=verdict.status,
+        message=verdict.message,
+        key_id=verdict.key_id,
+        serial=verdict.serial,
+        item=item,
+    )
+
+
+@router.post("/items/{code}/labels", status_code=status.HTTP_201_CREATED)
+async def issue_label(
+    code: str,
+    actor: Annotated[Principal, Depends(require(Permission.LABEL_PRINT))],
+    session: SessionDep,
+    state: StateDep,
+) -> LabelRead:
+    """Issue a new label for the item (a reprint): the previous label is revoked."""
+    item = await items_service.lock_item(session, code)
+    label = await tokens.issue_label(session, state.settings, item=item, issued_by=actor.user.id)
+    return codes_service.label_read(state.settings, item, label)
+
+
+@router.get("/items/{code}/label")
+async def current_label(
+    code: str,
+    _: Annotated[Principal, Depends(require(Permission.ITEM_READ))],
+    session: SessionDep,
+    state: StateDep,
+) -> LabelRead:
+    """The item's current label: its token and the URL its QR code holds."""
+    item = await items_service.find_item(session, code=code)
+    label = await tokens.current_label(session, item.id)
+    if label is None:
+        raise LabelNotIssued(details={"item": item.code})
+    return codes_service.label_read(state.settings, item, label)

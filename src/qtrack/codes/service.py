@@ -1,0 +1,48 @@
+"""Codes use cases: publish keys, verify what a label says, issue labels."""
+
+import base64
+import re
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qtrack.codes import keys, tokens
+from qtrack.codes.models import ItemLabel
+from qtrack.codes.schemas import LabelRead, PublicKeyRead
+from qtrack.config import Settings
+from qtrack.items.models import Item
+
+_TOKEN_IN_URL = re.compile(r"/[Qq]/([A-Za-z2-7=]+)/?$")
+
+
+def token_of(data: str) -> str:
+    """The token in a label URL, or the data itself when it is a bare token."""
+    text = data.strip()
+    match = _TOKEN_IN_URL.search(text)
+    return match.group(1) if match else text
+
+
+async def public_keys(session: AsyncSession) -> list[PublicKeyRead]:
+    """Every key's public half, for offline verification."""
+    return [
+        PublicKeyRead(
+            kid=row.id,
+            algorithm=row.algorithm,
+            public_key=base64.urlsafe_b64encode(row.public_key).decode().rstrip("="),
+            valid_from=row.valid_from,
+            sign_until=row.sign_until,
+            status=row.status,
+        )
+        for row in await keys.list_keys(session)
+    ]
+
+
+def label_read(settings: Settings, item: Item, label: ItemLabel) -> LabelRead:
+    """A label as the API shows it."""
+    return LabelRead(
+        item=item.code,
+        serial=label.serial,
+        key_id=label.key_id,
+        token=label.token,
+        url=tokens.label_url(settings, label.token),
+        issued_at=label.issued_at,
+    )

@@ -1,0 +1,167 @@
+"""Signed label tokens: version ‖ key id ‖ item id ‖ label serial ‖ Ed25519 signature.
+
+75 bytes, written as 120 characters of uppercase base32, inside an uppercase URL
+`<PUBLIC_BASE_URL>/Q/<TOKEN>`: every character is in QR's alphanumeric set, so the whole URL
+fits QR version 6 at error correction M. The label serial (beyond the brief's fields) makes a
+reprint a different token, so the old label can be revoked.
+"""
+
+import base64
+import binascii
+import struct
+from dataclasses import dataclass
+from typing import Literal
+
+from cryptography.exceptions import InvalidSignature
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qtrack.codes import keys
+from qtrack.codes.models import ItemLabel
+from qtrack.config import Settings
+from qtrack.core.clock import utcnow
+from qtrack.items.models import Item
+
+VERSION = 1
+_HEADER = struct.Struct(">BHQH")  # version, key id, item id (8 bytes, top 2 must be 0), serial
+_PAYLOAD_LEN = 1 + 2 + 6 + 2
+_TOKEN_BYTES = _PAYLOAD_LEN + 64
+TOKEN_LENGTH = _TOKEN_BYTES * 8 // 5  # 120 base32 characters, no padding
+_DOMAIN = b"qtrack-label:"
+
+Status = Literal["valid", "bad_signature", "unknown_key", "retired_key", "revoked", "malformed"]
+
+
+def _payload(key_id: int, item_id: int, serial: int) -> bytes:
+    packed = _HEADER.pack(VERSION, key_id, item_id, serial)
+    # The item id travels in 6 bytes: drop the two high bytes of the 8-byte field.
+    return packed[:3] + packed[5:]
+
+
+def label_url(settings: Settings, token: str) -> str:
+    """What the QR code holds: the public URL in capitals, then the token."""
+    return f"{settings.public_url.upper()}/Q/{token}"
+
+
+async def issue_label(
+    session: AsyncSession, settings: Settings, *, item: Item, issued_by: int | None
+) -> ItemLabel:
+    """Sign a new label for an item; any earlier label of it is revoked."""
+    if item.id >= 1 << 48:
+        raise ValueError("item id does not fit a label token")
+    last = await session.scalar(
+        select(func.max(ItemLabel.serial)).where(ItemLabel.item_id == item.id)
+    )
+    serial = (last or 0) + 1
+    key_id, private = await keys.signer(session, settings)
+    payload = _payload(key_id, item.id, serial)
+    signature = private.sign(_DOMAIN + payload)
+    token = base64.b32encode(payload + signature).decode()
+    await session.execute(
+        update(ItemLabel)
+        .where(ItemLabel.item_id == item.id, ItemLabel.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    label = ItemLabel(
+        item_id=item.id, serial=serial, key_id=key_id, token=token, issued_by_id=issued_by
+    )
+    session.add(label)
+    await session.flush()
+    return label
+
+
+async def issue_first_labels(
+    session: AsyncSession, settings: Settings, *, items: list[Item], issued_by: int | None
+) -> None:
+    """Sign label 1 for freshly registered items (nothing to look up or revoke)."""
+    key_id, private = await keys.signer(session, settings)
+    labels = []
+    for item in items:
+        payload = _payload(key_id, item.id, 1)
+        token = base64.b32encode(payload + private.sign(_DOMAIN + payload)).decode()
+        labels.append(
+            ItemLabel(item_id=item.id, serial=1, key_id=key_id, token=token, issued_by_id=issued_by)
+        )
+    session.add_all(labels)
+
+
+async def current_label(session: AsyncSession, item_id: int) -> ItemLabel | None:
+    """The item's label that is not revoked, if it has one."""
+    return await session.scalar(
+        select(ItemLabel).where(ItemLabel.item_id == item_id, ItemLabel.revoked_at.is_(None))
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a token turned out to be."""
+
+    status: Status
+    message: str
+    item_id: int | None = None
+    key_id: int | None = None
+    serial: int | None = None
+
+
+def decode(token: str) -> tuple[int, int, int, bytes, bytes] | None:
+    """(key id, item id, serial, signed payload, signature) of a well-formed token, or None."""
+    if len(token) != TOKEN_LENGTH:
+        return None
+    try:
+        raw = base64.b32decode(token, casefold=False)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != _TOKEN_BYTES or raw[0] != VERSION:
+        return None
+    payload, signature = raw[:_PAYLOAD_LEN], raw[_PAYLOAD_LEN:]
+    key_id = int.from_bytes(payload[1:3], "big")
+    item_id = int.from_bytes(payload[3:9], "big")
+    serial = int.from_bytes(payload[9:11], "big")
+    return key_id, item_id, serial, payload, signature
+
+
+async def verify(session: AsyncSession, token: str) -> Verdict:
+    """Check a token's form, key, signature and revocation."""
+    decoded = decode(token.strip().upper())
+    if decoded is None:
+        return Verdict("malformed", "This is not a qtrack label token (wrong length or characters)")
+    key_id, item_id, serial, payload, signature = decoded
+    ring = await keys.keyring(session)
+    key = ring.get(key_id)
+    if key is None:
+        keys.forget_cached_keys()  # a key made by another worker a moment ago?
+        key = (await keys.keyring(session)).get(key_id)
+    if key is None:
+        return Verdict(
+            "unknown_key",
+            f"Signed with key {key_id}, which this server does not know",
+            key_id=key_id,
+        )
+    try:
+        key.public.verify(signature, _DOMAIN + payload)
+    except InvalidSignature:
+        return Verdict(
+            "bad_signature",
+            "The signature does not match: the label is forged or damaged",
+            key_id=key_id,
+        )
+    if key.status == "retired":
+        return Verdict(
+            "retired_key",
+            f"Signed with key {key_id}, which has been retired",
+            item_id,
+            key_id,
+            serial,
+        )
+    label = await session.scalar(
+        select(ItemLabel).where(ItemLabel.item_id == item_id, ItemLabel.serial == serial)
+    )
+    if label is None or label.revoked_at is not None:
+        return Verdict(
+            "revoked",
+            "This label was replaced by a reprint; use the new label",
+            item_id,
+            key_id,
+            serial,
+        )
+    return Verdict("valid", "Genuine qtrack label", item_id, key_id, serial)

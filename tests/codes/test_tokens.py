@@ -1,0 +1,166 @@
+"""Signed label tokens: every way a label can be wrong gets its own answer."""
+
+import base64
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from qtrack.codes import keys, tokens
+from qtrack.config import Settings
+from qtrack.core.db import Database
+from tests.factories import AppLogin, create_user, login
+
+
+@pytest.fixture(autouse=True)
+def fresh_key_cache() -> None:
+    keys.forget_cached_keys()
+
+
+@pytest.fixture
+async def qa(client: httpx.AsyncClient, db: Database) -> AppLogin:
+    await create_user(db, "qa", "supervisor")
+    return await login(client, "qa")
+
+
+async def _item(client: httpx.AsyncClient, who: AppLogin) -> dict[str, object]:
+    response = await client.post("/api/v1/items", json={"type": "material"}, headers=who.headers)
+    assert response.status_code == 201
+    item: dict[str, object] = response.json()["items"][0]
+    return item
+
+
+async def _verify(client: httpx.AsyncClient, who: AppLogin, data: str) -> dict[str, object]:
+    response = await client.post("/api/v1/codes/verify", json={"data": data}, headers=who.headers)
+    assert response.status_code == 200, response.text
+    result: dict[str, object] = response.json()
+    return result
+
+
+def _flip(token: str, index: int) -> str:
+    raw = bytearray(base64.b32decode(token))
+    raw[index] ^= 0x01
+    return base64.b32encode(bytes(raw)).decode()
+
+
+def _forge(token: str, key: Ed25519PrivateKey) -> str:
+    raw = base64.b32decode(token)
+    payload = raw[:11]
+    return base64.b32encode(payload + key.sign(b"qtrack-label:" + payload)).decode()
+
+
+async def test_every_item_gets_a_label_that_verifies(
+    client: httpx.AsyncClient, qa: AppLogin, settings: Settings
+) -> None:
+    item = await _item(client, qa)
+    label = (await client.get(f"/api/v1/items/{item['code']}/label", headers=qa.headers)).json()
+    assert label["serial"] == 1
+    assert len(label["token"]) == tokens.TOKEN_LENGTH == 120
+    assert label["url"] == f"HTTP://127.0.0.1:8000/Q/{label['token']}"
+    # Everything in QR's alphanumeric set, and short enough for version 6 at level M.
+    assert set(label["url"]) <= set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
+    assert len(label["url"]) <= 154
+
+    for data in (
+        label["url"],
+        label["token"],
+        label["url"].lower().replace(label["token"].lower(), label["token"]),
+    ):
+        result = await _verify(client, qa, data)
+        assert result["status"] == "valid"
+        assert result["item"]["code"] == item["code"]  # type: ignore[index]
+
+
+async def test_each_kind_of_bad_token_gets_its_own_answer(
+    client: httpx.AsyncClient, qa: AppLogin
+) -> None:
+    item = await _item(client, qa)
+    token = (await client.get(f"/api/v1/items/{item['code']}/label", headers=qa.headers)).json()[
+        "token"
+    ]
+    cases = {
+        "truncated": (token[:-8], "malformed"),
+        "not base32": ("1" * 120, "malformed"),
+        "empty-ish": ("Q", "malformed"),
+        "bit flipped in the signature": (_flip(token, 40), "bad_signature"),
+        "bit flipped in the item id": (_flip(token, 8), "bad_signature"),
+        "forged with another key": (_forge(token, Ed25519PrivateKey.generate()), "bad_signature"),
+        "unknown key id": (_flip(token, 2), "unknown_key"),
+    }
+    for name, (data, expected) in cases.items():
+        result = await _verify(client, qa, data)
+        assert result["status"] == expected, name
+        assert result["item"] is None, name
+        assert result["message"], name
+
+
+async def test_reprint_revokes_the_old_label(client: httpx.AsyncClient, qa: AppLogin) -> None:
+    item = await _item(client, qa)
+    old = (await client.get(f"/api/v1/items/{item['code']}/label", headers=qa.headers)).json()
+    reprint = await client.post(f"/api/v1/items/{item['code']}/labels", headers=qa.headers)
+    assert reprint.status_code == 201
+    new = reprint.json()
+    assert new["serial"] == 2
+    assert new["token"] != old["token"]
+    assert (await _verify(client, qa, old["url"]))["status"] == "revoked"
+    assert (await _verify(client, qa, new["url"]))["status"] == "valid"
+
+
+async def test_rotation_keeps_old_labels_valid_and_retirement_ends_them(
+    client: httpx.AsyncClient, qa: AppLogin, db: Database, settings: Settings
+) -> None:
+    before = await _item(client, qa)
+    old_label = (
+        await client.get(f"/api/v1/items/{before['code']}/label", headers=qa.headers)
+    ).json()
+    async with db.session_scope() as session:
+        new_key = await keys.rotate(session, settings)
+    after = await _item(client, qa)
+    new_label = (
+        await client.get(f"/api/v1/items/{after['code']}/label", headers=qa.headers)
+    ).json()
+    assert new_label["key_id"] == new_key.id != old_label["key_id"]
+    assert (await _verify(client, qa, old_label["url"]))["status"] == "valid"
+
+    published = (await client.get("/api/v1/keys")).json()
+    assert [(k["kid"], k["status"]) for k in published] == [
+        (old_label["key_id"], "verifying"),
+        (new_key.id, "active"),
+    ]
+    assert "private" not in str(published).lower()
+
+    async with db.session_scope() as session:
+        await keys.retire(session, old_label["key_id"])
+    assert (await _verify(client, qa, old_label["url"]))["status"] == "retired_key"
+    assert (await _verify(client, qa, new_label["url"]))["status"] == "valid"
+
+
+async def test_the_active_key_cannot_be_retired(db: Database, settings: Settings) -> None:
+    async with db.session_scope() as session:
+        key = await keys.create_first_key(session, settings)
+    with pytest.raises(keys.KeyStateConflict):
+        async with db.session_scope() as session:
+            await keys.retire(session, key.id)
+
+
+async def test_published_keys_verify_offline(client: httpx.AsyncClient, qa: AppLogin) -> None:
+    """What an app does without the server: check the signature with the published key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    item = await _item(client, qa)
+    token = (await client.get(f"/api/v1/items/{item['code']}/label", headers=qa.headers)).json()[
+        "token"
+    ]
+    published = {k["kid"]: k for k in (await client.get("/api/v1/keys")).json()}
+    raw = base64.b32decode(token)
+    kid = int.from_bytes(raw[1:3], "big")
+    public = base64.urlsafe_b64decode(published[kid]["public_key"] + "==")
+    Ed25519PublicKey.from_public_bytes(public).verify(raw[11:], b"qtrack-label:" + raw[:11])
+
+
+async def test_verify_needs_login_and_refuses_huge_input(
+    client: httpx.AsyncClient, qa: AppLogin
+) -> None:
+    assert (await client.post("/api/v1/codes/verify", json={"data": "x"})).status_code == 401
+    huge = await client.post("/api/v1/codes/verify", json={"data": "A" * 5000}, headers=qa.headers)
+    assert huge.status_code == 422
