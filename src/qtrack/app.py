@@ -30,6 +30,7 @@ from qtrack.core.redis import create_redis
 from qtrack.core.state import AppState
 from qtrack.core.templating import STATIC_DIR
 from qtrack.items import api as items_api
+from qtrack.items import pages as items_pages
 from qtrack.items import types_api as item_types_api
 from qtrack.locations import api as locations_api
 from qtrack.workflow import api as workflow_api
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(items_api.router)
     app.include_router(codes_api.router)
     app.include_router(accounts_pages.router)
+    app.include_router(items_pages.router)
     app.include_router(workflow_api.router)
     app.include_router(item_types_api.router)
     app.include_router(locations_api.router)

@@ -35,6 +35,11 @@ SELF_SERVICE = {
     ("GET", "/"),
     ("POST", "/logout"),
 }
+# POSTs that only read (they take a body too large or too private for a query string).
+READ_ONLY_POSTS = {
+    ("POST", "/api/v1/codes/verify"),
+    ("POST", "/api/v1/scan/decode"),
+}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -114,7 +119,7 @@ async def test_a_viewer_cannot_write_anything(
     for method, path, route in _routes(app):
         if method not in WRITE_METHODS or not path.startswith("/api/"):
             continue
-        if (method, path) in PUBLIC | SELF_SERVICE:
+        if (method, path) in PUBLIC | SELF_SERVICE | READ_ONLY_POSTS:
             continue
         response = await client.request(method, _concrete(path, route), json={}, headers=headers)
         assert response.status_code == 403, f"{method} {path}: {response.status_code}"

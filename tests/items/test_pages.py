@@ -1,0 +1,69 @@
+"""The item page, and where a phone lands when it reads a label."""
+
+import re
+
+import httpx
+
+from qtrack.core.db import Database
+from tests.factories import PASSWORD, create_user, login
+
+
+async def _web_login(client: httpx.AsyncClient, username: str) -> None:
+    page = await client.get("/login")
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+    assert token
+    done = await client.post(
+        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)}
+    )
+    assert done.status_code == 303
+
+
+async def test_a_scanned_label_leads_to_the_item_through_login(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    await create_user(db, "op", "operator")
+    app_login = await login(client, "op")
+    created = await client.post(
+        "/api/v1/items",
+        json={"type": "material", "name": "Talc", "batch": "T-9"},
+        headers=app_login.headers,
+    )
+    code = created.json()["items"][0]["code"]
+    label = (await client.get(f"/api/v1/items/{code}/label", headers=app_login.headers)).json()
+    path = label["url"].split("8000", 1)[1]  # what the phone opens, on this test server
+
+    anonymous = await client.get(path)
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"].startswith("/login?next=%2FQ%2F")
+
+    await _web_login(client, "op")
+    landed = await client.get(path)
+    assert landed.status_code == 303
+    assert landed.headers["location"] == f"/items/{code}"
+    page = await client.get(landed.headers["location"])
+    assert page.status_code == 200
+    assert f'data-item-code="{code}"' in page.text
+    assert "T-9" in page.text
+    assert 'data-event-seq="1"' in page.text
+    assert 'data-action="quarantine"' in page.text
+
+
+async def test_replaced_and_forged_labels_say_so(client: httpx.AsyncClient, db: Database) -> None:
+    await create_user(db, "op", "operator")
+    app_login = await login(client, "op")
+    code = (
+        await client.post("/api/v1/items", json={"type": "bag"}, headers=app_login.headers)
+    ).json()["items"][0]["code"]
+    old = (await client.get(f"/api/v1/items/{code}/label", headers=app_login.headers)).json()[
+        "token"
+    ]
+    await client.post(f"/api/v1/items/{code}/labels", headers=app_login.headers)
+    await _web_login(client, "op")
+    replaced = await client.get(f"/Q/{old}")
+    assert replaced.status_code == 410
+    assert 'data-label-status="revoked"' in replaced.text
+    forged = await client.get("/Q/" + "A" * 120)
+    assert forged.status_code == 404
+    assert 'data-label-status="' in forged.text
+    missing = await client.get("/items/MAT-424242")
+    assert missing.status_code == 404
