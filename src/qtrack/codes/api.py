@@ -2,16 +2,21 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
+from starlette.responses import Response
 
-from qtrack.accounts.deps import require
+from qtrack.accounts.deps import OriginDep, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
+from qtrack.codes import scan as scan_service
 from qtrack.codes import service as codes_service
 from qtrack.codes import tokens
+from qtrack.codes.scan_schemas import ScanRequest, ScanResult
 from qtrack.codes.schemas import LabelRead, PublicKeyRead, VerifyRequest, VerifyResult
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import NotFound
+from qtrack.core.http import ORJSONResponse
+from qtrack.core.idempotency import idempotent
 from qtrack.items import service as items_service
 
 router = APIRouter(prefix="/api/v1", tags=["codes"])
@@ -44,6 +49,36 @@ async def verify_code(
         key_id=verdict.key_id,
         serial=verdict.serial,
         item=item,
+    )
+
+
+@router.post("/scan", tags=["scan"])
+async def scan(
+    body: ScanRequest,
+    principal: Annotated[Principal, Depends(require(Permission.ITEM_READ))],
+    session: SessionDep,
+    state: StateDep,
+    origin: OriginDep,
+    request: Request,
+) -> Response:
+    """Say what any scanned string is and what it matches; with an action, do it too
+    (in one transaction, once per client event id)."""
+
+    async def produce() -> tuple[int, ScanResult]:
+        result = await scan_service.scan(
+            session, state.settings, state.limiter, principal=principal, body=body, origin=origin
+        )
+        return 200, result
+
+    if body.action is None:
+        status_code, result = await produce()
+        return ORJSONResponse(result.model_dump(mode="json"), status_code=status_code)
+    return await idempotent(
+        request,
+        session,
+        user_id=principal.user.id,
+        client_key=body.client_event_id,
+        produce=produce,
     )
 
 

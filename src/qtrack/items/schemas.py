@@ -65,6 +65,8 @@ class ItemFields(BaseModel):
     def _gs1(self) -> Self:
         if self.gtin is not None and not gtin_check_digit_ok(self.gtin):
             raise ValueError(f"GTIN {self.gtin} has a wrong check digit")
+        if self.gtin is not None:
+            self.gtin = self.gtin.zfill(14)  # stored as GTIN-14, as scans give it
         if self.expiry_raw is not None:
             try:
                 derived = expiry_from_yymmdd(self.expiry_raw)
@@ -109,6 +111,8 @@ class ItemUpdate(BaseModel):
     def _gtin(self) -> Self:
         if self.gtin is not None and not gtin_check_digit_ok(self.gtin):
             raise ValueError(f"GTIN {self.gtin} has a wrong check digit")
+        if self.gtin is not None:
+            self.gtin = self.gtin.zfill(14)
         return self
 
 

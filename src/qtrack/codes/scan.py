@@ -1,0 +1,287 @@
+"""The scan use case: resolve any scanned string, and optionally act on what it names.
+
+One function for every edge (API, web screen, CLI): classify the string (no database), look
+up what it names, answer with what the caller may do, and perform the requested action
+through the same services the API uses, in the caller's transaction.
+"""
+
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qtrack.accounts.audit import Origin
+from qtrack.accounts.deps import PermissionDenied
+from qtrack.accounts.permissions import Permission
+from qtrack.accounts.principal import Principal
+from qtrack.codes import service as codes_service
+from qtrack.codes import tokens
+from qtrack.codes.classify import Classified, classify
+from qtrack.codes.scan_schemas import ScanAction, ScannedLocation, ScanRequest, ScanResult
+from qtrack.config import Settings
+from qtrack.containers import service as containers_service
+from qtrack.core.errors import ValidationFailed
+from qtrack.core.ratelimit import RateLimiter
+from qtrack.events.models import Event
+from qtrack.items import changes
+from qtrack.items import service as items_service
+from qtrack.items.errors import ItemNotFound
+from qtrack.items.models import Item
+from qtrack.items.schemas import ActionRead, ChangeResult, ItemCreate
+from qtrack.locations import service as locations_service
+from qtrack.locations.models import Location
+
+
+class ScanInvalid(ValidationFailed):
+    code, message = "scan_invalid", "The scanned data is not valid"
+
+
+class NothingToActOn(ValidationFailed):
+    code, message = (
+        "nothing_to_act_on",
+        "The scan did not match an item, so there is nothing to act on",
+    )
+
+
+async def _item_by_code(session: AsyncSession, code: str) -> Item | None:
+    try:
+        return await items_service.find_item(session, code=code)
+    except ItemNotFound:
+        return None
+
+
+async def _location_by_code(session: AsyncSession, code: str) -> Location | None:
+    return await session.scalar(select(Location).where(Location.code == code.strip().upper()))
+
+
+async def _item_by_gs1(session: AsyncSession, found: Classified) -> Item | None:
+    """The item a GS1 scan describes: GTIN, then batch and serial when the scan has them."""
+    data = found.gs1
+    if data is None or data.gtin is None:
+        return None
+    stmt = select(Item.code).where(Item.gtin == data.gtin, Item.archived.is_(False))
+    if data.batch:
+        stmt = stmt.where(Item.batch == data.batch)
+    if data.serial:
+        stmt = stmt.where(Item.serial == data.serial)
+    codes = (await session.scalars(stmt.order_by(Item.id).limit(2))).all()
+    # Only an unambiguous match is an answer; several lots of one GTIN need the batch.
+    return await _item_by_code(session, codes[0]) if len(codes) == 1 else None
+
+
+def _gs1_dict(found: Classified) -> dict[str, Any] | None:
+    if found.gs1 is None:
+        return None
+    data = asdict(found.gs1)
+    return {
+        k: (str(v) if v is not None and not isinstance(v, dict | str) else v)
+        for k, v in data.items()
+    }
+
+
+def _can(principal: Principal, item: Item) -> list[str]:
+    if item.archived:
+        return []
+    can = []
+    if principal.can(Permission.ITEM_MOVE):
+        can.append("move")
+    if principal.can(Permission.ITEM_PACK):
+        can.append("pack")
+    if item.type.tracks_quantity and principal.can(Permission.ITEM_DISPENSE):
+        can.append("dispense")
+    return can
+
+
+async def resolve(
+    session: AsyncSession, settings: Settings, principal: Principal, body: ScanRequest
+) -> tuple[ScanResult, Item | None]:
+    """Say what the data is and what it matches."""
+    found = classify(body.data, body.symbology, public_base_url=settings.public_url)
+    if found.kind == "invalid":
+        raise ScanInvalid(
+            found.error or "The scanned data is not valid", details={"reason": found.error}
+        )
+    item: Item | None = None
+    location: Location | None = None
+    label_status = None
+    message = "Nothing in qtrack matches this"
+    if found.kind == "qtrack_token":
+        verdict = await tokens.verify(session, codes_service.token_of(found.value))
+        label_status, message = verdict.status, verdict.message
+        if verdict.status == "valid" and verdict.item_id is not None:
+            item = await items_service.find_item(session, item_id=verdict.item_id)
+    elif found.kind in ("qtrack_code", "legacy_json"):
+        item = await _item_by_code(session, found.value)
+        if item is None and found.kind == "qtrack_code":
+            location = await _location_by_code(session, found.value)
+    elif found.kind in ("gs1", "gs1_digital_link", "ean_upc"):
+        item = await _item_by_gs1(session, found)
+        if item is None:
+            message = "No item matches this GS1 data; it can be received as a new item"
+
+    result = ScanResult(
+        kind=found.kind,
+        matched="item" if item else "location" if location else "none",
+        value=found.value,
+        symbology=found.symbology,
+        label_status=label_status,
+        message=f"Item {item.code}"
+        if item
+        else f"Location {location.code}"
+        if location
+        else message,
+        gs1=_gs1_dict(found),
+    )
+    if item is not None:
+        result.item = await items_service.read_item(session, item.id)
+        result.actions = [
+            ActionRead(
+                name=t.name,
+                label=t.display,
+                to=t.to,
+                reason_required=t.reason_required,
+                signature_required=t.signature_required,
+                signature_meaning=t.signature_meaning,
+            )
+            for t in changes.allowed_transitions(item, principal)
+        ]
+        result.can = _can(principal, item)
+    elif location is not None:
+        result.location = ScannedLocation(
+            code=location.code, name=location.name, kind=location.kind
+        )
+    elif found.gs1 is not None and found.gs1.gtin and principal.can(Permission.ITEM_CREATE):
+        result.offers = ["receive"]
+    return result, item
+
+
+async def scan(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    *,
+    principal: Principal,
+    body: ScanRequest,
+    origin: Origin,
+) -> ScanResult:
+    """Resolve a scan and, when asked, act on it in the same transaction."""
+    result, item = await resolve(session, settings, principal, body)
+    action = body.action
+    if action is None:
+        return result
+    context = items_service.context_of(body)
+    if action.kind == "receive":
+        changed = await _receive(session, settings, principal, result, action, body)
+    else:
+        if item is None:
+            raise NothingToActOn(details={"kind": result.kind, "matched": result.matched})
+        changed = await _act(session, settings, limiter, principal, item, action, origin, context)
+    result.result = ChangeResult(
+        item=await items_service.read_item(session, changed[0].id),
+        events=await items_service.read_events(session, changed[1]),
+    )
+    result.item = result.result.item
+    return result
+
+
+def _need(value: Any, field: str) -> Any:
+    if value is None:
+        raise ValidationFailed(
+            f"This action needs '{field}'",
+            details=[{"loc": ["body", "action", field], "msg": "required", "type": "missing"}],
+        )
+    return value
+
+
+async def _act(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    principal: Principal,
+    item: Item,
+    action: ScanAction,
+    origin: Origin,
+    context: Any,
+) -> tuple[Item, list[Event]]:
+    if action.kind == "move":
+        return await changes.move(
+            session,
+            code=item.code,
+            location=_need(action.location, "location"),
+            actor=principal,
+            reason=action.reason,
+            context=context,
+        )
+    if action.kind == "transition":
+        return await changes.change_status(
+            session,
+            settings,
+            limiter,
+            code=item.code,
+            transition=_need(action.transition, "transition"),
+            to=None,
+            actor=principal,
+            reason=action.reason,
+            password=action.password,
+            origin=origin,
+            context=context,
+        )
+    if action.kind == "pack":
+        return await containers_service.pack(
+            session,
+            code=item.code,
+            container=_need(action.container, "container"),
+            actor=principal,
+            context=context,
+        )
+    return await changes.change_quantity(
+        session,
+        code=item.code,
+        kind="dispense",
+        amount=_need(action.amount, "amount"),
+        actor=principal,
+        reason=action.reason,
+        context=context,
+    )
+
+
+async def _receive(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    result: ScanResult,
+    action: ScanAction,
+    body: ScanRequest,
+) -> tuple[Item, list[Event]]:
+    """Register a new item from the GS1 data on a supplier's label."""
+    if not principal.can(Permission.ITEM_CREATE):
+        raise PermissionDenied(details={"missing": [Permission.ITEM_CREATE.value]})
+    if result.gs1 is None or not result.gs1.get("gtin"):
+        raise ScanInvalid("Only a scan with a GTIN can be received")
+    if result.item is not None:
+        raise ScanInvalid(
+            "This GS1 data already matches an item", details={"item": result.item.code}
+        )
+    gs1 = result.gs1
+    if action.location:
+        await locations_service.get_by_code(session, action.location)
+    spec = ItemCreate(
+        type=_need(action.type, "type"),
+        name=action.name or "",
+        location=action.location,
+        gtin=gs1["gtin"],
+        batch=gs1.get("batch"),
+        serial=gs1.get("serial"),
+        expiry_raw=gs1.get("expiry_raw"),
+        quantity=gs1.get("quantity"),
+        weight_kg=gs1.get("net_weight_kg"),
+        client_event_id=body.client_event_id,
+        occurred_at=body.occurred_at,
+    )
+    created = await items_service.register_items(
+        session, specs=[spec], actor=principal, settings=settings
+    )
+    item = created[0]
+    event = (await session.scalars(select(Event).where(Event.item_id == item.id))).one()
+    return item, [event]
