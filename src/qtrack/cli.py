@@ -28,6 +28,7 @@ from qtrack.core.logging import configure_logging
 from qtrack.events import service as events_service
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 app = typer.Typer(
     help="qtrack: traceability for things that carry a QR code.", no_args_is_help=True
@@ -80,10 +81,10 @@ def run_in_session(
         fail(exc.code, exc.message)
 
 
-def validated(schema: type[BaseModel], **values: Any) -> None:
+def validated(schema: type[M], **values: Any) -> M:
     """Check options with the API's own schema, so both edges accept the same input."""
     try:
-        schema(**values)
+        return schema(**values)
     except ValidationError as exc:
         problems = (
             f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}"
@@ -444,6 +445,19 @@ def audit_verify(
     for line in report.broken:
         typer.echo(f"  {line}", err=True)
     raise typer.Exit(code=1)
+
+
+def _add_tracking_commands() -> None:
+    """Register `items`, `locations` and `stats`, which live in their own module."""
+    # Imported here, not at the top: cli_tracking builds on the helpers defined above.
+    import qtrack.cli_tracking as cli_tracking
+
+    app.add_typer(cli_tracking.items_app, name="items")
+    app.add_typer(cli_tracking.locations_app, name="locations")
+    app.command("stats")(cli_tracking.stats)
+
+
+_add_tracking_commands()
 
 
 def main() -> None:

@@ -1,0 +1,429 @@
+"""`qtrack items`, `qtrack locations` and `qtrack stats`: the tracking domain from a shell.
+
+Every change to an item is an event with an actor, so changing commands act on behalf of a
+named user (`--as`), with that user's permissions; the services apply the same rules as the
+API. `qtrack.cli` (the entry point) imports this module and registers its commands; import
+it through `qtrack.cli`, since it builds on that module's helpers.
+"""
+
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+import orjson
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qtrack.accounts import service as accounts_service
+from qtrack.accounts.audit import Origin
+from qtrack.accounts.principal import Principal
+from qtrack.cli import password_from, print_table, run_in_session, validated
+from qtrack.config import get_settings
+from qtrack.containers import service as containers_service
+from qtrack.core.errors import Forbidden
+from qtrack.core.ratelimit import MemoryRateLimiter
+from qtrack.events.models import Event
+from qtrack.inventory import service as inventory_service
+from qtrack.items import changes, repository
+from qtrack.items import service as items_service
+from qtrack.items.models import Item
+from qtrack.items.schemas import (
+    EventRead,
+    ItemCreate,
+    MoveRequest,
+    PackRequest,
+    QuantityRequest,
+    TransitionRequest,
+    UnpackRequest,
+)
+from qtrack.locations import service as locations_service
+from qtrack.locations.schemas import LocationCreate, LocationNode
+from qtrack.workflow import service as workflow_service
+
+items_app = typer.Typer(
+    help="Items: register, show, history, and change them.", no_args_is_help=True
+)
+locations_app = typer.Typer(help="The location tree.", no_args_is_help=True)
+
+CLI_ORIGIN = Origin(ip=None, user_agent="qtrack-cli")  # how the security log names us
+
+ActingAs = Annotated[
+    str, typer.Option("--as", metavar="USERNAME", help="The person making the change.")
+]
+CodeArg = Annotated[str, typer.Argument(metavar="CODE", help="The item's code, e.g. MAT-000001.")]
+ReasonOption = Annotated[str | None, typer.Option(help="Why (kept in the history).")]
+
+
+class UserDisabled(Forbidden):
+    code, message = "user_disabled", "The user is disabled"
+
+
+class QuantityKind(StrEnum):
+    dispense = "dispense"
+    consume = "consume"
+    receive = "receive"
+    adjust = "adjust"
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+async def acting_as(session: AsyncSession, username: str) -> Principal:
+    """The user named by `--as`, with their role's permissions; a disabled user may not act."""
+    user = await accounts_service.get_user(session, username)
+    if not user.is_active:
+        raise UserDisabled(f"User '{user.username}' is disabled")
+    return Principal(user=user, permissions=frozenset(user.role.permissions), via="cli")
+
+
+Change = Callable[[AsyncSession, Principal], Awaitable[tuple[Item, list[Event]]]]
+
+
+def run_change(username: str, change: Change) -> None:
+    """Make one change as a user in one transaction, then print the events it recorded."""
+
+    async def _work(session: AsyncSession) -> tuple[str, list[EventRead]]:
+        item, events = await change(session, await acting_as(session, username))
+        return item.code, await items_service.read_events(session, events)
+
+    code, events = run_in_session(get_settings(), _work)
+    if not events:
+        typer.echo(f"{code}: nothing to change")
+    for event in events:
+        typer.echo(event_summary(event))
+
+
+def text(value: Any) -> str:
+    """A value from an item or an event, for a terminal."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def change_text(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """What an event changed: `key: old→new` for changed values, `key=value` for the rest."""
+    parts = [
+        f"{key}: {text(old)}→{text(after.get(key))}"
+        for key, old in before.items()
+        if old != after.get(key)
+    ]
+    parts += [f"{key}={text(value)}" for key, value in after.items() if key not in before]
+    return ", ".join(parts) or "-"
+
+
+def signature_text(event: EventRead) -> str:
+    """Who signed, meaning what, when; '-' when unsigned."""
+    if event.signature is None:
+        return "-"
+    sig = event.signature
+    return f"{sig.by or '?'} ({sig.meaning}) {sig.at:%Y-%m-%d %H:%M:%S}"
+
+
+def event_summary(event: EventRead) -> str:
+    """One line for an event a command just recorded."""
+    line = f"{event.item} #{event.seq} {event.type}: {change_text(event.before, event.after)}"
+    if event.reason:
+        line += f"; reason: {event.reason}"
+    if event.signature:
+        line += f"; signed by {signature_text(event)}"
+    return line
+
+
+# --- items: registering and reading ----------------------------------------------------------
+
+
+@items_app.command("register")
+def items_register(
+    item_type: Annotated[str, typer.Option("--type", help="Item type key, e.g. material.")],
+    as_user: ActingAs,
+    name: Annotated[str, typer.Option(help="What it is.")] = "",
+    batch: Annotated[str | None, typer.Option(help="Batch or lot number.")] = None,
+    quantity: Annotated[
+        str | None, typer.Option(metavar="AMOUNT", help="Quantity, in the type's unit.")
+    ] = None,
+    location: Annotated[str | None, typer.Option(metavar="CODE", help="Where it is.")] = None,
+    count: Annotated[int, typer.Option(help="How many identical items (up to 1,000).")] = 1,
+    expiry: Annotated[str | None, typer.Option(metavar="YYYY-MM-DD", help="Expiry date.")] = None,
+) -> None:
+    """Register items and print their new codes, one per line."""
+    spec = validated(
+        ItemCreate,
+        type=item_type,
+        name=name,
+        batch=batch,
+        quantity=quantity,
+        location=location,
+        count=count,
+        expiry_on=expiry,
+    )
+
+    async def _register(session: AsyncSession) -> list[str]:
+        actor = await acting_as(session, as_user)
+        created = await items_service.register_items(session, specs=[spec], actor=actor)
+        return [item.code for item in created]
+
+    for code in run_in_session(get_settings(), _register):
+        typer.echo(code)
+
+
+@items_app.command("show")
+def items_show(code: CodeArg) -> None:
+    """Print an item's fields, status and location."""
+
+    async def _read(session: AsyncSession) -> list[tuple[str, str]]:
+        item = await items_service.find_item(session, code=code)
+        state = workflow_service.definition_of(item.type.workflow).state(item.status)
+        read = await items_service.read_item(session, item.id)
+        status = f"{read.status} ({state.label})" if state else read.status
+        quantity = (
+            f"{text(read.quantity)} {read.unit or ''}".strip()
+            if read.quantity is not None
+            else None
+        )
+        return [
+            ("code", read.code),
+            ("type", read.type),
+            ("name", text(read.name)),
+            ("status", status),
+            ("location", text(read.location)),
+            ("container", text(read.container)),
+            ("quantity", text(quantity)),
+            ("batch", text(read.batch)),
+            ("serial", text(read.serial)),
+            ("gtin", text(read.gtin)),
+            ("expiry", text(read.expiry_on)),
+            ("weight_kg", text(read.weight_kg)),
+            ("attributes", text(read.attributes or None)),
+            ("version", str(read.version)),
+            ("archived", "yes" if read.archived else "no"),
+            ("created", f"{read.created_at:%Y-%m-%d %H:%M:%S}"),
+            ("updated", f"{read.updated_at:%Y-%m-%d %H:%M:%S}"),
+        ]
+
+    fields = run_in_session(get_settings(), _read, mode="read")
+    width = max(len(key) for key, _ in fields) + 1
+    for key, value in fields:
+        typer.echo(f"{key + ':':<{width}} {value}")
+
+
+@items_app.command("history")
+def items_history(
+    code: CodeArg,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many events.")] = 50,
+) -> None:
+    """Print an item's events, newest first."""
+
+    async def _read(session: AsyncSession) -> list[EventRead]:
+        item = await items_service.find_item(session, code=code)
+        stmt = (
+            repository.event_rows()
+            .where(Event.item_id == item.id)
+            .order_by(Event.seq.desc())
+            .limit(limit)
+        )
+        return [repository.to_event_read(row) for row in await session.execute(stmt)]
+
+    events = run_in_session(get_settings(), _read, mode="read")
+    print_table(
+        ["SEQ", "TIME (UTC)", "TYPE", "ACTOR", "CHANGE", "REASON", "SIGNATURE"],
+        [
+            [
+                str(e.seq),
+                f"{e.recorded_at:%Y-%m-%d %H:%M:%S}",
+                e.type,
+                text(e.actor),
+                change_text(e.before, e.after),
+                text(e.reason),
+                signature_text(e),
+            ]
+            for e in events
+        ],
+    )
+
+
+# --- items: changing -------------------------------------------------------------------------
+
+
+@items_app.command("transition")
+def items_transition(
+    code: CodeArg,
+    transition: Annotated[str, typer.Argument(metavar="NAME", help="e.g. quarantine, release.")],
+    as_user: ActingAs,
+    reason: ReasonOption = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin", help="Read the password to sign with from standard input."
+        ),
+    ] = False,
+) -> None:
+    """Move an item along its workflow (e-signature transitions need --password-stdin)."""
+    password = password_from(None, password_stdin)
+    body = validated(TransitionRequest, transition=transition, reason=reason, password=password)
+    settings = get_settings()
+
+    async def _change(session: AsyncSession, actor: Principal) -> tuple[Item, list[Event]]:
+        return await changes.change_status(
+            session,
+            settings,
+            MemoryRateLimiter(),
+            code=code,
+            transition=body.transition,
+            to=None,
+            actor=actor,
+            reason=body.reason,
+            password=body.password,
+            origin=CLI_ORIGIN,
+            context=items_service.context_of(body),
+        )
+
+    run_change(as_user, _change)
+
+
+@items_app.command("move")
+def items_move(
+    code: CodeArg,
+    location: Annotated[str, typer.Argument(metavar="LOCATION", help="The location's code.")],
+    as_user: ActingAs,
+    reason: ReasonOption = None,
+) -> None:
+    """Put an item at a location; what it contains goes with it."""
+    body = validated(MoveRequest, location=location, reason=reason)
+    run_change(
+        as_user,
+        lambda session, actor: changes.move(
+            session,
+            code=code,
+            location=body.location,
+            actor=actor,
+            reason=body.reason,
+            context=items_service.context_of(body),
+        ),
+    )
+
+
+@items_app.command("pack")
+def items_pack(
+    code: CodeArg,
+    container: Annotated[str, typer.Argument(metavar="CONTAINER", help="The container's code.")],
+    as_user: ActingAs,
+) -> None:
+    """Pack an item into a container item; it takes the container's location."""
+    body = validated(PackRequest, container=container)
+    run_change(
+        as_user,
+        lambda session, actor: containers_service.pack(
+            session,
+            code=code,
+            container=body.container,
+            actor=actor,
+            context=items_service.context_of(body),
+        ),
+    )
+
+
+@items_app.command("unpack")
+def items_unpack(code: CodeArg, as_user: ActingAs, reason: ReasonOption = None) -> None:
+    """Take an item out of its container; it stays where the container is."""
+    body = validated(UnpackRequest, reason=reason)
+    run_change(
+        as_user,
+        lambda session, actor: containers_service.unpack(
+            session,
+            code=code,
+            actor=actor,
+            reason=body.reason,
+            context=items_service.context_of(body),
+        ),
+    )
+
+
+@items_app.command("quantity")
+def items_quantity(
+    code: CodeArg,
+    kind: Annotated[QuantityKind, typer.Argument(help="What happened to the quantity.")],
+    amount: Annotated[
+        str, typer.Argument(metavar="AMOUNT", help="How much (for adjust: the counted quantity).")
+    ],
+    as_user: ActingAs,
+    reason: ReasonOption = None,
+) -> None:
+    """Dispense, consume, receive, or adjust to a counted quantity (never below zero)."""
+    body = validated(QuantityRequest, kind=kind.value, amount=amount, reason=reason)
+    run_change(
+        as_user,
+        lambda session, actor: changes.change_quantity(
+            session,
+            code=code,
+            kind=body.kind,
+            amount=body.amount,
+            actor=actor,
+            reason=body.reason,
+            context=items_service.context_of(body),
+        ),
+    )
+
+
+# --- locations and counts --------------------------------------------------------------------
+
+
+@locations_app.command("add")
+def locations_add(
+    code: Annotated[str, typer.Argument(help="The location's code, e.g. RACK-1.")],
+    name: Annotated[str, typer.Option(help="What people call it.")],
+    kind: Annotated[str, typer.Option(help="site, building, zone, rack, shelf or area.")],
+    parent: Annotated[
+        str | None, typer.Option(metavar="CODE", help="The location it is in.")
+    ] = None,
+) -> None:
+    """Create a location, at the top or under a parent."""
+    body = validated(LocationCreate, code=code, name=name, kind=kind, parent=parent)
+
+    async def _create(session: AsyncSession) -> str:
+        location = await locations_service.create_location(session, **body.model_dump())
+        return location.code
+
+    created = run_in_session(get_settings(), _create)
+    under = f" under {body.parent}" if body.parent else ""
+    typer.echo(f"created location {created} ({body.kind}){under}")
+
+
+@locations_app.command("tree")
+def locations_tree() -> None:
+    """Print every location that is not archived, indented under its parent."""
+    roots = run_in_session(get_settings(), locations_service.tree, mode="read")
+    if not roots:
+        typer.echo("no locations")
+        return
+
+    def _print(nodes: Sequence[LocationNode], depth: int) -> None:
+        for node in nodes:
+            typer.echo(f"{'  ' * depth}{node.code}  {node.name} ({node.kind})")
+            _print(node.children, depth + 1)
+
+    _print(roots, 0)
+
+
+def stats() -> None:
+    """Print how many items there are by type and status, and by location."""
+    counts = run_in_session(get_settings(), inventory_service.stats, mode="read")
+    if not counts["total"]:
+        typer.echo("no items")
+        return
+    print_table(
+        ["TYPE", "STATUS", "ITEMS"],
+        [[row["type"], row["status"], str(row["count"])] for row in counts["by_type_status"]],
+    )
+    if counts["by_location"]:
+        typer.echo()
+        print_table(
+            ["LOCATION", "ITEMS"],
+            [[row["location"], str(row["count"])] for row in counts["by_location"]],
+        )
+    typer.echo()
+    typer.echo(f"total: {counts['total']} items")
