@@ -32,6 +32,8 @@ from qtrack.core.templating import STATIC_DIR
 from qtrack.items import api as items_api
 from qtrack.items import pages as items_pages
 from qtrack.items import types_api as item_types_api
+from qtrack.labels import api as labels_api
+from qtrack.labels.cache import QrCache
 from qtrack.locations import api as locations_api
 from qtrack.workflow import api as workflow_api
 
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=metrics,
             limiter=create_rate_limiter(redis),
         )
+        app.state.qr_cache = QrCache(redis=redis)
         log.info(
             "startup", version=__version__, database=db.engine.dialect.name, redis=redis is not None
         )
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts_api.router)
     app.include_router(items_api.router)
     app.include_router(codes_api.router)
+    app.include_router(labels_api.router)
     app.include_router(accounts_pages.router)
     app.include_router(items_pages.router)
     app.include_router(workflow_api.router)

@@ -1,0 +1,237 @@
+"""Labels JSON/binary API: QR images, label sheets (PDF), thermal labels (ZPL), templates,
+and decoding camera frames."""
+
+import hashlib
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from qtrack.accounts.deps import require
+from qtrack.accounts.permissions import Permission
+from qtrack.accounts.principal import Principal
+from qtrack.codes import decode, tokens
+from qtrack.codes.api import LabelNotIssued
+from qtrack.core.deps import SessionDep, StateDep
+from qtrack.core.errors import ValidationFailed
+from qtrack.items import service as items_service
+from qtrack.items.errors import ItemNotFound
+from qtrack.items.models import Item
+from qtrack.labels import pdf, qr, zpl
+from qtrack.labels import service as labels_service
+from qtrack.labels.cache import QrCache, render_key
+from qtrack.labels.schemas import DecodeResult, LabelTemplateRead, SymbolRead
+from qtrack.locations import service as locations_service
+
+router = APIRouter(prefix="/api/v1", tags=["labels"])
+Reader = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
+Printer = Annotated[Principal, Depends(require(Permission.LABEL_PRINT))]
+Scale = Annotated[int, Query(ge=1, le=40, description="Pixels per module (PNG)")]
+Border = Annotated[int, Query(ge=0, le=16, description="Quiet zone in modules")]
+EcLevel = Literal["L", "M", "Q", "H"]
+Ec = Annotated[EcLevel, Query(description="Error correction level")]
+MAX_LABELS = 1000
+# A label's image never changes while its token stands; a reprint changes the token, and
+# with it the ETag, so clients revalidate cheaply.
+CACHE_CONTROL = "private, max-age=300"
+RENDER_TTL_S = 7 * 86_400
+
+
+class TooManyLabels(ValidationFailed):
+    code, message = "too_many_labels", f"At most {MAX_LABELS} labels a request"
+
+
+def qr_cache(request: Request) -> QrCache:
+    """The app's QR image cache (in process, and in Redis when configured)."""
+    cache: QrCache = request.app.state.qr_cache
+    return cache
+
+
+Cache = Annotated[QrCache, Depends(qr_cache)]
+
+
+async def _image(
+    request: Request,
+    cache: QrCache,
+    data: str,
+    kind: Literal["png", "svg"],
+    scale: int,
+    border: int,
+    ec: EcLevel,
+) -> Response:
+    key = render_key(kind, data, scale=scale if kind == "png" else 0, border=border, ec=ec)
+    etag = '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    if kind == "png":
+        body = await cache.get_or_render(
+            key,
+            lambda: qr.render_png(data, scale=scale, border=border, ec=ec),
+            RENDER_TTL_S,
+        )
+        return Response(body, media_type="image/png", headers=headers)
+    body = await cache.get_or_render(
+        key,
+        lambda: qr.render_svg(data, border=border, ec=ec).encode(),
+        RENDER_TTL_S,
+    )
+    return Response(body, media_type="image/svg+xml", headers=headers)
+
+
+async def _item_label_url(session: SessionDep, state: StateDep, code: str) -> str:
+    item = await items_service.find_item(session, code=code)
+    label = await tokens.current_label(session, item.id)
+    if label is None:
+        raise LabelNotIssued(details={"item": item.code})
+    return tokens.label_url(state.settings, label.token)
+
+
+@router.get("/items/{code}/qr.{kind}")
+async def item_qr(
+    code: str,
+    kind: Literal["png", "svg"],
+    request: Request,
+    _: Reader,
+    session: SessionDep,
+    state: StateDep,
+    cache: Cache,
+    scale: Scale = 8,
+    border: Border = 4,
+    ec: Ec = "M",
+) -> Response:
+    """The QR code of the item's current label, as PNG or SVG."""
+    data = await _item_label_url(session, state, code)
+    return await _image(request, cache, data, kind, scale, border, ec)
+
+
+@router.get("/locations/{code}/qr.{kind}")
+async def location_qr(
+    code: str,
+    kind: Literal["png", "svg"],
+    request: Request,
+    _: Reader,
+    session: SessionDep,
+    cache: Cache,
+    scale: Scale = 8,
+    border: Border = 4,
+    ec: Ec = "M",
+) -> Response:
+    """The QR code of a location: its code, for put-away scanning."""
+    location = await locations_service.get_by_code(session, code)
+    return await _image(request, cache, location.code, kind, scale, border, ec)
+
+
+def _codes(raw: str | None) -> list[str]:
+    return [c.strip().upper() for c in (raw or "").split(",") if c.strip()]
+
+
+async def _contents(
+    session: SessionDep, state: StateDep, items: str | None, locations: str | None
+) -> list[pdf.LabelContent]:
+    item_codes, location_codes = _codes(items), _codes(locations)
+    if not item_codes and not location_codes:
+        raise ValidationFailed(
+            "Name the items or locations to print",
+            details=[{"loc": ["query", "items"], "msg": "required", "type": "missing"}],
+        )
+    if len(item_codes) + len(location_codes) > MAX_LABELS:
+        raise TooManyLabels()
+    found = {
+        i.code: i
+        for i in (await session.scalars(select(Item).where(Item.code.in_(item_codes)))).all()
+    }
+    missing = [c for c in item_codes if c not in found]
+    if missing:
+        raise ItemNotFound(f"No item {missing[0]}", details={"missing": missing[:20]})
+    contents = []
+    for code in item_codes:
+        item = found[code]
+        label = await tokens.current_label(session, item.id)
+        if label is None:
+            label = await tokens.issue_label(session, state.settings, item=item, issued_by=None)
+        contents.append(
+            pdf.LabelContent(
+                code=item.code,
+                qr_data=tokens.label_url(state.settings, label.token),
+                name=item.name,
+                batch=item.batch,
+                expiry=item.expiry_on.isoformat() if item.expiry_on else None,
+            )
+        )
+    for code in location_codes:
+        location = await locations_service.get_by_code(session, code)
+        contents.append(
+            pdf.LabelContent(code=location.code, qr_data=location.code, name=location.name)
+        )
+    return contents
+
+
+@router.get("/labels.pdf")
+async def labels_pdf(
+    _: Printer,
+    session: SessionDep,
+    state: StateDep,
+    items: Annotated[str | None, Query(description="Item codes, comma-separated")] = None,
+    locations: Annotated[str | None, Query(description="Location codes, comma-separated")] = None,
+    template: str = "a4-21",
+    skip: Annotated[int, Query(ge=0, le=200, description="Used positions on the first sheet")] = 0,
+) -> Response:
+    """Labels as a PDF: sheets of N labels (skipping used ones), or one a page for a roll."""
+    layout = pdf.SheetLayout.from_template(await labels_service.get_template(session, template))
+    if skip >= layout.per_page:
+        raise ValidationFailed(
+            f"skip must be below {layout.per_page} for this template",
+            details=[{"loc": ["query", "skip"], "msg": "too large", "type": "value_error"}],
+        )
+    contents = await _contents(session, state, items, locations)
+    body = await run_in_threadpool(pdf.label_pdf, contents, layout, skip=skip)
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={"Content-Disposition": 'inline; filename="labels.pdf"'},
+    )
+
+
+@router.get("/labels.zpl")
+async def labels_zpl(
+    _: Printer,
+    session: SessionDep,
+    state: StateDep,
+    items: Annotated[str | None, Query(description="Item codes, comma-separated")] = None,
+    locations: Annotated[str | None, Query(description="Location codes, comma-separated")] = None,
+    template: str = "roll-50x30",
+    dpi: Annotated[int, Query(ge=150, le=600)] = 203,
+) -> Response:
+    """Labels as ZPL for Zebra-type thermal printers."""
+    layout = pdf.SheetLayout.from_template(await labels_service.get_template(session, template))
+    contents = await _contents(session, state, items, locations)
+    return Response(zpl.label_zpl(contents, layout, dpi), media_type="text/plain; charset=utf-8")
+
+
+@router.get("/label-templates")
+async def label_templates(_: Reader, session: SessionDep) -> list[LabelTemplateRead]:
+    """The label layouts to print with."""
+    return [
+        LabelTemplateRead.model_validate(t) for t in await labels_service.list_templates(session)
+    ]
+
+
+@router.post("/scan/decode", tags=["scan"])
+async def decode_frame(request: Request, _: Reader) -> DecodeResult:
+    """Find every barcode in a camera frame or photo (JPEG, PNG or WebP in the body)."""
+    body = await request.body()
+    symbols = await run_in_threadpool(decode.decode_image, body)
+    return DecodeResult(
+        symbols=[
+            SymbolRead(
+                text=s.text,
+                format=s.format,
+                symbology=s.symbology,
+                position=[list(p) for p in s.position],
+            )
+            for s in symbols
+        ]
+    )

@@ -1,0 +1,114 @@
+"""QR images, label PDFs and ZPL over the API, and decoding frames: each round-trips."""
+
+import httpx
+import pytest
+
+from qtrack.codes.decode import decode_image
+from qtrack.core.db import Database
+from tests.factories import AppLogin, create_user, login
+
+
+@pytest.fixture
+async def op(client: httpx.AsyncClient, db: Database) -> AppLogin:
+    await create_user(db, "op", "operator")
+    return await login(client, "op")
+
+
+async def _items(client: httpx.AsyncClient, who: AppLogin, count: int) -> list[str]:
+    response = await client.post(
+        "/api/v1/items",
+        json={"type": "material", "name": "Lactose", "batch": "B7", "count": count},
+        headers=who.headers,
+    )
+    return [i["code"] for i in response.json()["items"]]
+
+
+async def test_item_qr_png_and_svg_round_trip(client: httpx.AsyncClient, op: AppLogin) -> None:
+    (code,) = await _items(client, op, 1)
+    url = (await client.get(f"/api/v1/items/{code}/label", headers=op.headers)).json()["url"]
+    png = await client.get(f"/api/v1/items/{code}/qr.png", params={"scale": 6}, headers=op.headers)
+    assert png.status_code == 200
+    assert png.headers["content-type"] == "image/png"
+    assert [s.text for s in decode_image(png.content)] == [url]
+    cached = await client.get(
+        f"/api/v1/items/{code}/qr.png",
+        params={"scale": 6},
+        headers={**op.headers, "If-None-Match": png.headers["etag"]},
+    )
+    assert cached.status_code == 304
+    svg = await client.get(f"/api/v1/items/{code}/qr.svg", headers=op.headers)
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    assert svg.text.lstrip().startswith("<")
+    assert "viewBox" in svg.text
+    # A reprint changes the image (and its ETag).
+    await client.post(f"/api/v1/items/{code}/labels", headers=op.headers)
+    again = await client.get(
+        f"/api/v1/items/{code}/qr.png", params={"scale": 6}, headers=op.headers
+    )
+    assert again.headers["etag"] != png.headers["etag"]
+
+
+@pytest.mark.parametrize("params", [{"scale": 0}, {"scale": 41}, {"border": 17}, {"ec": "X"}])
+async def test_render_parameters_are_bounded(
+    client: httpx.AsyncClient, op: AppLogin, params: dict[str, str | int]
+) -> None:
+    (code,) = await _items(client, op, 1)
+    response = await client.get(f"/api/v1/items/{code}/qr.png", params=params, headers=op.headers)
+    assert response.status_code == 422
+
+
+async def test_label_pdf_and_zpl(client: httpx.AsyncClient, op: AppLogin, db: Database) -> None:
+    codes = await _items(client, op, 3)
+    await create_user(db, "boss", "admin")
+    boss = await login(client, "boss")
+    await client.post(
+        "/api/v1/locations",
+        json={"code": "BIN-1", "name": "Bin 1", "kind": "shelf"},
+        headers=boss.headers,
+    )
+    params: dict[str, str | int] = {"items": ",".join(codes), "locations": "BIN-1", "skip": 2}
+    sheet = await client.get("/api/v1/labels.pdf", params=params, headers=op.headers)
+    assert sheet.status_code == 200, sheet.text
+    assert sheet.headers["content-type"] == "application/pdf"
+    assert sheet.content.startswith(b"%PDF")
+    zpl = await client.get(
+        "/api/v1/labels.zpl", params={"items": ",".join(codes)}, headers=op.headers
+    )
+    assert zpl.status_code == 200
+    assert zpl.text.count("^XA") == 3
+    token_url = (await client.get(f"/api/v1/items/{codes[0]}/label", headers=op.headers)).json()[
+        "url"
+    ]
+    assert token_url in zpl.text
+
+    bad: list[tuple[dict[str, str | int], int]] = [
+        ({"items": "MAT-999999"}, 404),
+        ({}, 422),
+        ({"items": codes[0], "skip": 21}, 422),
+        ({"items": codes[0], "template": "nope"}, 404),
+        ({"items": ",".join(["MAT-000001"] * 1001)}, 422),
+    ]
+    for query, status in bad:
+        response = await client.get("/api/v1/labels.pdf", params=query, headers=op.headers)
+        assert response.status_code == status, (query, response.text)
+
+
+async def test_templates_and_decode_endpoint(client: httpx.AsyncClient, op: AppLogin) -> None:
+    templates = (await client.get("/api/v1/label-templates", headers=op.headers)).json()
+    assert {t["key"] for t in templates} >= {"a4-21", "letter-30", "roll-50x30"}
+    (code,) = await _items(client, op, 1)
+    png = (await client.get(f"/api/v1/items/{code}/qr.png", headers=op.headers)).content
+    decoded = await client.post(
+        "/api/v1/scan/decode", content=png, headers={**op.headers, "content-type": "image/png"}
+    )
+    assert decoded.status_code == 200, decoded.text
+    [symbol] = decoded.json()["symbols"]
+    assert symbol["format"].lower().startswith("qr")
+    scanned = await client.post(
+        "/api/v1/scan",
+        json={"data": symbol["text"], "symbology": symbol["symbology"]},
+        headers=op.headers,
+    )
+    assert scanned.json()["item"]["code"] == code
+    garbage = await client.post("/api/v1/scan/decode", content=b"not an image", headers=op.headers)
+    assert 400 <= garbage.status_code < 500
