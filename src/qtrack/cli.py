@@ -448,10 +448,13 @@ def audit_verify(
 
 
 def _add_tracking_commands() -> None:
-    """Register `items`, `locations` and `stats`, which live in their own module."""
+    """Register the command groups that live in their own modules."""
     # Imported here, not at the top: cli_tracking builds on the helpers defined above.
+    import qtrack.cli_labels as cli_labels
     import qtrack.cli_tracking as cli_tracking
 
+    app.add_typer(cli_labels.keys_app, name="keys")
+    app.add_typer(cli_labels.labels_app, name="labels")
     app.add_typer(cli_tracking.items_app, name="items")
     app.add_typer(cli_tracking.locations_app, name="locations")
     app.command("stats")(cli_tracking.stats)

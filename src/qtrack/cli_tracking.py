@@ -164,7 +164,9 @@ def items_register(
 
     async def _register(session: AsyncSession) -> list[str]:
         actor = await acting_as(session, as_user)
-        created = await items_service.register_items(session, specs=[spec], actor=actor)
+        created = await items_service.register_items(
+            session, specs=[spec], actor=actor, settings=get_settings()
+        )
         return [item.code for item in created]
 
     for code in run_in_session(get_settings(), _register):

@@ -38,7 +38,10 @@ def _seed(url: str, lots: int) -> None:
                     user=user, permissions=frozenset(user.role.permissions), via="cli"
                 )
                 items = await items_service.register_items(
-                    session, specs=[ItemCreate(type="material", count=lots)], actor=actor
+                    session,
+                    specs=[ItemCreate(type="material", count=lots)],
+                    actor=actor,
+                    settings=db.settings,
                 )
                 for item in items:
                     locked = await items_service.lock_item(session, item.code)

@@ -89,7 +89,9 @@ async def _apply(
                 spec = ItemCreate(
                     type=str(a), location=b, quantity=Decimal(5) if a != "bag" else None
                 )
-                await items_service.register_items(session, specs=[spec], actor=actor)
+                await items_service.register_items(
+                    session, specs=[spec], actor=actor, settings=settings_
+                )
             elif pick is None:
                 return
             elif kind == "move":

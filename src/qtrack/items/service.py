@@ -92,10 +92,10 @@ async def register_items(
     *,
     specs: Sequence[ItemCreate],
     actor: Principal,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> list[Item]:
-    """Register items: codes from each type's sequence, one `created` event each, and (given
-    the settings that hold the signing secret) each item's first signed label."""
+    """Register items: codes from each type's sequence, one `created` event and a first
+    signed label each (the settings hold the secret that unlocks the signing key)."""
     types: dict[str, ItemType] = {}
     locations: dict[str, int] = {}
     for spec in specs:
@@ -159,8 +159,7 @@ async def register_items(
             if spec.count == 1
             else EventContext(occurred_at=spec.occurred_at),
         )
-    if settings is not None:
-        await tokens.issue_first_labels(session, settings, items=created, issued_by=actor.user.id)
+    await tokens.issue_first_labels(session, settings, items=created, issued_by=actor.user.id)
     await session.flush()
     return created
 
@@ -258,6 +257,22 @@ async def list_items(
     items = [repository.to_item_read(r) for r in rows]
     next_cursor = repository.cursor_value(sort, rows[-1][0]) if len(rows) == limit else None
     return items, next_cursor
+
+
+async def low_stock(session: AsyncSession, *, limit: int) -> list[ItemRead]:
+    """Items at or below their type's low-stock threshold, fewest first."""
+    stmt = (
+        repository.item_rows()
+        .where(
+            Item.archived.is_(False),
+            ItemType.tracks_quantity.is_(True),
+            ItemType.low_stock_threshold.is_not(None),
+            Item.quantity <= ItemType.low_stock_threshold,
+        )
+        .order_by(Item.quantity, Item.id)
+        .limit(limit)
+    )
+    return [repository.to_item_read(r) for r in (await session.execute(stmt)).all()]
 
 
 async def edit_item(

@@ -1,0 +1,166 @@
+"""`qtrack keys` and `qtrack labels`: signing keys, pre-rendering, and printing to a file."""
+
+import asyncio
+import base64
+from functools import partial
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qtrack.cli import fail, run_in_session
+from qtrack.codes import keys, tokens
+from qtrack.codes.models import ItemLabel
+from qtrack.config import get_settings
+from qtrack.core.redis import create_redis
+from qtrack.items.models import Item
+from qtrack.labels import pdf, qr, zpl
+from qtrack.labels import service as labels_service
+from qtrack.labels.cache import QrCache, render_key
+from qtrack.locations import service as locations_service
+
+keys_app = typer.Typer(
+    help="Keys that sign QR labels: create, list, rotate, retire.", no_args_is_help=True
+)
+labels_app = typer.Typer(help="QR labels: pre-render, print to PDF or ZPL.", no_args_is_help=True)
+
+
+@keys_app.command("create")
+def keys_create() -> None:
+    """Create the first signing key (later keys come from rotate)."""
+    settings = get_settings()
+    row = run_in_session(settings, lambda s: keys.create_first_key(s, settings))
+    typer.echo(f"key {row.id} is active")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: id, status, dates and public key (never the private key)."""
+    rows = run_in_session(get_settings(), keys.list_keys, mode="read")
+    if not rows:
+        typer.echo("no keys yet (one is made when the first label is signed)")
+        return
+    typer.echo(f"{'ID':>4}  {'STATUS':<10} {'VALID FROM':<20} {'SIGN UNTIL':<20} PUBLIC KEY")
+    for row in rows:
+        until = row.sign_until.strftime("%Y-%m-%d %H:%M:%S") if row.sign_until else "-"
+        public = base64.urlsafe_b64encode(row.public_key).decode().rstrip("=")
+        since = f"{row.valid_from:%Y-%m-%d %H:%M:%S}"
+        typer.echo(f"{row.id:>4}  {row.status:<10} {since}  {until:<20} {public}")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Make a new key sign from now on; labels signed before keep verifying."""
+    settings = get_settings()
+    row = run_in_session(settings, lambda s: keys.rotate(s, settings))
+    typer.echo(f"key {row.id} is active; earlier keys now only verify")
+
+
+@keys_app.command("retire")
+def keys_retire(key_id: Annotated[int, typer.Argument(help="The key to retire.")]) -> None:
+    """Stop trusting a key: labels it signed no longer verify."""
+    row = run_in_session(get_settings(), lambda s: keys.retire(s, key_id))
+    typer.echo(f"key {row.id} is retired")
+
+
+async def _missing_labels(session: AsyncSession, limit: int) -> list[Item]:
+    has_label = select(ItemLabel.item_id).where(ItemLabel.revoked_at.is_(None))
+    stmt = select(Item).where(Item.archived.is_(False), Item.id.not_in(has_label)).limit(limit)
+    return list((await session.scalars(stmt)).all())
+
+
+@labels_app.command("warm")
+def labels_warm(
+    limit: Annotated[int, typer.Option(help="At most this many items.")] = 100_000,
+    scale: Annotated[int, typer.Option(help="PNG pixels per module to pre-render.")] = 8,
+) -> None:
+    """Sign labels for items that have none, and pre-render their QR images into Redis."""
+    settings = get_settings()
+
+    async def _issue(session: AsyncSession) -> int:
+        items = await _missing_labels(session, limit)
+        for item in items:
+            await tokens.issue_label(session, settings, item=item, issued_by=None)
+        return len(items)
+
+    issued = run_in_session(settings, _issue)
+    typer.echo(f"signed {issued} new labels")
+    if not settings.redis_url:
+        typer.echo("no Redis configured: each server process renders and caches on its own")
+        return
+
+    async def _tokens(session: AsyncSession) -> list[str]:
+        stmt = select(ItemLabel.token).where(ItemLabel.revoked_at.is_(None)).limit(limit)
+        return list((await session.scalars(stmt)).all())
+
+    urls = [tokens.label_url(settings, t) for t in run_in_session(settings, _tokens, mode="read")]
+
+    async def _render() -> None:
+        redis = create_redis(settings)
+        cache = QrCache(redis=redis, max_entries=1)
+        try:
+            for url in urls:
+                key = render_key("png", url, scale=scale, border=4, ec="M")
+                await cache.get_or_render(key, partial(qr.render_png, url, scale=scale), 7 * 86_400)
+        finally:
+            if redis is not None:
+                await redis.aclose()
+
+    asyncio.run(_render())
+    typer.echo(f"rendered {len(urls)} QR images into Redis")
+
+
+@labels_app.command("print")
+def labels_print(
+    out: Annotated[Path, typer.Option(help="The file to write: .pdf or .zpl")],
+    items: Annotated[str, typer.Option(help="Item codes, comma-separated.")] = "",
+    locations: Annotated[str, typer.Option(help="Location codes, comma-separated.")] = "",
+    template: Annotated[str, typer.Option(help="Label template key.")] = "a4-21",
+    skip: Annotated[int, typer.Option(help="Used positions on the first sheet.")] = 0,
+) -> None:
+    """Write labels for items and locations to a PDF (sheets or roll) or ZPL file."""
+    settings = get_settings()
+    if out.suffix.lower() not in (".pdf", ".zpl"):
+        fail("bad_output", "--out must end in .pdf or .zpl")
+    item_codes = [c.strip().upper() for c in items.split(",") if c.strip()]
+    location_codes = [c.strip().upper() for c in locations.split(",") if c.strip()]
+    if not item_codes and not location_codes:
+        fail("nothing_to_print", "name --items or --locations")
+
+    async def _collect(session: AsyncSession) -> tuple[pdf.SheetLayout, list[pdf.LabelContent]]:
+        layout = pdf.SheetLayout.from_template(await labels_service.get_template(session, template))
+        contents = []
+        for code in item_codes:
+            item = await session.scalar(select(Item).where(Item.code == code))
+            if item is None:
+                fail("item_not_found", f"No item '{code}'")
+            label = await tokens.current_label(session, item.id) or await tokens.issue_label(
+                session, settings, item=item, issued_by=None
+            )
+            contents.append(
+                pdf.LabelContent(
+                    code=item.code,
+                    qr_data=tokens.label_url(settings, label.token),
+                    name=item.name,
+                    batch=item.batch,
+                    expiry=item.expiry_on.isoformat() if item.expiry_on else None,
+                )
+            )
+        for code in location_codes:
+            location = await locations_service.get_by_code(session, code)
+            contents.append(
+                pdf.LabelContent(code=location.code, qr_data=location.code, name=location.name)
+            )
+        return layout, contents
+
+    layout, contents = run_in_session(settings, _collect)
+    try:
+        if out.suffix.lower() == ".pdf":
+            out.write_bytes(pdf.label_pdf(contents, layout, skip=skip))
+        else:
+            out.write_text(zpl.label_zpl(contents, layout))
+    except ValueError as exc:
+        fail("bad_layout", str(exc))
+    typer.echo(f"wrote {len(contents)} labels to {out}")
