@@ -82,7 +82,8 @@ async def test_database_error_is_an_error_not_a_2xx(
     client, db = writer
     assert (await client.post("/api/v1/_probe/users/cy")).status_code == 200
     duplicate = await client.post("/api/v1/_probe/users/cy")
-    assert duplicate.status_code == 500
+    assert duplicate.status_code == 409
+    assert duplicate.json()["error"]["code"] == "conflict"
     assert await _usernames(db) == {"cy"}
 
 

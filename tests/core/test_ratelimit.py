@@ -52,6 +52,15 @@ async def test_workers_share_counts_only_through_redis(
     assert (await two.recent("shared-log", 60)).count == (1 if shared else 0)
 
 
+async def test_adding_an_event_counts_atomically(limiters: tuple[RateLimiter, RateLimiter]) -> None:
+    one, _ = limiters
+    counts = sorted([(await one.add_event("burst", 60))[0] for _ in range(5)])
+    assert counts == [1, 2, 3, 4, 5]
+    _, event_id = await one.add_event("burst", 60)
+    await one.remove_event("burst", event_id)
+    assert (await one.recent("burst", 60)).count == 5
+
+
 async def test_redis_outage_falls_back_to_this_process() -> None:
     dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
     limiter = RedisRateLimiter(dead)

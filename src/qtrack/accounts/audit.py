@@ -35,7 +35,7 @@ async def record(
         kind=kind,
         actor_id=actor.id if actor else None,
         subject_user_id=subject.id if subject else None,
-        username=username or (subject.username if subject else None),
+        username=(username or (subject.username if subject else None) or "")[:64] or None,
         ip=origin.ip,
         user_agent=(origin.user_agent or "")[:300] or None,
         details=details,

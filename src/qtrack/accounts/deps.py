@@ -8,12 +8,12 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import structlog
-from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import BackgroundTasks, Depends, Request
 
 from qtrack.accounts import sessions, tokens
 from qtrack.accounts.audit import Origin
 from qtrack.accounts.principal import Principal
+from qtrack.core.db import Database
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import Forbidden, RateLimited, Unauthorized
 from qtrack.core.requests import set_request_user
@@ -24,6 +24,7 @@ CSRF_NONCE_COOKIE = "qtrack_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+log = structlog.get_logger("qtrack.accounts")
 
 
 class NotAuthenticated(Unauthorized):
@@ -73,19 +74,18 @@ async def _limit_api_rate(state: AppState, principal: Principal) -> None:
         raise ApiRateLimited(headers={"Retry-After": str(window.retry_after_s)})
 
 
-async def _touch_token(
-    request: Request, session: AsyncSession, state: AppState, token_id: int
-) -> None:
-    """Note the token's use: in the request's own transaction when it writes anyway, else in
-    a short write of its own, so a GET never holds SQLite's write lock for a whole request."""
-    if request.method in SAFE_METHODS:
-        async with state.db.session_scope("write") as touch_session:
-            await tokens.touch(touch_session, token_id)
-    else:
-        await tokens.touch(session, token_id)
+async def _touch_later(db: Database, token_id: int) -> None:
+    """Note a token's use after the response, on a connection of its own."""
+    try:
+        async with db.session_scope("write") as session:
+            await tokens.touch(session, token_id)
+    except Exception as exc:  # a missed last-used time is not worth failing anything for
+        log.warning("token_touch_failed", token_id=token_id, error=type(exc).__name__)
 
 
-async def get_principal(request: Request, session: SessionDep, state: StateDep) -> Principal:
+async def get_principal(
+    request: Request, session: SessionDep, state: StateDep, background: BackgroundTasks
+) -> Principal:
     """Who is calling; 401 when nobody (or an invalid credential) is."""
     settings = state.settings
     authorization = request.headers.get("authorization")
@@ -97,7 +97,9 @@ async def get_principal(request: Request, session: SessionDep, state: StateDep) 
         if tokens.looks_like_api_token(credential):
             principal, stale = await tokens.principal_from_api_token(session, credential)
             if stale and principal.token_id is not None:
-                await _touch_token(request, session, state, principal.token_id)
+                # After the response: taking a second pooled connection while this request
+                # holds one could starve the pool, and on SQLite a GET would need the lock.
+                background.add_task(_touch_later, state.db, principal.token_id)
         else:
             principal = await sessions.principal_from_jwt(session, settings, credential)
         await _limit_api_rate(state, principal)

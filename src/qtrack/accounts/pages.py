@@ -1,4 +1,6 @@
-"""Login and logout pages for the web UI: a session cookie, and CSRF tokens on every form."""
+"""Login and logout for the web UI: a session cookie, and CSRF tokens on every form.
+
+The start page and the rest of the UI live in `qtrack.web`."""
 
 import secrets
 from typing import Annotated
@@ -48,7 +50,11 @@ def _login_page(
     response = templates.TemplateResponse(
         request,
         "login.html",
-        {"csrf_token": sessions.csrf_token(settings, nonce), "next": next_url, "error": error},
+        {
+            "csrf_token": sessions.csrf_token(settings, nonce, "login"),
+            "next": next_url,
+            "error": error,
+        },
         status_code=status_code,
         headers=headers,
     )
@@ -83,7 +89,7 @@ async def login_submit(
     """Check the password, start a web session, and go where the user was heading."""
     settings = state.settings
     nonce = request.cookies.get(CSRF_NONCE_COOKIE)
-    if not nonce or not sessions.csrf_valid(settings, nonce, csrf_token):
+    if not nonce or not sessions.csrf_valid(settings, nonce, csrf_token, "login"):
         raise CsrfFailed()
     next_url = safe_next(next_target)
     try:
@@ -133,15 +139,3 @@ async def logout_submit(
         SESSION_COOKIE, httponly=True, samesite="lax", secure=_secure(state.settings)
     )
     return response
-
-
-@router.get("/")
-async def home(request: Request, principal: CurrentPrincipal, state: StateDep) -> Response:
-    """The start page for a signed-in user."""
-    assert principal.session_id is not None or principal.via != "session"
-    csrf = sessions.csrf_token(state.settings, principal.session_id or "")
-    return templates.TemplateResponse(
-        request,
-        "home.html",
-        {"principal": principal, "csrf_token": csrf, "permissions": sorted(principal.permissions)},
-    )

@@ -1,6 +1,6 @@
 """Role use cases: roles are named sets of the permissions in code; the shipped ones are fixed."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -10,7 +10,7 @@ from qtrack.accounts.audit import Origin, record
 from qtrack.accounts.models import Role, User
 from qtrack.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES
 from qtrack.accounts.principal import Principal
-from qtrack.core.errors import Conflict, NotFound, ValidationFailed
+from qtrack.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 
 class RoleNotFound(NotFound):
@@ -32,6 +32,20 @@ def _check_permissions(permissions: Sequence[str]) -> list[str]:
             ],
         )
     return sorted(set(permissions))
+
+
+class CannotGrant(Forbidden):
+    code, message = "cannot_grant", "You cannot give rights you do not hold yourself"
+
+
+def ensure_grantable(actor: Principal | None, permissions: Iterable[str]) -> None:
+    """Refuse to hand out (or take over an account with) rights the actor lacks. The CLI, the
+    server's own administrator, passes no actor."""
+    if actor is None:
+        return
+    missing = sorted(set(permissions) - actor.permissions)
+    if missing:
+        raise CannotGrant(details={"missing": missing})
 
 
 async def list_roles(session: AsyncSession) -> Sequence[Role]:
@@ -60,9 +74,9 @@ async def create_role(
     """Define a new role from known permissions."""
     if await session.scalar(select(Role.id).where(Role.key == key)) is not None:
         raise Conflict(f"Role '{key}' already exists", details={"key": key})
-    role = Role(
-        key=key, name=name, description=description, permissions=_check_permissions(permissions)
-    )
+    checked = _check_permissions(permissions)
+    ensure_grantable(actor, checked)
+    role = Role(key=key, name=name, description=description, permissions=checked)
     session.add(role)
     await session.flush()
     await record(
@@ -91,8 +105,10 @@ async def update_role(
             "Shipped roles cannot be changed; define a new role instead", details={"key": key}
         )
     if "permissions" in changes and changes["permissions"] is not None:
+        checked = _check_permissions(changes["permissions"])
+        ensure_grantable(actor, checked)
         before = list(role.permissions)
-        role.permissions = _check_permissions(changes["permissions"])
+        role.permissions = checked
         await record(
             session,
             "role_changed",

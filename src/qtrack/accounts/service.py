@@ -12,12 +12,17 @@ from qtrack.accounts.audit import Origin, record
 from qtrack.accounts.models import LoginSession, Role, User
 from qtrack.accounts.permissions import ADMIN_ROLE
 from qtrack.accounts.principal import Principal
-from qtrack.accounts.roles import get_role
+from qtrack.accounts.roles import ensure_grantable, get_role
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
 from qtrack.core.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from qtrack.core.ratelimit import RateLimiter
-from qtrack.core.security import burn_verify_time, generate_password, hash_password, verify_password
+from qtrack.core.security import (
+    burn_verify_time_async,
+    generate_password,
+    hash_password_async,
+    verify_password_async,
+)
 
 
 class UserNotFound(NotFound):
@@ -64,22 +69,32 @@ def _failure_keys(username: str, ip: str | None) -> list[str]:
     return keys
 
 
-async def ensure_attempts_left(
-    limiter: RateLimiter, settings: Settings, username: str, ip: str | None
-) -> None:
-    """429 when this username or address has used up its failed attempts for the window."""
-    for key in _failure_keys(username, ip):
-        window = await limiter.recent(key, settings.login_rate_window_s)
-        if window.count >= settings.login_rate_limit:
-            raise TooManyAttempts(headers={"Retry-After": str(window.retry_after_s)})
+Attempt = list[tuple[str, str]]
 
 
-async def count_failure(
+async def claim_attempt(
     limiter: RateLimiter, settings: Settings, username: str, ip: str | None
-) -> None:
-    """Count one failed password check against the username and the address."""
+) -> Attempt:
+    """Count a password check against the username and the address *before* it runs, so
+    concurrent guesses cannot all slip under the limit; 429 when the limit is used up."""
+    window = settings.login_rate_window_s
+    claimed: Attempt = []
+    over: str | None = None
     for key in _failure_keys(username, ip):
-        await limiter.add_event(key, settings.login_rate_window_s)
+        count, event_id = await limiter.add_event(key, window)
+        claimed.append((key, event_id))
+        if count > settings.login_rate_limit:
+            over = key
+    if over is not None:
+        retry = (await limiter.recent(over, window)).retry_after_s or window
+        raise TooManyAttempts(headers={"Retry-After": str(retry)})
+    return claimed
+
+
+async def release_attempt(limiter: RateLimiter, attempt: Attempt) -> None:
+    """The password was right: the attempt does not count against anyone."""
+    for key, event_id in attempt:
+        await limiter.remove_event(key, event_id)
 
 
 async def verify_signature(
@@ -98,13 +113,13 @@ async def verify_signature(
     TooManyAttempts (429) once the attempts are used up.
     """
     ip = origin.ip if origin else None
-    await ensure_attempts_left(limiter, settings, user.username, ip)
-    if not user.is_active or not verify_password(user.password_hash, password):
-        await count_failure(limiter, settings, user.username, ip)
+    attempt = await claim_attempt(limiter, settings, user.username, ip)
+    if not user.is_active or not await verify_password_async(user.password_hash, password):
         await record(
             session, "signature_failed", origin=origin, actor=user, subject=user, meaning=meaning
         )
         raise SignatureFailed()
+    await release_attempt(limiter, attempt)
     signed_at = utcnow()
     await record(session, "signature_ok", origin=origin, actor=user, subject=user, meaning=meaning)
     return signed_at
@@ -162,6 +177,7 @@ async def create_user(
     if await session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"User '{username}' already exists", details={"username": username})
     role_row = await get_role(session, role)
+    ensure_grantable(actor, role_row.permissions)
     generated = None
     if password is None:
         generated = password = generate_password()
@@ -170,7 +186,7 @@ async def create_user(
         username=username,
         full_name=full_name,
         email=email,
-        password_hash=hash_password(password),
+        password_hash=await hash_password_async(password),
         role_id=role_row.id,
         role=role_row,
     )
@@ -197,8 +213,10 @@ async def update_user(
 ) -> User:
     """Change a user's name, email or role; a role change is recorded."""
     user = await get_user(session, username)
+    ensure_grantable(actor, user.role.permissions)
     if "role" in changes and changes["role"] is not None and changes["role"] != user.role.key:
         new_role = await get_role(session, changes["role"])
+        ensure_grantable(actor, new_role.permissions)
         if user.role.key == ADMIN_ROLE:
             await _keep_an_admin(session, user)
         before = user.role.key
@@ -212,21 +230,28 @@ async def update_user(
             before=before,
             after=new_role.key,
         )
-    for field in ("full_name", "email"):
-        if field in changes:
-            setattr(user, field, changes[field])
+    if "full_name" in changes:
+        user.full_name = changes["full_name"] or ""
+    if "email" in changes:
+        user.email = changes["email"]
     await session.flush()
     return user
 
 
 async def _keep_an_admin(session: AsyncSession, leaving: User) -> None:
     """Refuse to take away the last active admin."""
-    admins = await session.scalar(
-        select(func.count())
-        .select_from(User)
-        .join(Role, User.role_id == Role.id)
-        .where(Role.key == ADMIN_ROLE, User.is_active.is_(True), User.id != leaving.id)
-    )
+    # Lock every active admin's row, in id order, before counting: two admins demoting each
+    # other at once then queue instead of both passing (or deadlocking).
+    locked = (
+        await session.scalars(
+            select(User.id)
+            .join(Role, User.role_id == Role.id)
+            .where(Role.key == ADMIN_ROLE, User.is_active.is_(True))
+            .order_by(User.id)
+            .with_for_update(of=User)
+        )
+    ).all()
+    admins = [user_id for user_id in locked if user_id != leaving.id]
     if not admins:
         raise Conflict("This is the last active admin", details={"username": leaving.username})
 
@@ -241,6 +266,7 @@ async def set_active(
 ) -> User:
     """Disable or re-enable a user. A disabled user's tokens and sessions stop working at once."""
     user = await get_user(session, username)
+    ensure_grantable(actor, user.role.permissions)
     if user.is_active == active:
         return user
     if not active and user.role.key == ADMIN_ROLE:
@@ -270,11 +296,12 @@ async def reset_password(
 ) -> tuple[User, str | None]:
     """Set a new password (generated when none is given); the user's logins are ended."""
     user = await get_user(session, username)
+    ensure_grantable(actor, user.role.permissions)
     generated = None
     if new_password is None:
         generated = new_password = generate_password()
     check_password_rules(settings, user.username, new_password)
-    user.password_hash = hash_password(new_password)
+    user.password_hash = await hash_password_async(new_password)
     user.password_changed_at = utcnow()
     await revoke_user_sessions(session, user.id, "password_reset")
     await session.flush()
@@ -294,17 +321,29 @@ async def change_own_password(
     new_password: str,
     origin: Origin | None = None,
 ) -> None:
-    """A user changes their own password after proving the current one."""
+    """A user changes their own password after proving the current one; their other logins
+    end. A device's API token cannot do this for the person it belongs to."""
+    if principal.via == "token":
+        raise Forbidden("API tokens cannot change passwords", details={"via": "token"})
     user = principal.user
     ip = origin.ip if origin else None
-    await ensure_attempts_left(limiter, settings, user.username, ip)
-    if not verify_password(user.password_hash, current_password):
-        await count_failure(limiter, settings, user.username, ip)
+    attempt = await claim_attempt(limiter, settings, user.username, ip)
+    if not await verify_password_async(user.password_hash, current_password):
         await record(session, "password_change_failed", origin=origin, actor=user, subject=user)
         raise SignatureFailed("The current password does not match")
+    await release_attempt(limiter, attempt)
     check_password_rules(settings, user.username, new_password)
-    user.password_hash = hash_password(new_password)
+    user.password_hash = await hash_password_async(new_password)
     user.password_changed_at = utcnow()
+    await session.execute(
+        update(LoginSession)
+        .where(
+            LoginSession.user_id == user.id,
+            LoginSession.revoked_at.is_(None),
+            LoginSession.id != (principal.session_id or ""),
+        )
+        .values(revoked_at=utcnow(), revoke_reason="password_changed")
+    )
     await session.flush()
     await record(session, "password_changed", origin=origin, actor=user, subject=user)
 
@@ -315,9 +354,9 @@ async def authenticate_password(session: AsyncSession, username: str, password: 
         select(User).options(joinedload(User.role)).where(User.username == username.strip().lower())
     )
     if user is None:
-        burn_verify_time(password)
+        await burn_verify_time_async(password)
         return None
-    if not verify_password(user.password_hash, password) or not user.is_active:
+    if not await verify_password_async(user.password_hash, password) or not user.is_active:
         return None
     return user
 

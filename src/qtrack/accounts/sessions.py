@@ -12,7 +12,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import jwt
 from sqlalchemy import select, update
@@ -26,7 +26,7 @@ from qtrack.accounts.models import LoginSession, RefreshToken, Role, User
 from qtrack.accounts.principal import Principal
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
-from qtrack.core.errors import Unauthorized
+from qtrack.core.errors import BadRequest, Unauthorized
 from qtrack.core.ratelimit import RateLimiter
 from qtrack.core.security import sha256_hex
 
@@ -150,12 +150,12 @@ async def check_password_login(
 ) -> User:
     """The user for a username and password, with brute-force limits and the security log."""
     username = username.strip().lower()
-    await accounts_service.ensure_attempts_left(limiter, settings, username, origin.ip)
+    attempt = await accounts_service.claim_attempt(limiter, settings, username, origin.ip)
     user = await accounts_service.authenticate_password(session, username, password)
     if user is None:
-        await accounts_service.count_failure(limiter, settings, username, origin.ip)
         await audit.record(session, "login_failed", origin=origin, username=username)
         raise InvalidCredentials()
+    await accounts_service.release_attempt(limiter, attempt)
     return user
 
 
@@ -234,8 +234,14 @@ async def revoke_session(session: AsyncSession, session_id: str, reason: str) ->
     )
 
 
+class NotALogin(BadRequest):
+    code, message = "not_a_login", "API tokens do not log in or out: an admin revokes them"
+
+
 async def logout(session: AsyncSession, *, principal: Principal, origin: Origin) -> None:
     """End the caller's login session."""
+    if principal.via == "token":
+        raise NotALogin()
     if principal.session_id is not None:
         await revoke_session(session, principal.session_id, "logout")
     await audit.record(
@@ -319,12 +325,23 @@ async def principal_from_web_session(session: AsyncSession, secret: str) -> Prin
     )
 
 
-def csrf_token(settings: Settings, binding: str) -> str:
-    """The CSRF token for a web session (or a pre-login nonce): an HMAC nobody else can make."""
+CsrfPurpose = Literal["login", "session"]
+
+
+def csrf_token(settings: Settings, binding: str, purpose: CsrfPurpose = "session") -> str:
+    """The CSRF token for a web session, or for the login form's nonce: an HMAC nobody else
+    can make. The purpose is part of the MAC, so the login form (which signs any nonce a
+    browser brings) cannot be used to mint a session's token."""
     key = settings.secret_key.get_secret_value().encode()
-    return hmac.new(key, b"csrf:" + binding.encode(), hashlib.sha256).hexdigest()
+    message = f"csrf-{purpose}:{binding}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def csrf_valid(settings: Settings, binding: str, candidate: str | None) -> bool:
+def csrf_valid(
+    settings: Settings, binding: str, candidate: str | None, purpose: CsrfPurpose = "session"
+) -> bool:
     """Whether a submitted CSRF token belongs to this session or nonce."""
-    return bool(candidate) and hmac.compare_digest(csrf_token(settings, binding), candidate or "")
+    if not candidate or not candidate.isascii():
+        return False
+    expected = csrf_token(settings, binding, purpose).encode()
+    return hmac.compare_digest(expected, candidate.encode())

@@ -14,6 +14,7 @@ from qtrack.accounts.audit import Origin
 from qtrack.accounts.models import ApiToken, Role, User
 from qtrack.accounts.permissions import ALL_PERMISSIONS
 from qtrack.accounts.principal import Principal
+from qtrack.accounts.roles import ensure_grantable
 from qtrack.accounts.sessions import InvalidToken, permissions_of
 from qtrack.core.clock import utcnow
 from qtrack.core.errors import NotFound, ValidationFailed
@@ -65,6 +66,7 @@ async def create_token(
             ],
         )
     user = await accounts_service.get_user(session, username)
+    ensure_grantable(actor, scopes or user.role.permissions)
     not_held = sorted(set(scopes) - set(user.role.permissions))
     if not_held:
         raise ValidationFailed(

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
@@ -188,6 +189,44 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(request, status, code, message, headers=exc.headers)
 
 
+async def _integrity_error(request: Request, exc: Exception) -> Response:
+    # A unique key refused a row: two requests raced to create the same thing, and the
+    # service's own "already exists" check could not see the other's uncommitted row.
+    log.info("integrity_error", error=type(getattr(exc, "orig", exc)).__name__)
+    return error_response(request, 409, "conflict", "It already exists, or it is in use")
+
+
+async def _data_error(request: Request, exc: Exception) -> Response:
+    # Values the database cannot store: NUL characters, numbers out of range, text that grew
+    # past its column when lower-cased. The input is wrong, not the server.
+    log.info("data_error", error=type(getattr(exc, "orig", exc)).__name__)
+    return error_response(request, 422, "invalid_value", "A value is out of range or not storable")
+
+
+def _bad_value(exc: BaseException) -> bool:
+    """Whether a driver error was about the value sent (out of range, unstorable)."""
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return False
+        if isinstance(seen, DataError | OverflowError) or type(seen).__name__ in {
+            "DataError",
+            "CharacterNotInRepertoireError",
+            "UntranslatableCharacterError",
+            "NumericValueOutOfRangeError",
+            "StringDataRightTruncationError",
+        }:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
+async def _driver_error(request: Request, exc: Exception) -> Response:
+    if _bad_value(exc):
+        return await _data_error(request, exc)
+    raise exc  # a real fault: the request context turns it into a logged 500
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every expected error through one renderer.
 
@@ -197,3 +236,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(QtrackError, _qtrack_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(DBAPIError, _driver_error)
+    app.add_exception_handler(OverflowError, _data_error)

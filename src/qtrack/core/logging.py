@@ -30,9 +30,16 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     renderer: Any
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
-        exc = [structlog.processors.dict_tracebacks]
+        # Tracebacks without the frames' local variables: those hold passwords and tokens.
+        exc = [
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        ]
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=False)
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
         exc = []
 
     structlog.configure(

@@ -53,8 +53,13 @@ class RateLimiter(ABC):
         """Count one event in the key's current fixed window; return the new count."""
 
     @abstractmethod
-    async def add_event(self, key: str, window_s: int) -> None:
-        """Log one event for the key's sliding window."""
+    async def add_event(self, key: str, window_s: int) -> tuple[int, str]:
+        """Log one event for the key's sliding window; return the count including it (taken
+        atomically with the add) and the event's id, to remove it again."""
+
+    @abstractmethod
+    async def remove_event(self, key: str, event_id: str) -> None:
+        """Forget one logged event (an attempt that turned out fine)."""
 
     @abstractmethod
     async def recent(self, key: str, window_s: int) -> Window:
@@ -68,7 +73,7 @@ class MemoryRateLimiter(RateLimiter):
 
     def __init__(self) -> None:
         self._counts: dict[tuple[str, int, int], int] = {}
-        self._logs: dict[str, deque[float]] = {}
+        self._logs: dict[str, deque[tuple[float, str]]] = {}
         self._last_sweep = 0.0
 
     def _sweep(self, now: float) -> None:
@@ -78,7 +83,7 @@ class MemoryRateLimiter(RateLimiter):
         self._last_sweep = now
         for slot in [k for k in self._counts if (k[2] + 1) * k[1] <= now]:
             del self._counts[slot]
-        for key in [k for k, v in self._logs.items() if not v or v[-1] < now - 86_400]:
+        for key in [k for k, v in self._logs.items() if not v or v[-1][0] < now - 86_400]:
             del self._logs[key]
 
     async def hit(self, key: str, window_s: int) -> Window:
@@ -89,19 +94,30 @@ class MemoryRateLimiter(RateLimiter):
         self._counts[slot] = self._counts.get(slot, 0) + 1
         return Window(self._counts[slot], retry)
 
-    async def add_event(self, key: str, window_s: int) -> None:
+    async def add_event(self, key: str, window_s: int) -> tuple[int, str]:
         now = time.time()
         self._sweep(now)
-        self._logs.setdefault(key, deque()).append(now)
+        event_id = uuid.uuid4().hex
+        events = self._logs.setdefault(key, deque())
+        events.append((now, event_id))
+        while events and events[0][0] <= now - window_s:
+            events.popleft()
+        return len(events), event_id
+
+    async def remove_event(self, key: str, event_id: str) -> None:
+        events = self._logs.get(key)
+        if events:
+            self._logs[key] = deque(e for e in events if e[1] != event_id)
 
     async def recent(self, key: str, window_s: int) -> Window:
         now = time.time()
         events = self._logs.get(key)
         if not events:
             return Window(0, 0)
-        while events and events[0] <= now - window_s:
+        while events and events[0][0] <= now - window_s:
             events.popleft()
-        return Window(len(events), _retry_after(events[0] if events else None, window_s, now))
+        first = events[0][0] if events else None
+        return Window(len(events), _retry_after(first, window_s, now))
 
 
 class RedisRateLimiter(RateLimiter):
@@ -130,18 +146,29 @@ class RedisRateLimiter(RateLimiter):
             return await self.fallback.hit(key, window_s)
         return Window(int(count), retry)
 
-    async def add_event(self, key: str, window_s: int) -> None:
+    async def add_event(self, key: str, window_s: int) -> tuple[int, str]:
         now = time.time()
         rkey = f"{self.prefix}:log:{key}"
+        event_id = uuid.uuid4().hex
         try:
+            # One MULTI/EXEC: the add and the count cannot interleave with another worker's.
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.zadd(rkey, {f"{now}:{uuid.uuid4().hex[:8]}": now})
+                pipe.zadd(rkey, {event_id: now})
                 pipe.zremrangebyscore(rkey, "-inf", now - window_s)
+                pipe.zcard(rkey)
                 pipe.expire(rkey, window_s + 1)
-                await pipe.execute()
+                _, _, count, _ = await pipe.execute()
         except (RedisError, OSError) as exc:
             self._failed(exc)
-            await self.fallback.add_event(key, window_s)
+            return await self.fallback.add_event(key, window_s)
+        return int(count), event_id
+
+    async def remove_event(self, key: str, event_id: str) -> None:
+        try:
+            await self.redis.zrem(f"{self.prefix}:log:{key}", event_id)
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            await self.fallback.remove_event(key, event_id)
 
     async def recent(self, key: str, window_s: int) -> Window:
         now = time.time()

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import secrets
 
+import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -52,3 +53,26 @@ def sha256_hex(value: str) -> str:
 def constant_time_equal(a: str, b: str) -> bool:
     """Compare two secrets without leaking where they differ."""
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+# argon2 takes a large fraction of a second by design. Done on the event loop it would stall
+# every other request; in threads (argon2-cffi releases the GIL) it does not. The limiter
+# bounds how many hashes run at once, so a login flood cannot take all the memory.
+_HASHING = anyio.CapacityLimiter(4)
+
+
+async def hash_password_async(password: str) -> str:
+    """`hash_password` in a worker thread."""
+    return await anyio.to_thread.run_sync(hash_password, password, limiter=_HASHING)
+
+
+async def verify_password_async(password_hash: str, password: str) -> bool:
+    """`verify_password` in a worker thread."""
+    return await anyio.to_thread.run_sync(
+        verify_password, password_hash, password, limiter=_HASHING
+    )
+
+
+async def burn_verify_time_async(password: str) -> None:
+    """`burn_verify_time` in a worker thread."""
+    await anyio.to_thread.run_sync(burn_verify_time, password, limiter=_HASHING)
