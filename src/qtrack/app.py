@@ -35,6 +35,8 @@ from qtrack.items import types_api as item_types_api
 from qtrack.labels import api as labels_api
 from qtrack.labels.cache import QrCache
 from qtrack.locations import api as locations_api
+from qtrack.web import pages as web_pages
+from qtrack.web import pwa as web_pwa
 from qtrack.workflow import api as workflow_api
 
 log = structlog.get_logger("qtrack.app")
@@ -89,6 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(codes_api.router)
     app.include_router(labels_api.router)
     app.include_router(accounts_pages.router)
+    app.include_router(web_pwa.router)
+    # Before the item pages: /items/new is a page, not an item code.
+    app.include_router(web_pages.router)
     app.include_router(items_pages.router)
     app.include_router(workflow_api.router)
     app.include_router(item_types_api.router)

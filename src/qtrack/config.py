@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     api_rate_limit_per_minute: int = Field(default=1200, ge=1)
     admin_username: str = "admin"
     admin_password: SecretStr | None = None
+    # Characters a keyboard-wedge scanner sends before each code, so the web UI can catch a
+    # scan typed anywhere on a page. Empty: only the scan screen's own input takes scans.
+    scan_prefix: str = Field(default="", max_length=8)
 
     @field_validator("cors_origins", "trusted_hosts", mode="before")
     @classmethod

@@ -25,6 +25,10 @@ PUBLIC = {
     ("GET", "/api/v1/keys"),
     ("GET", "/login"),
     ("POST", "/login"),
+    # The PWA's service worker and manifest: static files that must load without a session
+    # (a worker's update check cannot follow a redirect to the login page).
+    ("GET", "/sw.js"),
+    ("GET", "/manifest.webmanifest"),
 }
 # Routes any authenticated user may call about themselves.
 SELF_SERVICE = {
@@ -38,7 +42,13 @@ SELF_SERVICE = {
 # POSTs that only read (they take a body too large or too private for a query string).
 READ_ONLY_POSTS = {
     ("POST", "/api/v1/codes/verify"),
+    # A scan is a lookup; an action in it is checked by the use case (a viewer's is 403,
+    # see tests/codes/test_scan.py).
+    ("POST", "/api/v1/scan"),
     ("POST", "/api/v1/scan/decode"),
+    # A scan without an action is a look-up; with one, the use case checks the action's own
+    # permission (tests/codes/test_scan.py), as it does for transitions.
+    ("POST", "/api/v1/scan"),
 }
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 

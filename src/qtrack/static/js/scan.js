@@ -1,0 +1,453 @@
+// The scan screen: one input that always has focus, four modes, instant feedback, undo, and
+// an outbox so no action is lost when the network is.
+import * as outbox from "./outbox.js";
+import { signal } from "./feedback.js";
+import { createCamera } from "./camera.js";
+
+const SCAN_URL = "/api/v1/scan";
+const STATE_KEY = "qtrack.scan.state";
+const HISTORY_KEY = "qtrack.scan.history";
+const HISTORY_SIZE = 25;
+
+const $ = (id) => document.getElementById(id);
+const input = $("scan-input");
+const form = $("scan-form");
+const outcomeBox = $("outcome");
+const resultBox = $("result");
+const historyList = $("history");
+const undoButton = $("undo");
+const config = JSON.parse($("scan-config").textContent);
+const user = outbox.currentUser();
+
+function load(key, fallback) {
+  try {
+    const value = JSON.parse(localStorage.getItem(`${key}.${user}`));
+    return value === null ? fallback : value;
+  } catch (err) {
+    return fallback;
+  }
+}
+function save(key, value) {
+  try { localStorage.setItem(`${key}.${user}`, JSON.stringify(value)); } catch (err) { /* full */ }
+}
+
+// What survives a reload: the mode, the location or container being filled, the scans.
+const state = Object.assign({ mode: "lookup", putaway: null, pack: null }, load(STATE_KEY, {}));
+if (!config.modes.includes(state.mode)) state.mode = "lookup";
+let scans = load(HISTORY_KEY, []); // the last scans, newest first
+let lastUndo = null; // {label, url, body} of the last action that can be taken back
+
+// --- rendering ----------------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function showOutcome(kind, message) {
+  outcomeBox.className = `outcome outcome-${kind}`;
+  outcomeBox.dataset.outcome = kind;
+  outcomeBox.textContent = message;
+}
+
+function renderHistory() {
+  historyList.replaceChildren(
+    ...scans.map((entry) =>
+      el(
+        "li",
+        { class: `outcome-${entry.outcome}`, "data-outcome": entry.outcome },
+        el("span", { class: "history-mark", text: { ok: "✓", queued: "…", unknown: "?", refused: "✗" }[entry.outcome] || "" }),
+        el("span", { class: "history-text", text: entry.message }),
+        el("time", { class: "muted", datetime: new Date(entry.at).toISOString(), text: new Date(entry.at).toLocaleTimeString() }),
+      ),
+    ),
+  );
+  undoButton.disabled = lastUndo === null;
+  undoButton.textContent = lastUndo ? `Undo: ${lastUndo.label}` : "Undo last action";
+}
+
+function remember(outcome, message, extra = {}) {
+  scans.unshift({ outcome, message, at: Date.now(), ...extra });
+  scans = scans.slice(0, HISTORY_SIZE);
+  save(HISTORY_KEY, scans);
+  renderHistory();
+}
+
+function report(kind, message, extra) {
+  signal(kind);
+  showOutcome(kind, message);
+  remember(kind, message, extra);
+}
+
+function showItem(item, note) {
+  resultBox.hidden = false;
+  const fields = el("dl", { class: "fields" });
+  const add = (label, value) => {
+    if (value === null || value === undefined || value === "") return;
+    fields.append(el("dt", { text: label }), el("dd", { text: String(value) }));
+  };
+  add("Type", item.type);
+  add("Status", item.status.replaceAll("_", " "));
+  add("Location", item.location);
+  add("In", item.container);
+  if (item.quantity !== null) add("Quantity", `${Number(item.quantity)} ${item.unit || ""}`);
+  add("Batch", item.batch);
+  add("Expires", item.expiry_on);
+  const parts = [
+    el("h2", {}, el("a", { href: `/items/${encodeURIComponent(item.code)}`, text: item.code })),
+    item.name ? el("p", { class: "lead", text: item.name }) : null,
+    fields,
+    note ? el("p", { class: "muted", text: note }) : null,
+  ];
+  resultBox.replaceChildren(...parts.filter(Boolean));
+}
+
+function showLocation(location) {
+  resultBox.hidden = false;
+  resultBox.replaceChildren(
+    el("h2", { text: `Location ${location.code}` }),
+    el("p", { text: `${location.name} (${location.kind})` }),
+    el("p", {}, el("a", { href: `/items?location=${encodeURIComponent(location.code)}`, text: "What is here" })),
+  );
+}
+
+function renderMode() {
+  for (const radio of document.querySelectorAll('input[name="mode"]')) radio.checked = radio.value === state.mode;
+  for (const mode of ["putaway", "pack", "act"]) {
+    const panel = $(`panel-${mode}`);
+    if (panel) panel.hidden = state.mode !== mode;
+  }
+  if ($("putaway-target")) {
+    $("putaway-target").textContent = state.putaway ? `${state.putaway.code} · ${state.putaway.name}` : "none yet, scan a location";
+  }
+  if ($("pack-target")) {
+    $("pack-target").textContent = state.pack ? `${state.pack.code}${state.pack.name ? ` · ${state.pack.name}` : ""}` : "none yet, scan a container";
+  }
+  const what = $("act-what");
+  if (what && what.selectedOptions.length) {
+    const option = what.selectedOptions[0];
+    $("act-amount-row").hidden = option.value !== "dispense";
+    $("act-password-row").hidden = option.dataset.signature !== "yes";
+    $("act-reason-hint").textContent = option.dataset.reason === "yes" ? "(required)" : "(optional)";
+  }
+  document.body.dataset.mode = state.mode;
+  save(STATE_KEY, state);
+}
+
+async function renderOutbox() {
+  let waiting = [];
+  let refused = [];
+  try {
+    waiting = (await outbox.pending()).filter((r) => r.user === user);
+    refused = (await outbox.refused()).filter((r) => r.user === user);
+  } catch (err) {
+    $("outbox-note").textContent = "This browser cannot keep scans offline (no IndexedDB).";
+  }
+  $("outbox-count").textContent = String(waiting.length);
+  $("outbox-list").replaceChildren(...waiting.map((r) => el("li", { "data-id": r.id, text: r.label })));
+  $("refused").hidden = refused.length === 0;
+  $("refused-list").replaceChildren(
+    ...refused.map((r) => el("li", { class: "outcome-refused", "data-id": r.id }, el("strong", { text: r.label }), document.createTextNode(` — ${r.message}`))),
+  );
+}
+
+// --- talking to the server ------------------------------------------------------------------
+
+let symbology = null; // of the scan being handled, when the camera knew it
+
+function scanBody(data, extra = {}) {
+  return symbology ? { data, symbology, ...extra } : { data, ...extra };
+}
+
+async function lookup(data) {
+  return outbox.post(SCAN_URL, scanBody(data));
+}
+
+/** What an action did, and how to take it back if the workflow allows it. */
+function undoFor(record, data) {
+  const action = record.body.action;
+  const item = data && data.item;
+  const event = data && data.result && data.result.events && data.result.events[0];
+  if (!item || !event) return null;
+  const before = event.before || {};
+  if (action && action.kind === "move") {
+    if (!before.location) return null; // it was nowhere: there is no place to put it back
+    return { label: `${item.code} back to ${before.location}`, url: SCAN_URL, body: { data: item.code, action: { kind: "move", location: before.location, reason: "Undo" } } };
+  }
+  if (action && action.kind === "pack") {
+    if (before.container) {
+      return { label: `${item.code} back into ${before.container}`, url: SCAN_URL, body: { data: item.code, action: { kind: "pack", container: before.container } } };
+    }
+    return { label: `${item.code} out of ${action.container}`, url: `/api/v1/items/${encodeURIComponent(item.code)}/unpack`, body: { reason: "Undo" } };
+  }
+  if (action && action.kind === "dispense") {
+    return { label: `${item.code} give back ${action.amount}`, url: `/api/v1/items/${encodeURIComponent(item.code)}/quantity`, body: { kind: "receive", amount: action.amount, reason: "Undo of a dispense" } };
+  }
+  if (action && action.kind === "transition" && before.status) {
+    return { label: `${item.code} back to ${before.status.replaceAll("_", " ")}`, transitionBack: { code: item.code, to: before.status } };
+  }
+  return null;
+}
+
+function settled(record, answer, { live }) {
+  if (answer.outcome === "sent") {
+    const data = answer.data || {};
+    const item = data.item || (data.result && data.result.item);
+    if (live && item) showItem(item);
+    lastUndo = live ? undoFor(record, data) : lastUndo;
+    report("ok", `${record.label}: done`, { code: item && item.code });
+  } else if (answer.outcome === "refused") {
+    report(answer.code === "nothing_to_act_on" ? "unknown" : "refused", `${record.label}: ${answer.message}`);
+  } else {
+    report("queued", `${record.label}: kept, will be sent when the network is back`);
+  }
+}
+
+async function act(action, data, label) {
+  // A password is never written to storage: signing needs the network now.
+  if (action.password) {
+    const answer = await outbox.post(SCAN_URL, { ...scanBody(data, { action }), client_event_id: crypto.randomUUID(), occurred_at: new Date().toISOString() });
+    if (answer.outcome === "offline" || answer.outcome === "retry") {
+      report("refused", `${label}: not done, signing needs the network${answer.message ? ` (${answer.message})` : ""}`);
+      return null;
+    }
+    settled({ label, body: { data, action } }, answer, { live: true });
+    return answer;
+  }
+  const record = outbox.makeRecord(SCAN_URL, scanBody(data, { action }), label);
+  let answer;
+  try {
+    answer = await outbox.submit(record);
+  } catch (err) {
+    // No IndexedDB: send without a safety net rather than not at all.
+    answer = await outbox.post(record.url, record.body);
+  }
+  settled(record, answer, { live: true });
+  return answer;
+}
+
+async function chooseTarget(kind, data) {
+  const answer = await lookup(data);
+  if (answer.outcome !== "sent") {
+    report(answer.outcome === "refused" ? "refused" : "unknown", answer.outcome === "refused" ? answer.message : `${data}: choosing a ${kind === "putaway" ? "location" : "container"} needs the network`);
+    return;
+  }
+  const result = answer.data;
+  if (kind === "putaway" && result.matched === "location") {
+    state.putaway = { code: result.location.code, name: result.location.name };
+    showLocation(result.location);
+    report("ok", `Putting away into ${result.location.code}: now scan the items`);
+  } else if (kind === "pack" && result.matched === "item") {
+    state.pack = { code: result.item.code, name: result.item.name };
+    showItem(result.item, "Now scan what goes into it.");
+    report("ok", `Packing into ${result.item.code}: now scan the items`);
+  } else {
+    report("unknown", `${data}: ${kind === "putaway" ? "not a location — scan a location first" : "not an item — scan the container first"}`);
+  }
+  renderMode();
+}
+
+function actAction() {
+  const what = $("act-what");
+  if (!what || !what.value) return { problem: "Choose what to do first" };
+  const option = what.selectedOptions[0];
+  const reason = $("act-reason").value.trim();
+  if (option.dataset.reason === "yes" && !reason) return { problem: "Enter the reason first", focus: "act-reason" };
+  const action = { kind: "transition" };
+  if (what.value === "dispense") {
+    const amount = $("act-amount").value.trim();
+    if (!amount || !(Number(amount) > 0)) return { problem: "Enter the amount to dispense first", focus: "act-amount" };
+    Object.assign(action, { kind: "dispense", amount });
+  } else {
+    action.transition = what.value.slice("transition:".length);
+  }
+  if (reason) action.reason = reason;
+  if (option.dataset.signature === "yes") {
+    const password = $("act-password").value;
+    if (!password) return { problem: "Enter your password to sign first", focus: "act-password" };
+    action.password = password;
+  }
+  return { action, label: option.textContent.trim() };
+}
+
+async function handleScan(raw, { forceLookup = false, symbologyId = null } = {}) {
+  const data = raw.replace(/[\r\n]+$/, "");
+  symbology = symbologyId;
+  if (!data.trim()) return;
+  const mode = forceLookup ? "lookup" : state.mode;
+  if (mode === "lookup") {
+    const answer = await lookup(data);
+    if (answer.outcome === "sent") {
+      const result = answer.data;
+      if (result.matched === "item") {
+        showItem(result.item);
+        report("ok", `${result.item.code}: ${result.item.status.replaceAll("_", " ")}${result.item.location ? ` at ${result.item.location}` : ""}`, { code: result.item.code });
+      } else if (result.matched === "location") {
+        showLocation(result.location);
+        report("ok", `Location ${result.location.code}`);
+      } else {
+        resultBox.hidden = true;
+        report("unknown", `${data}: ${result.message}`);
+      }
+    } else if (answer.outcome === "refused") {
+      report("refused", `${data}: ${answer.message}`);
+    } else {
+      report("unknown", `${data}: looking up needs the network`);
+    }
+    return;
+  }
+  if (mode === "putaway") {
+    if (!state.putaway) return chooseTarget("putaway", data);
+    const answer = await act({ kind: "move", location: state.putaway.code }, data, `${data} → ${state.putaway.code}`);
+    if (answer && answer.outcome === "refused" && answer.code === "nothing_to_act_on" && answer.details && answer.details.matched === "location") {
+      return chooseTarget("putaway", data); // a new location: fill that one from now on
+    }
+    return;
+  }
+  if (mode === "pack") {
+    if (!state.pack) return chooseTarget("pack", data);
+    if (data.trim().toUpperCase() === state.pack.code) return report("unknown", `${data} is the container itself`);
+    await act({ kind: "pack", container: state.pack.code }, data, `${data} into ${state.pack.code}`);
+    return;
+  }
+  const chosen = actAction();
+  if (chosen.problem) {
+    report("refused", `${data}: not done. ${chosen.problem}.`);
+    if (chosen.focus) $(chosen.focus).focus();
+    return;
+  }
+  await act(chosen.action, data, `${data}: ${chosen.label}`);
+}
+
+async function undo() {
+  const taking = lastUndo;
+  if (!taking) return;
+  lastUndo = null;
+  renderHistory();
+  if (taking.transitionBack) {
+    // Only the workflow knows whether there is a way back: ask for the item's actions now.
+    const { code, to } = taking.transitionBack;
+    let detail = null;
+    try {
+      const response = await fetch(`/api/v1/items/${encodeURIComponent(code)}`, { headers: { Accept: "application/json" } });
+      if (response.ok) detail = await response.json();
+    } catch (err) {
+      detail = null;
+    }
+    const back = detail && detail.actions.find((a) => a.to === to && !a.signature_required);
+    if (!back) {
+      report("refused", `Cannot undo: the workflow has no way back to ${to.replaceAll("_", " ")}${detail ? "" : " (or no network)"}`);
+      return;
+    }
+    const action = { kind: "transition", transition: back.name };
+    if (back.reason_required) action.reason = "Undo";
+    await act(action, code, `Undo: ${code} back to ${to.replaceAll("_", " ")}`);
+    lastUndo = null;
+    renderHistory();
+    return;
+  }
+  const record = outbox.makeRecord(taking.url, taking.body, `Undo: ${taking.label}`);
+  settled(record, await outbox.submit(record), { live: false });
+  lastUndo = null;
+  renderHistory();
+}
+
+// --- wiring -------------------------------------------------------------------------------
+
+// The input keeps focus so a wedge scanner's keystrokes always land in it, except while the
+// operator is using another control (the mode panel's fields, a button, a link).
+function refocus() {
+  const active = document.activeElement;
+  if (active && active !== document.body && active !== input && active.closest("input, select, textarea, button, a, summary, video")) return;
+  if (document.hidden) return;
+  input.focus({ preventScroll: true });
+}
+
+let busy = Promise.resolve();
+function enqueue(data, options) {
+  // Scans are handled one at a time, in the order they came, however fast they arrive.
+  busy = busy.then(() => handleScan(data, options)).catch(() => report("refused", `${data}: something went wrong; try again`));
+  return busy;
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const data = input.value;
+  input.value = "";
+  enqueue(data);
+  input.focus();
+});
+document.addEventListener("qtrack:scan", (event) => enqueue(event.detail));
+document.addEventListener("click", (event) => {
+  // A tap on a button or on the page gives the input its focus back; a tap on a field keeps it.
+  if (event.target.closest && event.target.closest("input, select, textarea, summary, label, video")) return;
+  setTimeout(() => { if (!document.hidden) input.focus({ preventScroll: true }); }, 0);
+});
+input.addEventListener("blur", () => setTimeout(refocus, 150));
+window.addEventListener("focus", refocus);
+
+for (const radio of document.querySelectorAll('input[name="mode"]')) {
+  radio.addEventListener("change", () => {
+    state.mode = radio.value;
+    lastUndo = null;
+    renderMode();
+    renderHistory();
+    if (radio.value !== "act") input.focus();
+  });
+}
+// Enter in a field of the act panel means "done, now scan": back to the scan input.
+for (const field of document.querySelectorAll("#panel-act input")) {
+  field.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      input.focus();
+    }
+  });
+}
+for (const button of document.querySelectorAll("[data-reset]")) {
+  button.addEventListener("click", () => {
+    state[button.dataset.reset] = null;
+    renderMode();
+    input.focus();
+  });
+}
+if ($("act-what")) $("act-what").addEventListener("change", renderMode);
+undoButton.addEventListener("click", () => { undo().finally(() => input.focus()); });
+$("refused-clear").addEventListener("click", () => outbox.clearRefused());
+
+outbox.subscribe((change) => {
+  renderOutbox();
+  if (change.fromQueue && change.type === "sent") remember("ok", `${change.record.label}: sent`);
+  if (change.fromQueue && change.type === "refused") {
+    remember("refused", `${change.record.label}: refused — ${change.message}`);
+    signal("refused");
+  }
+});
+
+createCamera({
+  video: $("camera-video"),
+  note: $("camera-note"),
+  startButton: $("camera-start"),
+  stopButton: $("camera-stop"),
+  csrf: () => document.body.dataset.csrf || "",
+  onCode: (text, symbologyId) => enqueue(text, { symbologyId }),
+});
+
+renderMode();
+renderHistory();
+renderOutbox();
+input.focus();
+
+// A scan caught on another page arrives here as ?data=...: look it up, then tidy the URL.
+const fromElsewhere = new URLSearchParams(location.search).get("data");
+if (fromElsewhere) {
+  window.history.replaceState(null, "", "/scan");
+  enqueue(fromElsewhere, { forceLookup: true });
+}
+document.body.dataset.scanReady = "yes";
