@@ -112,3 +112,68 @@ async def test_templates_and_decode_endpoint(client: httpx.AsyncClient, op: AppL
     assert scanned.json()["item"]["code"] == code
     garbage = await client.post("/api/v1/scan/decode", content=b"not an image", headers=op.headers)
     assert 400 <= garbage.status_code < 500
+
+
+async def test_gs1_items_get_a_gs1_datamatrix(client: httpx.AsyncClient, op: AppLogin) -> None:
+    response = await client.post(
+        "/api/v1/items",
+        json={
+            "type": "material",
+            "gtin": "09506000134352",
+            "batch": "ABC123",
+            "expiry_raw": "271200",
+        },
+        headers=op.headers,
+    )
+    code = response.json()["items"][0]["code"]
+    image = await client.get(f"/api/v1/items/{code}/datamatrix.png", headers=op.headers)
+    assert image.status_code == 200
+    [symbol] = decode_image(image.content)
+    assert symbol.symbology == "]d2"
+    assert symbol.text == "010950600013435217271200" + "10ABC123"
+    scanned = await client.post(
+        "/api/v1/scan", json={"data": symbol.symbology + symbol.text}, headers=op.headers
+    )
+    assert scanned.json()["item"]["code"] == code
+    (plain,) = await _items(client, op, 1)
+    missing = await client.get(f"/api/v1/items/{plain}/datamatrix.png", headers=op.headers)
+    assert missing.status_code == 409
+    assert missing.json()["error"]["code"] == "no_gs1_data"
+
+
+async def test_admins_define_label_templates(
+    client: httpx.AsyncClient, db: Database, op: AppLogin
+) -> None:
+    await create_user(db, "boss", "admin")
+    boss = await login(client, "boss")
+    body = {
+        "key": "shelf-strip",
+        "name": "Shelf strip",
+        "page": "A4",
+        "label_width_mm": 100,
+        "label_height_mm": 30,
+        "columns": 2,
+        "rows": 9,
+        "margin_top_mm": 10,
+        "margin_left_mm": 5,
+        "fields": "qr,code,name",
+    }
+    assert (
+        await client.post("/api/v1/label-templates", json=body, headers=op.headers)
+    ).status_code == 403
+    made = await client.post("/api/v1/label-templates", json=body, headers=boss.headers)
+    assert made.status_code == 201, made.text
+    assert (
+        await client.post("/api/v1/label-templates", json=body, headers=boss.headers)
+    ).status_code == 409
+    too_wide = await client.post(
+        "/api/v1/label-templates",
+        json={**body, "key": "too-wide", "columns": 3},
+        headers=boss.headers,
+    )
+    assert too_wide.status_code == 422
+    (code,) = await _items(client, op, 1)
+    sheet = await client.get(
+        "/api/v1/labels.pdf", params={"items": code, "template": "shelf-strip"}, headers=op.headers
+    )
+    assert sheet.status_code == 200

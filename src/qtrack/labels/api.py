@@ -2,6 +2,7 @@
 and decoding camera frames."""
 
 import hashlib
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,14 +16,14 @@ from qtrack.accounts.principal import Principal
 from qtrack.codes import decode, tokens
 from qtrack.codes.api import LabelNotIssued
 from qtrack.core.deps import SessionDep, StateDep
-from qtrack.core.errors import ValidationFailed
+from qtrack.core.errors import Conflict, ValidationFailed
 from qtrack.items import service as items_service
 from qtrack.items.errors import ItemNotFound
 from qtrack.items.models import Item
-from qtrack.labels import pdf, qr, zpl
+from qtrack.labels import datamatrix, pdf, qr, zpl
 from qtrack.labels import service as labels_service
 from qtrack.labels.cache import QrCache, render_key
-from qtrack.labels.schemas import DecodeResult, LabelTemplateRead, SymbolRead
+from qtrack.labels.schemas import DecodeResult, LabelTemplateCreate, LabelTemplateRead, SymbolRead
 from qtrack.locations import service as locations_service
 
 router = APIRouter(prefix="/api/v1", tags=["labels"])
@@ -105,6 +106,36 @@ async def item_qr(
     """The QR code of the item's current label, as PNG or SVG."""
     data = await _item_label_url(session, state, code)
     return await _image(request, cache, data, kind, scale, border, ec)
+
+
+class NoGs1Data(Conflict):
+    code, message = "no_gs1_data", "This item has no GTIN, so no GS1 DataMatrix"
+
+
+@router.get("/items/{code}/datamatrix.png")
+async def item_datamatrix(
+    code: str, request: Request, _: Reader, session: SessionDep, cache: Cache, scale: Scale = 6
+) -> Response:
+    """A GS1 DataMatrix of the item's GS1 data (GTIN, expiry, batch, serial)."""
+    item = await items_service.find_item(session, code=code)
+    if not item.gtin:
+        raise NoGs1Data(details={"item": item.code})
+    elements = datamatrix.gs1_element_string(
+        gtin=item.gtin,
+        batch=item.batch,
+        expiry_raw=item.expiry_raw,
+        expiry_on=item.expiry_on,
+        serial=item.serial,
+    )
+    key = render_key("gs1dm", elements, scale=scale)
+    etag = '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    body = await cache.get_or_render(
+        key, partial(datamatrix.render_png, elements, scale=scale), RENDER_TTL_S
+    )
+    return Response(body, media_type="image/png", headers=headers)
 
 
 @router.get("/locations/{code}/qr.{kind}")
@@ -217,6 +248,17 @@ async def label_templates(_: Reader, session: SessionDep) -> list[LabelTemplateR
     return [
         LabelTemplateRead.model_validate(t) for t in await labels_service.list_templates(session)
     ]
+
+
+@router.post("/label-templates", status_code=201)
+async def create_label_template(
+    body: LabelTemplateCreate,
+    _: Annotated[Principal, Depends(require(Permission.ADMIN_CONFIG))],
+    session: SessionDep,
+) -> LabelTemplateRead:
+    """Define a label layout: page or roll, label size, grid, fields, font size."""
+    template = await labels_service.create_template(session, body.model_dump())
+    return LabelTemplateRead.model_validate(template)
 
 
 @router.post("/scan/decode", tags=["scan"])

@@ -1,13 +1,15 @@
 """Label template use cases."""
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.codes.models import LabelTemplate
-from qtrack.core.errors import NotFound
+from qtrack.core.errors import Conflict, NotFound, ValidationFailed
 from qtrack.labels.defaults import SHIPPED_TEMPLATES
+from qtrack.labels.pdf import SheetLayout
 
 
 class TemplateNotFound(NotFound):
@@ -24,6 +26,24 @@ async def get_template(session: AsyncSession, key: str) -> LabelTemplate:
     template = await session.scalar(select(LabelTemplate).where(LabelTemplate.key == key))
     if template is None:
         raise TemplateNotFound(f"No label template '{key}'")
+    return template
+
+
+class TemplateInvalid(ValidationFailed):
+    code, message = "label_template_invalid", "The labels do not fit the page"
+
+
+async def create_template(session: AsyncSession, fields: dict[str, Any]) -> LabelTemplate:
+    """Define a label template; 409 if the key is taken, 422 if the grid does not fit."""
+    if await session.scalar(select(LabelTemplate.id).where(LabelTemplate.key == fields["key"])):
+        raise Conflict(f"Label template '{fields['key']}' already exists")
+    try:
+        SheetLayout.from_template(fields).validate()
+    except ValueError as exc:
+        raise TemplateInvalid(str(exc)) from exc
+    template = LabelTemplate(**fields)
+    session.add(template)
+    await session.flush()
     return template
 
 
