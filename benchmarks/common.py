@@ -5,6 +5,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -125,3 +126,97 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     print("| " + " | ".join("-" * w for w in widths) + " |")
     for row in cells:
         print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+
+
+@dataclass
+class ScriptedLoad:
+    """A wrk run driven by a Lua script: the latency figures, the counts, and what the
+    script's `done` printed."""
+
+    result: LoadResult
+    requests: int
+    non_2xx: int
+    socket_errors: int
+    output: str
+
+
+def wrk_lua(
+    url: str, script: str, *, connections: int, seconds: int, timeout_s: int = 30
+) -> ScriptedLoad:
+    """Run wrk with a Lua script (given as text) on one thread, and parse what it reports.
+
+    wrk records no latency above its timeout (2 s by default) and counts such responses as
+    errors; the longer timeout keeps slow responses in the percentiles."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as fh:
+        fh.write(script)
+        fh.flush()
+        out = subprocess.run(
+            [
+                *("wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout_s}s"),
+                *("--latency", "-s", fh.name, url),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    rps = p50 = p99 = 0.0
+    requests = non_2xx = socket_errors = 0
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            rps = float(parts[1])
+        elif parts[:1] == ["50%"]:
+            p50 = _ms(parts[1])
+        elif parts[:1] == ["99%"]:
+            p99 = _ms(parts[1])
+        elif len(parts) > 2 and parts[1:3] == ["requests", "in"]:
+            requests = int(parts[0])
+        elif "Non-2xx" in line:
+            non_2xx = int(parts[-1])
+        elif "Socket errors" in line:
+            socket_errors = sum(int(p.strip(",")) for p in parts if p.strip(",").isdigit())
+    return ScriptedLoad(
+        LoadResult(rps, p50, p99, non_2xx + socket_errors), requests, non_2xx, socket_errors, out
+    )
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as `uptime` shows them."""
+    with open("/proc/loadavg") as fh:
+        return ", ".join(fh.read().split()[:3])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_pids(pid: int) -> list[int]:
+    """uvicorn's worker processes under a server (not multiprocessing's resource tracker);
+    the server itself when it runs without workers."""
+    workers = []
+    for child in children_of(pid):
+        with open(f"/proc/{child}/cmdline", "rb") as fh:
+            if b"spawn_main" in fh.read():
+                workers.append(child)
+    return workers or [pid]
+
+
+def postgres_backends(database: str) -> list[int]:
+    """The PostgreSQL server processes serving one database, when it runs on this machine."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                title = fh.read().decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("postgres:") and f" {database} " in title:
+            found.append(int(entry))
+    return found
