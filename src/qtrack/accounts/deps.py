@@ -43,7 +43,7 @@ class ApiRateLimited(RateLimited):
     code, message = "rate_limited", "Too many requests for this token; slow down"
 
 
-def origin_of(request: Request) -> Origin:
+async def origin_of(request: Request) -> Origin:
     """The caller's address and user agent, for the security log."""
     return Origin(
         ip=request.client.host if request.client else None,

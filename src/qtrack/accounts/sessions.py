@@ -18,6 +18,7 @@ import jwt
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from qtrack.accounts import audit
 from qtrack.accounts import service as accounts_service
@@ -299,7 +300,8 @@ async def _load_session_principal(
         raise InvalidToken("The login has ended; log in again")
     if not user.is_active:
         raise InvalidToken("The user is disabled")
-    user.role = role
+    # Attach the loaded role without marking the user changed: a read must not flush.
+    set_committed_value(user, "role", role)
     return Principal(user=user, permissions=permissions_of(role), via=via, session_id=login.id)  # type: ignore[arg-type]
 
 

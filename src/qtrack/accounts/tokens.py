@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from qtrack.accounts import audit
 from qtrack.accounts import service as accounts_service
@@ -168,7 +169,8 @@ async def principal_from_api_token(session: AsyncSession, raw: str) -> tuple[Pri
         raise InvalidToken("The API token has expired")
     if not user.is_active:
         raise InvalidToken("The user is disabled")
-    user.role = role
+    # Attach the loaded role without marking the user changed: a read must not flush.
+    set_committed_value(user, "role", role)
     principal = Principal(
         user=user, permissions=permissions_of(role, token.scopes), via="token", token_id=token.id
     )

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qtrack.config import Settings
 from qtrack.core.db import Mode
 from qtrack.core.errors import QtrackError
-from qtrack.core.state import AppState, app_state
+from qtrack.core.state import AppState, app_state, app_state_dep
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -31,7 +31,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings of the app serving this request."""
     return app_state(request).settings
 
@@ -40,4 +40,4 @@ def get_settings(request: Request) -> Settings:
 # an error response, and a 2xx means the data is on disk.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-StateDep = Annotated[AppState, Depends(app_state)]
+StateDep = Annotated[AppState, Depends(app_state_dep)]

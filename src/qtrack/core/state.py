@@ -23,6 +23,11 @@ class AppState:
 
 
 def app_state(conn: HTTPConnection) -> AppState:
-    """The state of the app serving this request."""
+    """The state of the app serving this request (plain function: also used outside FastAPI)."""
     state: AppState = conn.app.state.qtrack
     return state
+
+
+async def app_state_dep(conn: HTTPConnection) -> AppState:
+    """`app_state` as a dependency; async, so FastAPI does not hop to a thread for it."""
+    return app_state(conn)

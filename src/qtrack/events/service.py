@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts.principal import Principal
@@ -173,10 +173,7 @@ async def verify_chains(
     while len(report.broken) < stop_after:
         stmt = (
             select(Event)
-            .where(
-                (Event.item_id > last_key[0])
-                | ((Event.item_id == last_key[0]) & (Event.seq > last_key[1]))
-            )
+            .where(tuple_(Event.item_id, Event.seq) > tuple_(last_key[0], last_key[1]))
             .order_by(Event.item_id, Event.seq)
             .limit(batch)
         )
