@@ -28,7 +28,7 @@ from qtrack.items import changes
 from qtrack.items import service as items_service
 from qtrack.items.errors import ItemNotFound
 from qtrack.items.models import Item
-from qtrack.items.schemas import ActionRead, ChangeResult, ItemCreate
+from qtrack.items.schemas import ActionRead, ChangeResult, ItemCreate, ItemRead
 from qtrack.locations import service as locations_service
 from qtrack.locations.models import Location
 
@@ -44,9 +44,12 @@ class NothingToActOn(ValidationFailed):
     )
 
 
-async def _item_by_code(session: AsyncSession, code: str) -> Item | None:
+Found = tuple[Item, ItemRead]
+
+
+async def _item_by_code(session: AsyncSession, code: str) -> Found | None:
     try:
-        return await items_service.find_item(session, code=code)
+        return await items_service.find_item_read(session, code=code)
     except ItemNotFound:
         return None
 
@@ -55,7 +58,7 @@ async def _location_by_code(session: AsyncSession, code: str) -> Location | None
     return await session.scalar(select(Location).where(Location.code == code.strip().upper()))
 
 
-async def _item_by_gs1(session: AsyncSession, found: Classified) -> Item | None:
+async def _item_by_gs1(session: AsyncSession, found: Classified) -> Found | None:
     """The item a GS1 scan describes: GTIN, then batch and serial when the scan has them."""
     data = found.gs1
     if data is None or data.gtin is None:
@@ -102,7 +105,7 @@ async def resolve(
         raise ScanInvalid(
             found.error or "The scanned data is not valid", details={"reason": found.error}
         )
-    item: Item | None = None
+    hit: Found | None = None
     location: Location | None = None
     label_status = None
     message = "Nothing in qtrack matches this"
@@ -110,16 +113,17 @@ async def resolve(
         verdict = await tokens.verify(session, codes_service.token_of(found.value))
         label_status, message = verdict.status, verdict.message
         if verdict.status == "valid" and verdict.item_id is not None:
-            item = await items_service.find_item(session, item_id=verdict.item_id)
+            hit = await items_service.find_item_read(session, item_id=verdict.item_id)
     elif found.kind in ("qtrack_code", "legacy_json"):
-        item = await _item_by_code(session, found.value)
-        if item is None and found.kind == "qtrack_code":
+        hit = await _item_by_code(session, found.value)
+        if hit is None and found.kind == "qtrack_code":
             location = await _location_by_code(session, found.value)
     elif found.kind in ("gs1", "gs1_digital_link", "ean_upc"):
-        item = await _item_by_gs1(session, found)
-        if item is None:
+        hit = await _item_by_gs1(session, found)
+        if hit is None:
             message = "No item matches this GS1 data; it can be received as a new item"
 
+    item = hit[0] if hit else None
     result = ScanResult(
         kind=found.kind,
         matched="item" if item else "location" if location else "none",
@@ -133,8 +137,8 @@ async def resolve(
         else message,
         gs1=_gs1_dict(found),
     )
-    if item is not None:
-        result.item = await items_service.read_item(session, item.id)
+    if hit is not None and item is not None:
+        result.item = hit[1]
         result.actions = [
             ActionRead(
                 name=t.name,

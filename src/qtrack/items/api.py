@@ -184,12 +184,9 @@ async def list_items(
     return Page(items=items, next_cursor=encode_cursor(next_key) if next_key else None)
 
 
-async def _detail(
-    session: SessionDep, item: Item, principal: Principal, response: Response
-) -> ItemDetail:
+def _detail(item: Item, base: ItemRead, principal: Principal, response: Response) -> ItemDetail:
     definition = workflow_service.definition_of(item.type.workflow)
     state = definition.state(item.status)
-    base = await items_service.read_item(session, item.id)
     response.headers["ETag"] = etag(item.version)
     return ItemDetail(
         **base.model_dump(),
@@ -214,9 +211,8 @@ async def get_item_by_id(
     item_id: int, principal: Reader, session: SessionDep, response: Response
 ) -> ItemDetail:
     """One item by its numeric id."""
-    return await _detail(
-        session, await items_service.find_item(session, item_id=item_id), principal, response
-    )
+    item, base = await items_service.find_item_read(session, item_id=item_id)
+    return _detail(item, base, principal, response)
 
 
 @router.get("/items/{code}")
@@ -224,9 +220,8 @@ async def get_item(
     code: str, principal: Reader, session: SessionDep, response: Response
 ) -> ItemDetail:
     """One item by code, with the actions the caller may take now (ETag: its version)."""
-    return await _detail(
-        session, await items_service.find_item(session, code=code), principal, response
-    )
+    item, base = await items_service.find_item_read(session, code=code)
+    return _detail(item, base, principal, response)
 
 
 @router.patch("/items/{code}")

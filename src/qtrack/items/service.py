@@ -57,6 +57,22 @@ async def read_item(session: AsyncSession, item_id: int) -> ItemRead:
     return repository.to_item_read(row)
 
 
+async def find_item_read(
+    session: AsyncSession, *, code: str | None = None, item_id: int | None = None
+) -> tuple[Item, ItemRead]:
+    """An item with its type and workflow, and its read model, in one query (the scan
+    lookup's path); 404 item_not_found."""
+    stmt = repository.item_rows().options(joinedload(Item.type).joinedload(ItemType.workflow))
+    if code is not None:
+        stmt = stmt.where(Item.code == code.strip().upper())
+    else:
+        stmt = stmt.where(Item.id == item_id)
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        raise ItemNotFound(f"No item '{code or item_id}'")
+    return row[0], repository.to_item_read(row)
+
+
 async def read_items(session: AsyncSession, ids: Sequence[int]) -> list[ItemRead]:
     """Read models of several items, in the order given."""
     rows = (await session.execute(repository.item_rows().where(Item.id.in_(ids)))).all()
