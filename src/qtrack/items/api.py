@@ -1,5 +1,6 @@
 """Items JSON API: register, find, list, change, history, contents, counts."""
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any
 
@@ -30,6 +31,7 @@ from qtrack.items.models import Item
 from qtrack.items.schemas import (
     ActionRead,
     ArchiveRequest,
+    ChangeContext,
     ChangeResult,
     ContentsRead,
     EventRead,
@@ -184,6 +186,24 @@ async def list_items(
     return Page(items=items, next_cursor=encode_cursor(next_key) if next_key else None)
 
 
+async def _apply_once(
+    request: Request,
+    session: SessionDep,
+    actor: Principal,
+    body: ChangeContext,
+    change: Callable[[], Awaitable[tuple[Item, list[Event]]]],
+) -> StarletteResponse:
+    """Make a change once per client event id; answer with the item and the events recorded."""
+
+    async def produce() -> tuple[int, ChangeResult]:
+        item, events = await change()
+        return 200, await _result(session, item, events)
+
+    return await idempotent(
+        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+    )
+
+
 def _detail(item: Item, base: ItemRead, principal: Principal, response: Response) -> ItemDetail:
     definition = workflow_service.definition_of(item.type.workflow)
     state = definition.state(item.status)
@@ -261,8 +281,12 @@ async def transition_item(
 ) -> StarletteResponse:
     """Move the item to another state (with reason and e-signature where required)."""
 
-    async def produce() -> tuple[int, ChangeResult]:
-        item, events = await changes.change_status(
+    return await _apply_once(
+        request,
+        session,
+        actor,
+        body,
+        lambda: changes.change_status(
             session,
             state.settings,
             state.limiter,
@@ -274,11 +298,7 @@ async def transition_item(
             password=body.password,
             origin=origin,
             context=items_service.context_of(body),
-        )
-        return 200, await _result(session, item, events)
-
-    return await idempotent(
-        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+        ),
     )
 
 
@@ -288,19 +308,19 @@ async def move_item(
 ) -> StarletteResponse:
     """Put the item at a location; its contents go with it."""
 
-    async def produce() -> tuple[int, ChangeResult]:
-        item, events = await changes.move(
+    return await _apply_once(
+        request,
+        session,
+        actor,
+        body,
+        lambda: changes.move(
             session,
             code=code,
             location=body.location,
             actor=actor,
             reason=body.reason,
             context=items_service.context_of(body),
-        )
-        return 200, await _result(session, item, events)
-
-    return await idempotent(
-        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+        ),
     )
 
 
@@ -310,18 +330,18 @@ async def pack_item(
 ) -> StarletteResponse:
     """Pack the item into a container item."""
 
-    async def produce() -> tuple[int, ChangeResult]:
-        item, events = await containers_service.pack(
+    return await _apply_once(
+        request,
+        session,
+        actor,
+        body,
+        lambda: containers_service.pack(
             session,
             code=code,
             container=body.container,
             actor=actor,
             context=items_service.context_of(body),
-        )
-        return 200, await _result(session, item, events)
-
-    return await idempotent(
-        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+        ),
     )
 
 
@@ -331,18 +351,18 @@ async def unpack_item(
 ) -> StarletteResponse:
     """Take the item out of its container."""
 
-    async def produce() -> tuple[int, ChangeResult]:
-        item, events = await containers_service.unpack(
+    return await _apply_once(
+        request,
+        session,
+        actor,
+        body,
+        lambda: containers_service.unpack(
             session,
             code=code,
             actor=actor,
             reason=body.reason,
             context=items_service.context_of(body),
-        )
-        return 200, await _result(session, item, events)
-
-    return await idempotent(
-        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+        ),
     )
 
 
@@ -352,8 +372,12 @@ async def change_quantity(
 ) -> StarletteResponse:
     """Dispense, consume, receive, or adjust to a counted quantity (never below zero)."""
 
-    async def produce() -> tuple[int, ChangeResult]:
-        item, events = await changes.change_quantity(
+    return await _apply_once(
+        request,
+        session,
+        actor,
+        body,
+        lambda: changes.change_quantity(
             session,
             code=code,
             kind=body.kind,
@@ -361,11 +385,7 @@ async def change_quantity(
             actor=actor,
             reason=body.reason,
             context=items_service.context_of(body),
-        )
-        return 200, await _result(session, item, events)
-
-    return await idempotent(
-        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+        ),
     )
 
 
@@ -375,18 +395,18 @@ async def archive_item(
 ) -> StarletteResponse:
     """Archive the item: it leaves lists and counts; its history stays."""
 
-    async def produce() -> tuple[int, ChangeResult]:
-        item, events = await items_service.archive_item(
+    return await _apply_once(
+        request,
+        session,
+        actor,
+        body,
+        lambda: items_service.archive_item(
             session,
             code=code,
             actor=actor,
             reason=body.reason,
             context=items_service.context_of(body),
-        )
-        return 200, await _result(session, item, events)
-
-    return await idempotent(
-        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+        ),
     )
 
 
