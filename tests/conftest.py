@@ -22,6 +22,7 @@ from tests.databases import (
     postgres_problem,
     unavailable,
 )
+from tests.factories import AppLogin, create_user, login
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -190,3 +191,17 @@ async def limited_client(limited_app: FastAPI) -> AsyncIterator[httpx.AsyncClien
     transport = httpx.ASGITransport(app=limited_app, client=("203.0.113.9", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+@pytest.fixture
+async def admin(client: httpx.AsyncClient, db: Database) -> AppLogin:
+    """An administrator, logged in through the API."""
+    await create_user(db, "boss", "admin")
+    return await login(client, "boss")
+
+
+@pytest.fixture
+async def operator(client: httpx.AsyncClient, db: Database) -> AppLogin:
+    """An operator, logged in through the API."""
+    await create_user(db, "olga", "operator")
+    return await login(client, "olga")

@@ -4,11 +4,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
+from sqlalchemy import select
 
 from qtrack.accounts import service as accounts_service
 from qtrack.accounts import tokens as accounts_tokens
 from qtrack.accounts.models import User
 from qtrack.core.db import Database
+from qtrack.items.models import Item, ItemType
 
 PASSWORD = "correct horse battery staple"
 
@@ -77,3 +79,12 @@ async def login(client: httpx.AsyncClient, username: str, password: str = PASSWO
 def bearer(token: str) -> dict[str, str]:
     """An Authorization header for a raw token."""
     return {"Authorization": f"Bearer {token}"}
+
+
+async def insert_item_row(db: Database, type_key: str, status: str, code: str) -> None:
+    """A bare item row straight into the database, bypassing the services (no event, no
+    counts): for tests about types and workflows that only need an item to exist."""
+    async with db.session_scope() as session:
+        type_id = await session.scalar(select(ItemType.id).where(ItemType.key == type_key))
+        assert type_id is not None
+        session.add(Item(code=code, type_id=type_id, status=status, name="Lot"))

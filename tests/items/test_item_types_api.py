@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from qtrack.core.db import Database
-from qtrack.items.models import Item, ItemType
+from qtrack.items.models import ItemType
 from qtrack.workflow.defaults import MATERIAL
-from tests.factories import AppLogin, create_user, login
+from tests.factories import AppLogin
+from tests.factories import insert_item_row as insert_item
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -29,26 +30,6 @@ SAMPLE_WORKFLOW: dict[str, Any] = {
     ],
     "transitions": [{"name": "test", "from": ["drawn"], "to": "tested"}],
 }
-
-
-@pytest.fixture
-async def admin(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "boss", "admin")
-    return await login(client, "boss")
-
-
-@pytest.fixture
-async def operator(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "olga", "operator")
-    return await login(client, "olga")
-
-
-async def insert_item(db: Database, type_key: str, status: str, code: str) -> None:
-    """An item row put straight into the database (there is no item API to make one yet)."""
-    async with db.session_scope() as session:
-        type_id = await session.scalar(select(ItemType.id).where(ItemType.key == type_key))
-        assert type_id is not None
-        session.add(Item(code=code, type_id=type_id, status=status, name="Lot"))
 
 
 def _new_type(**changes: Any) -> dict[str, Any]:

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from qtrack.core.db import Database
-from qtrack.items.models import Item, ItemType
 from qtrack.workflow.defaults import MATERIAL
 from qtrack.workflow.models import Workflow
-from tests.factories import AppLogin, create_user, login
+from tests.factories import AppLogin
+from tests.factories import insert_item_row as insert_item
 
 SAMPLE: dict[str, Any] = {
     "initial": "drawn",
@@ -33,26 +33,6 @@ SAMPLE: dict[str, Any] = {
         },
     ],
 }
-
-
-@pytest.fixture
-async def admin(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "boss", "admin")
-    return await login(client, "boss")
-
-
-@pytest.fixture
-async def operator(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "olga", "operator")
-    return await login(client, "olga")
-
-
-async def insert_item(db: Database, type_key: str, status: str, code: str) -> None:
-    """An item row put straight into the database (there is no item API to make one yet)."""
-    async with db.session_scope() as session:
-        type_id = await session.scalar(select(ItemType.id).where(ItemType.key == type_key))
-        assert type_id is not None
-        session.add(Item(code=code, type_id=type_id, status=status, name="Lot"))
 
 
 def _without_state(definition: dict[str, Any], key: str) -> dict[str, Any]:
