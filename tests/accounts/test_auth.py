@@ -248,6 +248,8 @@ async def test_brute_force_login_is_rate_limited(
     assert blocked.status_code == 429
     assert blocked.json()["error"]["code"] == "too_many_attempts"
     assert 1 <= int(blocked.headers["retry-after"]) <= 60
+    throttled = await _events(db, "login_throttled")
+    assert [(e.username, e.ip) for e in throttled] == [("ann", "203.0.113.9")]
 
 
 async def test_spraying_many_usernames_from_one_address_is_limited(

@@ -151,7 +151,12 @@ async def check_password_login(
 ) -> User:
     """The user for a username and password, with brute-force limits and the security log."""
     username = username.strip().lower()
-    attempt = await accounts_service.claim_attempt(limiter, settings, username, origin.ip)
+    try:
+        attempt = await accounts_service.claim_attempt(limiter, settings, username, origin.ip)
+    except accounts_service.TooManyAttempts:
+        # Kept by the error's keep_changes: a flood of guesses shows in the security log too.
+        await audit.record(session, "login_throttled", origin=origin, username=username)
+        raise
     user = await accounts_service.authenticate_password(session, username, password)
     if user is None:
         await audit.record(session, "login_failed", origin=origin, username=username)
