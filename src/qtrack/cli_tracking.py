@@ -25,7 +25,7 @@ from qtrack.core.errors import Forbidden
 from qtrack.core.ratelimit import MemoryRateLimiter
 from qtrack.events.models import Event
 from qtrack.inventory import service as inventory_service
-from qtrack.items import changes, repository
+from qtrack.items import changes
 from qtrack.items import service as items_service
 from qtrack.items.models import Item
 from qtrack.items.schemas import (
@@ -222,13 +222,7 @@ def items_history(
 
     async def _read(session: AsyncSession) -> list[EventRead]:
         item = await items_service.find_item(session, code=code)
-        stmt = (
-            repository.event_rows()
-            .where(Event.item_id == item.id)
-            .order_by(Event.seq.desc())
-            .limit(limit)
-        )
-        return [repository.to_event_read(row) for row in await session.execute(stmt)]
+        return await items_service.history(session, item.id, limit=limit)
 
     events = run_in_session(get_settings(), _read, mode="read")
     print_table(

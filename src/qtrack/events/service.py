@@ -1,6 +1,5 @@
 """Recording events, reading history, and proving the chains are intact."""
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -110,24 +109,6 @@ async def last_status_actor(session: AsyncSession, item_id: int) -> int | None:
         .order_by(Event.seq.desc())
         .limit(1)
     )
-
-
-async def history(
-    session: AsyncSession, item_id: int, *, before_seq: int | None, limit: int
-) -> Sequence[Event]:
-    """An item's events, newest first."""
-    stmt = select(Event).where(Event.item_id == item_id).order_by(Event.seq.desc()).limit(limit)
-    if before_seq is not None:
-        stmt = stmt.where(Event.seq < before_seq)
-    return (await session.scalars(stmt)).all()
-
-
-async def feed(session: AsyncSession, *, after_id: int | None, limit: int) -> Sequence[Event]:
-    """Every event in the order it was recorded, for integrations to follow."""
-    stmt = select(Event).order_by(Event.id).limit(limit)
-    if after_id is not None:
-        stmt = stmt.where(Event.id > after_id)
-    return (await session.scalars(stmt)).all()
 
 
 @dataclass

@@ -24,7 +24,7 @@ from qtrack.core.pagination import (
 )
 from qtrack.events.models import Event
 from qtrack.inventory import service as inventory_service
-from qtrack.items import changes, repository
+from qtrack.items import changes
 from qtrack.items import service as items_service
 from qtrack.items.errors import IfMatchRequired, VersionMismatch
 from qtrack.items.models import Item
@@ -428,17 +428,9 @@ async def item_history(
 ) -> Page[EventRead]:
     """The item's history, newest first: who, when, what changed, why, signature."""
     item = await items_service.find_item(session, code=code)
-    before = decode_int_cursor(cursor)
-    stmt = (
-        repository.event_rows()
-        .where(Event.item_id == item.id)
-        .order_by(Event.seq.desc())
-        .limit(limit)
+    events = await items_service.history(
+        session, item.id, before_seq=decode_int_cursor(cursor), limit=limit
     )
-    if before is not None:
-        stmt = stmt.where(Event.seq < before)
-    rows = (await session.execute(stmt)).all()
-    events = [repository.to_event_read(r) for r in rows]
     return Page(
         items=events, next_cursor=encode_cursor(events[-1].seq) if len(events) == limit else None
     )
@@ -450,11 +442,7 @@ async def event_feed(
 ) -> Page[EventRead]:
     """Every event in recorded order, for integrations: pass `next_cursor` back as `after`."""
     after_id = decode_int_cursor(after)
-    stmt = repository.event_rows().order_by(Event.id).limit(limit)
-    if after_id is not None:
-        stmt = stmt.where(Event.id > after_id)
-    rows = (await session.execute(stmt)).all()
-    events = [repository.to_event_read(r) for r in rows]
+    events = await items_service.feed(session, after_id=after_id, limit=limit)
     # Integrations poll: always hand back a cursor to continue from, even on the last page.
     last = events[-1].id if events else after_id
     return Page(items=events, next_cursor=encode_cursor(last) if last is not None else None)

@@ -15,9 +15,8 @@ from qtrack.containers import service as containers_service
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
 from qtrack.core.templating import templates
-from qtrack.events.models import Event
 from qtrack.events.service import EventContext
-from qtrack.items import changes, repository
+from qtrack.items import changes
 from qtrack.items import service as items_service
 from qtrack.web.render import page
 from qtrack.workflow import service as workflow_service
@@ -79,14 +78,7 @@ async def _item_page(
     read = await items_service.read_item(session, item.id)
     definition = workflow_service.definition_of(item.type.workflow)
     state = definition.state(item.status)
-    rows = (
-        await session.execute(
-            repository.event_rows()
-            .where(Event.item_id == item.id)
-            .order_by(Event.seq.desc())
-            .limit(100)
-        )
-    ).all()
+    events = await items_service.history(session, item.id, limit=100)
     contents = []
     if item.type.can_contain:
         contents = await items_service.read_items(
@@ -101,7 +93,7 @@ async def _item_page(
             "item": read,
             "state": state,
             "actions": changes.allowed_transitions(item, principal),
-            "events": [repository.to_event_read(r) for r in rows],
+            "events": events,
             "contents": contents,
             "can_contain": item.type.can_contain,
             "error": error,

@@ -21,7 +21,7 @@ from qtrack.items import repository
 from qtrack.items import types as item_types
 from qtrack.items.errors import ItemArchived, ItemNotFound, VersionMismatch
 from qtrack.items.models import Item, ItemType
-from qtrack.items.schemas import ItemCreate, ItemRead
+from qtrack.items.schemas import EventRead, ItemCreate, ItemRead
 from qtrack.locations import service as locations_service
 from qtrack.workflow import service as workflow_service
 
@@ -86,6 +86,29 @@ async def read_events(session: AsyncSession, events: Sequence[Event]) -> list[An
     rows = (await session.execute(repository.event_rows().where(Event.id.in_(ids)))).all()
     by_id = {row[0].id: repository.to_event_read(row) for row in rows}
     return [by_id[i] for i in ids]
+
+
+async def history(
+    session: AsyncSession, item_id: int, *, before_seq: int | None = None, limit: int
+) -> list[EventRead]:
+    """An item's events, newest first, as read models."""
+    stmt = (
+        repository.event_rows()
+        .where(Event.item_id == item_id)
+        .order_by(Event.seq.desc())
+        .limit(limit)
+    )
+    if before_seq is not None:
+        stmt = stmt.where(Event.seq < before_seq)
+    return [repository.to_event_read(r) for r in (await session.execute(stmt)).all()]
+
+
+async def feed(session: AsyncSession, *, after_id: int | None, limit: int) -> list[EventRead]:
+    """Every item's events in the order they were recorded, as read models."""
+    stmt = repository.event_rows().order_by(Event.id).limit(limit)
+    if after_id is not None:
+        stmt = stmt.where(Event.id > after_id)
+    return [repository.to_event_read(r) for r in (await session.execute(stmt)).all()]
 
 
 async def find_item(
