@@ -19,7 +19,7 @@ from qtrack.items.models import Item
 from qtrack.labels import pdf, qr, zpl
 from qtrack.labels import service as labels_service
 from qtrack.labels.cache import QrCache, render_key
-from qtrack.locations import service as locations_service
+from qtrack.labels.service import split_codes
 
 keys_app = typer.Typer(
     help="Keys that sign QR labels: create, list, rotate, retire.", no_args_is_help=True
@@ -124,35 +124,15 @@ def labels_print(
     settings = get_settings()
     if out.suffix.lower() not in (".pdf", ".zpl"):
         fail("bad_output", "--out must end in .pdf or .zpl")
-    item_codes = [c.strip().upper() for c in items.split(",") if c.strip()]
-    location_codes = [c.strip().upper() for c in locations.split(",") if c.strip()]
+    item_codes, location_codes = split_codes(items), split_codes(locations)
     if not item_codes and not location_codes:
         fail("nothing_to_print", "name --items or --locations")
 
     async def _collect(session: AsyncSession) -> tuple[pdf.SheetLayout, list[pdf.LabelContent]]:
         layout = pdf.SheetLayout.from_template(await labels_service.get_template(session, template))
-        contents = []
-        for code in item_codes:
-            item = await session.scalar(select(Item).where(Item.code == code))
-            if item is None:
-                fail("item_not_found", f"No item '{code}'")
-            label = await tokens.current_label(session, item.id) or await tokens.issue_label(
-                session, settings, item=item, issued_by=None
-            )
-            contents.append(
-                pdf.LabelContent(
-                    code=item.code,
-                    qr_data=tokens.label_url(settings, label.token),
-                    name=item.name,
-                    batch=item.batch,
-                    expiry=item.expiry_on.isoformat() if item.expiry_on else None,
-                )
-            )
-        for code in location_codes:
-            location = await locations_service.get_by_code(session, code)
-            contents.append(
-                pdf.LabelContent(code=location.code, qr_data=location.code, name=location.name)
-            )
+        contents = await labels_service.label_contents(
+            session, settings, items=item_codes, locations=location_codes
+        )
         return layout, contents
 
     layout, contents = run_in_session(settings, _collect)

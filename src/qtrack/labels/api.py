@@ -6,7 +6,6 @@ from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -18,12 +17,11 @@ from qtrack.codes.api import LabelNotIssued
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import Conflict, ValidationFailed
 from qtrack.items import service as items_service
-from qtrack.items.errors import ItemNotFound
-from qtrack.items.models import Item
 from qtrack.labels import datamatrix, pdf, qr, zpl
 from qtrack.labels import service as labels_service
 from qtrack.labels.cache import QrCache, render_key
 from qtrack.labels.schemas import DecodeResult, LabelTemplateCreate, LabelTemplateRead, SymbolRead
+from qtrack.labels.service import split_codes
 from qtrack.locations import service as locations_service
 
 router = APIRouter(prefix="/api/v1", tags=["labels"])
@@ -33,15 +31,10 @@ Scale = Annotated[int, Query(ge=1, le=40, description="Pixels per module (PNG)")
 Border = Annotated[int, Query(ge=0, le=16, description="Quiet zone in modules")]
 EcLevel = Literal["L", "M", "Q", "H"]
 Ec = Annotated[EcLevel, Query(description="Error correction level")]
-MAX_LABELS = 1000
 # A label's image never changes while its token stands; a reprint changes the token, and
 # with it the ETag, so clients revalidate cheaply.
 CACHE_CONTROL = "private, max-age=300"
 RENDER_TTL_S = 7 * 86_400
-
-
-class TooManyLabels(ValidationFailed):
-    code, message = "too_many_labels", f"At most {MAX_LABELS} labels a request"
 
 
 def qr_cache(request: Request) -> QrCache:
@@ -155,51 +148,6 @@ async def location_qr(
     return await _image(request, cache, location.code, kind, scale, border, ec)
 
 
-def _codes(raw: str | None) -> list[str]:
-    return [c.strip().upper() for c in (raw or "").split(",") if c.strip()]
-
-
-async def _contents(
-    session: SessionDep, state: StateDep, items: str | None, locations: str | None
-) -> list[pdf.LabelContent]:
-    item_codes, location_codes = _codes(items), _codes(locations)
-    if not item_codes and not location_codes:
-        raise ValidationFailed(
-            "Name the items or locations to print",
-            details=[{"loc": ["query", "items"], "msg": "required", "type": "missing"}],
-        )
-    if len(item_codes) + len(location_codes) > MAX_LABELS:
-        raise TooManyLabels()
-    found = {
-        i.code: i
-        for i in (await session.scalars(select(Item).where(Item.code.in_(item_codes)))).all()
-    }
-    missing = [c for c in item_codes if c not in found]
-    if missing:
-        raise ItemNotFound(f"No item {missing[0]}", details={"missing": missing[:20]})
-    contents = []
-    for code in item_codes:
-        item = found[code]
-        label = await tokens.current_label(session, item.id)
-        if label is None:
-            label = await tokens.issue_label(session, state.settings, item=item, issued_by=None)
-        contents.append(
-            pdf.LabelContent(
-                code=item.code,
-                qr_data=tokens.label_url(state.settings, label.token),
-                name=item.name,
-                batch=item.batch,
-                expiry=item.expiry_on.isoformat() if item.expiry_on else None,
-            )
-        )
-    for code in location_codes:
-        location = await locations_service.get_by_code(session, code)
-        contents.append(
-            pdf.LabelContent(code=location.code, qr_data=location.code, name=location.name)
-        )
-    return contents
-
-
 @router.get("/labels.pdf")
 async def labels_pdf(
     _: Printer,
@@ -217,7 +165,9 @@ async def labels_pdf(
             f"skip must be below {layout.per_page} for this template",
             details=[{"loc": ["query", "skip"], "msg": "too large", "type": "value_error"}],
         )
-    contents = await _contents(session, state, items, locations)
+    contents = await labels_service.label_contents(
+        session, state.settings, items=split_codes(items), locations=split_codes(locations)
+    )
     body = await run_in_threadpool(pdf.label_pdf, contents, layout, skip=skip)
     return Response(
         body,
@@ -238,7 +188,9 @@ async def labels_zpl(
 ) -> Response:
     """Labels as ZPL for Zebra-type thermal printers."""
     layout = pdf.SheetLayout.from_template(await labels_service.get_template(session, template))
-    contents = await _contents(session, state, items, locations)
+    contents = await labels_service.label_contents(
+        session, state.settings, items=split_codes(items), locations=split_codes(locations)
+    )
     return Response(zpl.label_zpl(contents, layout, dpi), media_type="text/plain; charset=utf-8")
 
 

@@ -6,10 +6,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qtrack.codes.models import LabelTemplate
+from qtrack.codes import tokens
+from qtrack.codes.models import ItemLabel, LabelTemplate
+from qtrack.config import Settings
 from qtrack.core.errors import Conflict, NotFound, ValidationFailed
+from qtrack.items.errors import ItemNotFound
+from qtrack.items.models import Item
 from qtrack.labels.defaults import SHIPPED_TEMPLATES
-from qtrack.labels.pdf import SheetLayout
+from qtrack.labels.pdf import LabelContent, SheetLayout
+from qtrack.locations import service as locations_service
 
 
 class TemplateNotFound(NotFound):
@@ -54,3 +59,65 @@ async def ensure_shipped_templates(session: AsyncSession) -> None:
         if key not in existing:
             session.add(LabelTemplate(key=key, builtin=True, **fields))
     await session.flush()
+
+
+MAX_LABELS = 1000
+
+
+class TooManyLabels(ValidationFailed):
+    code, message = "too_many_labels", f"At most {MAX_LABELS} labels a request"
+
+
+def split_codes(raw: str | None) -> list[str]:
+    """Codes from a comma-separated list, upper-cased."""
+    return [c.strip().upper() for c in (raw or "").split(",") if c.strip()]
+
+
+async def label_contents(
+    session: AsyncSession, settings: Settings, *, items: list[str], locations: list[str]
+) -> list[LabelContent]:
+    """What each label shows, items first, then locations. Items without a current label get
+    one signed now."""
+    if not items and not locations:
+        raise ValidationFailed(
+            "Name the items or locations to print",
+            details=[{"loc": ["query", "items"], "msg": "required", "type": "missing"}],
+        )
+    if len(items) + len(locations) > MAX_LABELS:
+        raise TooManyLabels()
+    found = {
+        i.code: i for i in (await session.scalars(select(Item).where(Item.code.in_(items)))).all()
+    }
+    missing = [c for c in items if c not in found]
+    if missing:
+        raise ItemNotFound(f"No item {missing[0]}", details={"missing": missing[:20]})
+    current = {
+        label.item_id: label
+        for label in (
+            await session.scalars(
+                select(ItemLabel).where(
+                    ItemLabel.item_id.in_([i.id for i in found.values()]),
+                    ItemLabel.revoked_at.is_(None),
+                )
+            )
+        ).all()
+    }
+    contents = []
+    for code in items:
+        item = found[code]
+        label = current.get(item.id) or await tokens.issue_label(
+            session, settings, item=item, issued_by=None
+        )
+        contents.append(
+            LabelContent(
+                code=item.code,
+                qr_data=tokens.label_url(settings, label.token),
+                name=item.name,
+                batch=item.batch,
+                expiry=item.expiry_on.isoformat() if item.expiry_on else None,
+            )
+        )
+    for code in locations:
+        location = await locations_service.get_by_code(session, code)
+        contents.append(LabelContent(code=location.code, qr_data=location.code, name=location.name))
+    return contents
