@@ -1,5 +1,6 @@
 """Factories for test data, made through the services so rows are what the app would make."""
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -88,3 +89,21 @@ async def insert_item_row(db: Database, type_key: str, status: str, code: str) -
         type_id = await session.scalar(select(ItemType.id).where(ItemType.key == type_key))
         assert type_id is not None
         session.add(Item(code=code, type_id=type_id, status=status, name="Lot"))
+
+
+async def web_login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> None:
+    """Sign in through the login form, as a browser does: the client keeps the session cookie."""
+    form = await client.get("/login")
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form.text)
+    assert token, "the login form carries a CSRF token"
+    done = await client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token.group(1)}
+    )
+    assert done.status_code == 303, done.text
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a signed-in page carries for its forms."""
+    found = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html)
+    assert found, "the page carries a CSRF token"
+    return found.group(1)

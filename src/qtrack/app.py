@@ -10,9 +10,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qtrack import __version__
+from qtrack.accounts import admin_pages as accounts_admin_pages
 from qtrack.accounts import api as accounts_api
 from qtrack.accounts import pages as accounts_pages
 from qtrack.codes import api as codes_api
+from qtrack.codes import pages as codes_pages
 from qtrack.config import Settings, get_settings
 from qtrack.core.apidocs import install_api_docs
 from qtrack.core.db import Database
@@ -32,12 +34,17 @@ from qtrack.core.templating import STATIC_DIR
 from qtrack.items import api as items_api
 from qtrack.items import pages as items_pages
 from qtrack.items import types_api as item_types_api
+from qtrack.items import types_pages as item_types_pages
 from qtrack.labels import api as labels_api
+from qtrack.labels import pages as labels_pages
 from qtrack.labels.cache import QrCache
 from qtrack.locations import api as locations_api
+from qtrack.locations import pages as locations_pages
 from qtrack.web import pages as web_pages
 from qtrack.web import pwa as web_pwa
+from qtrack.web.render import error_layout
 from qtrack.workflow import api as workflow_api
+from qtrack.workflow import pages as workflow_pages
 
 log = structlog.get_logger("qtrack.app")
 
@@ -82,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.state.error_layout = error_layout
     app.include_router(health_router)
     install_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -98,6 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(workflow_api.router)
     app.include_router(item_types_api.router)
     app.include_router(locations_api.router)
+    app.include_router(locations_pages.router)
+    app.include_router(accounts_admin_pages.router)
+    app.include_router(item_types_pages.router)
+    app.include_router(workflow_pages.router)
+    app.include_router(labels_pages.router)
+    app.include_router(codes_pages.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # refused host gets a request id, a log line and the security headers.

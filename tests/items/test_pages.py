@@ -5,17 +5,7 @@ import re
 import httpx
 
 from qtrack.core.db import Database
-from tests.factories import PASSWORD, create_user, login
-
-
-async def _web_login(client: httpx.AsyncClient, username: str) -> None:
-    page = await client.get("/login")
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
-    assert token
-    done = await client.post(
-        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)}
-    )
-    assert done.status_code == 303
+from tests.factories import create_user, login, web_login
 
 
 async def test_a_scanned_label_leads_to_the_item_through_login(
@@ -36,7 +26,7 @@ async def test_a_scanned_label_leads_to_the_item_through_login(
     assert anonymous.status_code == 303
     assert anonymous.headers["location"].startswith("/login?next=%2FQ%2F")
 
-    await _web_login(client, "op")
+    await web_login(client, "op")
     landed = await client.get(path)
     assert landed.status_code == 303
     assert landed.headers["location"] == f"/items/{code}"
@@ -58,7 +48,7 @@ async def test_replaced_and_forged_labels_say_so(client: httpx.AsyncClient, db: 
         "token"
     ]
     await client.post(f"/api/v1/items/{code}/labels", headers=app_login.headers)
-    await _web_login(client, "op")
+    await web_login(client, "op")
     replaced = await client.get(f"/Q/{old}")
     assert replaced.status_code == 410
     assert 'data-label-status="revoked"' in replaced.text

@@ -3,7 +3,7 @@
 import httpx
 from fastapi import FastAPI
 from tests.factories import create_user
-from tests.items.test_pages import _web_login
+from tests.factories import web_login
 
 from qtrack.core.db import Database
 
@@ -40,7 +40,7 @@ async def test_every_shell_asset_exists(app: FastAPI, client: httpx.AsyncClient)
 
 async def test_pages_render_for_an_operator(client: httpx.AsyncClient, db: Database) -> None:
     await create_user(db, "op", "operator")
-    await _web_login(client, "op")
+    await web_login(client, "op")
     for path in ("/", "/scan", "/items", "/items/new", "/locations"):
         response = await client.get(path)
         assert response.status_code == 200, path
@@ -56,7 +56,7 @@ async def test_new_item_form_shows_errors_on_the_field(
     client: httpx.AsyncClient, db: Database
 ) -> None:
     await create_user(db, "op", "operator")
-    await _web_login(client, "op")
+    await web_login(client, "op")
     page = await client.get("/items/new")
     token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     response = await client.post(

@@ -115,6 +115,8 @@ async def get_principal(
             ):
                 raise CsrfFailed()
     set_request_user(request.scope, principal.username)
+    # For the error page's layout, should the route fail after this point.
+    request.state.principal = principal
     structlog.contextvars.bind_contextvars(user=principal.username)
     return principal
 

@@ -114,7 +114,7 @@ def error_body(
     }
 
 
-def error_response(
+async def error_response(
     request: Request,
     status: int,
     code: str,
@@ -132,7 +132,9 @@ def error_response(
         return ORJSONResponse(
             error_body(rid, code, message, details), status_code=status, headers=headers
         )
-    return render_error_page(request, status=status, code=code, message=message, headers=headers)
+    return await render_error_page(
+        request, status=status, code=code, message=message, headers=headers
+    )
 
 
 def _validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
@@ -151,7 +153,7 @@ def _validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
 
 async def _qtrack_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, QtrackError)
-    return error_response(
+    return await error_response(
         request, exc.status_code, exc.code, exc.message, exc.details, headers=exc.headers
     )
 
@@ -161,7 +163,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     details = _validation_details(exc.errors())
     malformed = any(d["type"] == "json_invalid" for d in details)
     message = "The request body is not valid JSON" if malformed else "The request is not valid"
-    return error_response(request, 422, "validation_error", message, details)
+    return await error_response(request, 422, "validation_error", message, details)
 
 
 # FastAPI raises a bare 400 with this text when a JSON body cannot even be decoded (bytes that
@@ -173,7 +175,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     if status == 400 and exc.detail == _UNDECODABLE_BODY:
-        return error_response(
+        return await error_response(
             request,
             422,
             "validation_error",
@@ -186,21 +188,23 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     except ValueError:
         default = "Error"
     message = exc.detail if isinstance(exc.detail, str) and exc.detail else default
-    return error_response(request, status, code, message, headers=exc.headers)
+    return await error_response(request, status, code, message, headers=exc.headers)
 
 
 async def _integrity_error(request: Request, exc: Exception) -> Response:
     # A unique key refused a row: two requests raced to create the same thing, and the
     # service's own "already exists" check could not see the other's uncommitted row.
     log.info("integrity_error", error=type(getattr(exc, "orig", exc)).__name__)
-    return error_response(request, 409, "conflict", "It already exists, or it is in use")
+    return await error_response(request, 409, "conflict", "It already exists, or it is in use")
 
 
 async def _data_error(request: Request, exc: Exception) -> Response:
     # Values the database cannot store: NUL characters, numbers out of range, text that grew
     # past its column when lower-cased. The input is wrong, not the server.
     log.info("data_error", error=type(getattr(exc, "orig", exc)).__name__)
-    return error_response(request, 422, "invalid_value", "A value is out of range or not storable")
+    return await error_response(
+        request, 422, "invalid_value", "A value is out of range or not storable"
+    )
 
 
 def _bad_value(exc: BaseException) -> bool:

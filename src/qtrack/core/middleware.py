@@ -68,7 +68,7 @@ class RequestContextMiddleware:
             error_log.exception("unhandled_exception", path=scope.get("path"))
             status = 500
             if not response_started:
-                response = error_response(
+                response = await error_response(
                     Request(scope), 500, "internal_error", "Internal server error"
                 )
                 await response(scope, receive, send_with_id)
@@ -142,7 +142,7 @@ class BodySizeLimitMiddleware:
         await self.app(scope, replay_receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
+        response = await error_response(
             Request(scope),
             413,
             "payload_too_large",

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from qtrack.accounts.deps import CurrentPrincipal, require
+from qtrack.accounts.deps import CurrentPrincipal, require, require_any
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.clock import utcnow
@@ -32,6 +32,23 @@ from qtrack.workflow import service as workflow_service
 router = APIRouter(include_in_schema=False)
 Reader = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
 Creator = Annotated[Principal, Depends(require(Permission.ITEM_CREATE))]
+
+# The admin start page's sections: (path, title, what it is for, permission needed).
+_USERS, _CONFIG = Permission.ADMIN_USERS, Permission.ADMIN_CONFIG
+ADMIN_SECTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("/admin/users", "Users", "Who can sign in, their roles and passwords", _USERS),
+    ("/admin/roles", "Roles", "Named sets of permissions", _USERS),
+    ("/admin/tokens", "API tokens", "Credentials for devices and integrations", _USERS),
+    ("/admin/security-log", "Security log", "Logins, tokens, role changes, signatures", _USERS),
+    ("/admin/item-types", "Item types", "Code prefixes, units, workflows, attributes", _CONFIG),
+    ("/admin/workflows", "Workflows", "States and the transitions between them", _CONFIG),
+    ("/admin/label-templates", "Label templates", "Label sizes and what they show", _CONFIG),
+    ("/admin/keys", "Signing keys", "The keys that sign QR labels", _CONFIG),
+    ("/locations", "Locations", "Sites, zones, racks and shelves", Permission.LOCATION_MANAGE),
+)
+AdminAny = Annotated[
+    Principal, Depends(require_any(Permission.ADMIN_USERS, Permission.ADMIN_CONFIG))
+]
 
 PAGE_SIZE = 50
 # Form fields of the new-item page, in the order they are shown.
@@ -293,20 +310,18 @@ def _field_errors(details: Any) -> dict[str, str]:
     return errors
 
 
-@router.get("/locations")
-async def locations_page(
-    request: Request, principal: Reader, session: SessionDep, state: StateDep
-) -> Response:
-    """The location tree, with how many items each place holds directly."""
-    stats = await inventory_service.stats(session)
+@router.get("/admin")
+async def admin_start(request: Request, principal: AdminAny, state: StateDep) -> Response:
+    """The admin start page: the sections this administrator may manage."""
+    sections = [
+        {"href": href, "title": title, "about": about}
+        for href, title, about, permission in ADMIN_SECTIONS
+        if principal.can(permission)
+    ]
     return page(
         request,
-        "web/locations.html",
+        "admin/index.html",
         principal=principal,
         settings=state.settings,
-        context={
-            "tree": await locations_service.tree(session),
-            "counts": {row["location"]: row["count"] for row in stats["by_location"]},
-            "can_print": principal.can(Permission.LABEL_PRINT),
-        },
+        context={"sections": sections},
     )
