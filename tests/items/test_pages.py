@@ -1,7 +1,5 @@
 """The item page, and where a phone lands when it reads a label."""
 
-import re
-
 import httpx
 
 from qtrack.core.db import Database

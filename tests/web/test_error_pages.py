@@ -3,9 +3,9 @@
 from html.parser import HTMLParser
 
 import httpx
+from tests.factories import create_user, web_login
 
 from qtrack.core.db import Database
-from tests.factories import create_user, web_login
 
 
 class _Links(HTMLParser):
@@ -82,7 +82,8 @@ async def test_without_a_session_an_error_page_has_no_navigation(
     client.cookies.set("qtrack_session", "not-a-session")
     forged = await client.get("/itmes")
     assert forged.status_code == 404
-    assert _links(forged.text).nav == [] and not _links(forged.text).logout
+    assert _links(forged.text).nav == []
+    assert not _links(forged.text).logout
 
 
 async def test_the_admin_start_page_lists_only_what_the_admin_may_manage(

@@ -2,8 +2,7 @@
 
 import httpx
 from fastapi import FastAPI
-from tests.factories import create_user
-from tests.factories import web_login
+from tests.factories import create_user, web_login
 
 from qtrack.core.db import Database
 
