@@ -450,6 +450,7 @@ def audit_verify(
 def _add_tracking_commands() -> None:
     """Register the command groups that live in their own modules."""
     # Imported here, not at the top: cli_tracking builds on the helpers defined above.
+    import qtrack.cli_import as cli_import
     import qtrack.cli_labels as cli_labels
     import qtrack.cli_tracking as cli_tracking
 
@@ -458,6 +459,7 @@ def _add_tracking_commands() -> None:
     app.add_typer(cli_tracking.items_app, name="items")
     app.add_typer(cli_tracking.locations_app, name="locations")
     app.command("stats")(cli_tracking.stats)
+    app.command("import")(cli_import.import_items)
 
 
 _add_tracking_commands()

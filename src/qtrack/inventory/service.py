@@ -4,7 +4,7 @@ Each change is an upsert that adds a delta, so reading the counts costs the same
 million items as at ten. `recount` computes the same figures with GROUP BY, for checks.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -60,15 +60,19 @@ async def location_changed(session: AsyncSession, old: int | None, new: int | No
 
 
 async def items_added(
-    session: AsyncSession, type_id: int, status: str, locations: Iterable[int | None]
+    session: AsyncSession, added: Mapping[tuple[int, str], Iterable[int | None]]
 ) -> None:
-    """Count freshly registered items of one type and state."""
-    locations = list(locations)
-    await bump_status(session, type_id, status, len(locations))
+    """Count freshly registered items: (type id, state) -> the location of each new item.
+
+    One upsert per counter row touched, in a fixed order (so concurrent batches take the
+    rows' locks in the same order and cannot deadlock)."""
     per_location: dict[int, int] = {}
-    for loc in locations:
-        if loc is not None:
-            per_location[loc] = per_location.get(loc, 0) + 1
+    for (type_id, status), locations in sorted(added.items()):
+        placed = list(locations)
+        await bump_status(session, type_id, status, len(placed))
+        for loc in placed:
+            if loc is not None:
+                per_location[loc] = per_location.get(loc, 0) + 1
     for loc, n in sorted(per_location.items()):
         await bump_location(session, loc, n)
 

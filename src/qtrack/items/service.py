@@ -145,16 +145,29 @@ async def register_items(
                 await locations_service.get_by_code(session, spec.location)
             ).id
 
-    created: list[Item] = []
     for index, spec in enumerate(specs):
-        item_type = types[spec.type]
-        _check_fields(
-            item_type,
+        check_fields(
+            types[spec.type],
             spec.model_dump(),
             loc=["body", "items", str(index)] if len(specs) > 1 else ["body"],
         )
+    # One counter bump per type for the whole batch, types in id order: two batches that
+    # both hold several types take the counter rows' locks in the same order.
+    needed: dict[int, int] = {}
+    for spec in specs:
+        type_id = types[spec.type].id
+        needed[type_id] = needed.get(type_id, 0) + spec.count
+    by_id = {t.id: t for t in types.values()}
+    pools = {
+        type_id: iter(await item_types.reserve_codes(session, by_id[type_id], count))
+        for type_id, count in sorted(needed.items())
+    }
+
+    created: list[Item] = []
+    added: dict[tuple[int, str], list[int | None]] = {}
+    for spec in specs:
+        item_type = types[spec.type]
         initial = workflow_service.definition_of(item_type.workflow).initial
-        codes = await item_types.reserve_codes(session, item_type, spec.count)
         fields = spec.model_dump(
             include={
                 "name",
@@ -168,23 +181,23 @@ async def register_items(
                 "attributes",
             }
         )
+        location_id = locations.get(spec.location or "")
         batch = [
             Item(
-                code=code,
+                code=next(pools[item_type.id]),
                 type_id=item_type.id,
                 type=item_type,
                 status=initial,
-                location_id=locations.get(spec.location or ""),
+                location_id=location_id,
                 unit=item_type.unit,
                 **fields,
             )
-            for code in codes
+            for _ in range(spec.count)
         ]
         session.add_all(batch)
         created.extend(batch)
-        await inventory_service.items_added(
-            session, item_type.id, initial, [i.location_id for i in batch]
-        )
+        added.setdefault((item_type.id, initial), []).extend([location_id] * spec.count)
+    await inventory_service.items_added(session, added)
     await session.flush()  # ids for the events
 
     for item, spec in zip(created, _expand(specs), strict=True):
@@ -225,7 +238,7 @@ def _snapshot(item: Item, location_code: str | None) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None and v != ""}
 
 
-def _check_fields(item_type: ItemType, fields: Mapping[str, Any], loc: list[str]) -> None:
+def check_fields(item_type: ItemType, fields: Mapping[str, Any], loc: list[str]) -> None:
     """Type rules the schema cannot know: quantity, expiry, attributes."""
     problems = []
     if fields.get("quantity") is not None and not item_type.tracks_quantity:
@@ -330,7 +343,7 @@ async def edit_item(
         raise VersionMismatch(
             details={"current_version": item.version, "expected_version": expected_version}
         )
-    _check_fields(item.type, changes, ["body"])
+    check_fields(item.type, changes, ["body"])
 
     before, after = {}, {}
     for key, value in changes.items():
