@@ -7,7 +7,7 @@ prefix match and moving a subtree is one UPDATE that swaps the prefix.
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, func, literal, or_, select, text, update
+from sqlalchemy import Select, String, and_, func, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -170,6 +170,61 @@ async def tree(session: AsyncSession) -> list[LocationNode]:
         # Otherwise its parent is archived, which archive_location refuses while it has
         # children: such a location is hidden along with its parent.
     return roots
+
+
+async def ancestors(session: AsyncSession, location: Location) -> list[Location]:
+    """The locations above this one, root first, in one query (for a breadcrumb)."""
+    ids = path_ids(location.path)[:-1]
+    if not ids:
+        return []
+    found = {
+        loc.id: loc for loc in await session.scalars(select(Location).where(Location.id.in_(ids)))
+    }
+    return [found[i] for i in ids if i in found]
+
+
+async def descendants(session: AsyncSession, location: Location) -> list[Location]:
+    """Every live location below this one (not itself), by code, in one query."""
+    stmt = (
+        select(Location)
+        .where(
+            Location.path.startswith(location.path),
+            Location.id != location.id,
+            Location.archived.is_(False),
+        )
+        .order_by(Location.code)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def item_ids_at(
+    session: AsyncSession, location: Location, *, after: tuple[str, int] | None, limit: int
+) -> list[int]:
+    """Ids of the live items directly at a location (not below it), by code, a page after
+    the (code, id) of the previous page's last item."""
+    # Items refer to locations, not the other way round: imported here to keep that one-way.
+    from qtrack.items.models import Item
+
+    stmt = select(Item.id).where(Item.location_id == location.id, Item.archived.is_(False))
+    if after is not None:
+        code, last_id = after
+        stmt = stmt.where(or_(Item.code > code, and_(Item.code == code, Item.id > last_id)))
+    rows = await session.scalars(stmt.order_by(Item.code, Item.id).limit(limit))
+    return list(rows.all())
+
+
+async def held_counts(session: AsyncSession, item_ids: Collection[int]) -> dict[int, int]:
+    """How many live items each of these items directly holds (left out: none), one query."""
+    from qtrack.items.models import Item
+
+    if not item_ids:
+        return {}
+    rows = await session.execute(
+        select(Item.parent_id, func.count())
+        .where(Item.parent_id.in_(item_ids), Item.archived.is_(False))
+        .group_by(Item.parent_id)
+    )
+    return {int(parent): int(count) for parent, count in rows if parent is not None}
 
 
 # --- writing ---------------------------------------------------------------------------------

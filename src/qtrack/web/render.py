@@ -70,8 +70,11 @@ def nav_for(principal: Caller, path: str) -> list[dict[str, Any]]:
 
 
 def _is_current(href: str, path: str) -> bool:
-    # Sections own their sub-pages (/admin/users is under Admin), but Home is only "/".
-    return path == href or (href == "/admin" and path.startswith("/admin/"))
+    # Sections own their sub-pages (/admin/users is under Admin, /locations/X under
+    # Locations), but Home is only "/" and /items/new is not under Items.
+    if path == href:
+        return True
+    return href in {"/admin", "/locations"} and path.startswith(href + "/")
 
 
 def layout_context(principal: Caller, settings: Settings, path: str) -> dict[str, Any]:
