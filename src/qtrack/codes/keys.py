@@ -6,6 +6,8 @@ unusable for signing (labels still verify: that needs only the public keys); rot
 changing it.
 """
 
+import base64
+import hashlib
 import os
 import time
 from collections.abc import Sequence
@@ -18,6 +20,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qtrack.accounts import audit
+from qtrack.accounts.models import User
 from qtrack.codes.models import SigningKey
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
@@ -80,6 +84,17 @@ def forget_cached_keys() -> None:
     _cache_loaded_at = 0.0
 
 
+def public_key_text(row: SigningKey) -> str:
+    """The public key as published at /api/v1/keys: unpadded URL-safe base64."""
+    return base64.urlsafe_b64encode(row.public_key).decode().rstrip("=")
+
+
+def fingerprint(row: SigningKey) -> str:
+    """A short name for the public key to compare by eye: SHA-256, first 8 bytes, in hex."""
+    digest = hashlib.sha256(row.public_key).hexdigest()[:16]
+    return ":".join(digest[i : i + 4] for i in range(0, 16, 4))
+
+
 async def list_keys(session: AsyncSession) -> Sequence[SigningKey]:
     """Every key, oldest first."""
     return (await session.scalars(select(SigningKey).order_by(SigningKey.id))).all()
@@ -121,29 +136,64 @@ async def create_first_key(session: AsyncSession, settings: Settings) -> Signing
     return await _create(session, settings)
 
 
-async def rotate(session: AsyncSession, settings: Settings) -> SigningKey:
+async def rotate(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    actor: User | None = None,
+    origin: audit.Origin | None = None,
+) -> SigningKey:
     """A new key signs from now on; the old one keeps verifying the labels it signed."""
     now = utcnow()
+    previous = []
     for old in (
         await session.scalars(
             select(SigningKey).where(SigningKey.status == "active").with_for_update()
         )
     ).all():
         old.status, old.sign_until = "verifying", now
-    return await _create(session, settings)
+        previous.append(old.id)
+    row = await _create(session, settings)
+    await audit.record(
+        session,
+        "signing_key_rotated",
+        actor=actor,
+        origin=origin,
+        username=actor.username if actor else None,
+        key_id=row.id,
+        previous_key_ids=previous,
+    )
+    return row
 
 
-async def retire(session: AsyncSession, key_id: int) -> SigningKey:
+async def retire(
+    session: AsyncSession,
+    key_id: int,
+    *,
+    actor: User | None = None,
+    origin: audit.Origin | None = None,
+) -> SigningKey:
     """Stop trusting a key: labels it signed no longer verify. The active key cannot retire."""
-    row = await session.get(SigningKey, key_id)
+    row = await session.get(SigningKey, key_id, with_for_update=True)
     if row is None:
-        raise KeyNotFound(f"No key {key_id}")
+        raise KeyNotFound(f"No key {key_id}", details={"key_id": key_id})
     if row.status == "active":
-        raise KeyStateConflict("The active key cannot be retired; rotate first")
+        raise KeyStateConflict(
+            f"Key {key_id} is the active key: it signs every new label and cannot be retired."
+            " Rotate first, then retire it."
+        )
     if row.status != "retired":
         row.status, row.retired_at = "retired", utcnow()
         await session.flush()
         forget_cached_keys()
+        await audit.record(
+            session,
+            "signing_key_retired",
+            actor=actor,
+            origin=origin,
+            username=actor.username if actor else None,
+            key_id=row.id,
+        )
     return row
 
 

@@ -5,7 +5,7 @@ import hashlib
 from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -20,13 +20,20 @@ from qtrack.items import service as items_service
 from qtrack.labels import datamatrix, pdf, qr, zpl
 from qtrack.labels import service as labels_service
 from qtrack.labels.cache import QrCache, render_key
-from qtrack.labels.schemas import DecodeResult, LabelTemplateCreate, LabelTemplateRead, SymbolRead
+from qtrack.labels.schemas import (
+    DecodeResult,
+    LabelTemplateCreate,
+    LabelTemplateRead,
+    LabelTemplateUpdate,
+    SymbolRead,
+)
 from qtrack.labels.service import split_codes
 from qtrack.locations import service as locations_service
 
 router = APIRouter(prefix="/api/v1", tags=["labels"])
 Reader = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
 Printer = Annotated[Principal, Depends(require(Permission.LABEL_PRINT))]
+Admin = Annotated[Principal, Depends(require(Permission.ADMIN_CONFIG))]
 Scale = Annotated[int, Query(ge=1, le=40, description="Pixels per module (PNG)")]
 Border = Annotated[int, Query(ge=0, le=16, description="Quiet zone in modules")]
 EcLevel = Literal["L", "M", "Q", "H"]
@@ -204,13 +211,58 @@ async def label_templates(_: Reader, session: SessionDep) -> list[LabelTemplateR
 
 @router.post("/label-templates", status_code=201)
 async def create_label_template(
-    body: LabelTemplateCreate,
-    _: Annotated[Principal, Depends(require(Permission.ADMIN_CONFIG))],
-    session: SessionDep,
+    body: LabelTemplateCreate, _: Admin, session: SessionDep, response: Response
 ) -> LabelTemplateRead:
     """Define a label layout: page or roll, label size, grid, fields, font size."""
     template = await labels_service.create_template(session, body.model_dump())
+    response.headers["ETag"] = labels_service.template_etag(template)
     return LabelTemplateRead.model_validate(template)
+
+
+@router.get("/label-templates/{key}")
+async def label_template(
+    key: str, _: Reader, session: SessionDep, response: Response
+) -> LabelTemplateRead:
+    """One label layout (ETag: a digest of it, for If-Match on edits)."""
+    template = await labels_service.get_template(session, key)
+    response.headers["ETag"] = labels_service.template_etag(template)
+    return LabelTemplateRead.model_validate(template)
+
+
+@router.patch("/label-templates/{key}")
+async def edit_label_template(
+    key: str,
+    body: LabelTemplateUpdate,
+    _: Admin,
+    session: SessionDep,
+    response: Response,
+    if_match: Annotated[str | None, Header(max_length=200)] = None,
+) -> LabelTemplateRead:
+    """Change a layout (shipped ones too); only the fields sent change, and the result must
+    fit its page. With If-Match, a layout changed since it was read is refused (412)."""
+    template = await labels_service.update_template(
+        session, key, body.model_dump(exclude_unset=True), if_match=if_match
+    )
+    response.headers["ETag"] = labels_service.template_etag(template)
+    return LabelTemplateRead.model_validate(template)
+
+
+@router.post("/label-templates/{key}/reset")
+async def reset_label_template(
+    key: str, _: Admin, session: SessionDep, response: Response
+) -> LabelTemplateRead:
+    """Put a shipped layout back to the values qtrack ships it with."""
+    template = await labels_service.reset_template(session, key)
+    response.headers["ETag"] = labels_service.template_etag(template)
+    return LabelTemplateRead.model_validate(template)
+
+
+@router.delete("/label-templates/{key}", status_code=204)
+async def delete_label_template(key: str, _: Admin, session: SessionDep) -> Response:
+    """Delete a layout. Shipped layouts (the server's printing defaults) and layouts an item
+    type prints with by default are refused (409)."""
+    await labels_service.delete_template(session, key)
+    return Response(status_code=204)
 
 
 @router.post("/scan/decode", tags=["scan"])

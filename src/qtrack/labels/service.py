@@ -1,19 +1,22 @@
 """Label template use cases."""
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from reportlab.lib.units import mm
+from sqlalchemy import Column, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.codes import tokens
 from qtrack.codes.models import ItemLabel, LabelTemplate
 from qtrack.config import Settings
-from qtrack.core.errors import Conflict, NotFound, ValidationFailed
+from qtrack.core.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from qtrack.items.errors import ItemNotFound
 from qtrack.items.models import Item
 from qtrack.labels.defaults import SHIPPED_TEMPLATES
-from qtrack.labels.pdf import LabelContent, SheetLayout
+from qtrack.labels.pdf import PAGE_SIZES, LabelContent, SheetLayout
 from qtrack.locations import service as locations_service
 
 
@@ -21,35 +24,178 @@ class TemplateNotFound(NotFound):
     code, message = "label_template_not_found", "No such label template"
 
 
+class TemplateInvalid(ValidationFailed):
+    code, message = "label_template_invalid", "The labels do not fit the page"
+
+
+class TemplateChanged(PreconditionFailed):
+    code, message = "label_template_changed", "The template changed since it was read"
+
+
+class TemplateBuiltin(Conflict):
+    code = "label_template_builtin"
+    message = "A shipped template can be edited or reset, but not deleted"
+
+
+class TemplateNotShipped(Conflict):
+    code, message = "label_template_not_shipped", "Only shipped templates have values to reset to"
+
+
+class TemplateInUse(Conflict):
+    code, message = "label_template_in_use", "Item types print with this template by default"
+
+
+# What a template is, apart from its key and whether it ships with qtrack.
+LAYOUT_FIELDS = (
+    "name",
+    "page",
+    "label_width_mm",
+    "label_height_mm",
+    "columns",
+    "rows",
+    "margin_top_mm",
+    "margin_left_mm",
+    "gap_x_mm",
+    "gap_y_mm",
+    "fields",
+    "font_size_pt",
+)
+
+
 async def list_templates(session: AsyncSession) -> Sequence[LabelTemplate]:
     """Every label template, by key."""
     return (await session.scalars(select(LabelTemplate).order_by(LabelTemplate.key))).all()
 
 
-async def get_template(session: AsyncSession, key: str) -> LabelTemplate:
+async def get_template(session: AsyncSession, key: str, *, lock: bool = False) -> LabelTemplate:
     """A label template by key; 404 label_template_not_found."""
-    template = await session.scalar(select(LabelTemplate).where(LabelTemplate.key == key))
+    stmt = select(LabelTemplate).where(LabelTemplate.key == key)
+    template = await session.scalar(stmt.with_for_update() if lock else stmt)
     if template is None:
-        raise TemplateNotFound(f"No label template '{key}'")
+        raise TemplateNotFound(f"No label template '{key}'", details={"key": key})
     return template
 
 
-class TemplateInvalid(ValidationFailed):
-    code, message = "label_template_invalid", "The labels do not fit the page"
+def template_etag(template: LabelTemplate) -> str:
+    """The template's ETag: a digest of its layout (templates carry no version number)."""
+    layout = {name: getattr(template, name) for name in LAYOUT_FIELDS}
+    digest = hashlib.sha256(json.dumps(layout, sort_keys=True).encode()).hexdigest()[:24]
+    return f'"{digest}"'
+
+
+def _check_fits(fields: Mapping[str, Any]) -> None:
+    """422 label_template_invalid, naming the field to change, unless the layout is drawable
+    and its grid fits the page."""
+    try:
+        SheetLayout.from_template(fields)
+    except ValueError as exc:
+        raise TemplateInvalid(
+            str(exc), details=[{"loc": ["body", _culprit(fields)], "msg": str(exc)}]
+        ) from exc
+
+
+def _culprit(fields: Mapping[str, Any]) -> str:
+    """The field a fit error is shown against: columns when the grid is too wide, else rows."""
+    page = PAGE_SIZES.get(str(fields.get("page")))
+    if page is None:
+        return "page"
+    columns = int(fields.get("columns") or 1)
+    width = float(fields.get("label_width_mm") or 0)
+    used = float(fields.get("margin_left_mm") or 0) + columns * width
+    used += (columns - 1) * float(fields.get("gap_x_mm") or 0)
+    return "columns" if used > page[0] / mm + 0.01 else "rows"
 
 
 async def create_template(session: AsyncSession, fields: dict[str, Any]) -> LabelTemplate:
     """Define a label template; 409 if the key is taken, 422 if the grid does not fit."""
     if await session.scalar(select(LabelTemplate.id).where(LabelTemplate.key == fields["key"])):
-        raise Conflict(f"Label template '{fields['key']}' already exists")
-    try:
-        SheetLayout.from_template(fields).validate()
-    except ValueError as exc:
-        raise TemplateInvalid(str(exc)) from exc
+        raise Conflict(
+            f"Label template '{fields['key']}' already exists",
+            details=[{"loc": ["body", "key"], "msg": "already exists"}],
+        )
+    _check_fits(fields)
     template = LabelTemplate(**fields)
     session.add(template)
     await session.flush()
     return template
+
+
+async def update_template(
+    session: AsyncSession, key: str, changes: Mapping[str, Any], *, if_match: str | None = None
+) -> LabelTemplate:
+    """Change a template's layout (shipped ones too); 422 if the result does not fit its
+    page, 412 if `if_match` names an earlier state of it."""
+    unknown = set(changes) - set(LAYOUT_FIELDS)
+    if unknown:  # the schemas never send these: a caller's mistake, not the user's
+        raise ValueError(f"not layout fields: {sorted(unknown)}")
+    template = await get_template(session, key, lock=True)
+    if if_match is not None and if_match.strip().removeprefix("W/") not in (
+        "*",
+        template_etag(template),
+    ):
+        raise TemplateChanged(
+            f"Label template '{key}' was changed by someone else; reload it and try again"
+        )
+    _check_fits({**{name: getattr(template, name) for name in LAYOUT_FIELDS}, **changes})
+    for name, value in changes.items():
+        setattr(template, name, value)
+    await session.flush()
+    return template
+
+
+async def reset_template(session: AsyncSession, key: str) -> LabelTemplate:
+    """Put a shipped template back to the values qtrack ships it with."""
+    if key not in SHIPPED_TEMPLATES:
+        await get_template(session, key)  # 404 for an unknown key, before 409
+        raise TemplateNotShipped(f"Label template '{key}' is not one qtrack ships")
+    shipped = SHIPPED_TEMPLATES[key]
+    return await update_template(
+        session, key, {name: shipped.get(name, 0) for name in LAYOUT_FIELDS}
+    )
+
+
+def _references() -> list[tuple[Table, Column[Any], str]]:
+    """Every column that points at a label template by foreign key: (table, column, the
+    template column it holds)."""
+    return [
+        (table, fk.parent, fk.column.name)
+        for table in LabelTemplate.metadata.sorted_tables
+        for fk in table.foreign_keys
+        if fk.column.table is LabelTemplate.__table__
+    ]
+
+
+async def template_users(session: AsyncSession, template: LabelTemplate) -> list[str]:
+    """What prints with this template by default (item types), by key: one query per kind
+    of reference, never per row."""
+    users: list[str] = []
+    for table, column, target in _references():
+        name = table.c.key if "key" in table.c else table.c[next(iter(table.primary_key)).name]
+        rows = await session.scalars(
+            select(name).where(column == getattr(template, target)).order_by(name).limit(20)
+        )
+        users += [str(row) for row in rows]
+    return users
+
+
+async def delete_template(session: AsyncSession, key: str) -> None:
+    """Delete a template; 409 for a shipped one (the server's defaults print with them) and
+    for one an item type prints with by default."""
+    template = await get_template(session, key, lock=True)
+    if template.builtin:
+        raise TemplateBuiltin(
+            f"'{key}' ships with qtrack and is a default for printing: edit or reset it instead",
+            details={"key": key},
+        )
+    users = await template_users(session, template)
+    if users:
+        raise TemplateInUse(
+            f"Item types print with '{key}' by default ({', '.join(users)}): "
+            "give them another template first",
+            details={"key": key, "item_types": users},
+        )
+    await session.delete(template)
+    await session.flush()
 
 
 async def ensure_shipped_templates(session: AsyncSession) -> None:
@@ -59,6 +205,22 @@ async def ensure_shipped_templates(session: AsyncSession) -> None:
         if key not in existing:
             session.add(LabelTemplate(key=key, builtin=True, **fields))
     await session.flush()
+
+
+def sample_contents(settings: Settings, layout: SheetLayout) -> list[LabelContent]:
+    """A sheet of made-up labels with a real label's QR size, to preview a template."""
+    # A token of the real length: the QR comes out the size it will be on printed labels.
+    url = tokens.label_url(settings, "A" * tokens.TOKEN_LENGTH)
+    return [
+        LabelContent(
+            code=f"MAT-{n:06d}",
+            qr_data=url,
+            name="Sample item with a long name",
+            batch="LOT-2026-001",
+            expiry="2027-12-31",
+        )
+        for n in range(1, layout.per_page + 1)
+    ]
 
 
 MAX_LABELS = 1000
