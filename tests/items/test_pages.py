@@ -3,7 +3,7 @@
 import httpx
 
 from qtrack.core.db import Database
-from tests.factories import create_user, login, web_login
+from tests.factories import create_user, csrf_of, login, web_login
 
 
 async def test_a_scanned_label_leads_to_the_item_through_login(
@@ -55,3 +55,27 @@ async def test_replaced_and_forged_labels_say_so(client: httpx.AsyncClient, db: 
     assert 'data-label-status="' in forged.text
     missing = await client.get("/items/MAT-424242")
     assert missing.status_code == 404
+
+
+async def test_a_refused_action_shows_the_item_again_with_why(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    await create_user(db, "op", "operator")
+    app_login = await login(client, "op")
+    created = await client.post(
+        "/api/v1/items", json={"type": "material"}, headers=app_login.headers
+    )
+    code = created.json()["items"][0]["code"]
+    await web_login(client, "op")
+    page = await client.get(f"/items/{code}")
+    refused = await client.post(
+        f"/items/{code}/transitions",
+        data={"transition": "start_test", "csrf_token": csrf_of(page.text)},
+    )
+    assert refused.status_code == 409
+    assert 'id="action-error"' in refused.text
+    assert "is not possible from" in refused.text
+    assert 'data-chain="intact"' in refused.text
+    assert 'data-action="quarantine"' in refused.text  # what may be done instead
+    events = await client.get(f"/api/v1/items/{code}/events", headers=app_login.headers)
+    assert [e["type"] for e in events.json()["items"]] == ["created"]

@@ -193,6 +193,44 @@ async def verify_chains(
     return report
 
 
+@dataclass(frozen=True)
+class ItemChain:
+    """What checking one item's chain found: how many events, and the first break if any."""
+
+    events: int
+    broken_at: int | None = None  # the position (seq) of the first event that fails
+    problem: str | None = None
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_at is None
+
+
+async def verify_item_chain(session: AsyncSession, item_id: int) -> ItemChain:
+    """Recompute every hash of one item's chain from its first event; say where it breaks."""
+    # The item is usually in the session already (the page loaded it): no query for it then.
+    item = await session.get(Item, item_id)
+    if item is None:
+        return ItemChain(events=0, broken_at=1, problem="the item does not exist")
+    rows = await session.execute(select(Event).where(Event.item_id == item_id).order_by(Event.seq))
+    expected_prev: str | None = None
+    seen = 0
+    for event in rows.scalars():
+        seen += 1
+        if event.seq != seen:
+            return ItemChain(seen - 1, seen, "it is missing")
+        if event.prev_hash != expected_prev:
+            return ItemChain(seen, seen, "it does not link to the event before it")
+        if event_hash(_fields_of(event)) != event.hash:
+            return ItemChain(seen, seen, "it was altered after it was recorded")
+        expected_prev = event.hash
+    if item.event_count > seen:
+        return ItemChain(seen, seen + 1, "it and any later events are missing")
+    if item.event_count != seen or item.last_event_hash != expected_prev:
+        return ItemChain(seen, seen, "the item's record of its last event does not match it")
+    return ItemChain(seen)
+
+
 async def count_events(session: AsyncSession) -> int:
     """How many events exist."""
     return int(await session.scalar(select(func.count()).select_from(Event)) or 0)

@@ -24,6 +24,7 @@ from qtrack.inventory import service as inventory_service
 from qtrack.items import repository
 from qtrack.items import service as items_service
 from qtrack.items import types as item_types
+from qtrack.items.pages import bulk_form_context
 from qtrack.items.schemas import ItemCreate
 from qtrack.locations import service as locations_service
 from qtrack.web.render import page
@@ -146,6 +147,7 @@ async def scan_page(
             "modes": modes,
             "transitions": sorted(transitions.values(), key=lambda t: t["label"]),
             "can_dispense": can_dispense,
+            "can_print": principal.can(Permission.LABEL_PRINT),
         },
     )
 
@@ -206,7 +208,9 @@ async def items_list(
             "statuses": sorted({(k[1], v["label"]) for k, v in styles.items()}),
             "next_query": {**query, "cursor": encode_cursor(next_key)} if next_key else None,
             "first_query": query if cursor else None,
-            "can_print": principal.can(Permission.LABEL_PRINT),
+            # Where the bulk result page links back to: this very page of the list.
+            "back": {**query, "cursor": cursor} if cursor else query,
+            **await bulk_form_context(session, principal),
         },
         status_code=400 if error else 200,
     )

@@ -70,6 +70,21 @@ function renderHistory() {
   );
   undoButton.disabled = lastUndo === null;
   undoButton.textContent = lastUndo ? `Undo: ${lastUndo.label}` : "Undo last action";
+  renderPrintRecent();
+}
+
+// The items of the listed scans, newest first, each once: their labels in one PDF.
+function renderPrintRecent() {
+  const link = $("print-recent");
+  if (!link) return;
+  const codes = [...new Set(scans.filter((entry) => entry.code).map((entry) => entry.code))];
+  link.hidden = codes.length === 0;
+  link.href = labelsUrl(codes);
+  link.textContent = codes.length === 1 ? "Print the label of the last scan" : `Print labels for the last scans (${codes.length})`;
+}
+
+function labelsUrl(codes) {
+  return `/api/v1/labels.pdf?items=${encodeURIComponent(codes.join(","))}`;
 }
 
 function remember(outcome, message, extra = {}) {
@@ -104,6 +119,9 @@ function showItem(item, note) {
     item.name ? el("p", { class: "lead", text: item.name }) : null,
     fields,
     note ? el("p", { class: "muted", text: note }) : null,
+    config.can_print
+      ? el("p", {}, el("a", { class: "button", id: "print-label", href: labelsUrl([item.code]), target: "_blank", rel: "noopener", text: "Print label" }))
+      : null,
   ];
   resultBox.replaceChildren(...parts.filter(Boolean));
 }
