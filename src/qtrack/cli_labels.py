@@ -1,7 +1,6 @@
 """`qtrack keys` and `qtrack labels`: signing keys, pre-rendering, and printing to a file."""
 
 import asyncio
-import base64
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -45,7 +44,7 @@ def keys_list() -> None:
     typer.echo(f"{'ID':>4}  {'STATUS':<10} {'VALID FROM':<20} {'SIGN UNTIL':<20} PUBLIC KEY")
     for row in rows:
         until = row.sign_until.strftime("%Y-%m-%d %H:%M:%S") if row.sign_until else "-"
-        public = base64.urlsafe_b64encode(row.public_key).decode().rstrip("=")
+        public = keys.public_key_text(row)
         since = f"{row.valid_from:%Y-%m-%d %H:%M:%S}"
         typer.echo(f"{row.id:>4}  {row.status:<10} {since}  {until:<20} {public}")
 

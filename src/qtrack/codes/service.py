@@ -1,6 +1,5 @@
 """Codes use cases: publish keys, verify what a label says, issue labels."""
 
-import base64
 import re
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +26,7 @@ async def public_keys(session: AsyncSession) -> list[PublicKeyRead]:
         PublicKeyRead(
             kid=row.id,
             algorithm=row.algorithm,
-            public_key=base64.urlsafe_b64encode(row.public_key).decode().rstrip("="),
+            public_key=keys.public_key_text(row),
             valid_from=row.valid_from,
             sign_until=row.sign_until,
             status=row.status,
