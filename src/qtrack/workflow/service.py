@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qtrack.accounts.permissions import ALL_PERMISSIONS
 from qtrack.core.errors import Conflict, NotFound, ValidationFailed
 from qtrack.workflow.defaults import SHIPPED_WORKFLOWS
 from qtrack.workflow.models import Workflow
@@ -46,21 +47,102 @@ def _forget(workflow_id: int) -> None:
 
 
 def parse_definition(raw: dict[str, Any]) -> WorkflowDefinition:
-    """Validate a definition given as plain data; 422 with the problems when it is bad."""
+    """Validate a definition given as plain data; 422 with the problems when it is bad.
+
+    Each problem's `loc` names the input it is about (`["body", "definition", "transitions",
+    "0", "to"]`), the whole-workflow rules too, so a form can show it next to that input.
+    """
     try:
         return WorkflowDefinition.model_validate(raw)
     except ValidationError as exc:
-        raise ValidationFailed(
-            "The workflow is not valid",
-            details=[
-                {
-                    "loc": ["body", "definition", *map(str, e["loc"])],
-                    "msg": e["msg"],
-                    "type": e["type"],
-                }
+        prefix = ["body", "definition"]
+        fields = [e for e in exc.errors() if e["loc"]]
+        details = [
+            {"loc": [*prefix, *map(str, e["loc"])], "msg": e["msg"], "type": e["type"]}
+            for e in fields
+        ]
+        details += [
+            {"loc": [*prefix, *loc], "msg": msg, "type": "workflow_incoherent"}
+            for loc, msg in locate_problems(raw, reachability=not fields)
+        ]
+        if not details:  # a rule the locator does not know: name it for the whole workflow
+            details = [
+                {"loc": prefix, "msg": e["msg"].removeprefix("Value error, "), "type": e["type"]}
                 for e in exc.errors()
-            ],
-        ) from exc
+            ]
+        raise ValidationFailed("The workflow is not valid", details=details) from exc
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _sources(transition: dict[str, Any]) -> list[str]:
+    sources = transition.get("from")
+    return [_text(s) for s in sources] if isinstance(sources, list) else []
+
+
+def _rows(raw: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    rows = raw.get(name)
+    return [r if isinstance(r, dict) else {} for r in rows] if isinstance(rows, list) else []
+
+
+def locate_problems(raw: Any, *, reachability: bool = True) -> list[tuple[list[str], str]]:
+    """The whole-workflow rules `WorkflowDefinition` checks, each broken one placed at the
+    input it is about (e.g. `["transitions", "0", "to"]`); works on raw, even broken, data."""
+    if not isinstance(raw, dict):
+        return []
+    states, transitions = _rows(raw, "states"), _rows(raw, "transitions")
+    problems: list[tuple[list[str], str]] = []
+    keys = [_text(s.get("key")) for s in states]
+    for i, key in enumerate(keys):
+        if key and key in keys[:i]:
+            problems.append((["states", str(i), "key"], f"Another state has the key '{key}'"))
+    known = set(keys) - {""}
+    initial = _text(raw.get("initial"))
+    if initial and initial not in known:
+        problems.append((["initial"], f"The initial state '{initial}' is not one of the states"))
+    terminal = {k for k, s in zip(keys, states, strict=True) if s.get("terminal") is True}
+    seen: set[tuple[str, str]] = set()
+    for j, t in enumerate(transitions):
+        at = ["transitions", str(j)]
+        name = _text(t.get("name"))
+        sources = _sources(t)
+        to = _text(t.get("to"))
+        for state in [s for s in sources if s and s not in known][:1]:
+            problems.append(([*at, "from"], f"'{state}' is not one of the states"))
+        if to and to not in known:
+            problems.append(([*at, "to"], f"'{to}' is not one of the states"))
+        permission = t.get("permission", "item.transition")
+        if permission not in ALL_PERMISSIONS:
+            problems.append(([*at, "permission"], f"Unknown permission '{permission}'"))
+        for source in sources:
+            if name and (source, name) in seen:
+                problems.append(([*at, "name"], f"'{name}' is defined twice from '{source}'"))
+            seen.add((source, name))
+        if t.get("signature_required") is True and not _text(t.get("signature_meaning")):
+            problems.append(([*at, "signature_meaning"], "Say what the e-signature means"))
+        leaving = sorted(set(sources) & terminal)
+        if leaving:
+            problems.append(([*at, "from"], f"'{leaving[0]}' is terminal: nothing leaves it"))
+    if reachability and not problems and initial in known:
+        reached = _reachable(initial, transitions)
+        for i, key in enumerate(keys):
+            if key and key not in reached:
+                problems.append((["states", str(i), "key"], "No transition leads to this state"))
+    return problems
+
+
+def _reachable(initial: str, transitions: list[dict[str, Any]]) -> set[str]:
+    seen, queue = {initial}, [initial]
+    while queue:
+        state = queue.pop()
+        for t in transitions:
+            to = _text(t.get("to"))
+            if state in _sources(t) and to not in seen:
+                seen.add(to)
+                queue.append(to)
+    return seen
 
 
 async def list_workflows(session: AsyncSession) -> Sequence[Workflow]:
