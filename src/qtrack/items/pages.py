@@ -21,7 +21,7 @@ from qtrack.events.service import EventContext
 from qtrack.items import bulk, changes
 from qtrack.items import service as items_service
 from qtrack.locations import service as locations_service
-from qtrack.web.render import page
+from qtrack.web.render import page, settle_refused
 from qtrack.workflow import service as workflow_service
 
 router = APIRouter(include_in_schema=False)
@@ -163,13 +163,7 @@ async def item_transition(
     except QtrackError as exc:
         # Shown on the page, with the buttons, rather than on a bare error page; as in
         # SessionDep, only what an error marks as kept (a failed signature) is committed.
-        if exc.keep_changes:
-            await session.commit()
-        else:
-            await session.rollback()
-            # A rollback expires every loaded row, the caller's own included; the layout
-            # below names the caller, and an expired row cannot load itself in async code.
-            await session.refresh(actor.user)
+        await settle_refused(session, actor, exc)
         return await _item_page(
             request,
             session,

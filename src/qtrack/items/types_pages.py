@@ -22,7 +22,7 @@ from qtrack.inventory import service as inventory_service
 from qtrack.items import types as item_types
 from qtrack.items.models import ItemType
 from qtrack.items.type_schemas import ItemTypeCreate, ItemTypeUpdate, plain_decimal
-from qtrack.web.render import page
+from qtrack.web.render import page, settle_refused
 from qtrack.workflow import service as workflow_service
 
 router = APIRouter(include_in_schema=False)
@@ -44,13 +44,6 @@ _PATTERNS = {
     "workflow": "Choose a workflow",
     "code_prefix": "2 to 8 letters or digits, e.g. MAT",
 }
-
-
-async def _undo(session: AsyncSession, principal: Principal) -> None:
-    """Roll the refused change back, then reload the signed-in user, whom the rollback expired
-    and whom the layout reads (an expired row would be fetched lazily, which async cannot)."""
-    await session.rollback()
-    await session.refresh(principal.user)
 
 
 def _form_values(form: FormData) -> dict[str, Any]:
@@ -212,7 +205,9 @@ async def create_item_type(
                 )
                 return RedirectResponse(f"/admin/item-types/{spec.key}?saved=1", status_code=303)
             except QtrackError as exc:
-                await _undo(session, principal)  # nothing of a refused item type is kept
+                await settle_refused(
+                    session, principal, exc
+                )  # nothing of a refused item type is kept
                 errors, message = _service_errors(exc), exc.message
                 status_code = 422 if errors else exc.status_code
     return await _form_page(
@@ -255,7 +250,9 @@ async def update_item_type(
                 await item_types.update_item_type(session, key=key, changes=changes)
                 return RedirectResponse(f"/admin/item-types/{key}?saved=1", status_code=303)
             except QtrackError as exc:
-                await _undo(session, principal)  # a refused change keeps none of its fields
+                await settle_refused(
+                    session, principal, exc
+                )  # a refused change keeps none of its fields
                 errors, message = _service_errors(exc), exc.message
                 status_code = 422 if errors else exc.status_code
     item_type = await item_types.get_item_type(session, key)

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -108,6 +109,17 @@ async def error_layout(request: Request, status: int) -> dict[str, Any]:
         return {}
     caller = SignedIn(username, principal.permissions, principal.session_id)
     return layout_context(caller, state.settings, request.url.path)
+
+
+async def settle_refused(session: AsyncSession, principal: Principal, error: QtrackError) -> None:
+    """End a refused change before its form is shown again: keep only what the error marks as
+    kept (a failed signature is recorded), roll back the rest, and reload the signed-in user,
+    whom a rollback expires and whom the layout names (async code cannot lazy-load a row)."""
+    if error.keep_changes:
+        await session.commit()
+        return
+    await session.rollback()
+    await session.refresh(principal.user)
 
 
 def page(

@@ -22,7 +22,7 @@ from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
 from qtrack.inventory import service as inventory_service
 from qtrack.items import types as item_types
-from qtrack.web.render import page
+from qtrack.web.render import page, settle_refused
 from qtrack.workflow import service as workflow_service
 from qtrack.workflow.models import Workflow
 from qtrack.workflow.schemas import Key, Label, WorkflowDefinition
@@ -36,13 +36,6 @@ FLAGS = ("reason_required", "signature_required", "distinct_actor")
 _FIELD = re.compile(r"(states|transitions)\.(\d{1,3})\.(\w+)")
 _KEY, _LABEL = TypeAdapter(Key), TypeAdapter(Label)
 _KEY_RULE = "Lower-case letters, digits and _, starting with a letter"
-
-
-async def _undo(session: AsyncSession, principal: Principal) -> None:
-    """Roll the refused change back, then reload the signed-in user, whom the rollback expired
-    and whom the layout reads (an expired row would be fetched lazily, which async cannot)."""
-    await session.rollback()
-    await session.refresh(principal.user)
 
 
 def _blank_state() -> dict[str, Any]:
@@ -300,7 +293,9 @@ async def _save(
                 )
             return RedirectResponse(f"/admin/workflows/{values['key']}?saved=1", status_code=303)
     except QtrackError as exc:
-        await _undo(session, principal)  # a refused workflow keeps nothing of the change
+        await settle_refused(
+            session, principal, exc
+        )  # a refused workflow keeps nothing of the change
         field_errors(exc.details, errors)
         if isinstance(exc.details, dict) and "key" in exc.details:
             errors["key"] = exc.message
