@@ -53,6 +53,12 @@ async def list_roles(session: AsyncSession) -> Sequence[Role]:
     return (await session.scalars(select(Role).order_by(Role.key))).all()
 
 
+async def count_holders(session: AsyncSession) -> dict[int, int]:
+    """How many users hold each role (role id -> count), in one query."""
+    rows = await session.execute(select(User.role_id, func.count()).group_by(User.role_id))
+    return {role_id: int(count) for role_id, count in rows.all()}
+
+
 async def get_role(session: AsyncSession, key: str) -> Role:
     """A role by key; 404 role_not_found."""
     role = await session.scalar(select(Role).where(Role.key == key))
