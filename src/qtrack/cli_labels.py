@@ -116,7 +116,10 @@ def labels_print(
     out: Annotated[Path, typer.Option(help="The file to write: .pdf or .zpl")],
     items: Annotated[str, typer.Option(help="Item codes, comma-separated.")] = "",
     locations: Annotated[str, typer.Option(help="Location codes, comma-separated.")] = "",
-    template: Annotated[str, typer.Option(help="Label template key.")] = "a4-21",
+    template: Annotated[
+        str | None,
+        typer.Option(help="Label template key; default: the items' type's, else a4-21."),
+    ] = None,
     skip: Annotated[int, typer.Option(help="Used positions on the first sheet.")] = 0,
 ) -> None:
     """Write labels for items and locations to a PDF (sheets or roll) or ZPL file."""
@@ -128,7 +131,8 @@ def labels_print(
         fail("nothing_to_print", "name --items or --locations")
 
     async def _collect(session: AsyncSession) -> tuple[pdf.SheetLayout, list[pdf.LabelContent]]:
-        layout = pdf.SheetLayout.from_template(await labels_service.get_template(session, template))
+        chosen = await labels_service.sheet_template(session, requested=template, items=item_codes)
+        layout = pdf.SheetLayout.from_template(chosen)
         contents = await labels_service.label_contents(
             session, settings, items=item_codes, locations=location_codes
         )

@@ -122,6 +122,7 @@ async def test_create_type_on_a_new_workflow(
         "can_contain": False,
         "low_stock_threshold": "2.5",
         "attribute_schema": SCHEMA,
+        "label_template": None,
         "initial_state": "drawn",
         "states": [
             {"key": "drawn", "label": "Drawn", "colour": "#0969da", "terminal": False},

@@ -70,6 +70,7 @@ async def test_the_form_shows_the_type_as_it_is(web_admin: httpx.AsyncClient) ->
     assert form.get("tracks_expiry") == ["1"]
     assert form.get("can_contain") == []
     assert form.get("attribute_schema") == [""]
+    assert form.get("label_template") == [""]  # the server's default
     assert form.get("key") == []  # a key never changes
 
 
@@ -91,6 +92,7 @@ async def test_an_admin_changes_every_field(web_admin: httpx.AsyncClient, db: Da
     form.set("name", "Ward supply").set("code_prefix", "wsp").set("workflow", "material")
     form.set("unit", "box").set("tracks_quantity").set("can_contain", "1")
     form.set("low_stock_threshold", "2.5").set("attribute_schema", json.dumps(schema))
+    form.set("label_template", "roll-50x30")
     saved = await web_admin.post("/admin/item-types/supply", data=form.data())
     assert saved.status_code == 303, saved.text
     row = await row_of(db, "supply")
@@ -106,17 +108,22 @@ async def test_an_admin_changes_every_field(web_admin: httpx.AsyncClient, db: Da
     )
     assert row["low_stock_threshold"] == Decimal("2.5")
     assert row["attribute_schema"] == schema
+    assert row["label_template_key"] == "roll-50x30"
     again = await form_of(web_admin, "/admin/item-types/supply", "/admin/item-types/supply")
     assert json.loads(again.get("attribute_schema")[0]) == schema
     cleared = await web_admin.post(
         "/admin/item-types/supply",
-        data=again.set("low_stock_threshold", "").set("attribute_schema", "  ").data(),
+        data=again.set("low_stock_threshold", "")
+        .set("attribute_schema", "  ")
+        .set("label_template", "")
+        .data(),
     )
     assert cleared.status_code == 303
     row = await row_of(db, "supply")
     assert row is not None
     assert row["low_stock_threshold"] is None
     assert row["attribute_schema"] == {}
+    assert row["label_template_key"] is None
 
 
 async def test_an_admin_defines_a_type(web_admin: httpx.AsyncClient, db: Database) -> None:
@@ -194,6 +201,12 @@ _BAD_EDITS = [
         id="unknown workflow",
     ),
     pytest.param(lambda f: f.set("name", "  "), "name", "Required", id="blank name"),
+    pytest.param(
+        lambda f: f.set("label_template", "ghost"),
+        "label_template",
+        "no such template",
+        id="unknown label template",
+    ),
 ]
 
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Table, select, update
+from sqlalchemy import select
 
 from qtrack.codes.models import LabelTemplate
 from qtrack.core.db import Database
@@ -232,52 +232,17 @@ async def test_new_is_not_a_template_key(client: httpx.AsyncClient, boss: AppLog
     assert _problem(response) == ("validation_error", ["key"])
 
 
-_references = labels_service._references()
-
-
-@pytest.mark.skipif(not _references, reason="no table refers to label templates yet")
-async def test_a_template_an_item_type_prints_with_is_not_deleted(
+async def test_a_template_item_types_print_with_is_not_deleted(
     client: httpx.AsyncClient, db: Database, boss: AppLogin, strip: dict[str, Any]
 ) -> None:
-    [(table, column, target)] = [r for r in _references if r[0].name == "item_type"]
-    async with db.session_scope() as session:
-        template = await session.scalar(
-            select(LabelTemplate).where(LabelTemplate.key == "shelf-strip")
+    for type_key in ("supply", "bag"):
+        chosen = await client.patch(
+            f"/api/v1/item-types/{type_key}",
+            json={"label_template": "shelf-strip"},
+            headers=boss.headers,
         )
-        assert template is not None
-        await session.execute(
-            update(table)
-            .where(table.c.key == "material")
-            .values({column.name: getattr(template, target)})
-        )
-    refused = await client.delete(URL, headers=boss.headers)
-    assert refused.status_code == 409
-    assert refused.json()["error"]["code"] == "label_template_in_use"
-    assert refused.json()["error"]["details"]["item_types"] == ["material"]
-    assert await _row(db, "shelf-strip") is not None
-
-
-async def test_the_in_use_refusal_names_every_item_type(
-    client: httpx.AsyncClient,
-    db: Database,
-    boss: AppLogin,
-    strip: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Until item types name a default template, stand in a column that holds the template's
-    id (last_seq, a plain integer) to exercise the refusal on both databases."""
-    from qtrack.items.models import ItemType
-
-    table = ItemType.__table__
-    assert isinstance(table, Table)
-    monkeypatch.setattr(labels_service, "_references", lambda: [(table, table.c.last_seq, "id")])
-    async with db.session_scope() as session:
-        template_id = await session.scalar(
-            select(LabelTemplate.id).where(LabelTemplate.key == "shelf-strip")
-        )
-        await session.execute(
-            update(table).where(table.c.key.in_(["supply", "bag"])).values(last_seq=template_id)
-        )
+        assert chosen.status_code == 200, chosen.text
+        assert chosen.json()["label_template"] == "shelf-strip"
     refused = await client.delete(URL, headers=boss.headers)
     assert refused.status_code == 409
     error = refused.json()["error"]
@@ -285,3 +250,11 @@ async def test_the_in_use_refusal_names_every_item_type(
     assert error["details"]["item_types"] == ["bag", "supply"]
     assert "bag, supply" in error["message"]
     assert await _row(db, "shelf-strip") is not None
+
+    for type_key in ("supply", "bag"):
+        cleared = await client.patch(
+            f"/api/v1/item-types/{type_key}", json={"label_template": None}, headers=boss.headers
+        )
+        assert cleared.json()["label_template"] is None
+    assert (await client.delete(URL, headers=boss.headers)).status_code == 204
+    assert await _row(db, "shelf-strip") is None

@@ -29,6 +29,10 @@ class ItemType(TimestampMixin, Base):
     can_contain: Mapped[bool] = mapped_column(default=False)
     low_stock_threshold: Mapped[Decimal | None] = mapped_column(QUANTITY)
     attribute_schema: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The label template its labels print with when none is asked for (None: the server's).
+    label_template_key: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("label_template.key")
+    )
     # The last number handed out for codes; bumped with UPDATE ... RETURNING, so codes are
     # unique and gap-free even with concurrent registrations.
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -32,6 +32,11 @@ def _upper(value: object) -> object:
 # Upper-cased before the pattern is checked (StringConstraints checks it first), so "mat" is MAT.
 CodePrefix = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=r"^[A-Z0-9]{2,8}$")]
 Unit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+TemplateRef = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    Field(description="Key of the label template its labels print with by default"),
+]
 Threshold = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
 AttributeSchema = Annotated[
     dict[str, Any], Field(description="JSON Schema (draft 2020-12) the items' attributes must fit")
@@ -58,6 +63,7 @@ class ItemTypeCreate(BaseModel):
     can_contain: bool = False
     low_stock_threshold: Threshold | None = None
     attribute_schema: AttributeSchema = Field(default_factory=dict)
+    label_template: TemplateRef | None = None
 
 
 class ItemTypeUpdate(BaseModel):
@@ -74,6 +80,7 @@ class ItemTypeUpdate(BaseModel):
     can_contain: bool | None = None
     low_stock_threshold: Threshold | None = None
     attribute_schema: AttributeSchema | None = None
+    label_template: TemplateRef | None = None
 
     @field_validator(
         "name",
@@ -104,6 +111,7 @@ class ItemTypeRead(BaseModel):
     can_contain: bool
     low_stock_threshold: Decimal | None = Field(description='A decimal string, e.g. "10"')
     attribute_schema: dict[str, Any]
+    label_template: str | None = Field(description="Key of the template its labels print with")
     initial_state: str
     states: list[State]
 
@@ -122,6 +130,7 @@ class ItemTypeRead(BaseModel):
             can_contain=item_type.can_contain,
             low_stock_threshold=plain_decimal(item_type.low_stock_threshold),
             attribute_schema=item_type.attribute_schema,
+            label_template=item_type.label_template_key,
             initial_state=definition.initial,
             states=definition.states,
         )

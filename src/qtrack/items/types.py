@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from qtrack.codes.models import LabelTemplate
 from qtrack.core.errors import Conflict, NotFound, ValidationFailed
 from qtrack.items.models import Item, ItemType
 from qtrack.workflow import service as workflow_service
@@ -36,6 +37,7 @@ EDITABLE = frozenset(
         "can_contain",
         "low_stock_threshold",
         "attribute_schema",
+        "label_template",
     }
 )
 # Keywords whose values are data, not subschemas: a "$ref" inside them is no reference.
@@ -148,8 +150,13 @@ async def create_item_type(
     if await session.scalar(select(ItemType.id).where(ItemType.code_prefix == prefix)) is not None:
         raise Conflict(f"Code prefix '{prefix}' is taken", details={"code_prefix": prefix})
     check_attribute_schema(fields.get("attribute_schema") or {})
+    template = fields.pop("label_template", None)
+    if template is not None:
+        await _check_template(session, template)
     wf = await workflow_service.get_workflow(session, workflow)
-    item_type = ItemType(key=key, workflow_id=wf.id, workflow=wf, **fields)
+    item_type = ItemType(
+        key=key, workflow_id=wf.id, workflow=wf, label_template_key=template, **fields
+    )
     session.add(item_type)
     await _flush_unique(session, key=key, code_prefix=prefix)
     return item_type
@@ -164,6 +171,17 @@ async def _flush_unique(session: AsyncSession, *, key: str, code_prefix: str | N
             f"Item type '{key}' or code prefix '{code_prefix}' is already taken",
             details={"key": key, "code_prefix": code_prefix},
         ) from exc
+
+
+async def _check_template(session: AsyncSession, key: str) -> None:
+    found = await session.scalar(select(LabelTemplate.id).where(LabelTemplate.key == key))
+    if found is None:
+        raise ValidationFailed(
+            f"No label template '{key}'",
+            details=[
+                {"loc": ["body", "label_template"], "msg": "no such template", "type": "unknown"}
+            ],
+        )
 
 
 async def has_items(session: AsyncSession, item_type: ItemType) -> bool:
@@ -212,6 +230,11 @@ async def update_item_type(session: AsyncSession, *, key: str, changes: dict[str
         item_type.workflow = wf
     if "attribute_schema" in changes:
         check_attribute_schema(changes["attribute_schema"])
+    if "label_template" in changes:
+        template = changes.pop("label_template")
+        if template is not None:
+            await _check_template(session, template)
+        item_type.label_template_key = template
     for field, value in changes.items():
         setattr(item_type, field, value)
     await _flush_unique(session, key=key, code_prefix=item_type.code_prefix)

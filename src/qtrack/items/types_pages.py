@@ -22,13 +22,22 @@ from qtrack.inventory import service as inventory_service
 from qtrack.items import types as item_types
 from qtrack.items.models import ItemType
 from qtrack.items.type_schemas import ItemTypeCreate, ItemTypeUpdate, plain_decimal
+from qtrack.labels import service as labels_service
 from qtrack.web.render import page, settle_refused
 from qtrack.workflow import service as workflow_service
 
 router = APIRouter(include_in_schema=False)
 AdminConfig = Annotated[Principal, Depends(require(Permission.ADMIN_CONFIG))]
 
-TEXT_FIELDS = ("key", "name", "code_prefix", "workflow", "unit", "low_stock_threshold")
+TEXT_FIELDS = (
+    "key",
+    "name",
+    "code_prefix",
+    "workflow",
+    "unit",
+    "low_stock_threshold",
+    "label_template",
+)
 FLAGS = ("tracks_quantity", "tracks_expiry", "can_contain")
 # A schema is configuration, not a document store; anything longer is a pasted mistake.
 MAX_SCHEMA_CHARS = 100_000
@@ -65,6 +74,7 @@ def _values_of(item_type: ItemType) -> dict[str, Any]:
         "workflow": item_type.workflow.key,
         "unit": item_type.unit,
         "low_stock_threshold": "" if threshold is None else str(threshold),
+        "label_template": item_type.label_template_key or "",
         "attribute_schema": json.dumps(schema, indent=2) if schema else "",
         **{k: getattr(item_type, k) for k in FLAGS},
     }
@@ -74,6 +84,7 @@ def _parse(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
     """The form's values as the item type schemas take them; problems go into `errors`."""
     data: dict[str, Any] = {k: values[k] for k in (*TEXT_FIELDS, *FLAGS)}
     data["low_stock_threshold"] = values["low_stock_threshold"] or None
+    data["label_template"] = values["label_template"] or None
     text = values["attribute_schema"].strip()
     if len(text) > MAX_SCHEMA_CHARS:
         errors["attribute_schema"] = f"At most {MAX_SCHEMA_CHARS:,} characters"
@@ -149,6 +160,7 @@ async def _form_page(
             "message": message,
             "saved": request.query_params.get("saved") == "1",
             "workflows": await workflow_service.list_workflows(session),
+            "templates": await labels_service.list_templates(session),
         },
         status_code=status_code,
     )

@@ -162,11 +162,17 @@ async def labels_pdf(
     state: StateDep,
     items: Annotated[str | None, Query(description="Item codes, comma-separated")] = None,
     locations: Annotated[str | None, Query(description="Location codes, comma-separated")] = None,
-    template: str = "a4-21",
+    template: Annotated[
+        str | None,
+        Query(description="Template key; default: the items' type's template, else a4-21"),
+    ] = None,
     skip: Annotated[int, Query(ge=0, le=200, description="Used positions on the first sheet")] = 0,
 ) -> Response:
     """Labels as a PDF: sheets of N labels (skipping used ones), or one a page for a roll."""
-    layout = pdf.SheetLayout.from_template(await labels_service.get_template(session, template))
+    chosen = await labels_service.sheet_template(
+        session, requested=template, items=split_codes(items)
+    )
+    layout = pdf.SheetLayout.from_template(chosen)
     if skip >= layout.per_page:
         raise ValidationFailed(
             f"skip must be below {layout.per_page} for this template",

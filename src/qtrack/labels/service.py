@@ -14,7 +14,7 @@ from qtrack.codes.models import ItemLabel, LabelTemplate
 from qtrack.config import Settings
 from qtrack.core.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from qtrack.items.errors import ItemNotFound
-from qtrack.items.models import Item
+from qtrack.items.models import Item, ItemType
 from qtrack.labels.defaults import SHIPPED_TEMPLATES
 from qtrack.labels.pdf import PAGE_SIZES, LabelContent, SheetLayout
 from qtrack.locations import service as locations_service
@@ -233,6 +233,32 @@ class TooManyLabels(ValidationFailed):
 def split_codes(raw: str | None) -> list[str]:
     """Codes from a comma-separated list, upper-cased."""
     return [c.strip().upper() for c in (raw or "").split(",") if c.strip()]
+
+
+# What sheets print with when neither the request nor the items' types name a template.
+DEFAULT_SHEET_TEMPLATE = "a4-21"
+
+
+async def sheet_template(
+    session: AsyncSession, *, requested: str | None, items: list[str]
+) -> LabelTemplate:
+    """The template a PDF prints with: the one asked for; else the items' type's default
+    when they all share one; else the server's default sheet."""
+    key = requested
+    if key is None and items:
+        defaults = set(
+            (
+                await session.scalars(
+                    select(ItemType.label_template_key)
+                    .join(Item, Item.type_id == ItemType.id)
+                    .where(Item.code.in_(items))
+                    .distinct()
+                )
+            ).all()
+        )
+        if len(defaults) == 1:
+            key = defaults.pop()
+    return await get_template(session, key or DEFAULT_SHEET_TEMPLATE)
 
 
 async def label_contents(
