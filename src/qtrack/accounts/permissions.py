@@ -31,6 +31,15 @@ class Permission(StrEnum):
 
 
 ALL_PERMISSIONS: frozenset[str] = frozenset(p.value for p in Permission)
+# The permissions a workflow's transitions may ask for: a route that changes a state asks for
+# any of them, and the use case checks the one the transition names.
+STATUS_CHANGES: tuple[str, ...] = (
+    Permission.ITEM_TRANSITION,
+    Permission.ITEM_RELEASE,
+    Permission.ITEM_DISPENSE,
+    Permission.ITEM_PACK,
+    Permission.SHIPMENT_MANAGE,
+)
 
 _READ = {Permission.ITEM_READ, Permission.EVENT_READ}
 _FLOOR = {
