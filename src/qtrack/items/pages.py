@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response
 
 from qtrack.accounts.deps import OriginDep, PermissionDenied, require, require_any
-from qtrack.accounts.permissions import Permission
+from qtrack.accounts.permissions import STATUS_CHANGES, Permission
 from qtrack.accounts.principal import Principal
 from qtrack.codes import tokens
 from qtrack.config import Settings
@@ -30,30 +30,12 @@ Reader = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
 # transition's own.
 Transitioner = Annotated[
     Principal,
-    Depends(
-        require_any(
-            Permission.ITEM_TRANSITION,
-            Permission.ITEM_RELEASE,
-            Permission.ITEM_DISPENSE,
-            Permission.ITEM_PACK,
-            Permission.SHIPMENT_MANAGE,
-        )
-    ),
+    Depends(require_any(*STATUS_CHANGES)),
 ]
 # The items list's bulk form: any of the change permissions, moving, or printing labels.
 Bulker = Annotated[
     Principal,
-    Depends(
-        require_any(
-            Permission.ITEM_TRANSITION,
-            Permission.ITEM_RELEASE,
-            Permission.ITEM_DISPENSE,
-            Permission.ITEM_PACK,
-            Permission.SHIPMENT_MANAGE,
-            Permission.ITEM_MOVE,
-            Permission.LABEL_PRINT,
-        )
-    ),
+    Depends(require_any(*STATUS_CHANGES, Permission.ITEM_MOVE, Permission.LABEL_PRINT)),
 ]
 _BULK_FIELDS = ("action", "transition", "location", "reason", "back")
 _MAX_REASON = 500
@@ -101,10 +83,15 @@ async def _item_page(
     events = await items_service.history(session, item.id, limit=100)
     chain = await events_service.verify_item_chain(session, item.id)
     contents = []
+    styles: dict[tuple[str, str], dict[str, str]] = {}
     if item.type.can_contain:
         contents = await items_service.read_items(
             session, await containers_service.contents(session, item)
         )
+        # Imported here: qtrack.web.pages imports this module.
+        from qtrack.web.pages import state_styles
+
+        styles = await state_styles(session)
     return page(
         request,
         "item.html",
@@ -119,6 +106,10 @@ async def _item_page(
             "item_event_count": item.event_count,
             "contents": contents,
             "can_contain": item.type.can_contain,
+            "styles": styles,
+            "type_name": item.type.name,
+            # The timeline and the buttons name states as people know them, not by key.
+            "state_labels": {s.key: s.label for s in definition.states},
             "error": error,
         },
         status_code=status_code,

@@ -72,7 +72,11 @@ async def state_styles(session: AsyncSession) -> dict[tuple[str, str], dict[str,
     styles: dict[tuple[str, str], dict[str, str]] = {}
     for item_type in await item_types.list_item_types(session):
         for state in workflow_service.definition_of(item_type.workflow).states:
-            styles[(item_type.key, state.key)] = {"label": state.label, "colour": state.colour}
+            styles[(item_type.key, state.key)] = {
+                "label": state.label,
+                "colour": state.colour,
+                "type_name": item_type.name,
+            }
     return styles
 
 
@@ -148,6 +152,10 @@ async def scan_page(
             "transitions": sorted(transitions.values(), key=lambda t: t["label"]),
             "can_dispense": can_dispense,
             "can_print": principal.can(Permission.LABEL_PRINT),
+            "states": {
+                f"{type_key} {status}": style["label"]
+                for (type_key, status), style in (await state_styles(session)).items()
+            },
         },
     )
 

@@ -100,6 +100,11 @@ function report(kind, message, extra) {
   remember(kind, message, extra);
 }
 
+// A state as people know it ("Under test"), from the workflows the page was rendered with.
+function stateName(type, status) {
+  return (config.states || {})[`${type} ${status}`] || status.replaceAll("_", " ");
+}
+
 function showItem(item, note) {
   resultBox.hidden = false;
   const fields = el("dl", { class: "fields" });
@@ -108,7 +113,7 @@ function showItem(item, note) {
     fields.append(el("dt", { text: label }), el("dd", { text: String(value) }));
   };
   add("Type", item.type);
-  add("Status", item.status.replaceAll("_", " "));
+  add("Status", stateName(item.type, item.status));
   add("Location", item.location);
   add("In", item.container);
   if (item.quantity !== null) add("Quantity", `${Number(item.quantity)} ${item.unit || ""}`);
@@ -208,7 +213,7 @@ function undoFor(record, data) {
     return { label: `${item.code} give back ${action.amount}`, url: `/api/v1/items/${encodeURIComponent(item.code)}/quantity`, body: { kind: "receive", amount: action.amount, reason: "Undo of a dispense" } };
   }
   if (action && action.kind === "transition" && before.status) {
-    return { label: `${item.code} back to ${before.status.replaceAll("_", " ")}`, transitionBack: { code: item.code, to: before.status } };
+    return { label: `${item.code} back to ${stateName(item.type, before.status)}`, transitionBack: { code: item.code, to: before.status } };
   }
   return null;
 }
@@ -410,13 +415,23 @@ document.addEventListener("click", (event) => {
 input.addEventListener("blur", () => setTimeout(refocus, 150));
 window.addEventListener("focus", refocus);
 
+// A tap on a mode sends focus back to the scan input; arrow keys move between the modes, so
+// keyboard users keep the focus there until they press Enter (or Tab away).
+let pointerAt = 0;
+document.addEventListener("pointerdown", () => { pointerAt = Date.now(); }, true);
 for (const radio of document.querySelectorAll('input[name="mode"]')) {
   radio.addEventListener("change", () => {
     state.mode = radio.value;
     lastUndo = null;
     renderMode();
     renderHistory();
-    if (radio.value !== "act") input.focus();
+    if (radio.value !== "act" && Date.now() - pointerAt < 1000) input.focus();
+  });
+  radio.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    if (radio.value === "act" && $("act-what")) $("act-what").focus();
+    else input.focus();
   });
 }
 // Enter in a field of the act panel means "done, now scan": back to the scan input.
