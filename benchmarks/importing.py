@@ -1,6 +1,6 @@
 """Bulk import: `qtrack import` of a generated CSV file, as an administrator runs it.
 
-    python -m benchmarks.importing [--rows 100000] [--database-url URL]
+    python -m benchmarks.importing [--rows 100000] [--database-url URL] [--workers N]
 
 Creates a fresh database (PostgreSQL at the URL, or a throwaway SQLite file), migrates it,
 adds a user and two locations, writes a CSV of `--rows` material lots (name, location,
@@ -39,6 +39,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--database-url")
+    parser.add_argument(
+        "--workers", type=int, help="passed to `qtrack import --workers` (default: its own)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,8 +60,9 @@ def main() -> None:
 
         spent = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
+        workers = [] if args.workers is None else ["--workers", str(args.workers)]
         done = subprocess.run(
-            [sys.executable, "-m", "qtrack", "import", str(csv_path), "--as", "importer"],
+            [sys.executable, "-m", "qtrack", "import", str(csv_path), "--as", "importer", *workers],
             env={**os.environ, **env},
             capture_output=True,
             text=True,
@@ -75,11 +79,21 @@ def main() -> None:
     cpu = usage.ru_utime + usage.ru_stime - spent.ru_utime - spent.ru_stime
     print(f"load average before: {before}, after: {load_average()}")
     print_table(
-        ["database", "rows", "wall s", "items/s", "CPU s (importer)", "peak RSS MB", "audit"],
+        [
+            "database",
+            "rows",
+            "workers",
+            "wall s",
+            "items/s",
+            "CPU s (importer)",
+            "peak RSS MB",
+            "audit",
+        ],
         [
             [
                 "PostgreSQL" if postgres else "SQLite",
                 f"{args.rows:,}",
+                "default" if args.workers is None else str(args.workers),
                 f"{wall:.1f}",
                 f"{per_s:,.0f}",
                 f"{cpu:.1f}",

@@ -31,6 +31,15 @@ def import_items(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check every row and report; write nothing.")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="Processes that check, hash and sign rows (default: 2 for a large file,"
+            " none for a small one; 0: all in this process).",
+        ),
+    ] = None,
 ) -> None:
     """Register one item per CSV row, after checking every row; any problem imports nothing."""
     settings = get_settings()
@@ -43,7 +52,13 @@ def import_items(
         actor = await acting_as(session, as_user)
         try:
             return await importer.import_items(
-                session, settings, path=path, actor=actor, dry_run=dry_run, progress=progress
+                session,
+                settings,
+                path=path,
+                actor=actor,
+                dry_run=dry_run,
+                progress=progress,
+                workers=workers,
             )
         except importer.ImportRefused as exc:
             # Refused in the checking pass, before anything was written.

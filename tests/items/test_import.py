@@ -10,8 +10,7 @@ from typer.testing import CliRunner, Result
 
 from qtrack.codes.models import ItemLabel
 from qtrack.events.models import Event
-from qtrack.items import importer
-from qtrack.items import service as items_service
+from qtrack.items import bulk_load, importer
 from qtrack.items.models import Item
 from tests.accounts.test_cli import create_user, in_db, ok, qtrack
 from tests.items.test_cli import add_locations, audit, show
@@ -168,29 +167,40 @@ def test_a_large_file_goes_in_chunks_with_gap_free_codes(
     assert audit(cli, floor) == "25 events, 25 items, all chains intact"
 
 
+@pytest.mark.parametrize("workers", ["0", "2"])
 def test_a_failure_half_way_leaves_nothing_behind(
-    cli: CliRunner, floor: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: CliRunner, floor: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
 ) -> None:
     monkeypatch.setattr(importer, "CHUNK", 2)
-    real = items_service.register_items
     calls = 0
 
-    async def failing_second_chunk(*args: Any, **kwargs: Any) -> list[Item]:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise RuntimeError("the disk is full")  # stands for any fault mid-import
-        return await real(*args, **kwargs)
+    for writer in (bulk_load._Postgres, bulk_load._Sqlite):
+        real = writer.write
 
-    monkeypatch.setattr(items_service, "register_items", failing_second_chunk)
+        async def failing_second_chunk(self: Any, built: bulk_load.Built, real: Any = real) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                raise RuntimeError("the disk is full")  # stands for any fault mid-import
+            await real(self, built)
+
+        monkeypatch.setattr(writer, "write", failing_second_chunk)
     path = tmp_path / "items.csv"
     path.write_text(GOOD, encoding="utf-8")
 
-    result = run_import(cli, floor, path)
+    result = run_import(cli, floor, path, "--workers", workers)
 
     assert result.exit_code != 0
+    assert isinstance(result.exception, RuntimeError)
     assert calls == 2
+    assert result.stderr.splitlines() == ["  2 items registered"]  # the first chunk went in
     assert counts(floor) == (0, 0, 0)
+    # The codes handed out were given back: the next import starts at the first one again.
+    monkeypatch.undo()
+    again = run_import(cli, floor, path)
+    assert again.exit_code == 0, again.output
+    assert "  material: 2 (MAT-000001 … MAT-000002)" in again.stdout
+    assert counts(floor) == (4, 4, 4)
 
 
 def test_the_importer_must_be_a_known_active_user(

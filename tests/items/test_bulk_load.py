@@ -1,0 +1,247 @@
+"""The bulk loader writes exactly what `register_items` writes, all or nothing, gap-free."""
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from typer.testing import CliRunner
+
+from qtrack.accounts.principal import Principal
+from qtrack.accounts.service import get_user
+from qtrack.codes import keys, tokens
+from qtrack.codes.models import ItemLabel
+from qtrack.core.db import Database
+from qtrack.events import service as events_service
+from qtrack.events.models import Event
+from qtrack.inventory import service as inventory_service
+from qtrack.items import bulk_load, importer
+from qtrack.items import service as items_service
+from qtrack.items import types as item_types
+from qtrack.items.models import Item, ItemType
+from qtrack.items.schemas import ItemCreate
+from tests.accounts.test_cli import create_user, in_db
+from tests.conftest import make_settings
+from tests.items.test_cli import add_locations
+
+# Every column the file may have, values COPY must escape (tab, backslash, newline, quotes),
+# numbers written in several ways, GTINs that get zero-filled, attributes under a schema.
+MIXED = (
+    "type,name,location,batch,serial,gtin,expiry_on,quantity,weight_kg,attributes\n"
+    "material,Lactose monohydrate,WH-A,B-17,,,2027-03-31,25,,\n"
+    'material,"Talc\tgrade ""A"" \\ fine",wh-b,T-9,S-1,4012345000009,,2.50,,\n'
+    'bag,"Outbound\nbag",WH-A,,,,,,1.2,"{""note"": ""a\\\\b\\tc"", ""n"": 1.5}"\n'
+    'supply,Gloves M,,,,,2028-01-31,100,,"{""size"": ""M""}"\n'
+    "material,Crème brûlée base,,LOT-Ä,,,2029-12-01,0.000001,,\n"
+    "bag,,,,,,,,,\n"
+)
+
+
+def principal(user: Any) -> Principal:
+    return Principal(user=user, permissions=frozenset(), via="cli")
+
+
+async def _prepare(session: AsyncSession) -> None:
+    # The signing key exists before any import (one rolled back must not take key id 1).
+    await keys.create_first_key(session, make_settings("sqlite://"))
+    schema = {
+        "type": "object",
+        "properties": {"size": {"enum": ["S", "M", "L"]}},
+        "additionalProperties": False,
+    }
+    await item_types.update_item_type(session, key="supply", changes={"attribute_schema": schema})
+
+
+@pytest.fixture
+def floor(cli: CliRunner, database_url: str) -> str:
+    """An operator, two warehouses, and supplies whose attributes follow a schema."""
+    create_user(cli, database_url, "op", "--role", "operator")
+    add_locations(cli, database_url)
+    in_db(database_url, _prepare)
+    return database_url
+
+
+def _columns(row: Any, skip: set[str]) -> dict[str, Any]:
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in skip}
+
+
+async def _written(session: AsyncSession) -> dict[str, Any]:
+    """Everything an import wrote, by item code, without ids and times (and what covers
+    them: the event hash and the label token, which are checked on their own)."""
+    items = (await session.scalars(select(Item).order_by(Item.code))).all()
+    code_of = {item.id: item.code for item in items}
+    events = (await session.scalars(select(Event).order_by(Event.id))).all()
+    labels = (await session.scalars(select(ItemLabel).order_by(ItemLabel.id))).all()
+    per_type = await session.execute(select(ItemType.key, ItemType.last_seq))
+    return {
+        "items": [
+            _columns(i, {"id", "created_at", "updated_at", "last_event_hash"}) for i in items
+        ],
+        "events": [
+            (code_of[e.item_id], _columns(e, {"id", "item_id", "recorded_at", "hash"}))
+            for e in events
+        ],
+        "labels": [
+            (code_of[lb.item_id], _columns(lb, {"id", "item_id", "token", "issued_at"}))
+            for lb in labels
+        ],
+        "counts": await inventory_service.maintained(session),
+        "last_seq": {row.key: row.last_seq for row in per_type},
+    }
+
+
+async def _import(
+    url: str, path: Path, *, commit: bool, through_service: bool = False, workers: int = 0
+) -> dict[str, Any]:
+    """Import a file in one session (committed or rolled back); what it wrote."""
+    db = Database(make_settings(url), pooled=False)
+    try:
+        async with db.sessionmaker("write")() as session:
+            actor = principal(await get_user(session, "op"))
+            await importer.import_items(
+                session,
+                db.settings,
+                path=path,
+                actor=actor,
+                through_service=through_service,
+                workers=workers,
+            )
+            written = await _written(session)
+            await (session.commit() if commit else session.rollback())
+            return written
+    finally:
+        await db.dispose()
+
+
+async def _check_chains_labels_counts(session: AsyncSession) -> tuple[int, int]:
+    """Every chain verifies, every label verifies, the counts match a GROUP BY."""
+    report = await events_service.verify_chains(session)
+    assert report.intact, report.broken
+    keys.forget_cached_keys()  # another test's database may have had a key 1 as well
+    labels = (await session.execute(select(ItemLabel.token, ItemLabel.item_id))).all()
+    for token, item_id in labels:
+        verdict = await tokens.verify(session, token)
+        assert (verdict.status, verdict.item_id, verdict.serial) == ("valid", item_id, 1)
+    assert await inventory_service.maintained(session) == await inventory_service.recount(session)
+    return report.events, len(labels)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_the_bulk_loader_writes_what_register_items_writes(
+    floor: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    monkeypatch.setattr(importer, "CHUNK", 4)  # two chunks, so two workers share the file
+    path = tmp_path / "items.csv"
+    path.write_text(MIXED, encoding="utf-8")
+
+    # The reference: the same file through register_items, rolled back (so the codes match).
+    reference = asyncio.run(_import(floor, path, commit=False, through_service=True))
+    loaded = asyncio.run(_import(floor, path, commit=True, workers=workers))
+
+    assert loaded == reference
+    assert [i["code"] for i in loaded["items"]] == [
+        "BAG-000001", "BAG-000002", "MAT-000001", "MAT-000002", "MAT-000003", "SUP-000001",
+    ]  # fmt: skip
+    talc = loaded["items"][3]
+    assert talc["name"] == 'Talc\tgrade "A" \\ fine'
+    assert (talc["gtin"], str(talc["quantity"]).rstrip("0")) == ("04012345000009", "2.5")
+    assert loaded["items"][0]["name"] == "Outbound\nbag"
+    assert loaded["items"][0]["attributes"] == {"note": "a\\b\tc", "n": 1.5}
+    assert in_db(floor, _check_chains_labels_counts) == (6, 6)
+
+
+def test_problems_are_listed_by_line_across_chunks_and_nothing_is_written(
+    floor: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "CHUNK", 2)
+    path = tmp_path / "items.csv"
+    path.write_text(
+        "type,name,location,attributes\n"
+        "material,Fine,WH-A,\n"
+        "material,Lost,NOWHERE,\n"  # line 3
+        "bag,Fine too,,\n"
+        'supply,Wrong size,,"{""size"": ""XL""}"\n'  # line 5
+        "widget,Unknown,,\n",  # line 6
+        encoding="utf-8",
+    )
+
+    with pytest.raises(importer.ImportRefused) as refused:
+        asyncio.run(_import(floor, path, commit=True, workers=2))
+
+    assert [str(p) for p in refused.value.report.problems] == [
+        "line 3, location: no location 'NOWHERE'",
+        "line 5, attributes: 'XL' is not one of ['S', 'M', 'L']",
+        "line 6, type: no item type 'widget'",
+    ]
+    assert in_db(floor, _written)["items"] == []
+
+
+@pytest.mark.parametrize("extra", ["material,Late addition\n", ""])
+def test_a_file_that_changes_between_the_passes_imports_nothing(
+    floor: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str
+) -> None:
+    checked, changed = tmp_path / "checked.csv", tmp_path / "changed.csv"
+    checked.write_text("type,name\nmaterial,A\nmaterial,B\n", encoding="utf-8")
+    changed.write_text(
+        "type,name\nmaterial,A\n" + (f"material,B\n{extra}" if extra else ""), encoding="utf-8"
+    )
+    real = importer.read_rows
+    reads: list[Path] = []
+
+    def read_rows(path: Path) -> Any:
+        reads.append(path)  # the second read (the writing pass) finds the file changed
+        return real(changed if len(reads) > 1 else path)
+
+    monkeypatch.setattr(importer, "read_rows", read_rows)
+
+    with pytest.raises(bulk_load.FileChanged):
+        asyncio.run(_import(floor, checked, commit=True))
+
+    assert len(reads) == 2
+    written = in_db(floor, _written)
+    assert (written["items"], written["last_seq"]["material"]) == ([], 0)
+
+
+def test_concurrent_imports_and_registrations_get_gap_free_codes(
+    floor: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "items.csv"
+    path.write_text(
+        "type,name\n" + "".join(f"material,Lot {n}\n" for n in range(30)), encoding="utf-8"
+    )
+
+    async def register(url: str) -> None:
+        db = Database(make_settings(url), pooled=False)
+        try:
+            async with db.session_scope() as session:
+                actor = principal(await get_user(session, "op"))
+                spec = ItemCreate(type="material", name="Single", count=3)
+                await items_service.register_items(
+                    session, specs=[spec], actor=actor, settings=db.settings
+                )
+        finally:
+            await db.dispose()
+
+    async def together() -> None:
+        await asyncio.gather(
+            _import(floor, path, commit=True),
+            register(floor),
+            _import(floor, path, commit=True),
+        )
+
+    asyncio.run(together())
+
+    written = in_db(floor, _written)
+    codes = [i["code"] for i in written["items"]]
+    assert codes == [f"MAT-{n:06d}" for n in range(1, 64)]
+    assert written["last_seq"]["material"] == 63
+    # Each import's codes are one unbroken range, in the file's order.
+    by_name = {i["code"]: i["name"] for i in written["items"]}
+    starts = [n for n in range(1, 64) if by_name[f"MAT-{n:06d}"] == "Lot 0"]
+    for start in starts:
+        assert [by_name[f"MAT-{start + k:06d}"] for k in range(30)] == [
+            f"Lot {k}" for k in range(30)
+        ]
+    assert in_db(floor, _check_chains_labels_counts) == (63, 63)
