@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,6 +39,27 @@ def _payload(key_id: int, item_id: int, serial: int) -> bytes:
     return packed[:3] + packed[5:]
 
 
+_B32 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+# Three base32 characters for each 15 bits: 75 bytes are 40 lookups, about twice as fast as
+# base64.b32encode (pure Python in 3.11) and, without padding, the same text. Bulk imports
+# sign a label an item, so this is on their path.
+_B32_TRIPLES = [
+    bytes((_B32[n >> 10], _B32[(n >> 5) & 31], _B32[n & 31])).decode() for n in range(1 << 15)
+]
+
+
+def _base32(raw: bytes) -> str:
+    assert len(raw) % 15 == 0  # whole 120-bit groups: no padding
+    n = int.from_bytes(raw, "big")
+    return "".join([_B32_TRIPLES[(n >> s) & 0x7FFF] for s in range(len(raw) * 8 - 15, -1, -15)])
+
+
+def sign_label(private: Ed25519PrivateKey, key_id: int, item_id: int, serial: int) -> str:
+    """The token of one label: payload and Ed25519 signature in uppercase base32."""
+    payload = _payload(key_id, item_id, serial)
+    return _base32(payload + private.sign(_DOMAIN + payload))
+
+
 def label_url(settings: Settings, token: str) -> str:
     """What the QR code holds: the public URL in capitals, then the token."""
     return f"{settings.public_url.upper()}/Q/{token}"
@@ -54,9 +76,7 @@ async def issue_label(
     )
     serial = (last or 0) + 1
     key_id, private = await keys.signer(session, settings)
-    payload = _payload(key_id, item.id, serial)
-    signature = private.sign(_DOMAIN + payload)
-    token = base64.b32encode(payload + signature).decode()
+    token = sign_label(private, key_id, item.id, serial)
     await session.execute(
         update(ItemLabel)
         .where(ItemLabel.item_id == item.id, ItemLabel.revoked_at.is_(None))
@@ -77,8 +97,7 @@ async def issue_first_labels(
     key_id, private = await keys.signer(session, settings)
     labels = []
     for item in items:
-        payload = _payload(key_id, item.id, 1)
-        token = base64.b32encode(payload + private.sign(_DOMAIN + payload)).decode()
+        token = sign_label(private, key_id, item.id, 1)
         labels.append(
             ItemLabel(item_id=item.id, serial=1, key_id=key_id, token=token, issued_by_id=issued_by)
         )

@@ -23,7 +23,6 @@ import asyncio
 import io
 import multiprocessing
 import os
-import struct
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -65,10 +64,6 @@ LABEL_COLUMNS = ("item_id", "serial", "key_id", "token", "issued_at", "issued_by
 # Below this many bytes of CSV (some 20,000 rows), worker processes cost more than they save.
 PARALLEL_FROM = 1_000_000
 
-# The token layout of codes.tokens (version, key id, 6-byte item id, serial) and its signing
-# domain; tests check that tokens made here verify with codes.tokens.verify.
-_HEADER = struct.Struct(">BHQH")
-_DOMAIN = b"qtrack-label:"
 # COPY text format: a backslash, tab, newline or carriage return in a value must be escaped.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -162,27 +157,6 @@ def _copy_text(items: list[Row], events: list[Row], labels: list[Row], now: str)
     )
 
 
-def label_token(private: Ed25519PrivateKey, key_id: int, item_id: int, serial: int) -> str:
-    """A signed label token, byte for byte as `codes.tokens` issues it."""
-    packed = _HEADER.pack(tokens.VERSION, key_id, item_id, serial)
-    payload = packed[:3] + packed[5:]  # the item id travels in 6 bytes
-    return _base32(payload + private.sign(_DOMAIN + payload))
-
-
-_B32 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-# Three base32 characters for each 15 bits: 75 bytes are 40 lookups, twice as fast as
-# base64.b32encode (pure Python in 3.11) and, without padding, the same text.
-_B32_TRIPLES = [
-    bytes((_B32[n >> 10], _B32[(n >> 5) & 31], _B32[n & 31])).decode() for n in range(1 << 15)
-]
-
-
-def _base32(raw: bytes) -> str:
-    assert len(raw) % 15 == 0  # whole 120-bit groups: no padding
-    n = int.from_bytes(raw, "big")
-    return "".join([_B32_TRIPLES[(n >> s) & 0x7FFF] for s in range(len(raw) * 8 - 15, -1, -15)])
-
-
 def build(plan: Plan, rows: Rows, assigned: Assigned | None, now: datetime | None) -> Built:
     """Check a chunk of rows; when they are all good and ids and codes are given, build its
     item, event and label rows too. Runs in a worker process."""
@@ -236,7 +210,7 @@ def build(plan: Plan, rows: Rows, assigned: Assigned | None, now: datetime | Non
             (item_id, 1, "created", plan.actor_id, plan.token_id, spec.client_event_id,
              spec.occurred_at, now, location_id, {}, after, digest)
         )  # fmt: skip
-        token = label_token(plan.private, plan.key_id, item_id, 1)
+        token = tokens.sign_label(plan.private, plan.key_id, item_id, 1)
         labels.append((item_id, 1, plan.key_id, token, now, plan.actor_id))
         counted = (item_type.id, status)
         out.statuses[counted] = out.statuses.get(counted, 0) + 1
