@@ -545,13 +545,13 @@ async def _finish(dsn: str, counts: dict[str, int], type_ids: dict[str, int]) ->
                 "INSERT INTO status_count (type_id, status, count)"
                 " SELECT type_id, status, count(*) FROM item WHERE NOT archived"
                 " GROUP BY type_id, status"
-                " ON CONFLICT (type_id, status) DO UPDATE SET count = excluded.count"
+                " ON CONFLICT (type_id, status, shard) DO UPDATE SET count = excluded.count"
             )
             await conn.execute(
                 "INSERT INTO location_count (location_id, count)"
                 " SELECT location_id, count(*) FROM item"
                 " WHERE NOT archived AND location_id IS NOT NULL GROUP BY location_id"
-                " ON CONFLICT (location_id) DO UPDATE SET count = excluded.count"
+                " ON CONFLICT (location_id, shard) DO UPDATE SET count = excluded.count"
             )
             await conn.execute(
                 "SELECT setval(pg_get_serial_sequence('item', 'id'), (SELECT max(id) FROM item))"

@@ -293,7 +293,9 @@ async def check_writes(dsn: str, acked: Sequence[int]) -> tuple[int, int, int, b
         mismatched = await conn.fetchval(
             "SELECT count(*) FROM (SELECT type_id, status, count(*) AS n FROM item"
             " WHERE NOT archived GROUP BY type_id, status) r"
-            " FULL JOIN (SELECT type_id, status, count AS n FROM status_count WHERE count <> 0) m"
+            # The counts are spread over shard rows: compare their sums.
+            " FULL JOIN (SELECT type_id, status, sum(count) AS n FROM status_count"
+            " GROUP BY type_id, status HAVING sum(count) <> 0) m"
             " USING (type_id, status) WHERE r.n IS DISTINCT FROM m.n"
         )
         return len(set(acked)) - int(found), int(duplicated), int(items_off), mismatched == 0

@@ -90,13 +90,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.state.error_layout = error_layout
+    # The scan paths first: Starlette tries routes in order, and every route tried before
+    # the one that matches costs CPU on the busiest requests (item lookup, scan, changes).
+    app.include_router(items_api.router)
+    app.include_router(codes_api.router)
     app.include_router(health_router)
     install_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.include_router(accounts_api.router)
-    app.include_router(items_api.router)
-    app.include_router(codes_api.router)
     app.include_router(labels_api.router)
     app.include_router(accounts_pages.router)
     app.include_router(web_pwa.router)

@@ -15,9 +15,9 @@ from datetime import timedelta
 from typing import Any, Literal
 
 import jwt
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from qtrack.accounts import audit
@@ -286,28 +286,77 @@ def permissions_of(role: Role, scopes: list[str] | None = None) -> frozenset[str
     return granted & frozenset(scopes) if scopes else granted
 
 
-async def _load_session_principal(
-    session: AsyncSession, *, session_filter: Any, user_id: int | None, via: str
-) -> Principal:
-    stmt = (
-        select(LoginSession, User, Role)
-        .join(User, LoginSession.user_id == User.id)
-        .join(Role, User.role_id == Role.id)
-        .where(session_filter)
+# Authentication runs on every request, so it is one prebuilt Core statement: the caller's
+# credential row, user and role in one round trip, no statement building, no ORM loading.
+# The user and role are then put into the session as if a query had loaded them (clean, so
+# a read never flushes), because the use cases take `principal.user` as a `User`.
+_user = User.__table__
+_role = Role.__table__
+USER_COLUMNS = tuple(c.label(f"user_{c.key}") for c in _user.c)
+ROLE_COLUMNS = tuple(c.label(f"role_{c.key}") for c in _role.c)
+_USER_KEYS = tuple(c.key for c in _user.c)
+_ROLE_KEYS = tuple(c.key for c in _role.c)
+_login = LoginSession.__table__
+_SESSION_PRINCIPAL = (
+    select(
+        _login.c.id,
+        _login.c.kind,
+        _login.c.expires_at,
+        _login.c.revoked_at,
+        *USER_COLUMNS,
+        *ROLE_COLUMNS,
     )
-    row = (await session.execute(stmt)).first()
+    .join(_user, _login.c.user_id == _user.c.id)
+    .join(_role, _user.c.role_id == _role.c.id)
+)
+_BY_SESSION_ID = _SESSION_PRINCIPAL.where(_login.c.id == bindparam("sid"))
+_BY_WEB_SECRET = _SESSION_PRINCIPAL.where(
+    _login.c.secret_hash == bindparam("secret_hash"), _login.c.kind == "web"
+)
+
+
+def _attached(session: AsyncSession, cls: type[Any], values: dict[str, Any]) -> Any:
+    """A persistent, unmodified instance holding every column of a row loaded by Core."""
+    existing = session.identity_map.get((cls, (values["id"],), None))
+    if existing is not None:
+        return existing
+    # Filled the way a query fills what it loads (straight into the instance's dict, no
+    # attribute events), then keyed and attached: clean, nothing expired.
+    obj = cls.__mapper__.class_manager.new_instance()
+    obj.__dict__.update(values)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
+
+def user_from_row(session: AsyncSession, row: Any, first: int) -> User:
+    """The user and their role from a row holding `USER_COLUMNS` then `ROLE_COLUMNS` from
+    position `first` on, attached to the session."""
+    cut = first + len(_USER_KEYS)
+    user: User = _attached(session, User, dict(zip(_USER_KEYS, row[first:cut], strict=True)))
+    role: Role = _attached(
+        session, Role, dict(zip(_ROLE_KEYS, row[cut : cut + len(_ROLE_KEYS)], strict=True))
+    )
+    # Attach the loaded role without marking the user changed: a read must not flush.
+    set_committed_value(user, "role", role)
+    return user
+
+
+async def _load_session_principal(
+    session: AsyncSession, *, stmt: Any, params: dict[str, Any], user_id: int | None, via: str
+) -> Principal:
+    row = (await session.execute(stmt, params)).first()
     if row is None:
         raise InvalidToken()
-    login, user, role = row
+    login_id, _, expires_at, revoked_at = row[:4]
+    user = user_from_row(session, row, 4)
     if user_id is not None and user.id != user_id:
         raise InvalidToken()
-    if login.revoked_at is not None or login.expires_at <= utcnow():
+    if revoked_at is not None or expires_at <= utcnow():
         raise InvalidToken("The login has ended; log in again")
     if not user.is_active:
         raise InvalidToken("The user is disabled")
-    # Attach the loaded role without marking the user changed: a read must not flush.
-    set_committed_value(user, "role", role)
-    return Principal(user=user, permissions=permissions_of(role), via=via, session_id=login.id)  # type: ignore[arg-type]
+    return Principal(user=user, permissions=permissions_of(user.role), via=via, session_id=login_id)  # type: ignore[arg-type]
 
 
 async def principal_from_jwt(session: AsyncSession, settings: Settings, token: str) -> Principal:
@@ -315,7 +364,8 @@ async def principal_from_jwt(session: AsyncSession, settings: Settings, token: s
     claims = decode_access_token(settings, token)
     return await _load_session_principal(
         session,
-        session_filter=LoginSession.id == claims["sid"],
+        stmt=_BY_SESSION_ID,
+        params={"sid": claims["sid"]},
         user_id=int(claims["sub"]),
         via="jwt",
     )
@@ -325,8 +375,8 @@ async def principal_from_web_session(session: AsyncSession, secret: str) -> Prin
     """The caller behind a session cookie."""
     return await _load_session_principal(
         session,
-        session_filter=(LoginSession.secret_hash == sha256_hex(secret))
-        & (LoginSession.kind == "web"),
+        stmt=_BY_WEB_SECRET,
+        params={"secret_hash": sha256_hex(secret)},
         user_id=None,
         via="session",
     )

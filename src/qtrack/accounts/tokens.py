@@ -4,12 +4,11 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
-from sqlalchemy.orm.attributes import set_committed_value
 
-from qtrack.accounts import audit
+from qtrack.accounts import audit, sessions
 from qtrack.accounts import service as accounts_service
 from qtrack.accounts.audit import Origin
 from qtrack.accounts.models import ApiToken, Role, User
@@ -149,32 +148,41 @@ async def revoke_token(
     return token
 
 
+_token = ApiToken.__table__
+_TOKEN_PRINCIPAL = (
+    select(
+        _token.c.id,
+        _token.c.scopes,
+        _token.c.expires_at,
+        _token.c.revoked_at,
+        _token.c.last_used_at,
+        *sessions.USER_COLUMNS,
+        *sessions.ROLE_COLUMNS,
+    )
+    .join(User.__table__, _token.c.user_id == User.__table__.c.id)
+    .join(Role.__table__, User.__table__.c.role_id == Role.__table__.c.id)
+    .where(_token.c.token_hash == bindparam("token_hash"))
+)
+
+
 async def principal_from_api_token(session: AsyncSession, raw: str) -> tuple[Principal, bool]:
     """The caller behind an API token (its user, narrowed to the token's scopes), and whether
-    the token's last-used time is stale enough to be written."""
-    row = (
-        await session.execute(
-            select(ApiToken, User, Role)
-            .join(User, ApiToken.user_id == User.id)
-            .join(Role, User.role_id == Role.id)
-            .where(ApiToken.token_hash == sha256_hex(raw))
-        )
-    ).first()
+    the token's last-used time is stale enough to be written. One prebuilt statement."""
+    row = (await session.execute(_TOKEN_PRINCIPAL, {"token_hash": sha256_hex(raw)})).first()
     if row is None:
         raise InvalidToken("Unknown API token")
-    token, user, role = row
-    if token.revoked_at is not None:
+    token_id, scopes, expires_at, revoked_at, last_used_at = row[:5]
+    if revoked_at is not None:
         raise InvalidToken("The API token has been revoked")
-    if token.expires_at is not None and token.expires_at <= utcnow():
+    if expires_at is not None and expires_at <= utcnow():
         raise InvalidToken("The API token has expired")
+    user = sessions.user_from_row(session, row, 5)
     if not user.is_active:
         raise InvalidToken("The user is disabled")
-    # Attach the loaded role without marking the user changed: a read must not flush.
-    set_committed_value(user, "role", role)
     principal = Principal(
-        user=user, permissions=permissions_of(role, token.scopes), via="token", token_id=token.id
+        user=user, permissions=permissions_of(user.role, scopes), via="token", token_id=token_id
     )
-    return principal, needs_touch(token.last_used_at)
+    return principal, needs_touch(last_used_at)
 
 
 def needs_touch(last_used_at: datetime | None) -> bool:

@@ -24,11 +24,11 @@ from qtrack.containers import service as containers_service
 from qtrack.core.errors import ValidationFailed
 from qtrack.core.ratelimit import RateLimiter
 from qtrack.events.models import Event
-from qtrack.items import changes
+from qtrack.items import changes, fastpath, repository
 from qtrack.items import service as items_service
 from qtrack.items.errors import ItemNotFound
 from qtrack.items.models import Item
-from qtrack.items.schemas import ActionRead, ChangeResult, ItemCreate, ItemRead
+from qtrack.items.schemas import ActionRead, ChangeResult, ItemCreate
 from qtrack.locations import service as locations_service
 from qtrack.locations.models import Location
 
@@ -44,12 +44,14 @@ class NothingToActOn(ValidationFailed):
     )
 
 
-Found = tuple[Item, ItemRead]
+# What a scan found: the item's lookup row (`items.repository.LOOKUP_COLUMNS`), one Core
+# statement, as the API's item lookup reads it.
+Found = Any
 
 
 async def _item_by_code(session: AsyncSession, code: str) -> Found | None:
     try:
-        return await items_service.find_item_read(session, code=code)
+        return await items_service.lookup_row(session, code=code)
     except ItemNotFound:
         return None
 
@@ -83,7 +85,7 @@ def _gs1_dict(found: Classified) -> dict[str, Any] | None:
     }
 
 
-def _can(principal: Principal, item: Item) -> list[str]:
+def _can(principal: Principal, item: Found) -> list[str]:
     if item.archived:
         return []
     can = []
@@ -91,14 +93,14 @@ def _can(principal: Principal, item: Item) -> list[str]:
         can.append("move")
     if principal.can(Permission.ITEM_PACK):
         can.append("pack")
-    if item.type.tracks_quantity and principal.can(Permission.ITEM_DISPENSE):
+    if item.tracks_quantity and principal.can(Permission.ITEM_DISPENSE):
         can.append("dispense")
     return can
 
 
 async def resolve(
     session: AsyncSession, settings: Settings, principal: Principal, body: ScanRequest
-) -> tuple[ScanResult, Item | None]:
+) -> tuple[ScanResult, Found | None]:
     """Say what the data is and what it matches."""
     found = classify(body.data, body.symbology, public_base_url=settings.public_url)
     if found.kind == "invalid":
@@ -113,7 +115,7 @@ async def resolve(
         verdict = await tokens.verify(session, codes_service.token_of(found.value))
         label_status, message = verdict.status, verdict.message
         if verdict.status == "valid" and verdict.item_id is not None:
-            hit = await items_service.find_item_read(session, item_id=verdict.item_id)
+            hit = await items_service.lookup_row(session, item_id=verdict.item_id)
     elif found.kind in ("qtrack_code", "legacy_json"):
         hit = await _item_by_code(session, found.value)
         if hit is None and found.kind == "qtrack_code":
@@ -123,7 +125,7 @@ async def resolve(
         if hit is None:
             message = "No item matches this GS1 data; it can be received as a new item"
 
-    item = hit[0] if hit else None
+    item = hit
     result = ScanResult(
         kind=found.kind,
         matched="item" if item else "location" if location else "none",
@@ -137,8 +139,9 @@ async def resolve(
         else message,
         gs1=_gs1_dict(found),
     )
-    if hit is not None and item is not None:
-        result.item = hit[1]
+    if item is not None:
+        result.item = repository.item_read_of(item)
+        definition = await items_service.definition_for(session, item)
         result.actions = [
             ActionRead(
                 name=t.name,
@@ -148,7 +151,9 @@ async def resolve(
                 signature_required=t.signature_required,
                 signature_meaning=t.signature_meaning,
             )
-            for t in changes.allowed_transitions(item, principal)
+            for t in items_service.transitions_open(
+                definition, item.status, item.archived, principal
+            )
         ]
         result.can = _can(principal, item)
     elif location is not None:
@@ -177,9 +182,37 @@ async def scan(
     context = items_service.context_of(body)
     if action.kind == "receive":
         changed = await _receive(session, settings, principal, result, action, body)
+    elif item is None:
+        raise NothingToActOn(details={"kind": result.kind, "matched": result.matched})
+    elif action.kind == "transition":
+        # The hot path: the answer is built from what the change read and wrote.
+        result.result = await fastpath.change_status_read(
+            session,
+            settings,
+            limiter,
+            code=item.code,
+            transition=_need(action.transition, "transition"),
+            to=None,
+            actor=principal,
+            reason=action.reason,
+            password=action.password,
+            origin=origin,
+            context=context,
+        )
+        result.item = result.result.item
+        return result
+    elif action.kind == "move":
+        result.result = await fastpath.move_read(
+            session,
+            code=item.code,
+            location=_need(action.location, "location"),
+            actor=principal,
+            reason=action.reason,
+            context=context,
+        )
+        result.item = result.result.item
+        return result
     else:
-        if item is None:
-            raise NothingToActOn(details={"kind": result.kind, "matched": result.matched})
         changed = await _act(session, settings, limiter, principal, item, action, origin, context)
     result.result = ChangeResult(
         item=await items_service.read_item(session, changed[0].id),
@@ -203,34 +236,11 @@ async def _act(
     settings: Settings,
     limiter: RateLimiter,
     principal: Principal,
-    item: Item,
+    item: Found,
     action: ScanAction,
     origin: Origin,
     context: Any,
 ) -> tuple[Item, list[Event]]:
-    if action.kind == "move":
-        return await changes.move(
-            session,
-            code=item.code,
-            location=_need(action.location, "location"),
-            actor=principal,
-            reason=action.reason,
-            context=context,
-        )
-    if action.kind == "transition":
-        return await changes.change_status(
-            session,
-            settings,
-            limiter,
-            code=item.code,
-            transition=_need(action.transition, "transition"),
-            to=None,
-            actor=principal,
-            reason=action.reason,
-            password=action.password,
-            origin=origin,
-            context=context,
-        )
     if action.kind == "pack":
         return await containers_service.pack(
             session,

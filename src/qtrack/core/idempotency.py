@@ -12,7 +12,18 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    String,
+    Table,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -56,7 +67,22 @@ def fingerprint(request: Request, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def _replay(record: IdempotencyRecord, print_: str) -> Response:
+# Prebuilt Core statements: a keyed write runs three of them (look, claim, answer) and none
+# is built or turned into ORM objects per request.
+_record: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
+_FIND = select(
+    _record.c.id, _record.c.key, _record.c.fingerprint, _record.c.status_code, _record.c.body
+).where(_record.c.user_id == bindparam("user_id"), _record.c.key == bindparam("key"))
+_CLAIM = insert(_record).returning(_record.c.id)
+_FORGET = delete(_record).where(_record.c.id == bindparam("record_id"))
+_ANSWER = (
+    update(_record)
+    .where(_record.c.id == bindparam("record_id"))
+    .values(status_code=bindparam("new_status_code"), body=bindparam("new_body"))
+)
+
+
+def _replay(record: Any, print_: str) -> Response:
     if record.fingerprint != print_:
         raise IdempotencyKeyReused(details={"key": record.key})
     return ORJSONResponse(
@@ -64,12 +90,8 @@ def _replay(record: IdempotencyRecord, print_: str) -> Response:
     )
 
 
-async def _existing(session: AsyncSession, user_id: int, key: str) -> IdempotencyRecord | None:
-    return await session.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key
-        )
-    )
+async def _existing(session: AsyncSession, user_id: int, key: str) -> Any:
+    return (await session.execute(_FIND, {"user_id": user_id, "key": key})).first()
 
 
 async def idempotent(
@@ -96,13 +118,16 @@ async def idempotent(
     if existing is not None:
         # An earlier attempt failed after claiming the key (its error kept what it recorded);
         # it produced no answer, so this attempt runs for real.
-        await session.delete(existing)
-        await session.flush()
+        await session.execute(_FORGET, {"record_id": existing.id})
 
-    record = IdempotencyRecord(user_id=user_id, key=key, fingerprint=print_)
-    session.add(record)
     try:
-        await session.flush()  # a concurrent twin waits here until the first one commits
+        # A concurrent twin waits here until the first one commits.
+        record_id = (
+            await session.execute(
+                _CLAIM,
+                {"user_id": user_id, "key": key, "fingerprint": print_, "created_at": utcnow()},
+            )
+        ).scalar_one()
     except IntegrityError:
         await session.rollback()
         existing = await _existing(session, user_id, key)
@@ -112,6 +137,7 @@ async def idempotent(
 
     status, model = await produce()
     body = model.model_dump(mode="json")
-    record.status_code, record.body = status, body
-    await session.flush()
+    await session.execute(
+        _ANSWER, {"record_id": record_id, "new_status_code": status, "new_body": body}
+    )
     return ORJSONResponse(body, status_code=status)

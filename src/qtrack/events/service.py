@@ -1,10 +1,10 @@
 """Recording events, reading history, and proving the chains are intact."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Table, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts.principal import Principal
@@ -99,6 +99,87 @@ def append(
     item.last_event_hash = event.hash
     session.add(event)
     return event
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An event written by `record`: what it says, as stored (times in UTC)."""
+
+    id: int
+    seq: int
+    kind: str
+    client_event_id: str | None
+    occurred_at: datetime | None
+    recorded_at: datetime
+    before: dict[str, Any]
+    after: dict[str, Any]
+    reason: str | None
+    signature: Signature | None
+    prev_hash: str | None
+    hash: str
+
+
+_event: Table = Event.__table__  # type: ignore[assignment]
+_INSERT_EVENT = insert(_event).returning(_event.c.id)
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    item_id: int,
+    head: tuple[int, str | None],
+    location_id: int | None,
+    kind: str,
+    actor: Principal | None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+    signature: Signature | None = None,
+    context: EventContext | None = None,
+) -> Recorded:
+    """Insert the item's next event with one Core statement (the scan paths' `append`): the
+    same content and hash, for a caller that holds the item's row lock, read its chain head
+    `(event_count, last_event_hash)`, and moves the head itself."""
+    ctx = context or EventContext()
+    occurred_at = ctx.occurred_at.astimezone(UTC) if ctx.occurred_at else None
+    values: dict[str, Any] = {
+        "item_id": item_id,
+        "seq": head[0] + 1,
+        "type": kind,
+        "actor_id": actor.user.id if actor else None,
+        "token_id": actor.token_id if actor else None,
+        "client_event_id": ctx.client_event_id,
+        "occurred_at": occurred_at,
+        "recorded_at": utcnow(),
+        "location_id": location_id,
+        "before": jsonable(before or {}),
+        "after": jsonable(after or {}),
+        "reason": reason,
+        "signed_by_id": signature.user_id if signature else None,
+        "signature_meaning": signature.meaning if signature else None,
+        "signed_at": signature.signed_at if signature else None,
+        "latitude": ctx.latitude,
+        "longitude": ctx.longitude,
+        "prev_hash": head[1],
+    }
+    fields = dict(values)
+    fields["kind"] = fields.pop("type")
+    values["hash"] = event_hash(canonical_fields(**fields))
+    event_id = (await session.execute(_INSERT_EVENT, values)).scalar_one()
+    return Recorded(
+        id=event_id,
+        seq=values["seq"],
+        kind=kind,
+        client_event_id=ctx.client_event_id,
+        occurred_at=occurred_at,
+        recorded_at=values["recorded_at"],
+        before=values["before"],
+        after=values["after"],
+        reason=reason,
+        signature=signature,
+        prev_hash=head[1],
+        hash=values["hash"],
+    )
 
 
 async def last_status_actor(session: AsyncSession, item_id: int) -> int | None:

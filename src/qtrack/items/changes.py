@@ -29,46 +29,44 @@ from qtrack.items.errors import (
     TransitionNotAllowed,
 )
 from qtrack.items.models import Item
-from qtrack.items.service import lock_item
+from qtrack.items.service import lock_item, transitions_open
 from qtrack.locations import service as locations_service
 from qtrack.workflow import service as workflow_service
-from qtrack.workflow.schemas import Transition
+from qtrack.workflow.schemas import Transition, WorkflowDefinition
 
 
 def allowed_transitions(item: Item, principal: Principal) -> list[Transition]:
     """The transitions this caller may take from the item's current state."""
-    if item.archived:
-        return []
     definition = workflow_service.definition_of(item.type.workflow)
-    return [t for t in definition.transitions_from(item.status) if principal.can(t.permission)]
+    return transitions_open(definition, item.status, item.archived, principal)
 
 
-async def change_status(
+async def check_transition(
     session: AsyncSession,
     settings: Settings,
     limiter: RateLimiter,
     *,
-    code: str,
+    definition: WorkflowDefinition,
+    item_id: int,
+    status: str,
     transition: str | None,
     to: str | None,
     actor: Principal,
     reason: str | None,
     password: str | None,
     origin: Origin,
-    context: EventContext,
-) -> tuple[Item, list[Event]]:
-    """Move an item to another state of its workflow and record the event."""
-    item = await lock_item(session, code)
-    definition = workflow_service.definition_of(item.type.workflow)
-    possible = definition.transitions_from(item.status)
+) -> tuple[Transition, Signature | None]:
+    """The transition asked for from this state, checked against every rule (permission,
+    reason, four eyes, e-signature), and the signature given for it."""
+    possible = definition.transitions_from(status)
     chosen = next(
         (t for t in possible if (transition and t.name == transition) or (to and t.to == to)), None
     )
     if chosen is None:
         raise TransitionNotAllowed(
-            f"'{transition or to}' is not possible from '{item.status}'",
+            f"'{transition or to}' is not possible from '{status}'",
             details={
-                "status": item.status,
+                "status": status,
                 "allowed": [
                     {"name": t.name, "to": t.to} for t in possible if actor.can(t.permission)
                 ],
@@ -85,7 +83,7 @@ async def change_status(
             details=[{"loc": ["body", "reason"], "msg": "required", "type": "reason_required"}],
         )
     if chosen.distinct_actor:
-        previous = await events_service.last_status_actor(session, item.id)
+        previous = await events_service.last_status_actor(session, item_id)
         if previous == actor.user.id:
             raise SamePerson(f"You made the previous step; '{chosen.name}' needs someone else")
     signature = None
@@ -111,11 +109,42 @@ async def change_status(
             origin=origin,
         )
         signature = Signature(user_id=actor.user.id, meaning=meaning, signed_at=signed_at)
+    return chosen, signature
 
+
+async def change_status(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    *,
+    code: str,
+    transition: str | None,
+    to: str | None,
+    actor: Principal,
+    reason: str | None,
+    password: str | None,
+    origin: Origin,
+    context: EventContext,
+) -> tuple[Item, list[Event]]:
+    """Move an item to another state of its workflow and record the event."""
+    item = await lock_item(session, code)
+    chosen, signature = await check_transition(
+        session,
+        settings,
+        limiter,
+        definition=workflow_service.definition_of(item.type.workflow),
+        item_id=item.id,
+        status=item.status,
+        transition=transition,
+        to=to,
+        actor=actor,
+        reason=reason,
+        password=password,
+        origin=origin,
+    )
     before = item.status
     item.status = chosen.to
     item.version += 1
-    await inventory_service.status_changed(session, item.type_id, before, chosen.to)
     event = events_service.append(
         session,
         item=item,
@@ -128,6 +157,10 @@ async def change_status(
         context=context,
     )
     await session.flush()
+    # Last, right before the commit: the shared counter rows stay locked as briefly as can be.
+    await inventory_service.status_changed(
+        session, item.type_id, before, chosen.to, shard=inventory_service.shard_of(item.id)
+    )
     return item, [event]
 
 
@@ -174,7 +207,9 @@ async def move(
         item.parent_id = None
     if before == after:
         return item, []
-    await inventory_service.location_changed(session, item.location_id, target.id)
+    await inventory_service.location_changed(
+        session, item.location_id, target.id, shard=inventory_service.shard_of(item.id)
+    )
     item.location_id = target.id
     item.version += 1
     events.append(
@@ -196,7 +231,9 @@ async def move(
     )
     for inner in inner_items:
         inner_before = {"location": inner_codes.get(inner.location_id or 0)}
-        await inventory_service.location_changed(session, inner.location_id, target.id)
+        await inventory_service.location_changed(
+            session, inner.location_id, target.id, shard=inventory_service.shard_of(inner.id)
+        )
         inner.location_id = target.id
         inner.version += 1
         events.append(

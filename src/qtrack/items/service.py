@@ -24,6 +24,8 @@ from qtrack.items.models import Item, ItemType
 from qtrack.items.schemas import EventRead, ItemCreate, ItemRead
 from qtrack.locations import service as locations_service
 from qtrack.workflow import service as workflow_service
+from qtrack.workflow.models import Workflow
+from qtrack.workflow.schemas import Transition, WorkflowDefinition
 
 
 def context_of(body: Any) -> EventContext:
@@ -71,6 +73,77 @@ async def find_item_read(
     if row is None:
         raise ItemNotFound(f"No item '{code or item_id}'")
     return row[0], repository.to_item_read(row)
+
+
+def transitions_open(
+    definition: WorkflowDefinition, status: str, archived: bool, principal: Principal
+) -> list[Transition]:
+    """The transitions this caller may take from a state (none from an archived item)."""
+    if archived:
+        return []
+    return [t for t in definition.transitions_from(status) if principal.can(t.permission)]
+
+
+def action_json(t: Transition) -> dict[str, Any]:
+    """A transition as `ActionRead` shows it in JSON."""
+    return {
+        "name": t.name,
+        "label": t.display,
+        "to": t.to,
+        "reason_required": t.reason_required,
+        "signature_required": t.signature_required,
+        "signature_meaning": t.signature_meaning,
+    }
+
+
+# Parsed workflow definitions by (id, updated_at): the lookup reads only the workflow's id and
+# version with the item, and the definition's JSON is loaded and parsed once per version.
+_definitions: dict[tuple[int, Any], WorkflowDefinition] = {}
+
+
+async def definition_for(session: AsyncSession, row: Any) -> WorkflowDefinition:
+    """The workflow definition of a lookup row's item type (`repository.LOOKUP_COLUMNS`)."""
+    key = (row.workflow_id, row.workflow_updated_at)
+    definition = _definitions.get(key)
+    if definition is None:
+        workflow = await session.get(Workflow, row.workflow_id)
+        if workflow is None:  # deleted between the two statements: read it as it is now
+            raise ItemNotFound(f"No item '{row.code}'")
+        definition = workflow_service.definition_of(workflow)
+        if len(_definitions) > 256:
+            _definitions.clear()
+        _definitions[key] = definition
+    return definition
+
+
+async def lookup_row(
+    session: AsyncSession, *, code: str | None = None, item_id: int | None = None
+) -> Any:
+    """The scan lookup: an item's read model, its type's rules and its chain head, as one
+    Core row of one statement; 404 item_not_found."""
+    params: dict[str, Any]
+    if code is not None:
+        stmt, params = repository.LOOKUP_BY_CODE, {"code": code.strip().upper()}
+    else:
+        stmt, params = repository.LOOKUP_BY_ID, {"id": item_id}
+    row = (await session.execute(stmt, params)).first()
+    if row is None:
+        raise ItemNotFound(f"No item '{code or item_id}'")
+    return row
+
+
+async def detail_json(session: AsyncSession, row: Any, principal: Principal) -> dict[str, Any]:
+    """`ItemDetail` in JSON for a lookup row: the item, its state's label and colour, and the
+    transitions this caller may take now."""
+    definition = await definition_for(session, row)
+    state = definition.state(row.status)
+    detail = repository.item_json(row)
+    detail["status_label"] = state.label if state else row.status
+    detail["status_colour"] = state.colour if state else "#6e7781"
+    detail["actions"] = [
+        action_json(t) for t in transitions_open(definition, row.status, row.archived, principal)
+    ]
+    return detail
 
 
 async def read_items(session: AsyncSession, ids: Sequence[int]) -> list[ItemRead]:
