@@ -22,7 +22,7 @@ from tests.databases import (
     postgres_problem,
     unavailable,
 )
-from tests.factories import AppLogin, create_user, login
+from tests.factories import AppLogin, create_user, login, web_login
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -163,6 +163,14 @@ def db(app: FastAPI) -> Database:
     """The app's database, for arranging data and checking rows directly."""
     state: AppState = app.state.qtrack
     return state.db
+
+
+@pytest.fixture
+async def web_admin(client: httpx.AsyncClient, db: Database) -> httpx.AsyncClient:
+    """The client, signed in to the web UI as the administrator "boss"."""
+    await create_user(db, "boss", "admin")
+    await web_login(client, "boss")
+    return client
 
 
 @pytest.fixture

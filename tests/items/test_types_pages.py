@@ -34,13 +34,6 @@ async def row_of(db: Database, key: str) -> dict[str, Any] | None:
     return {c: getattr(item_type, c) for c in columns if c != "updated_at"} | {"wf": workflow}
 
 
-@pytest.fixture
-async def web_admin(client: httpx.AsyncClient, db: Database) -> httpx.AsyncClient:
-    await create_user(db, "boss", "admin")
-    await web_login(client, "boss")
-    return client
-
-
 async def test_the_list_shows_every_type_with_its_settings_and_live_items(
     web_admin: httpx.AsyncClient,
 ) -> None:

@@ -138,13 +138,6 @@ async def definition_in_db(db: Database, key: str) -> dict[str, Any]:
         return {"name": row.name, **row.definition}
 
 
-@pytest.fixture
-async def web_admin(client: httpx.AsyncClient, db: Database) -> httpx.AsyncClient:
-    await create_user(db, "boss", "admin")
-    await web_login(client, "boss")
-    return client
-
-
 async def test_the_list_shows_each_workflow_its_states_and_who_follows_it(
     web_admin: httpx.AsyncClient,
 ) -> None:
