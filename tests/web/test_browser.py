@@ -65,7 +65,7 @@ def test_operator_creates_scans_and_transitions_an_item(
     page.locator(".mainnav").get_by_role("link", name="Scan").click()
     scan(page, code)
     expect(outcome(page)).to_have_attribute("data-outcome", "ok")
-    expect(outcome(page)).to_contain_text(f"{code}: received")
+    expect(outcome(page)).to_contain_text(f"{code}: Received")
     expect(page.locator("#result")).to_contain_text("Talc, 25 kg bag")
 
     # Act mode: quarantine everything scanned, with a reason.
@@ -159,7 +159,7 @@ def test_a_prefixed_scan_is_caught_on_any_page(server: Server, new_context: Cont
     page.keyboard.type(f"{SCAN_PREFIX}{code}")
     page.keyboard.press("Enter")
     page.wait_for_url("**/scan")
-    expect(outcome(page)).to_contain_text(f"{code}: open")
+    expect(outcome(page)).to_contain_text(f"{code}: Open")
     # The prefix and the code did not end up in the search field of the page left behind.
     page.go_back()
     expect(page.get_by_label("Search code, name or batch")).to_have_value("")
@@ -332,7 +332,7 @@ def test_the_camera_reads_a_label(
         page.get_by_role("button", name="Scan with the camera").click()
         expect(page.locator("#camera-video")).to_be_visible()
         # Linux Chromium has no BarcodeDetector: frames go to /api/v1/scan/decode.
-        expect(outcome(page)).to_contain_text(f"{code}: received", timeout=15_000)
+        expect(outcome(page)).to_contain_text(f"{code}: Received", timeout=15_000)
         expect(outcome(page)).to_have_attribute("data-outcome", "ok")
         shoot(page, "scan-camera-phone")
         page.get_by_role("button", name="Stop the camera").click()

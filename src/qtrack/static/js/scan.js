@@ -310,7 +310,7 @@ async function handleScan(raw, { forceLookup = false, symbologyId = null } = {})
       const result = answer.data;
       if (result.matched === "item") {
         showItem(result.item);
-        report("ok", `${result.item.code}: ${result.item.status.replaceAll("_", " ")}${result.item.location ? ` at ${result.item.location}` : ""}`, { code: result.item.code });
+        report("ok", `${result.item.code}: ${stateName(result.item.type, result.item.status)}${result.item.location ? ` at ${result.item.location}` : ""}`, { code: result.item.code });
       } else if (result.matched === "location") {
         showLocation(result.location);
         report("ok", `Location ${result.location.code}`);
