@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qtrack.accounts import principal_cache
 from qtrack.accounts.audit import Origin, record
 from qtrack.accounts.models import Role, User
 from qtrack.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES
@@ -115,6 +116,7 @@ async def update_role(
         ensure_grantable(actor, checked)
         before = list(role.permissions)
         role.permissions = checked
+        principal_cache.forget(session)
         await record(
             session,
             "role_changed",
@@ -144,6 +146,7 @@ async def delete_role(
     if holders:
         raise Conflict(f"{holders} users hold role '{key}'", details={"users": holders})
     await session.delete(role)
+    principal_cache.forget(session)
     await record(session, "role_deleted", origin=origin, actor=actor.user, role=key)
 
 
@@ -164,4 +167,5 @@ async def sync_builtin_roles(session: AsyncSession) -> None:
             )
         elif sorted(role.permissions) != sorted(permissions) or not role.builtin:
             role.permissions, role.builtin = sorted(permissions), True
+            principal_cache.forget(session)
     await session.flush()

@@ -8,6 +8,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
+from qtrack.accounts import principal_cache
 from qtrack.accounts.audit import Origin, record
 from qtrack.accounts.models import LoginSession, Role, SecurityEvent, User
 from qtrack.accounts.permissions import ADMIN_ROLE
@@ -132,6 +133,7 @@ async def revoke_user_sessions(session: AsyncSession, user_id: int, reason: str)
         .where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoke_reason=reason)
     )
+    principal_cache.forget(session)
 
 
 # --- users -----------------------------------------------------------------------------------
@@ -213,6 +215,7 @@ async def update_user(
 ) -> User:
     """Change a user's name, email or role; a role change is recorded."""
     user = await get_user(session, username)
+    principal_cache.forget(session)
     ensure_grantable(actor, user.role.permissions)
     if "role" in changes and changes["role"] is not None and changes["role"] != user.role.key:
         new_role = await get_role(session, changes["role"])
@@ -272,6 +275,7 @@ async def set_active(
     if not active and user.role.key == ADMIN_ROLE:
         await _keep_an_admin(session, user)
     user.is_active = active
+    principal_cache.forget(session)
     if not active:
         await revoke_user_sessions(session, user.id, "user_disabled")
     await session.flush()
@@ -303,6 +307,7 @@ async def reset_password(
     check_password_rules(settings, user.username, new_password)
     user.password_hash = await hash_password_async(new_password)
     user.password_changed_at = utcnow()
+    principal_cache.forget(session)
     await revoke_user_sessions(session, user.id, "password_reset")
     await session.flush()
     await record(
@@ -335,6 +340,7 @@ async def change_own_password(
     check_password_rules(settings, user.username, new_password)
     user.password_hash = await hash_password_async(new_password)
     user.password_changed_at = utcnow()
+    principal_cache.forget(session)
     await session.execute(
         update(LoginSession)
         .where(

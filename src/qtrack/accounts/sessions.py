@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from qtrack.accounts import audit
+from qtrack.accounts import audit, principal_cache
 from qtrack.accounts import service as accounts_service
 from qtrack.accounts.audit import Origin
 from qtrack.accounts.models import LoginSession, RefreshToken, Role, User
@@ -238,6 +238,7 @@ async def revoke_session(session: AsyncSession, session_id: str, reason: str) ->
         .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoke_reason=reason)
     )
+    principal_cache.forget(session)
 
 
 class NotALogin(BadRequest):
@@ -343,11 +344,22 @@ def user_from_row(session: AsyncSession, row: Any, first: int) -> User:
 
 
 async def _load_session_principal(
-    session: AsyncSession, *, stmt: Any, params: dict[str, Any], user_id: int | None, via: str
+    session: AsyncSession,
+    *,
+    stmt: Any,
+    params: dict[str, Any],
+    cache_key: str | None,
+    user_id: int | None,
+    via: str,
 ) -> Principal:
-    row = (await session.execute(stmt, params)).first()
+    row = principal_cache.get(via, cache_key) if cache_key is not None else None
     if row is None:
-        raise InvalidToken()
+        read_at = principal_cache.generation()
+        row = (await session.execute(stmt, params)).first()
+        if row is None:
+            raise InvalidToken()
+        if cache_key is not None:
+            principal_cache.store(via, cache_key, row, read_at)
     login_id, _, expires_at, revoked_at = row[:4]
     user = user_from_row(session, row, 4)
     if user_id is not None and user.id != user_id:
@@ -366,17 +378,20 @@ async def principal_from_jwt(session: AsyncSession, settings: Settings, token: s
         session,
         stmt=_BY_SESSION_ID,
         params={"sid": claims["sid"]},
+        cache_key=str(claims["sid"]),
         user_id=int(claims["sub"]),
         via="jwt",
     )
 
 
 async def principal_from_web_session(session: AsyncSession, secret: str) -> Principal:
-    """The caller behind a session cookie."""
+    """The caller behind a session cookie (not cached: pages are not the scan path, and
+    each page costs the same statements every time)."""
     return await _load_session_principal(
         session,
         stmt=_BY_WEB_SECRET,
         params={"secret_hash": sha256_hex(secret)},
+        cache_key=None,
         user_id=None,
         via="session",
     )

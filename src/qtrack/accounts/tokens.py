@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from qtrack.accounts import audit, sessions
+from qtrack.accounts import audit, principal_cache, sessions
 from qtrack.accounts import service as accounts_service
 from qtrack.accounts.audit import Origin
 from qtrack.accounts.models import ApiToken, Role, User
@@ -135,6 +135,7 @@ async def revoke_token(
     token = await get_token(session, token_id)
     if token.revoked_at is None:
         token.revoked_at = utcnow()
+        principal_cache.forget(session)
         await session.flush()
         await audit.record(
             session,
@@ -168,9 +169,15 @@ _TOKEN_PRINCIPAL = (
 async def principal_from_api_token(session: AsyncSession, raw: str) -> tuple[Principal, bool]:
     """The caller behind an API token (its user, narrowed to the token's scopes), and whether
     the token's last-used time is stale enough to be written. One prebuilt statement."""
-    row = (await session.execute(_TOKEN_PRINCIPAL, {"token_hash": sha256_hex(raw)})).first()
+    token_hash = sha256_hex(raw)
+    row = principal_cache.get("token", token_hash)
+    cached = row is not None
     if row is None:
-        raise InvalidToken("Unknown API token")
+        read_at = principal_cache.generation()
+        row = (await session.execute(_TOKEN_PRINCIPAL, {"token_hash": token_hash})).first()
+        if row is None:
+            raise InvalidToken("Unknown API token")
+        principal_cache.store("token", token_hash, row, read_at)
     token_id, scopes, expires_at, revoked_at, last_used_at = row[:5]
     if revoked_at is not None:
         raise InvalidToken("The API token has been revoked")
@@ -182,7 +189,8 @@ async def principal_from_api_token(session: AsyncSession, raw: str) -> tuple[Pri
     principal = Principal(
         user=user, permissions=permissions_of(user.role, scopes), via="token", token_id=token_id
     )
-    return principal, needs_touch(last_used_at)
+    # A cached row's last-used time is as old as the row: the read that cached it decided.
+    return principal, not cached and needs_touch(last_used_at)
 
 
 def needs_touch(last_used_at: datetime | None) -> bool:
