@@ -75,30 +75,66 @@ def append(
     """
     ctx = context or EventContext()
     event = Event(
-        item_id=item.id,
-        seq=item.event_count + 1,
-        type=kind,
-        actor_id=actor.user.id if actor else None,
-        token_id=actor.token_id if actor else None,
-        client_event_id=ctx.client_event_id,
-        occurred_at=ctx.occurred_at,
-        recorded_at=utcnow(),
-        location_id=item.location_id,
-        before=jsonable(before or {}),
-        after=jsonable(after or {}),
-        reason=reason,
-        signed_by_id=signature.user_id if signature else None,
-        signature_meaning=signature.meaning if signature else None,
-        signed_at=signature.signed_at if signature else None,
-        latitude=ctx.latitude,
-        longitude=ctx.longitude,
-        prev_hash=item.last_event_hash,
+        **_columns(
+            item_id=item.id,
+            head=(item.event_count, item.last_event_hash),
+            location_id=item.location_id,
+            kind=kind,
+            actor=actor,
+            before=before,
+            after=after,
+            reason=reason,
+            signature=signature,
+            context=ctx,
+            occurred_at=ctx.occurred_at,
+        )
     )
-    event.hash = event_hash(_fields_of(event))
     item.event_count = event.seq
     item.last_event_hash = event.hash
     session.add(event)
     return event
+
+
+def _columns(
+    *,
+    item_id: int,
+    head: tuple[int, str | None],
+    location_id: int | None,
+    kind: str,
+    actor: Principal | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    reason: str | None,
+    signature: Signature | None,
+    context: EventContext,
+    occurred_at: datetime | None,
+) -> dict[str, Any]:
+    """The next event's columns after the chain head `(event_count, last_event_hash)`, its
+    hash included: what `append` and `record` both write."""
+    values: dict[str, Any] = {
+        "item_id": item_id,
+        "seq": head[0] + 1,
+        "type": kind,
+        "actor_id": actor.user.id if actor else None,
+        "token_id": actor.token_id if actor else None,
+        "client_event_id": context.client_event_id,
+        "occurred_at": occurred_at,
+        "recorded_at": utcnow(),
+        "location_id": location_id,
+        "before": jsonable(before or {}),
+        "after": jsonable(after or {}),
+        "reason": reason,
+        "signed_by_id": signature.user_id if signature else None,
+        "signature_meaning": signature.meaning if signature else None,
+        "signed_at": signature.signed_at if signature else None,
+        "latitude": context.latitude,
+        "longitude": context.longitude,
+        "prev_hash": head[1],
+    }
+    fields = dict(values)
+    fields["kind"] = fields.pop("type")
+    values["hash"] = event_hash(canonical_fields(**fields))
+    return values
 
 
 @dataclass(frozen=True)
@@ -142,29 +178,19 @@ async def record(
     `(event_count, last_event_hash)`, and moves the head itself."""
     ctx = context or EventContext()
     occurred_at = ctx.occurred_at.astimezone(UTC) if ctx.occurred_at else None
-    values: dict[str, Any] = {
-        "item_id": item_id,
-        "seq": head[0] + 1,
-        "type": kind,
-        "actor_id": actor.user.id if actor else None,
-        "token_id": actor.token_id if actor else None,
-        "client_event_id": ctx.client_event_id,
-        "occurred_at": occurred_at,
-        "recorded_at": utcnow(),
-        "location_id": location_id,
-        "before": jsonable(before or {}),
-        "after": jsonable(after or {}),
-        "reason": reason,
-        "signed_by_id": signature.user_id if signature else None,
-        "signature_meaning": signature.meaning if signature else None,
-        "signed_at": signature.signed_at if signature else None,
-        "latitude": ctx.latitude,
-        "longitude": ctx.longitude,
-        "prev_hash": head[1],
-    }
-    fields = dict(values)
-    fields["kind"] = fields.pop("type")
-    values["hash"] = event_hash(canonical_fields(**fields))
+    values = _columns(
+        item_id=item_id,
+        head=head,
+        location_id=location_id,
+        kind=kind,
+        actor=actor,
+        before=before,
+        after=after,
+        reason=reason,
+        signature=signature,
+        context=ctx,
+        occurred_at=occurred_at,
+    )
     event_id = (await session.execute(_INSERT_EVENT, values)).scalar_one()
     return Recorded(
         id=event_id,
