@@ -12,6 +12,7 @@ from qtrack.accounts.deps import require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.config import Settings
+from qtrack.containers import service as containers_service
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import Conflict, QtrackError, ValidationFailed
 from qtrack.core.pagination import InvalidCursor, decode_cursor, encode_cursor
@@ -236,7 +237,7 @@ async def _location_page(
         items = await items_service.read_items(session, ids)
         next_key = [items[-1].code, items[-1].id] if len(ids) == PAGE_SIZE else None
     containers = {t.key for t in await item_types.list_item_types(session) if t.can_contain}
-    held = await locations_service.held_counts(
+    held = await containers_service.held_counts(
         session, [item.id for item in items if item.type in containers]
     )
     can_manage = principal.can(Permission.LOCATION_MANAGE) and not location.archived

@@ -213,20 +213,6 @@ async def item_ids_at(
     return list(rows.all())
 
 
-async def held_counts(session: AsyncSession, item_ids: Collection[int]) -> dict[int, int]:
-    """How many live items each of these items directly holds (left out: none), one query."""
-    from qtrack.items.models import Item
-
-    if not item_ids:
-        return {}
-    rows = await session.execute(
-        select(Item.parent_id, func.count())
-        .where(Item.parent_id.in_(item_ids), Item.archived.is_(False))
-        .group_by(Item.parent_id)
-    )
-    return {int(parent): int(count) for parent, count in rows if parent is not None}
-
-
 # --- writing ---------------------------------------------------------------------------------
 
 
