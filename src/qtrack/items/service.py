@@ -344,6 +344,8 @@ class ItemFilter:
     type: str | None = None
     status: str | None = None
     location: str | None = None
+    # With a location: only the items directly at it, not those anywhere below it.
+    directly_at: bool = False
     container: str | None = None
     batch: str | None = None
     gtin: str | None = None
@@ -361,7 +363,10 @@ async def list_items(
         stmt = stmt.where(ItemType.key == filters.type)
     if filters.status:
         stmt = stmt.where(Item.status == filters.status)
-    if filters.location:
+    if filters.location and filters.directly_at:
+        place = await locations_service.get_by_code(session, filters.location)
+        stmt = stmt.where(Item.location_id == place.id)
+    elif filters.location:
         subtree = await locations_service.subtree_ids_select(session, filters.location)
         stmt = stmt.where(Item.location_id.in_(subtree))
     if filters.container:

@@ -224,18 +224,13 @@ async def _location_page(
     for loc in [location, *subtree]:
         for ancestor_id in locations_service.path_ids(loc.path):
             totals[ancestor_id] = totals.get(ancestor_id, 0) + here.get(loc.code, 0)
-    if below:
-        items, next_key = await items_service.list_items(
-            session,
-            filters=items_service.ItemFilter(location=location.code),
-            sort="code",
-            cursor=list(after) if after else None,
-            limit=PAGE_SIZE,
-        )
-    else:
-        ids = await locations_service.item_ids_at(session, location, after=after, limit=PAGE_SIZE)
-        items = await items_service.read_items(session, ids)
-        next_key = [items[-1].code, items[-1].id] if len(ids) == PAGE_SIZE else None
+    items, next_key = await items_service.list_items(
+        session,
+        filters=items_service.ItemFilter(location=location.code, directly_at=not below),
+        sort="code",
+        cursor=list(after) if after else None,
+        limit=PAGE_SIZE,
+    )
     containers = {t.key for t in await item_types.list_item_types(session) if t.can_contain}
     held = await containers_service.held_counts(
         session, [item.id for item in items if item.type in containers]

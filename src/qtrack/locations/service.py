@@ -7,7 +7,7 @@ prefix match and moving a subtree is one UPDATE that swaps the prefix.
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, and_, func, literal, or_, select, text, update
+from sqlalchemy import Select, String, func, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -195,22 +195,6 @@ async def descendants(session: AsyncSession, location: Location) -> list[Locatio
         .order_by(Location.code)
     )
     return list((await session.scalars(stmt)).all())
-
-
-async def item_ids_at(
-    session: AsyncSession, location: Location, *, after: tuple[str, int] | None, limit: int
-) -> list[int]:
-    """Ids of the live items directly at a location (not below it), by code, a page after
-    the (code, id) of the previous page's last item."""
-    # Items refer to locations, not the other way round: imported here to keep that one-way.
-    from qtrack.items.models import Item
-
-    stmt = select(Item.id).where(Item.location_id == location.id, Item.archived.is_(False))
-    if after is not None:
-        code, last_id = after
-        stmt = stmt.where(or_(Item.code > code, and_(Item.code == code, Item.id > last_id)))
-    rows = await session.scalars(stmt.order_by(Item.code, Item.id).limit(limit))
-    return list(rows.all())
 
 
 # --- writing ---------------------------------------------------------------------------------
