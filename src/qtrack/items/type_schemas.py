@@ -1,7 +1,7 @@
 """Item type request and response bodies."""
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -9,6 +9,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
 )
 
@@ -67,9 +68,10 @@ class ItemTypeCreate(BaseModel):
 
 
 class ItemTypeUpdate(BaseModel):
-    """Fields left out stay as they are; only `low_stock_threshold` may be set to null."""
+    """Fields left out stay as they are; only those in `NULLABLE` may be set to null."""
 
     model_config = ConfigDict(extra="forbid")
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"low_stock_threshold", "label_template"})
 
     name: Name | None = None
     code_prefix: CodePrefix | None = None
@@ -82,20 +84,11 @@ class ItemTypeUpdate(BaseModel):
     attribute_schema: AttributeSchema | None = None
     label_template: TemplateRef | None = None
 
-    @field_validator(
-        "name",
-        "code_prefix",
-        "workflow",
-        "unit",
-        "tracks_quantity",
-        "tracks_expiry",
-        "can_contain",
-        "attribute_schema",
-    )
+    @field_validator("*")
     @classmethod
-    def _not_null(cls, value: object) -> object:
+    def _not_null(cls, value: object, info: ValidationInfo) -> object:
         # Defaults are not validated, so this only refuses an explicit null.
-        if value is None:
+        if value is None and info.field_name not in cls.NULLABLE:
             raise ValueError("may be left out, but not null")
         return value
 

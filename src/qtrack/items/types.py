@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload
 from qtrack.codes.models import LabelTemplate
 from qtrack.core.errors import Conflict, NotFound, ValidationFailed
 from qtrack.items.models import Item, ItemType
+from qtrack.items.type_schemas import ItemTypeUpdate
 from qtrack.workflow import service as workflow_service
 from qtrack.workflow.defaults import SHIPPED_ITEM_TYPES
 
@@ -25,21 +26,8 @@ class ItemTypeInUse(Conflict):
     code, message = "item_type_in_use", "Items of this type exist"
 
 
-# Fields of an item type that an admin may change after creating it.
-EDITABLE = frozenset(
-    {
-        "name",
-        "code_prefix",
-        "workflow",
-        "unit",
-        "tracks_quantity",
-        "tracks_expiry",
-        "can_contain",
-        "low_stock_threshold",
-        "attribute_schema",
-        "label_template",
-    }
-)
+# Fields of an item type that an admin may change after creating it: those of the update.
+EDITABLE = frozenset(ItemTypeUpdate.model_fields)
 # Keywords whose values are data, not subschemas: a "$ref" inside them is no reference.
 _DATA_KEYWORDS = frozenset({"const", "default", "enum", "examples"})
 
