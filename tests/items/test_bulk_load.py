@@ -92,24 +92,44 @@ async def _written(session: AsyncSession) -> dict[str, Any]:
     }
 
 
-async def _import(
-    url: str, path: Path, *, commit: bool, through_service: bool = False, workers: int = 0
-) -> dict[str, Any]:
+async def _import(url: str, path: Path, *, commit: bool, workers: int = 0) -> dict[str, Any]:
     """Import a file in one session (committed or rolled back); what it wrote."""
     db = Database(make_settings(url), pooled=False)
     try:
         async with db.sessionmaker("write")() as session:
             actor = principal(await get_user(session, "op"))
             await importer.import_items(
-                session,
-                db.settings,
-                path=path,
-                actor=actor,
-                through_service=through_service,
-                workers=workers,
+                session, db.settings, path=path, actor=actor, workers=workers
             )
             written = await _written(session)
             await (session.commit() if commit else session.rollback())
+            return written
+    finally:
+        await db.dispose()
+
+
+async def _through_register_items(url: str, path: Path) -> dict[str, Any]:
+    """The reference: the file's rows through `items.service.register_items`, rolled back
+    (so the codes are free again); what it wrote."""
+    db = Database(make_settings(url), pooled=False)
+    try:
+        async with db.sessionmaker("write")() as session:
+            actor = principal(await get_user(session, "op"))
+            types, locations = await importer.known_types_and_locations(session)
+            header, rows = importer.read_rows(path)
+            specs = []
+            for line, cells in rows:
+                spec, problems = importer.check_row(
+                    line, importer.row_of(header, cells), types, locations
+                )
+                assert spec is not None, problems
+                assert not problems
+                specs.append(spec)
+            await items_service.register_items(
+                session, specs=specs, actor=actor, settings=db.settings
+            )
+            written = await _written(session)
+            await session.rollback()
             return written
     finally:
         await db.dispose()
@@ -137,7 +157,7 @@ def test_the_bulk_loader_writes_what_register_items_writes(
     path.write_text(MIXED, encoding="utf-8")
 
     # The reference: the same file through register_items, rolled back (so the codes match).
-    reference = asyncio.run(_import(floor, path, commit=False, through_service=True))
+    reference = asyncio.run(_through_register_items(floor, path))
     loaded = asyncio.run(_import(floor, path, commit=True, workers=workers))
 
     assert loaded == reference

@@ -7,8 +7,7 @@ row is wrong. The second pass writes the rows in the caller's one transaction, s
 that fails half-way leaves nothing behind. It goes through the bulk loader
 (`items.bulk_load`: rows built in worker processes, COPY on PostgreSQL), which writes exactly
 what `items.service.register_items` writes — each item's gap-free code, its hash-chained
-`created` event, its first signed label and the maintained counts; `through_service` sends
-the rows through `register_items` itself.
+`created` event, its first signed label and the maintained counts (a test compares the two).
 """
 
 import csv
@@ -46,7 +45,6 @@ COLUMNS = (
 )
 # Rows a bulk-load chunk holds (built in one worker, copied in one go).
 CHUNK = 10_000
-SERVICE_CHUNK = 1000  # rows per register_items call on the service path
 MAX_ERRORS = 100
 
 
@@ -212,85 +210,22 @@ async def import_items(
     actor: Principal,
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
-    through_service: bool = False,
     workers: int | None = None,
 ) -> ImportReport:
     """Check a CSV file of items, then (unless a dry run) register every row of it.
 
-    The rows are written by the bulk loader (`items.bulk_load`); `through_service` sends them
-    through `items.service.register_items` instead, 1,000 at a time (slow; kept as the
-    reference the bulk loader is tested against). `workers`: processes that check, hash and
-    sign for the bulk loader (None: as many as pay on this machine).
+    The rows are written by the bulk loader (`items.bulk_load`). `workers`: processes that
+    check, hash and sign (None: as many as pay on this machine).
     Raises ImportRefused, listing the problems by line, when any row is wrong; the caller's
     transaction then writes nothing."""
-    if not through_service:
-        from qtrack.items import bulk_load  # it builds on this module
+    from qtrack.items import bulk_load  # it builds on this module
 
-        return await bulk_load.load(
-            session,
-            settings,
-            path=path,
-            actor=actor,
-            dry_run=dry_run,
-            progress=progress,
-            workers=workers,
-        )
-    return await _through_service(session, settings, path, actor, dry_run, progress)
-
-
-async def _through_service(
-    session: AsyncSession,
-    settings: Settings,
-    path: Path,
-    actor: Principal,
-    dry_run: bool,
-    progress: Callable[[int], None] | None,
-) -> ImportReport:
-    report = ImportReport()
-    types, locations = await known_types_and_locations(session)
-    header, rows = read_rows(path)
-    for line, cells in rows:
-        report.rows += 1
-        for problem in check_row(line, row_of(header, cells), types, locations)[1]:
-            report.note(problem)
-    if not report.ok:
-        raise refusal(report)
-    if dry_run or report.rows == 0:
-        return report
-    chunk: list[ItemCreate] = []
-    done = 0
-    header, rows = read_rows(path)
-    for line, cells in rows:
-        spec = _spec(line, row_of(header, cells))
-        assert isinstance(spec, ItemCreate)  # checked in the first pass
-        chunk.append(spec)
-        if len(chunk) == SERVICE_CHUNK:
-            done += await _register(session, settings, actor, chunk, report)
-            if progress is not None:
-                progress(done)
-            chunk = []
-    if chunk:
-        done += await _register(session, settings, actor, chunk, report)
-        if progress is not None:
-            progress(done)
-    return report
-
-
-async def _register(
-    session: AsyncSession,
-    settings: Settings,
-    actor: Principal,
-    specs: list[ItemCreate],
-    report: ImportReport,
-) -> int:
-    created = await items_service.register_items(
-        session, specs=specs, actor=actor, settings=settings
+    return await bulk_load.load(
+        session,
+        settings,
+        path=path,
+        actor=actor,
+        dry_run=dry_run,
+        progress=progress,
+        workers=workers,
     )
-    for item, spec in zip(created, specs, strict=True):
-        entry = report.created.setdefault(spec.type, [item.code, item.code, 0])
-        entry[1] = item.code
-        entry[2] += 1
-    # The items are written; let them go, so memory stays flat over a million rows.
-    session.expunge_all()
-    session.add(actor.user)
-    return len(created)
