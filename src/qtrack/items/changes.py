@@ -207,9 +207,7 @@ async def move(
         item.parent_id = None
     if before == after:
         return item, []
-    await inventory_service.location_changed(
-        session, item.location_id, target.id, shard=inventory_service.shard_of(item.id)
-    )
+    moved: list[tuple[int | None, int, int]] = [(item.location_id, target.id, item.id)]
     item.location_id = target.id
     item.version += 1
     events.append(
@@ -224,17 +222,46 @@ async def move(
             context=context,
         )
     )
+    events += await move_contents(
+        session,
+        item_id=item.id,
+        item_code=item.code,
+        target_id=target.id,
+        target_code=target.code,
+        actor=actor,
+        context=context,
+        moved=moved,
+    )
+    # Last: the shared counter rows stay locked as briefly as can be.
+    for old, new, moved_id in moved:
+        await inventory_service.location_changed(
+            session, old, new, shard=inventory_service.shard_of(moved_id)
+        )
+    return item, events
 
-    inner_items = [i for i in await descendants(session, item.id) if i.location_id != target.id]
+
+async def move_contents(
+    session: AsyncSession,
+    *,
+    item_id: int,
+    item_code: str,
+    target_id: int,
+    target_code: str,
+    actor: Principal,
+    context: EventContext,
+    moved: list[tuple[int | None, int, int]],
+) -> list[Event]:
+    """Take everything packed inside an item to the item's new place, one event each; notes
+    each (old location, new location, item id) in `moved` for the counts."""
+    inner_items = [i for i in await descendants(session, item_id) if i.location_id != target_id]
     inner_codes = await locations_service.codes_by_id(
         session, {i.location_id for i in inner_items if i.location_id is not None}
     )
+    events = []
     for inner in inner_items:
         inner_before = {"location": inner_codes.get(inner.location_id or 0)}
-        await inventory_service.location_changed(
-            session, inner.location_id, target.id, shard=inventory_service.shard_of(inner.id)
-        )
-        inner.location_id = target.id
+        moved.append((inner.location_id, target_id, inner.id))
+        inner.location_id = target_id
         inner.version += 1
         events.append(
             events_service.append(
@@ -243,13 +270,13 @@ async def move(
                 kind="moved",
                 actor=actor,
                 before=inner_before,
-                after={"location": target.code, "with": item.code},
-                reason=f"moved with {item.code}",
+                after={"location": target_code, "with": item_code},
+                reason=f"moved with {item_code}",
                 context=EventContext(occurred_at=context.occurred_at),
             )
         )
     await session.flush()
-    return item, events
+    return events
 
 
 _QUANTITY_PERMISSION = {

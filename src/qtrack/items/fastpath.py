@@ -16,11 +16,10 @@ from qtrack.accounts.principal import Principal
 from qtrack.config import Settings
 from qtrack.core.ratelimit import RateLimiter
 from qtrack.events import service as events_service
-from qtrack.events.models import Event
 from qtrack.events.service import EventContext
 from qtrack.inventory import service as inventory_service
 from qtrack.items import repository
-from qtrack.items.changes import check_transition, descendants
+from qtrack.items.changes import check_transition, move_contents
 from qtrack.items.errors import ItemArchived, ItemNotFound
 from qtrack.items.schemas import ChangeResult
 from qtrack.items.service import definition_for, read_events
@@ -158,7 +157,7 @@ async def move_read(
     ]
     moved: list[tuple[int | None, int, int]] = [(row.location_id, target.id, row.id)]
     if row.has_contents:
-        inner_events = await _move_contents(
+        inner_events = await move_contents(
             session,
             item_id=row.id,
             item_code=row.code,
@@ -184,42 +183,3 @@ async def move_read(
         ),
         events=events,
     )
-
-
-async def _move_contents(
-    session: AsyncSession,
-    *,
-    item_id: int,
-    item_code: str,
-    target_id: int,
-    target_code: str,
-    actor: Principal,
-    context: EventContext,
-    moved: list[tuple[int | None, int, int]],
-) -> list[Event]:
-    """Take everything packed inside an item to the item's new place, one event each; notes
-    each (old location, new location, item id) in `moved` for the counts."""
-    inner_items = [i for i in await descendants(session, item_id) if i.location_id != target_id]
-    inner_codes = await locations_service.codes_by_id(
-        session, {i.location_id for i in inner_items if i.location_id is not None}
-    )
-    events = []
-    for inner in inner_items:
-        inner_before = {"location": inner_codes.get(inner.location_id or 0)}
-        moved.append((inner.location_id, target_id, inner.id))
-        inner.location_id = target_id
-        inner.version += 1
-        events.append(
-            events_service.append(
-                session,
-                item=inner,
-                kind="moved",
-                actor=actor,
-                before=inner_before,
-                after={"location": target_code, "with": item_code},
-                reason=f"moved with {item_code}",
-                context=EventContext(occurred_at=context.occurred_at),
-            )
-        )
-    await session.flush()
-    return events
