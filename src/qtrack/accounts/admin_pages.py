@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.responses import RedirectResponse, Response
 
-from qtrack.accounts import roles, tokens
+from qtrack.accounts import audit, roles, tokens
 from qtrack.accounts import service as accounts_service
 from qtrack.accounts.admin_users_pages import (
     CHECK_FIELDS,
@@ -64,13 +64,6 @@ _GROUP_TITLES = {
     "audit": "History and audit",
     "admin": "Administration",
 }
-# Every kind of entry the use cases write to the security log, for the filter.
-SECURITY_KINDS = (
-    "login", "login_failed", "login_throttled", "logout", "refresh_token_reused",
-    "password_changed", "password_change_failed", "password_reset", "signature_ok",
-    "signature_failed", "user_created", "user_disabled", "user_enabled", "role_changed",
-    "role_created", "role_deleted", "token_created", "token_revoked",
-)  # fmt: skip
 
 
 def permission_groups() -> list[tuple[str, list[tuple[str, str]]]]:
@@ -339,7 +332,7 @@ async def security_log(
     form = {"user": (user or "").strip().lower(), "kind": (kind or "").strip()}
     error, rows = None, []
     try:
-        rows = await accounts_service.security_log(
+        rows = await audit.list_security_events(
             call.session, before_id=decode_int_cursor(cursor), limit=PAGE_SIZE,
             kind=form["kind"] or None, username=form["user"] or None,
         )  # fmt: skip
@@ -352,7 +345,7 @@ async def security_log(
     context = {
         "rows": rows,
         "form": form,
-        "kinds": SECURITY_KINDS,
+        "kinds": audit.SECURITY_KINDS,
         "error": error,
         "older_query": older,
         "newest_query": query if cursor else None,

@@ -332,8 +332,11 @@ async def list_security_events(
     kind: str | None = None,
 ) -> Page[SecurityEventRead]:
     """Logins, logouts, token and role changes: who, when, from where. Newest first."""
-    rows = await audit.list_security_events(
-        session, before_id=decode_int_cursor(cursor), limit=limit, kind=kind
-    )
+    rows = [
+        event
+        for event, _ in await audit.list_security_events(
+            session, before_id=decode_int_cursor(cursor), limit=limit, kind=kind
+        )
+    ]
     next_cursor = encode_cursor(rows[-1].id) if len(rows) == limit else None
     return Page(items=[SecurityEventRead.model_validate(e) for e in rows], next_cursor=next_cursor)

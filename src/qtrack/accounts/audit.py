@@ -1,13 +1,24 @@
 """The security log: who did what to access itself (logins, tokens, roles), and from where."""
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from qtrack.accounts.models import SecurityEvent, User
+
+# Every kind of entry the security log holds; `record` takes only these (mypy checks the
+# callers), and the admin page's filter lists them.
+SecurityKind = Literal[
+    "login", "login_failed", "login_throttled", "logout", "refresh_token_reused",
+    "password_changed", "password_change_failed", "password_reset", "signature_ok",
+    "signature_failed", "user_created", "user_disabled", "user_enabled", "role_changed",
+    "role_created", "role_deleted", "token_created", "token_revoked",
+    "signing_key_rotated", "signing_key_retired",
+]  # fmt: skip
+SECURITY_KINDS: tuple[str, ...] = get_args(SecurityKind)
 
 
 @dataclass(frozen=True)
@@ -20,7 +31,7 @@ class Origin:
 
 async def record(
     session: AsyncSession,
-    kind: str,
+    kind: SecurityKind,
     /,
     *,
     origin: Origin | None = None,
@@ -46,12 +57,29 @@ async def record(
 
 
 async def list_security_events(
-    session: AsyncSession, *, before_id: int | None, limit: int, kind: str | None = None
-) -> Sequence[SecurityEvent]:
-    """Newest first."""
-    stmt = select(SecurityEvent).order_by(SecurityEvent.id.desc()).limit(limit)
+    session: AsyncSession,
+    *,
+    before_id: int | None,
+    limit: int,
+    kind: str | None = None,
+    username: str | None = None,
+) -> list[tuple[SecurityEvent, str | None]]:
+    """Security events newest first, each with its actor's username, in one query; narrowed
+    to one kind and to what was done to or by one user."""
+    actor = aliased(User)
+    stmt = (
+        select(SecurityEvent, actor.username)
+        .outerjoin(actor, actor.id == SecurityEvent.actor_id)
+        .order_by(SecurityEvent.id.desc())
+        .limit(limit)
+    )
     if before_id is not None:
         stmt = stmt.where(SecurityEvent.id < before_id)
     if kind:
         stmt = stmt.where(SecurityEvent.kind == kind)
-    return (await session.scalars(stmt)).all()
+    if username:
+        name = username.strip().lower()
+        # The subject's name is kept on the event (also for failed logins of unknown names);
+        # the actor is found by id, so what a user did to others shows too.
+        stmt = stmt.where(or_(SecurityEvent.username == name, actor.username == name))
+    return [(event, actor_name) for event, actor_name in (await session.execute(stmt)).all()]

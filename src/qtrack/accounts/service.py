@@ -4,13 +4,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import joinedload
 
 from qtrack.accounts import principal_cache
 from qtrack.accounts.audit import Origin, record
-from qtrack.accounts.models import LoginSession, Role, SecurityEvent, User
+from qtrack.accounts.models import LoginSession, Role, User
 from qtrack.accounts.permissions import ADMIN_ROLE
 from qtrack.accounts.principal import Principal
 from qtrack.accounts.roles import ensure_grantable, get_role
@@ -390,32 +390,3 @@ async def ensure_first_admin(
 
 
 # --- the security log, as people read it --------------------------------------------------
-
-
-async def security_log(
-    session: AsyncSession,
-    *,
-    before_id: int | None,
-    limit: int,
-    kind: str | None = None,
-    username: str | None = None,
-) -> list[tuple[SecurityEvent, str | None]]:
-    """Security events newest first, each with its actor's username, in one query; narrowed
-    to one kind and to what was done to or by one user."""
-    actor = aliased(User)
-    stmt = (
-        select(SecurityEvent, actor.username)
-        .outerjoin(actor, actor.id == SecurityEvent.actor_id)
-        .order_by(SecurityEvent.id.desc())
-        .limit(limit)
-    )
-    if before_id is not None:
-        stmt = stmt.where(SecurityEvent.id < before_id)
-    if kind:
-        stmt = stmt.where(SecurityEvent.kind == kind)
-    if username:
-        name = username.strip().lower()
-        # The subject's name is kept on the event (also for failed logins of unknown names);
-        # the actor is found by id, so what a user did to others shows too.
-        stmt = stmt.where(or_(SecurityEvent.username == name, actor.username == name))
-    return [(event, actor_name) for event, actor_name in (await session.execute(stmt)).all()]
