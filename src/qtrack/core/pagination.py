@@ -48,6 +48,23 @@ def decode_cursor(cursor: str) -> Any:
         raise InvalidCursor() from exc
 
 
+def decode_key_cursor(cursor: str | None, value_type: type | None = None) -> list[Any] | None:
+    """The (sort value, id) pair a keyset cursor stands for, or None for the first page; the
+    sort value must be a `value_type` when one is given."""
+    if cursor is None:
+        return None
+    value = decode_cursor(cursor)
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or (value_type is not None and not isinstance(value[0], value_type))
+        or not isinstance(value[1], int)
+        or isinstance(value[1], bool)
+    ):
+        raise InvalidCursor()
+    return value
+
+
 def decode_int_cursor(cursor: str | None) -> int | None:
     """The integer id a cursor stands for, or None for the first page."""
     if cursor is None:

@@ -19,8 +19,8 @@ from qtrack.core.pagination import (
     Page,
     PageCursor,
     PageLimit,
-    decode_cursor,
     decode_int_cursor,
+    decode_key_cursor,
     encode_cursor,
 )
 from qtrack.events.models import Event
@@ -157,9 +157,7 @@ async def list_items(
     cursor: PageCursor = None,
 ) -> Page[ItemRead]:
     """Items, filtered and sorted, a page at a time."""
-    after = decode_cursor(cursor) if cursor else None
-    if after is not None and (not isinstance(after, list) or len(after) != 2):
-        raise BadRequest("The cursor is not valid")
+    after = decode_key_cursor(cursor)
     filters = items_service.ItemFilter(
         type=item_type,
         status=status,

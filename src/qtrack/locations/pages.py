@@ -15,7 +15,7 @@ from qtrack.config import Settings
 from qtrack.containers import service as containers_service
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import Conflict, QtrackError, ValidationFailed
-from qtrack.core.pagination import InvalidCursor, decode_cursor, encode_cursor
+from qtrack.core.pagination import decode_key_cursor, encode_cursor
 from qtrack.inventory import service as inventory_service
 from qtrack.items import service as items_service
 from qtrack.items import types as item_types
@@ -178,22 +178,6 @@ async def new_location_submit(
 # --- one location --------------------------------------------------------------------------
 
 
-def _after(cursor: str | None) -> tuple[str, int] | None:
-    """The (code, id) a page of items continues after; 400 for a cursor we did not make."""
-    if cursor is None:
-        return None
-    value = decode_cursor(cursor)
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or not isinstance(value[0], str)
-        or not isinstance(value[1], int)
-        or isinstance(value[1], bool)
-    ):
-        raise InvalidCursor()
-    return value[0], value[1]
-
-
 def _text(number: float | None) -> str:
     return "" if number is None else f"{number:g}"
 
@@ -215,7 +199,7 @@ async def _location_page(
 ) -> Response:
     """Render one location; every part is a fixed number of queries, whatever it holds."""
     location = await locations_service.get_by_code(session, code)
-    after = _after(cursor)
+    after = decode_key_cursor(cursor, str)
     above = await locations_service.ancestors(session, location)
     subtree = await locations_service.descendants(session, location)
     here = await _counts(session)
@@ -228,7 +212,7 @@ async def _location_page(
         session,
         filters=items_service.ItemFilter(location=location.code, directly_at=not below),
         sort="code",
-        cursor=list(after) if after else None,
+        cursor=after,
         limit=PAGE_SIZE,
     )
     containers = {t.key for t in await item_types.list_item_types(session) if t.can_contain}

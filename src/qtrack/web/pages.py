@@ -18,7 +18,7 @@ from qtrack.accounts.principal import Principal
 from qtrack.core.clock import utcnow
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
-from qtrack.core.pagination import decode_cursor, encode_cursor
+from qtrack.core.pagination import decode_key_cursor, encode_cursor
 from qtrack.events.models import Event
 from qtrack.inventory import service as inventory_service
 from qtrack.items import repository
@@ -185,9 +185,7 @@ async def items_list(
     items: list[Any] = []
     next_key = None
     try:
-        after = decode_cursor(cursor) if cursor else None
-        if after is not None and (not isinstance(after, list) or len(after) != 2):
-            raise ValueError("cursor")
+        after = decode_key_cursor(cursor)
         filters = items_service.ItemFilter(
             type=form["type"] or None,
             status=form["status"] or None,
