@@ -1,7 +1,4 @@
-"""`qtrack import`: register many items from a CSV file, all of them or none.
-
-Imported through `qtrack.cli`, like the other command modules (it uses that module's helpers).
-"""
+"""`qtrack import`: register many items from a CSV file, all of them or none."""
 
 import time
 from pathlib import Path
@@ -10,8 +7,12 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qtrack.cli import fail, run_in_session
-from qtrack.cli_tracking import ActingAs, acting_as
+from qtrack.cli.common import (
+    ActingAs,
+    acting_as,
+    fail,
+    run_in_session,
+)
 from qtrack.config import get_settings
 from qtrack.items import importer
 

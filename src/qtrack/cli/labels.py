@@ -1,4 +1,4 @@
-"""`qtrack keys` and `qtrack labels`: signing keys, pre-rendering, and printing to a file."""
+"""`qtrack labels`: pre-render QR images, print labels to PDF or ZPL."""
 
 import asyncio
 from functools import partial
@@ -9,8 +9,11 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qtrack.cli import fail, run_in_session
-from qtrack.codes import keys, tokens
+from qtrack.cli.common import (
+    fail,
+    run_in_session,
+)
+from qtrack.codes import tokens
 from qtrack.codes.models import ItemLabel
 from qtrack.config import get_settings
 from qtrack.core.redis import create_redis
@@ -20,48 +23,7 @@ from qtrack.labels import service as labels_service
 from qtrack.labels.cache import QrCache, render_key
 from qtrack.labels.service import split_codes
 
-keys_app = typer.Typer(
-    help="Keys that sign QR labels: create, list, rotate, retire.", no_args_is_help=True
-)
-labels_app = typer.Typer(help="QR labels: pre-render, print to PDF or ZPL.", no_args_is_help=True)
-
-
-@keys_app.command("create")
-def keys_create() -> None:
-    """Create the first signing key (later keys come from rotate)."""
-    settings = get_settings()
-    row = run_in_session(settings, lambda s: keys.create_first_key(s, settings))
-    typer.echo(f"key {row.id} is active")
-
-
-@keys_app.command("list")
-def keys_list() -> None:
-    """Every key: id, status, dates and public key (never the private key)."""
-    rows = run_in_session(get_settings(), keys.list_keys, mode="read")
-    if not rows:
-        typer.echo("no keys yet (one is made when the first label is signed)")
-        return
-    typer.echo(f"{'ID':>4}  {'STATUS':<10} {'VALID FROM':<20} {'SIGN UNTIL':<20} PUBLIC KEY")
-    for row in rows:
-        until = row.sign_until.strftime("%Y-%m-%d %H:%M:%S") if row.sign_until else "-"
-        public = keys.public_key_text(row)
-        since = f"{row.valid_from:%Y-%m-%d %H:%M:%S}"
-        typer.echo(f"{row.id:>4}  {row.status:<10} {since}  {until:<20} {public}")
-
-
-@keys_app.command("rotate")
-def keys_rotate() -> None:
-    """Make a new key sign from now on; labels signed before keep verifying."""
-    settings = get_settings()
-    row = run_in_session(settings, lambda s: keys.rotate(s, settings))
-    typer.echo(f"key {row.id} is active; earlier keys now only verify")
-
-
-@keys_app.command("retire")
-def keys_retire(key_id: Annotated[int, typer.Argument(help="The key to retire.")]) -> None:
-    """Stop trusting a key: labels it signed no longer verify."""
-    row = run_in_session(get_settings(), lambda s: keys.retire(s, key_id))
-    typer.echo(f"key {row.id} is retired")
+app = typer.Typer(help="QR labels: pre-render, print to PDF or ZPL.", no_args_is_help=True)
 
 
 async def _missing_labels(session: AsyncSession, limit: int) -> list[Item]:
@@ -70,7 +32,7 @@ async def _missing_labels(session: AsyncSession, limit: int) -> list[Item]:
     return list((await session.scalars(stmt)).all())
 
 
-@labels_app.command("warm")
+@app.command("warm")
 def labels_warm(
     limit: Annotated[int, typer.Option(help="At most this many items.")] = 100_000,
     scale: Annotated[int, typer.Option(help="PNG pixels per module to pre-render.")] = 8,
@@ -111,7 +73,7 @@ def labels_warm(
     typer.echo(f"rendered {len(urls)} QR images into Redis")
 
 
-@labels_app.command("print")
+@app.command("print")
 def labels_print(
     out: Annotated[Path, typer.Option(help="The file to write: .pdf or .zpl")],
     items: Annotated[str, typer.Option(help="Item codes, comma-separated.")] = "",

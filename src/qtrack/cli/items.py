@@ -1,30 +1,33 @@
-"""`qtrack items`, `qtrack locations` and `qtrack stats`: the tracking domain from a shell.
+"""`qtrack items`: register, show, history, and change items as a named user (`--as`).
 
 Every change to an item is an event with an actor, so changing commands act on behalf of a
-named user (`--as`), with that user's permissions; the services apply the same rules as the
-API. `qtrack.cli` (the entry point) imports this module and registers its commands; import
-it through `qtrack.cli`, since it builds on that module's helpers.
+named user, with that user's permissions; the services apply the same rules as the API.
 """
 
-from collections.abc import Awaitable, Callable, Sequence
-from decimal import Decimal
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
-import orjson
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qtrack.accounts import service as accounts_service
-from qtrack.accounts.audit import Origin
 from qtrack.accounts.principal import Principal
-from qtrack.cli import password_from, print_table, run_in_session, validated
+from qtrack.cli.common import (
+    CLI_ORIGIN,
+    ActingAs,
+    CodeArg,
+    ReasonOption,
+    acting_as,
+    password_from,
+    print_table,
+    run_in_session,
+    text,
+    validated,
+)
 from qtrack.config import get_settings
 from qtrack.containers import service as containers_service
-from qtrack.core.errors import Forbidden
 from qtrack.core.ratelimit import MemoryRateLimiter
 from qtrack.events.models import Event
-from qtrack.inventory import service as inventory_service
 from qtrack.items import changes
 from qtrack.items import service as items_service
 from qtrack.items.models import Item
@@ -37,26 +40,9 @@ from qtrack.items.schemas import (
     TransitionRequest,
     UnpackRequest,
 )
-from qtrack.locations import service as locations_service
-from qtrack.locations.schemas import LocationCreate, LocationNode
 from qtrack.workflow import service as workflow_service
 
-items_app = typer.Typer(
-    help="Items: register, show, history, and change them.", no_args_is_help=True
-)
-locations_app = typer.Typer(help="The location tree.", no_args_is_help=True)
-
-CLI_ORIGIN = Origin(ip=None, user_agent="qtrack-cli")  # how the security log names us
-
-ActingAs = Annotated[
-    str, typer.Option("--as", metavar="USERNAME", help="The person making the change.")
-]
-CodeArg = Annotated[str, typer.Argument(metavar="CODE", help="The item's code, e.g. MAT-000001.")]
-ReasonOption = Annotated[str | None, typer.Option(help="Why (kept in the history).")]
-
-
-class UserDisabled(Forbidden):
-    code, message = "user_disabled", "The user is disabled"
+app = typer.Typer(help="Items: register, show, history, and change them.", no_args_is_help=True)
 
 
 class QuantityKind(StrEnum):
@@ -64,17 +50,6 @@ class QuantityKind(StrEnum):
     consume = "consume"
     receive = "receive"
     adjust = "adjust"
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-async def acting_as(session: AsyncSession, username: str) -> Principal:
-    """The user named by `--as`, with their role's permissions; a disabled user may not act."""
-    user = await accounts_service.get_user(session, username)
-    if not user.is_active:
-        raise UserDisabled(f"User '{user.username}' is disabled")
-    return Principal(user=user, permissions=frozenset(user.role.permissions), via="cli")
 
 
 Change = Callable[[AsyncSession, Principal], Awaitable[tuple[Item, list[Event]]]]
@@ -92,17 +67,6 @@ def run_change(username: str, change: Change) -> None:
         typer.echo(f"{code}: nothing to change")
     for event in events:
         typer.echo(event_summary(event))
-
-
-def text(value: Any) -> str:
-    """A value from an item or an event, for a terminal."""
-    if value is None or value == "":
-        return "-"
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
-    return str(value)
 
 
 def change_text(before: dict[str, Any], after: dict[str, Any]) -> str:
@@ -137,7 +101,7 @@ def event_summary(event: EventRead) -> str:
 # --- items: registering and reading ----------------------------------------------------------
 
 
-@items_app.command("register")
+@app.command("register")
 def items_register(
     item_type: Annotated[str, typer.Option("--type", help="Item type key, e.g. material.")],
     as_user: ActingAs,
@@ -173,7 +137,7 @@ def items_register(
         typer.echo(code)
 
 
-@items_app.command("show")
+@app.command("show")
 def items_show(code: CodeArg) -> None:
     """Print an item's fields, status and location."""
 
@@ -213,7 +177,7 @@ def items_show(code: CodeArg) -> None:
         typer.echo(f"{key + ':':<{width}} {value}")
 
 
-@items_app.command("history")
+@app.command("history")
 def items_history(
     code: CodeArg,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many events.")] = 50,
@@ -245,7 +209,7 @@ def items_history(
 # --- items: changing -------------------------------------------------------------------------
 
 
-@items_app.command("transition")
+@app.command("transition")
 def items_transition(
     code: CodeArg,
     transition: Annotated[str, typer.Argument(metavar="NAME", help="e.g. quarantine, release.")],
@@ -281,7 +245,7 @@ def items_transition(
     run_change(as_user, _change)
 
 
-@items_app.command("move")
+@app.command("move")
 def items_move(
     code: CodeArg,
     location: Annotated[str, typer.Argument(metavar="LOCATION", help="The location's code.")],
@@ -303,7 +267,7 @@ def items_move(
     )
 
 
-@items_app.command("pack")
+@app.command("pack")
 def items_pack(
     code: CodeArg,
     container: Annotated[str, typer.Argument(metavar="CONTAINER", help="The container's code.")],
@@ -323,7 +287,7 @@ def items_pack(
     )
 
 
-@items_app.command("unpack")
+@app.command("unpack")
 def items_unpack(code: CodeArg, as_user: ActingAs, reason: ReasonOption = None) -> None:
     """Take an item out of its container; it stays where the container is."""
     body = validated(UnpackRequest, reason=reason)
@@ -339,7 +303,7 @@ def items_unpack(code: CodeArg, as_user: ActingAs, reason: ReasonOption = None) 
     )
 
 
-@items_app.command("quantity")
+@app.command("quantity")
 def items_quantity(
     code: CodeArg,
     kind: Annotated[QuantityKind, typer.Argument(help="What happened to the quantity.")],
@@ -363,63 +327,3 @@ def items_quantity(
             context=items_service.context_of(body),
         ),
     )
-
-
-# --- locations and counts --------------------------------------------------------------------
-
-
-@locations_app.command("add")
-def locations_add(
-    code: Annotated[str, typer.Argument(help="The location's code, e.g. RACK-1.")],
-    name: Annotated[str, typer.Option(help="What people call it.")],
-    kind: Annotated[str, typer.Option(help="site, building, zone, rack, shelf or area.")],
-    parent: Annotated[
-        str | None, typer.Option(metavar="CODE", help="The location it is in.")
-    ] = None,
-) -> None:
-    """Create a location, at the top or under a parent."""
-    body = validated(LocationCreate, code=code, name=name, kind=kind, parent=parent)
-
-    async def _create(session: AsyncSession) -> str:
-        location = await locations_service.create_location(session, **body.model_dump())
-        return location.code
-
-    created = run_in_session(get_settings(), _create)
-    under = f" under {body.parent}" if body.parent else ""
-    typer.echo(f"created location {created} ({body.kind}){under}")
-
-
-@locations_app.command("tree")
-def locations_tree() -> None:
-    """Print every location that is not archived, indented under its parent."""
-    roots = run_in_session(get_settings(), locations_service.tree, mode="read")
-    if not roots:
-        typer.echo("no locations")
-        return
-
-    def _print(nodes: Sequence[LocationNode], depth: int) -> None:
-        for node in nodes:
-            typer.echo(f"{'  ' * depth}{node.code}  {node.name} ({node.kind})")
-            _print(node.children, depth + 1)
-
-    _print(roots, 0)
-
-
-def stats() -> None:
-    """Print how many items there are by type and status, and by location."""
-    counts = run_in_session(get_settings(), inventory_service.stats, mode="read")
-    if not counts["total"]:
-        typer.echo("no items")
-        return
-    print_table(
-        ["TYPE", "STATUS", "ITEMS"],
-        [[row["type"], row["status"], str(row["count"])] for row in counts["by_type_status"]],
-    )
-    if counts["by_location"]:
-        typer.echo()
-        print_table(
-            ["LOCATION", "ITEMS"],
-            [[row["location"], str(row["count"])] for row in counts["by_location"]],
-        )
-    typer.echo()
-    typer.echo(f"total: {counts['total']} items")

@@ -1,0 +1,75 @@
+"""`qtrack db`: migrate and inspect the schema."""
+
+from typing import Annotated
+
+import typer
+
+from qtrack import migrations as qmigrations
+from qtrack.accounts import service as accounts_service
+from qtrack.bootstrap import bootstrap
+from qtrack.cli.common import run_with_db
+from qtrack.config import get_settings
+from qtrack.core.db import Database
+from qtrack.core.logging import configure_logging
+
+app = typer.Typer(help="Database schema: migrate and inspect.", no_args_is_help=True)
+
+
+@app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Apply migrations, then create the first admin if there are no users yet."""
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_format)
+    qmigrations.upgrade(settings.database_url, revision)
+    typer.echo(f"database at {qmigrations.current_revision(settings.database_url)}")
+    if revision != "head":
+        return
+
+    async def _first_admin(db: Database) -> tuple[str, str | None] | None:
+        async with db.session_scope() as session:
+            password = settings.admin_password
+            await bootstrap(session)
+            created = await accounts_service.ensure_first_admin(
+                session,
+                settings,
+                username=settings.admin_username,
+                password=password.get_secret_value() if password else None,
+            )
+            return None if created is None else (created[0].username, created[1])
+
+    created = run_with_db(settings, _first_admin)
+    if created is not None:
+        username, generated = created
+        if generated:
+            typer.echo(f"created admin user '{username}' with password: {generated}")
+            typer.echo("(shown once; change it after you log in)")
+        else:
+            typer.echo(
+                f"created admin user '{username}' with the password from QTRACK_ADMIN_PASSWORD"
+            )
+
+
+@app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1.")],
+) -> None:
+    """Revert migrations down to a revision."""
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_format)
+    qmigrations.downgrade(settings.database_url, revision)
+    typer.echo(f"database at {qmigrations.current_revision(settings.database_url) or 'base'}")
+
+
+@app.command("current")
+def db_current() -> None:
+    """Print the database's revision and whether it is up to date."""
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_format)
+    current = qmigrations.current_revision(settings.database_url)
+    head = qmigrations.head_revision()
+    state = "up to date" if current == head else f"behind head {head}"
+    typer.echo(f"{current or 'empty'} ({state})")
+    if current != head:
+        raise typer.Exit(code=1)
