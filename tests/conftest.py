@@ -109,6 +109,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "redis_url": None,
         "log_level": "WARNING",
         "log_format": "console",
+        # No background runner polling beside a test's own queries; tests/jobs turns it on.
+        "jobs_in_process": "off",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qtrack import __version__
+from qtrack import handlers as _handlers  # noqa: F401  (registers every job, schedule, consumer)
 from qtrack.accounts import admin_pages as accounts_admin_pages
 from qtrack.accounts import api as accounts_api
 from qtrack.accounts import pages as accounts_pages
@@ -35,6 +36,7 @@ from qtrack.items import api as items_api
 from qtrack.items import pages as items_pages
 from qtrack.items import types_api as item_types_api
 from qtrack.items import types_pages as item_types_pages
+from qtrack.jobs import probes as job_probes
 from qtrack.labels import api as labels_api
 from qtrack.labels import pages as labels_pages
 from qtrack.labels.cache import QrCache
@@ -72,9 +74,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info(
             "startup", version=__version__, database=db.engine.dialect.name, redis=redis is not None
         )
+        runner = await job_probes.start_in_process(app.state.qtrack)
+        job_probes.install(app.state.qtrack, runner)
         try:
             yield
         finally:
+            if runner is not None:
+                await runner.stop()
             if redis is not None:
                 await redis.aclose()
             await db.dispose()

@@ -6,6 +6,7 @@ Every field is documented in docs/settings.md; a test keeps the two in step.
 import json
 from functools import lru_cache
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -54,6 +55,18 @@ class Settings(BaseSettings):
     # Characters a keyboard-wedge scanner sends before each code, so the web UI can catch a
     # scan typed anywhere on a page. Empty: only the scan screen's own input takes scans.
     scan_prefix: str = Field(default="", max_length=8)
+    # The site's time zone: scheduled jobs' cron expressions are read in it.
+    timezone: str = "UTC"
+    # Background jobs (jobs/): whether `qtrack serve` runs them itself. auto: yes, unless a
+    # `qtrack worker` process is alive; on: always; off: never (only workers run them).
+    jobs_in_process: Literal["auto", "on", "off"] = "auto"
+    jobs_concurrency: int = Field(default=4, ge=1, le=64)
+    jobs_poll_s: float = Field(default=1.0, gt=0, le=60)
+    jobs_lease_grace_s: float = Field(default=30.0, ge=0)
+    jobs_retry_base_s: float = Field(default=10.0, gt=0)
+    jobs_retry_max_s: float = Field(default=3600.0, gt=0)
+    jobs_keep_done_days: int = Field(default=7, ge=1)
+    jobs_stale_after_s: float = Field(default=300.0, gt=0)
 
     @field_validator("cors_origins", "trusted_hosts", mode="before")
     @classmethod
@@ -63,6 +76,15 @@ class Settings(BaseSettings):
             return json.loads(value)
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
         return value
 
     @field_validator("log_level", mode="before")
@@ -84,6 +106,11 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """True when the database is the embedded SQLite one."""
         return self.database_url.startswith("sqlite")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The site's time zone."""
+        return ZoneInfo(self.timezone)
 
     @property
     def public_url(self) -> str:

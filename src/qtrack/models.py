@@ -11,6 +11,7 @@ from qtrack.core.orm import Base
 from qtrack.events import models as events_models
 from qtrack.inventory import models as inventory_models
 from qtrack.items import models as items_models
+from qtrack.jobs import models as jobs_models
 from qtrack.locations import models as locations_models
 from qtrack.workflow import models as workflow_models
 
@@ -23,6 +24,7 @@ __all__ = [
     "idempotency_models",
     "inventory_models",
     "items_models",
+    "jobs_models",
     "locations_models",
     "metadata",
     "workflow_models",

@@ -10,6 +10,7 @@ from qtrack.cli import (
     db,
     imports,
     items,
+    jobs,
     keys,
     labels,
     locations,
@@ -17,6 +18,7 @@ from qtrack.cli import (
     server,
     tokens,
     users,
+    worker,
 )
 
 app = typer.Typer(
@@ -34,6 +36,8 @@ app.add_typer(items.app, name="items")
 app.add_typer(locations.app, name="locations")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)
+app.command("worker")(worker.worker)
+app.add_typer(jobs.app, name="jobs")
 
 
 def main() -> None:

@@ -1,8 +1,38 @@
 """The one place that reads the wall clock, so tests can move time."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+
+
+class FakeClock:
+    """A clock a test sets and moves; `utcnow()` answers its time while it is installed."""
+
+    def __init__(self, now: datetime) -> None:
+        if now.tzinfo is None:
+            raise ValueError("a fake clock needs an aware time")
+        self.now = now.astimezone(UTC)
+
+    def advance(self, **delta: float) -> datetime:
+        """Move time forward by a `timedelta(**delta)`; returns the new time."""
+        self.now += timedelta(**delta)
+        return self.now
+
+    def __enter__(self) -> "FakeClock":
+        global _fake
+        _fake = self
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        global _fake
+        _fake = None
+
+
+_fake: FakeClock | None = None
 
 
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
+    fake = _fake
+    return datetime.now(UTC) if fake is None else fake.now

@@ -51,6 +51,14 @@ async def readyz(request: Request) -> Response:
 
     checks["rate_limits"] = state.limiter.kind
 
+    if status_code == 200:  # the checks added by other layers all need the database
+        for name, check in state.readiness_checks.items():
+            try:
+                checks.update(await asyncio.wait_for(check(), CHECK_TIMEOUT_S))
+            except Exception as exc:
+                log.warning("readyz_check_failed", check=name, error=type(exc).__name__)
+                checks[name] = f"degraded: check failed ({type(exc).__name__})"
+
     if status_code != 200:
         overall = "unavailable"
     elif any(str(v).startswith("degraded") for v in checks.values()):
@@ -66,4 +74,9 @@ async def metrics(request: Request) -> Response:
     state = app_state(request)
     if state.metrics is None:
         raise NotFound("Metrics are disabled")
+    for refresh in state.before_scrape:
+        try:
+            await asyncio.wait_for(refresh(), CHECK_TIMEOUT_S)
+        except Exception as exc:  # the gauges keep their last values; the scrape goes on
+            log.warning("metrics_refresh_failed", error=type(exc).__name__)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,6 +1,8 @@
 """What the app holds for its lifetime: settings, database, Redis, metrics."""
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
@@ -20,6 +22,13 @@ class AppState:
     redis: Redis | None
     metrics: Metrics | None
     limiter: RateLimiter
+    # Added by the layers above core (the jobs runner): more /readyz entries (name -> a check
+    # giving entries; a value starting "degraded" degrades the answer), and work to do before
+    # a /metrics scrape (gauges that need the database).
+    readiness_checks: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = field(
+        default_factory=dict
+    )
+    before_scrape: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 def app_state(conn: HTTPConnection) -> AppState:

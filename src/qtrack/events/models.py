@@ -3,7 +3,16 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    FetchedValue,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from qtrack.core.clock import utcnow
@@ -17,6 +26,7 @@ class Event(Base):
     __table_args__ = (
         UniqueConstraint("item_id", "seq"),
         Index("ix_event_item_id_id", "item_id", "id"),
+        Index("ix_event_txid_id", "txid", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -39,3 +49,24 @@ class Event(Base):
     longitude: Mapped[float | None]
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The change feed's order (events/feed.py). PostgreSQL: the id of the transaction that
+    # wrote the row, filled in by a column default, so recording an event costs no second
+    # statement; SQLite: always 0 (writers take turns there, so `id` alone is commit order).
+    # Not part of the hash: it says when the row was written, not what happened.
+    txid: Mapped[int] = mapped_column(BigInteger, server_default=FetchedValue())
+
+
+class FeedConsumer(Base):
+    """A named reader of the change feed and how far it has got (events/feed.py)."""
+
+    __tablename__ = "feed_consumer"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # The position of the last change handled: (txid, event id), as in a feed cursor.
+    txid: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    handled: Mapped[int] = mapped_column(BigInteger, default=0)
+    failures: Mapped[int] = mapped_column(default=0)  # in a row; 0 after a success
+    last_error: Mapped[str | None] = mapped_column(String(2000))
+    retry_at: Mapped[datetime | None]  # after a failure: not before then
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

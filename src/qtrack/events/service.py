@@ -110,7 +110,12 @@ def _columns(
     occurred_at: datetime | None,
 ) -> dict[str, Any]:
     """The next event's columns after the chain head `(event_count, last_event_hash)`, its
-    hash included: what `append` and `record` both write."""
+    hash included: what `append` and `record` both write.
+
+    The one point every change is recorded through. The change feed needs nothing more
+    here: its position (`txid`) is a column default the database fills in on the same
+    INSERT (events/feed.py), so the scan path gets no second statement.
+    """
     values: dict[str, Any] = {
         "item_id": item_id,
         "seq": head[0] + 1,

@@ -1,0 +1,19 @@
+"""Every module that registers background work, imported for its registrations.
+
+Jobs, schedules and feed consumers are declared by the domains that own them (`@job`,
+`schedule(...)`, `@feed.consumer`) when their module is imported. The server, `qtrack
+worker` and `qtrack jobs` import this module so that all of them know the same handlers:
+a domain that adds a module with handlers adds one line here.
+"""
+
+from qtrack.events import feed as events_feed  # runs the change feed's consumers
+from qtrack.jobs import housekeeping as jobs_housekeeping  # prunes finished jobs daily
+from qtrack.jobs import registry
+from qtrack.jobs.registry import JobSpec
+
+__all__ = ["events_feed", "jobs_housekeeping", "registered_jobs"]
+
+
+def registered_jobs() -> list[JobSpec]:
+    """Every job the modules above registered."""
+    return registry.jobs()
