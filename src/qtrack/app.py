@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info(
             "startup", version=__version__, database=db.engine.dialect.name, redis=redis is not None
         )
-        runner = await job_probes.start_in_process(app.state.qtrack)
+        runner = app.state.job_runner = await job_probes.start_in_process(app.state.qtrack)
         job_probes.install(app.state.qtrack, runner)
         try:
             yield

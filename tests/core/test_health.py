@@ -25,22 +25,49 @@ async def test_healthz_says_alive(client: httpx.AsyncClient) -> None:
     assert response.json() == {"status": "ok"}
 
 
-async def test_readyz_without_redis_is_degraded_but_ready(client: httpx.AsyncClient) -> None:
-    response = await client.get("/readyz")
+QUEUE = {
+    "ready": 0, "delayed": 0, "running": 0, "retrying": 0, "dead": 0, "oldest_ready_s": 0.0,
+}  # fmt: skip
+
+
+async def test_readyz_without_redis_is_degraded_but_ready(settings: Settings) -> None:
+    response = await _get(settings.model_copy(update={"jobs_in_process": "on"}), "/readyz")
     assert response.status_code == 200
     assert response.json() == {
         "status": "degraded",
-        "checks": {"database": "ok", "redis": "degraded: no redis", "rate_limits": "in-process"},
+        "checks": {
+            "database": "ok",
+            "redis": "degraded: no redis",
+            "rate_limits": "in-process",
+            "jobs": "ok",
+            "job_queue": {**QUEUE, "runners": 1, "workers": 0},
+        },
     }
 
 
 async def test_readyz_with_redis_is_ok(settings: Settings, redis_url: str) -> None:
-    response = await _get(settings.model_copy(update={"redis_url": redis_url}), "/readyz")
+    update = {"redis_url": redis_url, "jobs_in_process": "on"}
+    response = await _get(settings.model_copy(update=update), "/readyz")
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
-        "checks": {"database": "ok", "redis": "ok", "rate_limits": "redis"},
+        "checks": {
+            "database": "ok",
+            "redis": "ok",
+            "rate_limits": "redis",
+            "jobs": "ok",
+            "job_queue": {**QUEUE, "runners": 1, "workers": 0},
+        },
     }
+
+
+async def test_readyz_without_a_job_runner_is_degraded(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")  # the tests' settings run no jobs in-process
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["jobs"].startswith("degraded: no job runner alive")
+    assert body["checks"]["job_queue"] == {**QUEUE, "runners": 0, "workers": 0}
 
 
 async def test_readyz_with_unreachable_redis_is_degraded(settings: Settings) -> None:

@@ -127,13 +127,13 @@ class Cron:
         for _ in range(_SEARCH_DAYS):
             if self._day_matches(day):
                 for hour in reversed(self.hours):
-                    if day == local.date() and hour > local.hour:
+                    # Wall-clock hours later than now's (give or take a clock change) cannot
+                    # be due yet; the UTC comparison below decides the rest.
+                    if day == local.date() and hour > local.hour + 1:
                         continue
                     for minute in reversed(self.minutes):
-                        if day == local.date() and hour == local.hour and minute > local.minute:
-                            continue
                         due = _to_utc(day, hour, minute, zone)
-                        if due <= now:  # a time skipped by the clock may still lie ahead
+                        if due <= now:
                             return due
             day -= timedelta(days=1)
         return None
@@ -145,7 +145,7 @@ class Cron:
         for _ in range(_SEARCH_DAYS):
             if self._day_matches(day):
                 for hour in self.hours:
-                    if day == local.date() and hour < local.hour:
+                    if day == local.date() and hour < local.hour - 1:
                         continue
                     for minute in self.minutes:
                         due = _to_utc(day, hour, minute, zone)

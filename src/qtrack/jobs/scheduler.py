@@ -96,4 +96,4 @@ async def _advance(
 async def schedule_rows(session: AsyncSession) -> dict[str, datetime]:
     """The last due time enqueued per schedule."""
     rows = await session.execute(select(JobSchedule.name, JobSchedule.last_due_at))
-    return dict(rows.tuples().all())
+    return {row.name: row.last_due_at for row in rows}
