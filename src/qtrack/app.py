@@ -42,6 +42,7 @@ from qtrack.labels import pages as labels_pages
 from qtrack.labels.cache import QrCache
 from qtrack.locations import api as locations_api
 from qtrack.locations import pages as locations_pages
+from qtrack.operations import pages as operations_pages
 from qtrack.web import pages as web_pages
 from qtrack.web import pwa as web_pwa
 from qtrack.web.render import error_layout
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(workflow_pages.router)
     app.include_router(labels_pages.router)
     app.include_router(codes_pages.router)
+    app.include_router(operations_pages.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # refused host gets a request id, a log line and the security headers.

@@ -45,6 +45,7 @@ ADMIN_SECTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("/admin/workflows", "Workflows", "States and the transitions between them", _CONFIG),
     ("/admin/label-templates", "Label templates", "Label sizes and what they show", _CONFIG),
     ("/admin/keys", "Signing keys", "The keys that sign QR labels", _CONFIG),
+    ("/admin/jobs", "Background jobs", "Queued, running and dead jobs; schedules", _CONFIG),
     ("/locations", "Locations", "Sites, zones, racks and shelves", Permission.LOCATION_MANAGE),
 )
 AdminAny = Annotated[
