@@ -108,10 +108,13 @@ async def test_a_rolled_back_change_never_appears(
     class Refused(Exception):
         pass
 
-    with pytest.raises(Refused):
+    async def rolled_back() -> None:
         async with db.session_scope() as session:
             await record(session, item, "rolled back")
             raise Refused
+
+    with pytest.raises(Refused):
+        await rolled_back()
     async with db.session_scope() as session:
         kept = await record(session, item, "kept")
     changes, _ = await wait_for_changes(db, start, 1)

@@ -104,7 +104,8 @@ async def test_a_consumer_gets_each_change_once_in_order_with_its_writes(
     await _items(client, admin, 1)
     await wait_for_changes(state.db, changes[-1].position, 1)
     assert await feed.run_consumers(ctx) == 1
-    assert len(audit.seen) == 6 and audit.seen[:5] == expected
+    assert len(audit.seen) == 6
+    assert audit.seen[:5] == expected
 
 
 async def test_a_failing_consumer_keeps_its_position_and_writes_nothing_then_retries(

@@ -59,7 +59,8 @@ async def test_the_page_shows_each_state_the_schedules_and_retries_a_dead_job(
     dead_row = _row(html, "dead-jobs", ids["d"])
     assert "ConnectError: &lt;refused&gt;" in dead_row  # escaped
     assert f'action="/admin/jobs/{ids["d"]}/retry"' in dead_row
-    assert 'data-schedule="jobs.prune"' in html and "<code>30 3 * * *</code>" in html
+    assert 'data-schedule="jobs.prune"' in html
+    assert "<code>30 3 * * *</code>" in html
     assert 'id="no-runner"' in html  # the tests run no job runner
     assert 'id="no-consumers"' in html
 
