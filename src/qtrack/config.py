@@ -3,6 +3,7 @@
 Every field is documented in docs/settings.md; a test keeps the two in step.
 """
 
+import ipaddress
 import json
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -41,12 +42,16 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
     cors_origins: CsvList = []
     trusted_hosts: CsvList = ["*"]
+    # Reverse proxies whose X-Forwarded-For/-Proto `qtrack serve` believes (uvicorn's own
+    # default): addresses or networks, `*` for any, empty for none.
+    trusted_proxies: CsvList = ["127.0.0.1", "::1"]
     metrics_enabled: bool = True
     access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_s: int = Field(default=30 * 86_400, ge=300)
     web_session_ttl_s: int = Field(default=12 * 3600, ge=300)
     password_min_length: int = Field(default=10, ge=8, le=128)
     login_rate_limit: int = Field(default=5, ge=1)
+    login_rate_limit_per_address: int = Field(default=50, ge=1)
     login_rate_window_s: int = Field(default=60, ge=1)
     api_rate_limit_per_minute: int = Field(default=1200, ge=1)
     admin_username: str = "admin"
@@ -55,7 +60,7 @@ class Settings(BaseSettings):
     # scan typed anywhere on a page. Empty: only the scan screen's own input takes scans.
     scan_prefix: str = Field(default="", max_length=8)
 
-    @field_validator("cors_origins", "trusted_hosts", mode="before")
+    @field_validator("cors_origins", "trusted_hosts", "trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         """Accept `a,b,c` or a JSON list from the environment, as well as a real list."""
@@ -63,6 +68,23 @@ class Settings(BaseSettings):
             return json.loads(value)
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        """Addresses or networks only: uvicorn would take anything else as a literal name
+        that never matches, and the proxy's clients would silently share its address."""
+        if value == ["*"]:
+            return value
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.5 or "
+                    "10.0.0.0/8), nor `*` alone"
+                ) from None
         return value
 
     @field_validator("log_level", mode="before")

@@ -20,6 +20,8 @@ class AppState:
     redis: Redis | None
     metrics: Metrics | None
     limiter: RateLimiter
+    # The migration this code expects the database at; /readyz fails while it is elsewhere.
+    schema_head: str | None = None
 
 
 def app_state(conn: HTTPConnection) -> AppState:
