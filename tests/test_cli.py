@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,12 +19,13 @@ from sqlalchemy.orm import joinedload
 from typer.testing import CliRunner, Result
 
 from qtrack import __version__, migrations
-from qtrack.accounts.models import User
+from qtrack.accounts.models import SecurityEvent, User
 from qtrack.cli import app
 from qtrack.config import Settings, get_settings
 from qtrack.core.db import Database
 from qtrack.core.security import verify_password
 from tests.conftest import make_settings
+from tests.databases import SqliteTemplates
 
 
 def invoke(cli: CliRunner, args: list[str], **env: str) -> Result:
@@ -284,3 +286,85 @@ def test_debug_shows_the_error_itself(cli: CliRunner) -> None:
     assert result.exit_code == 1
     assert isinstance(result.exception, ValidationError)
     assert "error: invalid_settings" not in result.output
+
+
+# --- which proxies are believed about the client's address --------------------------------
+
+
+@contextmanager
+def _serving(url: str, **env: str) -> Iterator[str]:
+    """`qtrack serve` in a real process (uvicorn reads X-Forwarded-For, or not) on a migrated
+    database; yields its address."""
+    full = {**os.environ, "QTRACK_DATABASE_URL": url, **env}
+    qtrack = [sys.executable, "-m", "qtrack"]
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*qtrack, "serve", "--port", str(port)],
+        env=full,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=0.5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _failed_login_addresses(url: str) -> list[str | None]:
+    async def _read() -> list[str | None]:
+        db = Database(make_settings(url), pooled=False)
+        try:
+            async with db.session_scope("read") as session:
+                stmt = select(SecurityEvent.ip).where(SecurityEvent.kind == "login_failed")
+                return list((await session.scalars(stmt)).all())
+        finally:
+            await db.dispose()
+
+    return asyncio.run(_read())
+
+
+def _guess(base: str, forwarded_for: str) -> int:
+    return httpx.post(
+        f"{base}/api/v1/auth/login",
+        json={"username": "admin", "password": "a wrong guess"},
+        headers={"X-Forwarded-For": forwarded_for},
+    ).status_code
+
+
+@pytest.fixture
+def migrated(tmp_path: Path, sqlite_templates: SqliteTemplates) -> str:
+    return sqlite_templates.clone(tmp_path)
+
+
+def test_a_client_not_among_the_trusted_proxies_cannot_spoof_its_address(migrated: str) -> None:
+    url = migrated
+    with _serving(url, QTRACK_TRUSTED_PROXIES="10.0.0.1") as base:
+        statuses = [_guess(base, f"198.51.100.{n}") for n in range(6)]
+    # Counted as the connection's own address: the sixth guess is refused.
+    assert statuses == [401] * 5 + [429]
+    assert set(_failed_login_addresses(url)) == {"127.0.0.1"}
+
+
+def test_a_trusted_proxy_passes_on_the_client_address(migrated: str) -> None:
+    url = migrated
+    with _serving(url, QTRACK_TRUSTED_PROXIES="127.0.0.1") as base:
+        statuses = [_guess(base, f"198.51.100.{n}, 127.0.0.1") for n in range(6)]
+    # Each client behind the proxy is its own: nobody's guesses block anybody else.
+    assert statuses == [401] * 6
+    assert _failed_login_addresses(url) == [f"198.51.100.{n}" for n in range(6)]
+
+
+def test_no_trusted_proxies_means_forwarded_headers_are_ignored(migrated: str) -> None:
+    url = migrated
+    with _serving(url, QTRACK_TRUSTED_PROXIES="") as base:
+        assert _guess(base, "198.51.100.9") == 401
+    assert _failed_login_addresses(url) == ["127.0.0.1"]

@@ -76,7 +76,9 @@ async def test_if_match_beyond_any_version_is_a_clean_412(
     assert made.status_code == 201, made.text
     path = f"/api/v1/items/{made.json()['items'][0]['code']}"
     refused = await client.patch(
-        path, json={"name": "Changed"}, headers=[*qa.headers.items(), ("If-Match", tag)]
+        path,
+        json={"name": "Changed"},
+        headers=[(k.encode(), v.encode()) for k, v in qa.headers.items()] + [(b"If-Match", tag)],
     )
     assert refused.status_code == 412, refused.text
     assert refused.json()["error"]["code"] == "version_mismatch"

@@ -179,7 +179,8 @@ class Database:
             )
             if not exists:
                 return None
-            return await conn.scalar(text("SELECT version_num FROM alembic_version"))
+            revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+            return None if revision is None else str(revision)
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
