@@ -10,15 +10,21 @@ PYTEST_ARGS ?= -n 2
 
 .PHONY: run test install lint typecheck pytest clean
 
+# pip's own output (a line per package) shows progress: the first install takes a minute.
 $(STAMP): pyproject.toml constraints.txt
+	@echo "==> creating $(VENV)/ with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@echo "==> installing qtrack and its pinned dependencies into $(VENV)/ (about a minute the first time)"
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+	@echo "==> installed"
 
 install: $(STAMP)
 
 run: install
+	@echo "==> migrating the database (qtrack db upgrade)"
 	$(BIN)/qtrack db upgrade
+	@echo "==> serving (qtrack serve); stop with Ctrl-C"
 	$(BIN)/qtrack serve
 
 lint: install

@@ -8,21 +8,24 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from typer.testing import CliRunner, Result
 
 from qtrack import __version__, migrations
-from qtrack.accounts.models import User
+from qtrack.accounts.models import SecurityEvent, User
 from qtrack.cli import app
 from qtrack.config import Settings, get_settings
 from qtrack.core.db import Database
 from qtrack.core.security import verify_password
 from tests.conftest import make_settings
+from tests.databases import SqliteTemplates
 
 
 def invoke(cli: CliRunner, args: list[str], **env: str) -> Result:
@@ -164,3 +167,204 @@ def test_settings_object_is_what_the_cli_reads(monkeypatch: pytest.MonkeyPatch) 
         assert isinstance(get_settings(), Settings)
     finally:
         get_settings.cache_clear()
+
+
+# --- errors are one line --------------------------------------------------------------------
+
+
+def _one_line_error(result: Result, starts: str) -> str:
+    """The single line a failed command printed on stderr."""
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"error: {starts}"), result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr  # a message, not a traceback
+    assert "Traceback" not in result.output
+    return result.stderr.strip()
+
+
+def test_serve_refuses_a_database_never_migrated(cli: CliRunner, tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    result = invoke(cli, ["serve", "--port", str(_free_port())], QTRACK_DATABASE_URL=url)
+    line = _one_line_error(result, "database_not_migrated: ")
+    assert line.endswith("database is not migrated: run `qtrack db upgrade`")
+
+
+def test_serve_refuses_a_database_behind_head(cli: CliRunner, tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    migrations.upgrade(url, "0005")
+    result = invoke(cli, ["serve", "--port", str(_free_port())], QTRACK_DATABASE_URL=url)
+    line = _one_line_error(result, "database_not_migrated: ")
+    head = migrations.head_revision()
+    assert f"(at 0005, this qtrack needs {head}): run `qtrack db upgrade`" in line
+
+
+def test_a_refused_admin_password_says_which_rule(cli: CliRunner, tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"
+    short = invoke(cli, ["db", "upgrade"], QTRACK_DATABASE_URL=url, QTRACK_ADMIN_PASSWORD="short")
+    line = _one_line_error(short, "weak_password: QTRACK_ADMIN_PASSWORD")
+    assert "at least 10 characters" in line
+    with_name = invoke(
+        cli,
+        ["db", "upgrade"],
+        QTRACK_DATABASE_URL=url,
+        QTRACK_ADMIN_PASSWORD="admin-is-my-password",
+    )
+    line = _one_line_error(with_name, "weak_password: QTRACK_ADMIN_PASSWORD")
+    assert "must not contain the username" in line
+    assert _users(url) == []
+    # A password that follows the rules then creates the admin on the migrated database.
+    fixed = invoke(
+        cli, ["db", "upgrade"], QTRACK_DATABASE_URL=url, QTRACK_ADMIN_PASSWORD="long enough now"
+    )
+    assert fixed.exit_code == 0, fixed.output
+    assert [u.username for u in _users(url)] == ["admin"]
+
+
+def test_make_run_with_a_refused_admin_password_is_one_line(tmp_path: Path) -> None:
+    """The real console script, as `make run` calls it: no traceback from Typer either."""
+    env = {
+        **os.environ,
+        "QTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'r.db'}",
+        "QTRACK_ADMIN_PASSWORD": "short",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "qtrack", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: weak_password: QTRACK_ADMIN_PASSWORD is refused by the password rules: at "
+        "least 10 characters (the database is migrated; set a password that follows the rules "
+        "and run `qtrack db upgrade` again to create 'admin')"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"QTRACK_PORT": "99999"}, "invalid_settings: QTRACK_PORT: "),
+        ({"QTRACK_ENV": "prod"}, "invalid_settings: QTRACK_SECRET_KEY is the placeholder"),
+        ({"QTRACK_TRUSTED_PROXIES": "proxy.internal"}, "invalid_settings: QTRACK_TRUSTED_PROXIES"),
+    ],
+)
+def test_bad_settings_are_one_line_naming_the_variable(
+    cli: CliRunner, tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 's.db'}"
+    for args in (["users", "list"], ["db", "upgrade"], ["serve"]):
+        _one_line_error(invoke(cli, args, QTRACK_DATABASE_URL=url, **env), expected)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["db", "upgrade"], ["db", "current"], ["users", "list"], ["serve"], ["roles", "list"]],
+)
+@pytest.mark.parametrize(
+    ("url", "cause"),
+    [
+        ("postgresql+asyncpg://nobody@127.0.0.1:1/none", "ConnectionRefusedError"),
+        ("sqlite+aiosqlite:////nonexistent-dir/q.db", "OperationalError"),
+    ],
+)
+def test_an_unreachable_database_is_one_line(
+    cli: CliRunner, args: list[str], url: str, cause: str
+) -> None:
+    line = _one_line_error(invoke(cli, args, QTRACK_DATABASE_URL=url), "database_unavailable: ")
+    assert f"({cause}: " in line
+
+
+def test_a_migration_error_is_one_line(cli: CliRunner, tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    result = invoke(cli, ["db", "downgrade", "no-such-revision"], QTRACK_DATABASE_URL=url)
+    _one_line_error(result, "migration_failed: ")
+
+
+def test_debug_shows_the_error_itself(cli: CliRunner) -> None:
+    result = invoke(cli, ["--debug", "users", "list"], QTRACK_PORT="99999")
+    assert result.exit_code == 1
+    assert isinstance(result.exception, ValidationError)
+    assert "error: invalid_settings" not in result.output
+
+
+# --- which proxies are believed about the client's address --------------------------------
+
+
+@contextmanager
+def _serving(url: str, **env: str) -> Iterator[str]:
+    """`qtrack serve` in a real process (uvicorn reads X-Forwarded-For, or not) on a migrated
+    database; yields its address."""
+    full = {**os.environ, "QTRACK_DATABASE_URL": url, **env}
+    qtrack = [sys.executable, "-m", "qtrack"]
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*qtrack, "serve", "--port", str(port)],
+        env=full,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=0.5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _failed_login_addresses(url: str) -> list[str | None]:
+    async def _read() -> list[str | None]:
+        db = Database(make_settings(url), pooled=False)
+        try:
+            async with db.session_scope("read") as session:
+                stmt = select(SecurityEvent.ip).where(SecurityEvent.kind == "login_failed")
+                return list((await session.scalars(stmt)).all())
+        finally:
+            await db.dispose()
+
+    return asyncio.run(_read())
+
+
+def _guess(base: str, forwarded_for: str) -> int:
+    return httpx.post(
+        f"{base}/api/v1/auth/login",
+        json={"username": "admin", "password": "a wrong guess"},
+        headers={"X-Forwarded-For": forwarded_for},
+    ).status_code
+
+
+@pytest.fixture
+def migrated(tmp_path: Path, sqlite_templates: SqliteTemplates) -> str:
+    return sqlite_templates.clone(tmp_path)
+
+
+def test_a_client_not_among_the_trusted_proxies_cannot_spoof_its_address(migrated: str) -> None:
+    url = migrated
+    with _serving(url, QTRACK_TRUSTED_PROXIES="10.0.0.1") as base:
+        statuses = [_guess(base, f"198.51.100.{n}") for n in range(6)]
+    # Counted as the connection's own address: the sixth guess is refused.
+    assert statuses == [401] * 5 + [429]
+    assert set(_failed_login_addresses(url)) == {"127.0.0.1"}
+
+
+def test_a_trusted_proxy_passes_on_the_client_address(migrated: str) -> None:
+    url = migrated
+    with _serving(url, QTRACK_TRUSTED_PROXIES="127.0.0.1") as base:
+        statuses = [_guess(base, f"198.51.100.{n}, 127.0.0.1") for n in range(6)]
+    # Each client behind the proxy is its own: nobody's guesses block anybody else.
+    assert statuses == [401] * 6
+    assert _failed_login_addresses(url) == [f"198.51.100.{n}" for n in range(6)]
+
+
+def test_no_trusted_proxies_means_forwarded_headers_are_ignored(migrated: str) -> None:
+    url = migrated
+    with _serving(url, QTRACK_TRUSTED_PROXIES="") as base:
+        assert _guess(base, "198.51.100.9") == 401
+    assert _failed_login_addresses(url) == ["127.0.0.1"]

@@ -79,3 +79,29 @@ def test_every_setting_is_documented() -> None:
     assert fields - documented == set(), "settings missing from docs/settings.md"
     test_vars = {"QTRACK_TEST_POSTGRES_URL", "QTRACK_TEST_REDIS_URL", "QTRACK_TEST_REQUIRE"}
     assert documented - fields - test_vars == set(), "docs/settings.md names unknown settings"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("10.0.0.5, 10.1.0.0/16", ["10.0.0.5", "10.1.0.0/16"]),
+        ('["::1"]', ["::1"]),
+        ("*", ["*"]),
+        ("", []),
+    ],
+)
+def test_trusted_proxies_are_addresses_or_networks(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: list[str]
+) -> None:
+    assert Settings(_env_file=None).trusted_proxies == ["127.0.0.1", "::1"]  # uvicorn's own
+    monkeypatch.setenv("QTRACK_TRUSTED_PROXIES", value)
+    assert Settings(_env_file=None).trusted_proxies == expected
+
+
+@pytest.mark.parametrize("value", ["proxy.internal", "10.0.0.1/8", "*, 10.0.0.1", "10.0.0.300"])
+def test_a_trusted_proxy_that_would_never_match_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("QTRACK_TRUSTED_PROXIES", value)
+    with pytest.raises(ValidationError, match="not an IP address or network"):
+        Settings(_env_file=None)

@@ -1,5 +1,6 @@
 """The application factory: settings in, a configured FastAPI app out."""
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from qtrack import __version__
+from qtrack import __version__, migrations
 from qtrack import handlers as _handlers  # noqa: F401  (registers every job, schedule, consumer)
 from qtrack.accounts import admin_pages as accounts_admin_pages
 from qtrack.accounts import api as accounts_api
@@ -50,6 +51,8 @@ from qtrack.workflow import api as workflow_api
 from qtrack.workflow import pages as workflow_pages
 
 log = structlog.get_logger("qtrack.app")
+# The shipped migrations' head cannot change while the process runs; read the scripts once.
+_schema_head = functools.cache(migrations.head_revision)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
     metrics = Metrics() if settings.metrics_enabled else None
+    schema_head = _schema_head()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             redis=redis,
             metrics=metrics,
             limiter=create_rate_limiter(redis),
+            schema_head=schema_head,
         )
         app.state.qr_cache = QrCache(redis=redis)
         log.info(

@@ -3,6 +3,7 @@
 Every field is documented in docs/settings.md; a test keeps the two in step.
 """
 
+import ipaddress
 import json
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -42,12 +43,16 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
     cors_origins: CsvList = []
     trusted_hosts: CsvList = ["*"]
+    # Reverse proxies whose X-Forwarded-For/-Proto `qtrack serve` believes (uvicorn's own
+    # default): addresses or networks, `*` for any, empty for none.
+    trusted_proxies: CsvList = ["127.0.0.1", "::1"]
     metrics_enabled: bool = True
     access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_s: int = Field(default=30 * 86_400, ge=300)
     web_session_ttl_s: int = Field(default=12 * 3600, ge=300)
     password_min_length: int = Field(default=10, ge=8, le=128)
     login_rate_limit: int = Field(default=5, ge=1)
+    login_rate_limit_per_address: int = Field(default=50, ge=1)
     login_rate_window_s: int = Field(default=60, ge=1)
     api_rate_limit_per_minute: int = Field(default=1200, ge=1)
     admin_username: str = "admin"
@@ -68,7 +73,7 @@ class Settings(BaseSettings):
     jobs_keep_done_days: int = Field(default=7, ge=1)
     jobs_stale_after_s: float = Field(default=300.0, gt=0)
 
-    @field_validator("cors_origins", "trusted_hosts", mode="before")
+    @field_validator("cors_origins", "trusted_hosts", "trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         """Accept `a,b,c` or a JSON list from the environment, as well as a real list."""
@@ -85,6 +90,23 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        """Addresses or networks only: uvicorn would take anything else as a literal name
+        that never matches, and the proxy's clients would silently share its address."""
+        if value == ["*"]:
+            return value
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.5 or "
+                    "10.0.0.0/8), nor `*` alone"
+                ) from None
         return value
 
     @field_validator("log_level", mode="before")

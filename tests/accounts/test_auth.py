@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import jwt
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from qtrack.accounts.models import SecurityEvent
 from qtrack.accounts.sessions import JWT_AUDIENCE, JWT_ISSUER
-from qtrack.config import PLACEHOLDER_SECRET
+from qtrack.config import PLACEHOLDER_SECRET, Settings
 from qtrack.core.db import Database
 from tests.factories import PASSWORD, bearer, create_user, login
 
@@ -256,8 +257,9 @@ async def test_spraying_many_usernames_from_one_address_is_limited(
     limited_client: httpx.AsyncClient, limited_app: object
 ) -> None:
     db: Database = limited_app.state.qtrack.db  # type: ignore[attr-defined]
+    settings: Settings = limited_app.state.qtrack.settings  # type: ignore[attr-defined]
     await create_user(db, "zed")
-    for i in range(5):
+    for i in range(settings.login_rate_limit_per_address):
         bad = await limited_client.post(
             "/api/v1/auth/login", json={"username": f"u{i}", "password": "guess guess"}
         )
@@ -266,6 +268,7 @@ async def test_spraying_many_usernames_from_one_address_is_limited(
         "/api/v1/auth/login", json={"username": "zed", "password": PASSWORD}
     )
     assert blocked.status_code == 429
+    assert blocked.json()["error"]["code"] == "too_many_attempts"
 
 
 async def test_successful_logins_do_not_count_toward_the_limit(
@@ -326,3 +329,47 @@ async def test_secrets_never_reach_the_logs(
         assert secret not in logged
     listed = await client.get("/api/v1/tokens", headers=admin.headers)
     assert raw not in listed.text
+
+
+async def test_one_person_mistyping_behind_a_nat_does_not_block_the_shift(
+    limited_client: httpx.AsyncClient, limited_app: object
+) -> None:
+    """Everybody on the floor comes from one NAT address: ann's failures block ann alone."""
+    db: Database = limited_app.state.qtrack.db  # type: ignore[attr-defined]
+    for name in ("ann", "bob"):
+        await create_user(db, name)
+    for _ in range(5):
+        bad = await limited_client.post(
+            "/api/v1/auth/login", json={"username": "ann", "password": "guess guess"}
+        )
+        assert bad.status_code == 401
+    blocked = await limited_client.post(
+        "/api/v1/auth/login", json={"username": "ann", "password": PASSWORD}
+    )
+    assert blocked.status_code == 429
+    bob = await limited_client.post(
+        "/api/v1/auth/login", json={"username": "bob", "password": PASSWORD}
+    )
+    assert bob.status_code == 200, bob.text
+
+
+async def test_guesses_from_elsewhere_do_not_lock_the_owner_out(
+    limited_app: FastAPI, limited_client: httpx.AsyncClient
+) -> None:
+    """Nobody can keep a user's logins blocked from an address of their own."""
+    db: Database = limited_app.state.qtrack.db
+    await create_user(db, "ann")
+    transport = httpx.ASGITransport(app=limited_app, client=("198.51.100.66", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as attacker:
+        for _ in range(8):
+            await attacker.post(
+                "/api/v1/auth/login", json={"username": "ann", "password": "guess guess"}
+            )
+        still = await attacker.post(
+            "/api/v1/auth/login", json={"username": "ann", "password": PASSWORD}
+        )
+        assert still.status_code == 429  # the guesser is stopped
+    owner = await limited_client.post(
+        "/api/v1/auth/login", json={"username": "ann", "password": PASSWORD}
+    )
+    assert owner.status_code == 200, owner.text

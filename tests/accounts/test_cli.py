@@ -1,11 +1,13 @@
 """`qtrack users` and `qtrack tokens`, run as an administrator would run them."""
 
 import asyncio
+import getpass
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,13 +17,15 @@ from qtrack.accounts import roles as accounts_roles
 from qtrack.accounts import service as accounts_service
 from qtrack.accounts import tokens as tokens_service
 from qtrack.accounts.models import ApiToken, User
+from qtrack.accounts.permissions import BUILTIN_ROLES
 from qtrack.accounts.sessions import InvalidToken
 from qtrack.cli import app
 from qtrack.config import get_settings
 from qtrack.core.clock import utcnow
 from qtrack.core.db import Database
 from qtrack.core.security import hash_password, sha256_hex, verify_password
-from tests.conftest import make_settings
+from tests.conftest import make_settings, start_app
+from tests.factories import login, web_login
 
 T = TypeVar("T")
 
@@ -411,3 +415,78 @@ def test_disabling_a_user_stops_their_tokens(cli: CliRunner, database_url: str) 
     ok(qtrack(cli, database_url, "users", "disable", "ann"))
 
     assert authenticate(database_url, raw) is None
+
+
+# --- the CLI as an actor, roles -------------------------------------------------------------
+
+
+def _log_rows(html: str) -> list[tuple[str, list[str]]]:
+    """The security log page's rows: kind, then the text of each cell."""
+    rows = []
+    for row in re.findall(r'<tr data-event-id="\d+" data-kind="(\w+)">(.*?)</tr>', html, re.S):
+        cells = [
+            re.sub(r"<[^>]+>", "", c).strip()
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", row[1], re.S)
+        ]
+        rows.append((row[0], cells))
+    return rows
+
+
+def test_the_security_log_names_the_cli_and_its_os_user(cli: CliRunner, database_url: str) -> None:
+    create_user(cli, database_url, "boss", "--role", "admin")
+    create_user(cli, database_url, "ann", "--role", "operator")
+    ok(qtrack(cli, database_url, "users", "disable", "ann"))
+    ok(qtrack(cli, database_url, "users", "reset-password", "ann"))
+    create_token(cli, database_url, "--name", "dock", "--user", "boss")
+    by = f"cli:{getpass.getuser()}"
+
+    async def _read_log() -> tuple[httpx.Response, httpx.Response]:
+        app, lifespan = await start_app(make_settings(database_url))
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                await web_login(c, "boss", GOOD_PASSWORD)
+                page = await c.get("/admin/security-log")
+                boss = await login(c, "boss", GOOD_PASSWORD)
+                return page, await c.get("/api/v1/security-events", headers=boss.headers)
+        finally:
+            await lifespan.__aexit__(None, None, None)
+
+    page, api = asyncio.run(_read_log())
+    assert page.status_code == 200
+    done_by_cli = [(kind, cells) for kind, cells in _log_rows(page.text) if kind != "login"]
+    assert [kind for kind, _ in done_by_cli] == [
+        "token_created",
+        "password_reset",
+        "user_disabled",
+        "user_created",
+        "user_created",
+    ]
+    for _, (_, _, who, _, origin, details) in done_by_cli:
+        assert (who, origin) == (by, "qtrack-cli")
+        assert by not in details  # said once, in its column
+    events = {e["kind"]: e for e in api.json()["items"]}
+    assert events["user_disabled"]["actor"] == by
+    assert events["login"]["actor"] == "boss"
+
+
+def test_an_unknown_role_lists_the_roles_there_are(cli: CliRunner, database_url: str) -> None:
+    result = qtrack(cli, database_url, "users", "create", "ann", "--role", "qa")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: role_not_found: No role 'qa'; the roles are: "
+        "admin, dispatcher, operator, supervisor, viewer"
+    )
+    assert usernames(database_url) == []
+
+
+def test_roles_list_shows_each_role_with_its_permissions(cli: CliRunner, database_url: str) -> None:
+    out = ok(qtrack(cli, database_url, "roles", "list"))
+    lines = out.splitlines()
+    keys = [line.split()[0] for line in lines if not line.startswith(" ")]
+    assert keys == ["admin", "dispatcher", "operator", "supervisor", "viewer"]
+    shown = {
+        lines[i].split()[0]: set(lines[i + 1].strip().split(", ")) for i in range(0, len(lines), 2)
+    }
+    assert shown == {key: set(permissions) for key, (_, _, permissions) in BUILTIN_ROLES.items()}
+    assert lines[0] == "admin  Administrator"

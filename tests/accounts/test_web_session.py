@@ -174,3 +174,74 @@ async def test_a_stolen_or_stale_cookie_is_refused(client: httpx.AsyncClient, db
     client.cookies.set("qtrack_session", "made-up-value")
     assert (await client.get("/")).status_code == 303
     assert (await client.get("/api/v1/auth/me")).status_code == 401
+
+
+# --- Origin and Referer: a second defence behind the CSRF token ----------------------------
+
+FOREIGN = [
+    {"Origin": "https://evil.example"},
+    {"Origin": "http://testserver.evil.example"},
+    {"Origin": "http://testserver:8080"},
+    {"Origin": "null"},
+    {"Referer": "https://evil.example/forged-form.html"},
+    {"Origin": "https://evil.example", "Referer": "http://testserver/"},
+]
+OWN = [
+    {},  # neither header: old clients and privacy settings are not refused
+    {"Origin": "http://testserver"},
+    {"Origin": "HTTP://TESTSERVER:80"},
+    {"Referer": "http://testserver/items?status=released"},
+    {"Origin": "http://127.0.0.1:8000"},  # the public URL, when a proxy changed the Host
+]
+
+
+@pytest.mark.parametrize("headers", FOREIGN)
+async def test_a_form_from_another_site_is_refused_even_with_a_valid_token(
+    client: httpx.AsyncClient, db: Database, headers: dict[str, str]
+) -> None:
+    await create_user(db, "ann")
+    await _web_login(client)
+    token = _csrf((await client.get("/")).text)
+    forged = await client.post("/logout", data={"csrf_token": token}, headers=headers)
+    assert forged.status_code == 403
+    assert "foreign_origin" in forged.text
+    assert (await client.get("/")).status_code == 200  # still signed in: nothing changed
+    api = await client.post(
+        "/api/v1/auth/password",
+        json={"current_password": PASSWORD, "new_password": "another good secret"},
+        headers={"X-CSRF-Token": token, **headers},
+    )
+    assert api.status_code == 403
+    assert api.json()["error"]["code"] == "foreign_origin"
+
+
+@pytest.mark.parametrize("headers", FOREIGN)
+async def test_a_login_form_from_another_site_is_refused(
+    client: httpx.AsyncClient, db: Database, headers: dict[str, str]
+) -> None:
+    await create_user(db, "ann")
+    page = await client.get("/login")
+    forged = await client.post(
+        "/login",
+        data={"username": "ann", "password": PASSWORD, "csrf_token": _csrf(page.text)},
+        headers=headers,
+    )
+    assert forged.status_code == 403
+    assert "qtrack_session" not in forged.cookies
+
+
+@pytest.mark.parametrize("headers", OWN)
+async def test_forms_from_our_own_pages_are_accepted(
+    client: httpx.AsyncClient, db: Database, headers: dict[str, str]
+) -> None:
+    await create_user(db, "ann")
+    page = await client.get("/login")
+    signed_in = await client.post(
+        "/login",
+        data={"username": "ann", "password": PASSWORD, "csrf_token": _csrf(page.text)},
+        headers=headers,
+    )
+    assert signed_in.status_code == 303
+    token = _csrf((await client.get("/")).text)
+    out = await client.post("/logout", data={"csrf_token": token}, headers=headers)
+    assert out.status_code == 303

@@ -164,3 +164,48 @@ async def test_verify_needs_login_and_refuses_huge_input(
     assert (await client.post("/api/v1/codes/verify", json={"data": "x"})).status_code == 401
     huge = await client.post("/api/v1/codes/verify", json={"data": "A" * 5000}, headers=qa.headers)
     assert huge.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(lambda url, token: token.lower(), id="bare-token"),
+        pytest.param(lambda url, token: url.lower(), id="whole-url"),
+        pytest.param(
+            lambda url, token: url.replace(token, token[:60] + token[60:].lower()), id="half"
+        ),
+    ],
+)
+async def test_verify_and_scan_apply_one_rule_to_a_lower_cased_token(
+    client: httpx.AsyncClient, qa: AppLogin, spoil: object
+) -> None:
+    """Labels print tokens in capitals: lower-cased, a token is malformed at both edges."""
+    item = await _item(client, qa)
+    label = (await client.get(f"/api/v1/items/{item['code']}/label", headers=qa.headers)).json()
+    data = spoil(label["url"], label["token"])  # type: ignore[operator]
+    assert data != label["url"]
+
+    verified = await _verify(client, qa, data)
+    assert verified["status"] == "malformed"
+    assert verified["item"] is None
+    scanned = await client.post("/api/v1/scan", json={"data": data}, headers=qa.headers)
+    if scanned.status_code == 422:  # a label URL whose token is malformed
+        assert scanned.json()["error"]["message"] == "malformed qtrack token"
+    else:  # bare lower-case text is no token at all, and matches nothing
+        assert scanned.status_code == 200, scanned.text
+        assert scanned.json()["kind"] == "text"
+        assert scanned.json().get("item") is None
+
+    # The label as printed is valid at both edges.
+    assert (await _verify(client, qa, label["url"]))["status"] == "valid"
+    good = await client.post("/api/v1/scan", json={"data": label["url"]}, headers=qa.headers)
+    assert good.json()["kind"] == "qtrack_token"
+
+
+def test_well_formed_is_the_one_rule() -> None:
+    token = "A2" * 60
+    assert tokens.well_formed(token)
+    assert not tokens.well_formed(token.lower())
+    assert not tokens.well_formed(token[:-1])
+    assert not tokens.well_formed(token + "A")
+    assert not tokens.well_formed(token[:-1] + "1")  # 0, 1, 8, 9 are not base32

@@ -332,11 +332,12 @@ async def list_security_events(
     kind: str | None = None,
 ) -> Page[SecurityEventRead]:
     """Logins, logouts, token and role changes: who, when, from where. Newest first."""
-    rows = [
-        event
-        for event, _ in await audit.list_security_events(
-            session, before_id=decode_int_cursor(cursor), limit=limit, kind=kind
-        )
+    rows = await audit.list_security_events(
+        session, before_id=decode_int_cursor(cursor), limit=limit, kind=kind
+    )
+    next_cursor = encode_cursor(rows[-1][0].id) if len(rows) == limit else None
+    items = [
+        SecurityEventRead.model_validate(event).model_copy(update={"actor": actor})
+        for event, actor in rows
     ]
-    next_cursor = encode_cursor(rows[-1].id) if len(rows) == limit else None
-    return Page(items=[SecurityEventRead.model_validate(e) for e in rows], next_cursor=next_cursor)
+    return Page(items=items, next_cursor=next_cursor)

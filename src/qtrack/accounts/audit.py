@@ -27,6 +27,8 @@ class Origin:
 
     ip: str | None = None
     user_agent: str | None = None
+    # Who acted when no qtrack user did: the CLI names the OS user (`cli:alice`).
+    by: str | None = None
 
 
 async def record(
@@ -42,6 +44,8 @@ async def record(
 ) -> SecurityEvent:
     """Append one entry to the security log (flushed with the caller's transaction)."""
     origin = origin or Origin()
+    if actor is None and origin.by:
+        details = {"by": origin.by[:64], **details}
     event = SecurityEvent(
         kind=kind,
         actor_id=actor.id if actor else None,
@@ -64,8 +68,9 @@ async def list_security_events(
     kind: str | None = None,
     username: str | None = None,
 ) -> list[tuple[SecurityEvent, str | None]]:
-    """Security events newest first, each with its actor's username, in one query; narrowed
-    to one kind and to what was done to or by one user."""
+    """Security events newest first, each with who acted (the actor's username, or what acted
+    without a user, e.g. `cli:alice`), in one query; narrowed to one kind and to what was
+    done to or by one user."""
     actor = aliased(User)
     stmt = (
         select(SecurityEvent, actor.username)
@@ -82,4 +87,12 @@ async def list_security_events(
         # The subject's name is kept on the event (also for failed logins of unknown names);
         # the actor is found by id, so what a user did to others shows too.
         stmt = stmt.where(or_(SecurityEvent.username == name, actor.username == name))
-    return [(event, actor_name) for event, actor_name in (await session.execute(stmt)).all()]
+    return [
+        (event, actor_name or _by(event))
+        for event, actor_name in (await session.execute(stmt)).all()
+    ]
+
+
+def _by(event: SecurityEvent) -> str | None:
+    by = (event.details or {}).get("by")
+    return by if isinstance(by, str) else None

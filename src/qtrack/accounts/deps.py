@@ -6,6 +6,7 @@ session cookie. Cookie-authenticated writes must carry a CSRF token (form field 
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import structlog
 from fastapi import BackgroundTasks, Depends, Request
@@ -13,6 +14,7 @@ from fastapi import BackgroundTasks, Depends, Request
 from qtrack.accounts import sessions, tokens
 from qtrack.accounts.audit import Origin
 from qtrack.accounts.principal import Principal
+from qtrack.config import Settings
 from qtrack.core.db import Database
 from qtrack.core.deps import SessionDep
 from qtrack.core.errors import Forbidden, RateLimited, Unauthorized
@@ -39,6 +41,13 @@ class CsrfFailed(Forbidden):
     code, message = "csrf_failed", "The form is missing its CSRF token or it does not match"
 
 
+class ForeignOrigin(Forbidden):
+    code, message = (
+        "foreign_origin",
+        "This form was sent from another site's page; nothing was changed",
+    )
+
+
 class ApiRateLimited(RateLimited):
     code, message = "rate_limited", "Too many requests for this token; slow down"
 
@@ -61,6 +70,50 @@ async def submitted_csrf_token(request: Request) -> str | None:
         value = (await request.form()).get(CSRF_FIELD)
         return value if isinstance(value, str) else None
     return None
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _host_port(scheme: str, netloc: str) -> str | None:
+    """`host[:port]` in one spelling: lower case, the scheme's default port left out."""
+    try:
+        parts = urlsplit(f"{scheme}://{netloc}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    return host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+
+
+def _source_of(url: str) -> str | None:
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        return None  # "null" (a sandboxed or privacy-stripped origin), or not a web page
+    return _host_port(scheme, parts.netloc)
+
+
+def same_origin(request: Request, settings: Settings) -> bool:
+    """Whether a browser's write comes from our own pages, by its `Origin` or, without one,
+    its `Referer`: the host it names is the one the request was sent to (`Host`) or the
+    public URL's. Neither header (old clients, some privacy settings) is let through: the
+    CSRF token is the defence, this is a second one."""
+    sent = request.headers.get("origin") or request.headers.get("referer")
+    if not sent:
+        return True
+    source = _source_of(sent)
+    if source is None:
+        return False
+    public = urlsplit(settings.public_url)
+    own = {
+        _host_port(request.url.scheme, request.headers.get("host", "")),
+        _host_port(public.scheme, public.netloc),
+    }
+    return source in own
 
 
 async def _limit_api_rate(state: AppState, principal: Principal) -> None:
@@ -117,6 +170,8 @@ async def get_principal(
                 settings, principal.session_id, await submitted_csrf_token(request)
             ):
                 raise CsrfFailed()
+            if not same_origin(request, settings):
+                raise ForeignOrigin()
     set_request_user(request.scope, principal.username)
     # For the error page's layout, should the route fail after this point.
     request.state.principal = principal

@@ -15,7 +15,9 @@ from qtrack.accounts.deps import (
     SESSION_COOKIE,
     CsrfFailed,
     CurrentPrincipal,
+    ForeignOrigin,
     OriginDep,
+    same_origin,
 )
 from qtrack.accounts.service import TooManyAttempts
 from qtrack.config import Settings
@@ -91,6 +93,8 @@ async def login_submit(
     nonce = request.cookies.get(CSRF_NONCE_COOKIE)
     if not nonce or not sessions.csrf_valid(settings, nonce, csrf_token, "login"):
         raise CsrfFailed()
+    if not same_origin(request, settings):
+        raise ForeignOrigin()
     next_url = safe_next(next_target)
     try:
         login, secret = await sessions.login_web(

@@ -61,10 +61,14 @@ async def count_holders(session: AsyncSession) -> dict[int, int]:
 
 
 async def get_role(session: AsyncSession, key: str) -> Role:
-    """A role by key; 404 role_not_found."""
+    """A role by key; 404 role_not_found, naming the roles there are."""
     role = await session.scalar(select(Role).where(Role.key == key))
     if role is None:
-        raise RoleNotFound(f"No role '{key}'")
+        known = list((await session.scalars(select(Role.key).order_by(Role.key))).all())
+        raise RoleNotFound(
+            f"No role '{key}'; the roles are: {', '.join(known)}",
+            details={"role": key, "roles": known},
+        )
     return role
 
 

@@ -194,6 +194,8 @@ class SecurityEventRead(BaseModel):
     occurred_at: datetime
     kind: str
     actor_id: int | None
+    # Who acted: the actor's username, or what acted without a user (`cli:<OS user>`).
+    actor: str | None = None
     subject_user_id: int | None
     username: str | None
     ip: str | None

@@ -63,10 +63,14 @@ def check_password_rules(settings: Settings, username: str, password: str) -> No
         )
 
 
-def _failure_keys(username: str, ip: str | None) -> list[str]:
-    keys = [f"login-fail:user:{username.lower()}"]
+def _failure_keys(settings: Settings, username: str, ip: str | None) -> list[tuple[str, int]]:
+    """The counters a failed password check adds to, each with its limit: one person at one
+    address (tight), and the address as a whole (loose). A person mistyping behind a shift's
+    shared NAT address blocks only themselves; one address guessing many names is still
+    stopped."""
+    keys = [(f"login-fail:user-ip:{username.lower()}|{ip or '-'}", settings.login_rate_limit)]
     if ip:
-        keys.append(f"login-fail:ip:{ip}")
+        keys.append((f"login-fail:ip:{ip}", settings.login_rate_limit_per_address))
     return keys
 
 
@@ -76,15 +80,16 @@ Attempt = list[tuple[str, str]]
 async def claim_attempt(
     limiter: RateLimiter, settings: Settings, username: str, ip: str | None
 ) -> Attempt:
-    """Count a password check against the username and the address *before* it runs, so
-    concurrent guesses cannot all slip under the limit; 429 when the limit is used up."""
+    """Count a password check against the person at this address and against the address
+    *before* it runs, so concurrent guesses cannot all slip under the limits; 429 when a
+    limit is used up."""
     window = settings.login_rate_window_s
     claimed: Attempt = []
     over: str | None = None
-    for key in _failure_keys(username, ip):
+    for key, limit in _failure_keys(settings, username, ip):
         count, event_id = await limiter.add_event(key, window)
         claimed.append((key, event_id))
-        if count > settings.login_rate_limit:
+        if count > limit:
             over = key
     if over is not None:
         retry = (await limiter.recent(over, window)).retry_after_s or window
@@ -368,7 +373,12 @@ async def authenticate_password(session: AsyncSession, username: str, password: 
 
 
 async def ensure_first_admin(
-    session: AsyncSession, settings: Settings, *, username: str, password: str | None
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    username: str,
+    password: str | None,
+    origin: Origin | None = None,
 ) -> tuple[User, str | None] | None:
     """Create the first admin when there are no users at all.
 
@@ -385,6 +395,7 @@ async def ensure_first_admin(
         role=ADMIN_ROLE,
         full_name="Administrator",
         password=password,
+        origin=origin,
     )
     return user, generated
 

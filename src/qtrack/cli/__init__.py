@@ -1,7 +1,11 @@
 """The `qtrack` command: one Typer module per area, registered here.
 
-Commands are thin: they parse options, open a `session_scope()`, and call services.
+Commands are thin: they parse options, open a `session_scope()`, and call services. Any
+error ends the command with one line on stderr and exit status 1 (`cli.errors`); `qtrack
+--debug COMMAND` shows the traceback instead.
 """
+
+from typing import Annotated
 
 import typer
 
@@ -15,19 +19,35 @@ from qtrack.cli import (
     labels,
     locations,
     reports,
+    roles,
     server,
     tokens,
     users,
     worker,
 )
+from qtrack.cli.errors import OneLineErrors
 
 app = typer.Typer(
-    help="qtrack: traceability for things that carry a QR code.", no_args_is_help=True
+    help="qtrack: traceability for things that carry a QR code.",
+    no_args_is_help=True,
+    cls=OneLineErrors,
 )
+
+
+@app.callback()
+def options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an error, show the full traceback.")
+    ] = False,
+) -> None:
+    """qtrack: traceability for things that carry a QR code."""
+
+
 app.command("version")(server.version)
 app.command("serve")(server.serve)
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
+app.add_typer(roles.app, name="roles")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
 app.add_typer(keys.app, name="keys")

@@ -2,6 +2,7 @@
 line, checking options with the API's schemas, acting as a user, and printing tables."""
 
 import asyncio
+import getpass
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qtrack.accounts import service as accounts_service
 from qtrack.accounts.audit import Origin
 from qtrack.accounts.principal import Principal
+from qtrack.cli.errors import describe
 from qtrack.config import Settings
 from qtrack.core.db import Database, Mode
 from qtrack.core.errors import Forbidden, QtrackError
@@ -24,10 +26,19 @@ from qtrack.core.logging import configure_logging
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
-# The CLI is the local administrator: services get actor=None, and the security log says so.
 PAGE_SIZE = 200  # rows per list call while paging through users or tokens
 
-CLI_ORIGIN = Origin(ip=None, user_agent="qtrack-cli")  # how the security log names us
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in this environment (a container without a passwd entry)
+        return "unknown"
+
+
+# The CLI is the local administrator: services get actor=None. The security log then says
+# which OS account ran the command (`cli:alice`) and that it came from the CLI.
+CLI_ORIGIN = Origin(ip=None, user_agent="qtrack-cli", by=f"cli:{_os_user()}")
 
 ActingAs = Annotated[
     str, typer.Option("--as", metavar="USERNAME", help="The person making the change.")
@@ -72,7 +83,8 @@ def run_in_session(
     try:
         return run_with_db(settings, _scoped)
     except QtrackError as exc:
-        fail(exc.code, exc.message)
+        typer.echo(f"error: {describe(exc)}", err=True)
+        raise typer.Exit(code=1) from None
 
 
 def validated(schema: type[M], **values: Any) -> M:

@@ -6,7 +6,7 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qtrack.cli.common import run_in_session
+from qtrack.cli.common import CLI_ORIGIN, run_in_session
 from qtrack.codes import keys
 from qtrack.codes.models import ItemLabel
 from qtrack.config import get_settings
@@ -44,14 +44,14 @@ def keys_list() -> None:
 def keys_rotate() -> None:
     """Make a new key sign from now on; labels signed before keep verifying."""
     settings = get_settings()
-    row = run_in_session(settings, lambda s: keys.rotate(s, settings))
+    row = run_in_session(settings, lambda s: keys.rotate(s, settings, origin=CLI_ORIGIN))
     typer.echo(f"key {row.id} is active; earlier keys now only verify")
 
 
 @app.command("retire")
 def keys_retire(key_id: Annotated[int, typer.Argument(help="The key to retire.")]) -> None:
     """Stop trusting a key: labels it signed no longer verify."""
-    row = run_in_session(get_settings(), lambda s: keys.retire(s, key_id))
+    row = run_in_session(get_settings(), lambda s: keys.retire(s, key_id, origin=CLI_ORIGIN))
     typer.echo(f"key {row.id} is retired")
 
 

@@ -6,7 +6,9 @@ import typer
 import uvicorn
 
 from qtrack import __version__
+from qtrack.cli.db import ensure_migrated
 from qtrack.config import get_settings
+from qtrack.core.logging import configure_logging
 
 
 def version() -> None:
@@ -21,6 +23,9 @@ def serve(
 ) -> None:
     """Run the HTTP server."""
     settings = get_settings()
+    configure_logging("WARNING", settings.log_format)
+    # Every request would fail on a database without our tables: say so once, and stop.
+    ensure_migrated(settings)
     uvicorn.run(
         "qtrack.app:create_app",
         factory=True,
@@ -29,5 +34,8 @@ def serve(
         workers=workers or settings.workers,
         log_config=None,  # create_app configures structured logging in every worker
         server_header=False,
-        proxy_headers=True,
+        # The client address (rate limits, security log) is taken from X-Forwarded-For only
+        # when the connection comes from one of these proxies.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )

@@ -8,7 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts import tokens as tokens_service
 from qtrack.accounts.schemas import TokenCreate, TokenRead
-from qtrack.cli.common import PAGE_SIZE, print_table, run_in_session, validated, when
+from qtrack.cli.common import (
+    CLI_ORIGIN,
+    PAGE_SIZE,
+    print_table,
+    run_in_session,
+    validated,
+    when,
+)
 from qtrack.config import get_settings
 from qtrack.core.clock import utcnow
 
@@ -42,6 +49,7 @@ def tokens_create(
             username=user,
             scopes=scopes,
             expires_at=expires_at,
+            origin=CLI_ORIGIN,
         )
         return TokenRead.of(token), raw
 
@@ -102,6 +110,8 @@ def tokens_revoke(
     """Revoke an API token; it stops working at once."""
     token = run_in_session(
         get_settings(),
-        lambda session: tokens_service.revoke_token(session, actor=None, token_id=token_id),
+        lambda session: tokens_service.revoke_token(
+            session, actor=None, token_id=token_id, origin=CLI_ORIGIN
+        ),
     )
     typer.echo(f"revoked token {token.id} '{token.name}'")

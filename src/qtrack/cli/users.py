@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qtrack.accounts import service as accounts_service
 from qtrack.accounts.schemas import PasswordReset, UserCreate, UserRead
 from qtrack.cli.common import (
+    CLI_ORIGIN,
     PAGE_SIZE,
     PasswordOption,
     PasswordStdinOption,
@@ -53,6 +54,7 @@ def users_create(
             full_name=full_name.strip(),
             email=email,
             password=password,
+            origin=CLI_ORIGIN,
         )
         return UserRead.of(user), generated
 
@@ -103,7 +105,7 @@ def _set_active(username: str, active: bool) -> None:
     user = run_in_session(
         get_settings(),
         lambda session: accounts_service.set_active(
-            session, actor=None, username=username, active=active
+            session, actor=None, username=username, active=active, origin=CLI_ORIGIN
         ),
     )
     typer.echo(f"{'enabled' if active else 'disabled'} user '{user.username}'")
@@ -138,7 +140,12 @@ def users_reset_password(
 
     async def _reset(session: AsyncSession) -> tuple[str, str | None]:
         user, generated = await accounts_service.reset_password(
-            session, settings, actor=None, username=username, new_password=password
+            session,
+            settings,
+            actor=None,
+            username=username,
+            new_password=password,
+            origin=CLI_ORIGIN,
         )
         return user.username, generated
 

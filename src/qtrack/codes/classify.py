@@ -15,6 +15,7 @@ from qtrack.codes.gs1 import (
     parse_element_string,
     parse_hri,
 )
+from qtrack.codes.tokens import well_formed
 
 __all__ = ["KINDS", "MAX_LENGTH", "Classified", "Gs1Data", "Kind", "classify"]
 
@@ -35,7 +36,6 @@ TEXT_CAP: Final = 512  # how much of an unrecognised scan is echoed back
 
 _TRIM = " \t\r\n"  # what keyboard-wedge scanners add; not \x1d, which is GS1 data
 _SYMBOLOGY = re.compile(r"\][A-Za-z][0-9]", re.ASCII)
-_TOKEN = re.compile(r"[A-Z2-7]{120}", re.ASCII)
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", re.ASCII)
 _URL = re.compile(r"https?://([^/?#]*)([^?#]*)", re.ASCII | re.IGNORECASE)
 _GS1_LEAD = re.compile(r"00[0-9]{18}|0[12][0-9]{14}", re.ASCII)
@@ -84,7 +84,7 @@ def _classify(text: str, symbology: str | None, base_url: str) -> Classified:
 
     token = _token(text, base_url)
     if token is not None:
-        if _TOKEN.fullmatch(token):
+        if well_formed(token):
             return Classified("qtrack_token", token, symbology)
         return invalid("malformed qtrack token")
 
@@ -125,7 +125,7 @@ def _classify(text: str, symbology: str | None, base_url: str) -> Classified:
 
 def _token(text: str, base_url: str) -> str | None:
     """The token part of a qtrack label: the bare text, or what follows /Q/ in a URL."""
-    if len(text) == 120 and _TOKEN.fullmatch(text):
+    if well_formed(text):
         return text
     url = _URL.match(text)
     if url is None:

@@ -9,6 +9,7 @@ reprint a different token, so the old label can be revoked.
 import base64
 import binascii
 import functools
+import re
 import struct
 from dataclasses import dataclass
 from typing import Literal
@@ -128,9 +129,21 @@ class Verdict:
     serial: int | None = None
 
 
+_WELL_FORMED = re.compile(f"[A-Z2-7]{{{TOKEN_LENGTH}}}", re.ASCII)
+
+
+def well_formed(token: str) -> bool:
+    """Whether text has a label token's form: 120 characters of *uppercase* base32.
+
+    The one rule for every edge (scan, verify): labels print the token in capitals (QR's
+    alphanumeric mode has no small letters), so a lower-cased token is no label's and is
+    malformed, not valid."""
+    return _WELL_FORMED.fullmatch(token) is not None
+
+
 def decode(token: str) -> tuple[int, int, int, bytes, bytes] | None:
     """(key id, item id, serial, signed payload, signature) of a well-formed token, or None."""
-    if len(token) != TOKEN_LENGTH:
+    if not well_formed(token):
         return None
     try:
         raw = base64.b32decode(token, casefold=False)
@@ -147,9 +160,12 @@ def decode(token: str) -> tuple[int, int, int, bytes, bytes] | None:
 
 async def verify(session: AsyncSession, token: str) -> Verdict:
     """Check a token's form, key, signature and revocation."""
-    decoded = decode(token.strip().upper())
+    decoded = decode(token.strip())
     if decoded is None:
-        return Verdict("malformed", "This is not a qtrack label token (wrong length or characters)")
+        return Verdict(
+            "malformed",
+            "This is not a qtrack label token (wrong length, or characters other than A-Z and 2-7)",
+        )
     key_id, item_id, serial, payload, signature = decoded
     ring = await keys.keyring(session)
     key = ring.get(key_id)

@@ -9,6 +9,7 @@
   `session_scope()` commit once, before the response or command finishes.
 """
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,8 +25,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import await_only
 
 from qtrack.config import Settings
+from qtrack.core.errors import DatabaseUnavailable
 
 log = structlog.get_logger("qtrack.db")
 
@@ -75,7 +78,27 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
         engine = create_async_engine(url, poolclass=NullPool)
 
     _log_slow_queries(engine, settings.slow_query_ms)
+    _mark_connect_failures(engine)
     return engine
+
+
+def _mark_connect_failures(engine: AsyncEngine) -> None:
+    """A connection that cannot be opened (refused, unreachable, too many clients, a file
+    that cannot be opened) is `DatabaseUnavailable`: a 503 with Retry-After, one line in the
+    CLI. The drivers raise anything from OSError to their own errors; this is the one place
+    that knows the failure happened while connecting."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            if dialect.name == "sqlite":
+                # After a failed connect aiosqlite's worker thread hands its own stop back
+                # to the event loop; let it while the loop runs (a CLI command closes it
+                # right after), or the thread dies with "Event loop is closed" on stderr.
+                await_only(asyncio.sleep(0.05))
+            raise DatabaseUnavailable() from exc
 
 
 def _log_slow_queries(engine: AsyncEngine, threshold_ms: int) -> None:
@@ -147,6 +170,17 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    async def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at; None when it was never migrated."""
+        async with self.engine.connect() as conn:
+            exists = await conn.run_sync(
+                lambda sync: sync.dialect.has_table(sync, "alembic_version")
+            )
+            if not exists:
+                return None
+            revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+            return None if revision is None else str(revision)
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""

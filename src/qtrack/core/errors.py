@@ -10,10 +10,12 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
@@ -89,6 +91,81 @@ class ServiceUnavailable(QtrackError):
     status_code, code, message = 503, "unavailable", "Service unavailable"
 
 
+DATABASE_RETRY_AFTER_S = 5
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database refused a connection, has none free, or lost one: try again shortly."""
+
+    code, message = (
+        "database_unavailable",
+        "The database is not available right now; nothing was changed. Try again shortly",
+    )
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        retry = {"Retry-After": str(DATABASE_RETRY_AFTER_S)}
+        super().__init__(message, details=details, headers={**retry, **(headers or {})})
+
+
+class DatabaseNotMigrated(DatabaseUnavailable):
+    """The tables this code needs are not there: the database was never migrated, or is
+    behind this version of qtrack."""
+
+    code, message = (
+        "database_not_migrated",
+        "The database is not migrated to this version of qtrack: run `qtrack db upgrade`",
+    )
+
+
+# SQLSTATEs that say the server cannot take (more) work now, rather than that the request
+# was wrong: connection exceptions (class 08), too many connections, shutting down, starting.
+_UNAVAILABLE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
+# SQLite's equivalents: the file cannot be opened, or a writer held the lock past the busy
+# timeout (the embedded database's "no free connection").
+_UNAVAILABLE_SQLITE = ("unable to open database file", "database is locked")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(seen) < 8 and current not in seen:
+        seen.append(current)
+        current = getattr(current, "orig", None) or current.__cause__
+    return seen
+
+
+def as_unavailable(exc: BaseException) -> DatabaseUnavailable | None:
+    """The error as a 503 `database_unavailable` when it says the database cannot serve now
+    (a refused, exhausted or lost connection); None for any other error."""
+    if isinstance(exc, DatabaseUnavailable):
+        return exc
+    if isinstance(exc, PoolTimeout):
+        return DatabaseUnavailable("No database connection came free in time; try again shortly")
+    if not isinstance(exc, DBAPIError):
+        return None
+    if exc.connection_invalidated:
+        return DatabaseUnavailable()
+    for cause in _chain(exc):
+        state = str(getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or "")
+        if state.startswith("08") or state in _UNAVAILABLE_SQLSTATES:
+            return DatabaseUnavailable()
+        if state == "42P01":  # undefined_table
+            return DatabaseNotMigrated()
+        if type(cause).__name__ == "OperationalError":
+            text = str(cause)
+            if text.startswith(_UNAVAILABLE_SQLITE):
+                return DatabaseUnavailable()
+            if text.startswith("no such table"):
+                return DatabaseNotMigrated()
+    return None
+
+
 # Codes for errors raised by the framework itself (routing, method, body parsing).
 _HTTP_CODES = {
     400: "bad_request",
@@ -129,9 +206,16 @@ async def error_response(
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"{LOGIN_PATH}?next={quote(target, safe='')}", status_code=303)
     if wants_json(request.scope):
-        return ORJSONResponse(
-            error_body(rid, code, message, details), status_code=status, headers=headers
-        )
+        try:
+            return ORJSONResponse(
+                error_body(rid, code, message, details), status_code=status, headers=headers
+            )
+        except orjson.JSONEncodeError:
+            # Details echo the request (an out-of-range number...): the error still gets out.
+            log.warning("error_details_not_encodable", code=code)
+            return ORJSONResponse(
+                error_body(rid, code, message), status_code=status, headers=headers
+            )
     return await render_error_page(
         request, status=status, code=code, message=message, headers=headers
     )
@@ -225,7 +309,29 @@ def _bad_value(exc: BaseException) -> bool:
     return False
 
 
+async def _unavailable(
+    request: Request, unavailable: DatabaseUnavailable, exc: Exception
+) -> Response:
+    cause = exc.__cause__ if exc is unavailable else exc
+    log.warning(
+        "database_unavailable",
+        error=type(cause).__name__ if cause else None,
+        reason=str(cause).splitlines()[0][:200] if cause else None,
+    )
+    return await _qtrack_error(request, unavailable)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    unavailable = as_unavailable(exc)
+    if unavailable is None:
+        raise exc
+    return await _unavailable(request, unavailable, exc)
+
+
 async def _driver_error(request: Request, exc: Exception) -> Response:
+    unavailable = as_unavailable(exc)
+    if unavailable is not None:
+        return await _unavailable(request, unavailable, exc)
     if _bad_value(exc):
         return await _data_error(request, exc)
     raise exc  # a real fault: the request context turns it into a logged 500
@@ -238,6 +344,8 @@ def install_error_handlers(app: FastAPI) -> None:
     that the request id and access log survive it.
     """
     app.add_exception_handler(QtrackError, _qtrack_error)
+    app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)

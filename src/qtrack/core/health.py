@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from qtrack.core.errors import NotFound
+from qtrack.core.errors import DatabaseUnavailable, NotFound
 from qtrack.core.http import ORJSONResponse
 from qtrack.core.state import app_state
 
@@ -25,31 +25,44 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> Response:
-    """Whether this worker can do useful work: 503 without a database; degraded without Redis."""
+    """Whether this worker can do useful work: 503 without a database or with one that is not
+    migrated to what this code expects; degraded without Redis."""
     state = app_state(request)
     checks: dict[str, Any] = {}
     status_code = 200
 
     try:
-        await asyncio.wait_for(state.db.ping(), CHECK_TIMEOUT_S)
+        revision = await asyncio.wait_for(state.db.schema_revision(), CHECK_TIMEOUT_S)
         checks["database"] = "ok"
+        checks["schema"] = _schema_check(revision, state.schema_head)
+        if checks["schema"] != "ok":
+            status_code = 503
     except Exception as exc:  # any failure means "not ready"; say which
-        log.warning("readyz_database_failed", error=type(exc).__name__)
-        checks["database"] = f"error: {type(exc).__name__}"
+        cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) and exc.__cause__ else exc
+        log.warning("readyz_database_failed", error=type(cause).__name__)
+        checks["database"] = f"error: {type(cause).__name__}"
         status_code = 503
 
     # Without Redis, rate limits and caches fall back to this process alone; still serving.
+    redis_up = False
     if state.redis is None:
         checks["redis"] = "degraded: no redis"
     else:
         try:
             await asyncio.wait_for(state.redis.ping(), CHECK_TIMEOUT_S)
             checks["redis"] = "ok"
+            redis_up = True
         except Exception as exc:
             log.warning("readyz_redis_failed", error=type(exc).__name__)
             checks["redis"] = f"degraded: redis unreachable ({type(exc).__name__})"
 
-    checks["rate_limits"] = state.limiter.kind
+    # What counts failed logins and API calls now: with Redis configured but failing, each
+    # worker counts on its own, so the limits are per worker until Redis answers again.
+    in_force = state.limiter.in_force()
+    if state.redis is not None and (not redis_up or in_force != "redis"):
+        checks["rate_limits"] = "degraded: in-process (redis unreachable; each worker counts alone)"
+    else:
+        checks["rate_limits"] = in_force
 
     if status_code == 200:  # the checks added by other layers all need the database
         for name, check in state.readiness_checks.items():
@@ -66,6 +79,14 @@ async def readyz(request: Request) -> Response:
     else:
         overall = "ok"
     return ORJSONResponse({"status": overall, "checks": checks}, status_code=status_code)
+
+
+def _schema_check(revision: str | None, head: str | None) -> str:
+    if head is None or revision == head:
+        return "ok"
+    if revision is None:
+        return "not migrated: run `qtrack db upgrade`"
+    return f"at {revision}, this qtrack expects {head}: run `qtrack db upgrade`"
 
 
 @router.get("/metrics", include_in_schema=False)

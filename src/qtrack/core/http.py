@@ -1,5 +1,6 @@
 """Small HTTP helpers: a fast JSON response and content negotiation for errors."""
 
+import re
 from typing import Any
 
 import orjson
@@ -8,6 +9,10 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 _JSON_PATH_PREFIXES = ("/api/", "/healthz", "/readyz", "/metrics")
+# `"v<version>"`, optionally weak. ASCII digits only (str.isdigit() also takes "²" and other
+# scripts' digits, which int() then refuses or reads), and at most 18 of them, so every
+# version a client names fits a signed 64-bit column and the JSON of the 412 answering it.
+_VERSION_TAG = re.compile(r'(?:W/)?"?v([0-9]{1,18})"?', re.ASCII)
 
 
 class ORJSONResponse(Response):
@@ -26,3 +31,9 @@ def wants_json(scope: Scope) -> bool:
         return True
     accept = Headers(scope=scope).get("accept", "")
     return "application/json" in accept and "text/html" not in accept
+
+
+def version_of_etag(value: str) -> int | None:
+    """The version a `"v<n>"` entity tag names, or None when it names none we could issue."""
+    match = _VERSION_TAG.fullmatch(value.strip())
+    return int(match.group(1)) if match else None

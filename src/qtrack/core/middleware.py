@@ -9,7 +9,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qtrack.core.errors import error_response
+from qtrack.core.errors import as_unavailable, error_response
 from qtrack.core.metrics import Metrics
 from qtrack.core.requests import (
     REQUEST_ID_HEADER,
@@ -64,12 +64,23 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            error_log.exception("unhandled_exception", path=scope.get("path"))
-            status = 500
+        except Exception as exc:
+            # A database that cannot serve is no bug: 503, even when it fails outside the
+            # routes' handlers (an error page's own query, a background task).
+            unavailable = as_unavailable(exc)
+            if unavailable is None:
+                error_log.exception("unhandled_exception", path=scope.get("path"))
+                status = 500
+            else:
+                error_log.warning("database_unavailable", path=scope.get("path"))
+                status = 503
             if not response_started:
                 response = await error_response(
-                    Request(scope), 500, "internal_error", "Internal server error"
+                    Request(scope),
+                    500 if unavailable is None else unavailable.status_code,
+                    "internal_error" if unavailable is None else unavailable.code,
+                    "Internal server error" if unavailable is None else unavailable.message,
+                    headers=None if unavailable is None else unavailable.headers,
                 )
                 await response(scope, receive, send_with_id)
         finally:

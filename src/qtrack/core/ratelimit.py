@@ -7,7 +7,9 @@ Two kinds:
   events where a burst across a window edge must not double the allowance (failed logins).
 
 If Redis is configured but fails, counting falls back to this process rather than refusing
-service, and says so in the log.
+service, says so in the log, and stays there for a few seconds before trying Redis again (so
+a Redis that went away costs one connect timeout, not one per login). `in_force()` says which
+counting applies right now, for /readyz.
 """
 
 import time
@@ -47,6 +49,10 @@ class RateLimiter(ABC):
     """Counts events per key."""
 
     kind: str
+
+    def in_force(self) -> str:
+        """Where counts are kept right now: "redis" or "in-process"."""
+        return self.kind
 
     @abstractmethod
     async def hit(self, key: str, window_s: int) -> Window:
@@ -124,16 +130,28 @@ class RedisRateLimiter(RateLimiter):
     """Counters in Redis, shared by every worker; per-process fallback when Redis fails."""
 
     kind = "redis"
+    RETRY_REDIS_AFTER_S = 5.0
 
     def __init__(self, redis: Redis, prefix: str = "qtrack:rl") -> None:
         self.redis = redis
         self.prefix = prefix
         self.fallback = MemoryRateLimiter()
+        self._down_until = 0.0
+
+    def in_force(self) -> str:
+        """`in-process` while Redis is failing, `redis` otherwise."""
+        return self.fallback.kind if time.monotonic() < self._down_until else self.kind
+
+    def _down(self) -> bool:
+        return time.monotonic() < self._down_until
 
     def _failed(self, exc: Exception) -> None:
         log.warning("ratelimit_redis_failed", error=type(exc).__name__)
+        self._down_until = time.monotonic() + self.RETRY_REDIS_AFTER_S
 
     async def hit(self, key: str, window_s: int) -> Window:
+        if self._down():
+            return await self.fallback.hit(key, window_s)
         index, retry = _fixed_window(window_s, time.time())
         rkey = f"{self.prefix}:fw:{window_s}:{index}:{key}"
         try:
@@ -147,6 +165,8 @@ class RedisRateLimiter(RateLimiter):
         return Window(int(count), retry)
 
     async def add_event(self, key: str, window_s: int) -> tuple[int, str]:
+        if self._down():
+            return await self.fallback.add_event(key, window_s)
         now = time.time()
         rkey = f"{self.prefix}:log:{key}"
         event_id = uuid.uuid4().hex
@@ -164,13 +184,17 @@ class RedisRateLimiter(RateLimiter):
         return int(count), event_id
 
     async def remove_event(self, key: str, event_id: str) -> None:
+        await self.fallback.remove_event(key, event_id)  # it may have been counted here
+        if self._down():
+            return
         try:
             await self.redis.zrem(f"{self.prefix}:log:{key}", event_id)
         except (RedisError, OSError) as exc:
             self._failed(exc)
-            await self.fallback.remove_event(key, event_id)
 
     async def recent(self, key: str, window_s: int) -> Window:
+        if self._down():
+            return await self.fallback.recent(key, window_s)
         now = time.time()
         rkey = f"{self.prefix}:log:{key}"
         try:

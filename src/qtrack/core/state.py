@@ -29,6 +29,8 @@ class AppState:
         default_factory=dict
     )
     before_scrape: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # The migration this code expects the database at; /readyz fails while it is elsewhere.
+    schema_head: str | None = None
 
 
 def app_state(conn: HTTPConnection) -> AppState:

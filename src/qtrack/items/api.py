@@ -13,7 +13,7 @@ from qtrack.accounts.principal import Principal
 from qtrack.containers import service as containers_service
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import BadRequest
-from qtrack.core.http import ORJSONResponse
+from qtrack.core.http import ORJSONResponse, version_of_etag
 from qtrack.core.idempotency import idempotent
 from qtrack.core.pagination import (
     Page,
@@ -76,10 +76,10 @@ def parse_if_match(value: str | None) -> int:
     """The version an If-Match header names; 428 without one, 412 for one we never issued."""
     if not value:
         raise IfMatchRequired()
-    tag = value.strip().removeprefix("W/").strip('"')
-    if not tag.startswith("v") or not tag[1:].isdigit():
+    version = version_of_etag(value)
+    if version is None:
         raise VersionMismatch("If-Match does not name a version of this item")
-    return int(tag[1:])
+    return version
 
 
 async def _result(session: SessionDep, item: Item, events: list[Event]) -> ChangeResult:
