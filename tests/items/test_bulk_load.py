@@ -80,7 +80,7 @@ async def _written(session: AsyncSession) -> dict[str, Any]:
             _columns(i, {"id", "created_at", "updated_at", "last_event_hash"}) for i in items
         ],
         "events": [
-            (code_of[e.item_id], _columns(e, {"id", "item_id", "recorded_at", "hash"}))
+            (code_of[e.item_id], _columns(e, {"id", "item_id", "recorded_at", "hash", "txid"}))
             for e in events
         ],
         "labels": [
