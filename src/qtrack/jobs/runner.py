@@ -82,6 +82,7 @@ class Runner:
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._last_beat = -HEARTBEAT_S
+        self._round_lock = asyncio.Lock()
         self._registered = False
 
     @property
@@ -129,8 +130,14 @@ class Runner:
 
     async def round(self) -> int:
         """One pass: heartbeat when due, schedules, pollers, then claim and start jobs."""
+        # One round at a time, and never beside a heartbeat: a runner that has just been told
+        # to step aside must not finish a round it began while it was still active.
+        async with self._round_lock:
+            return await self._round()
+
+    async def _round(self) -> int:
         if time.monotonic() - self._last_beat >= HEARTBEAT_S:
-            await self.heartbeat()
+            await self._heartbeat()
         if not self.active or self._stopping.is_set():
             return 0
         await self.scheduler.tick()
@@ -173,6 +180,10 @@ class Runner:
     async def heartbeat(self) -> None:
         """Say this runner is alive; an in-process runner in `auto` mode steps aside while a
         `qtrack worker` is alive, and takes over when none is."""
+        async with self._round_lock:
+            await self._heartbeat()
+
+    async def _heartbeat(self) -> None:
         now = utcnow()
         mode = self.state.settings.jobs_in_process
         async with self.state.db.session_scope() as session:
