@@ -26,35 +26,39 @@ def seed(url: str, lots: int, events: int = 2) -> list[str]:
     async def _run() -> list[str]:
         db = Database(make_settings(url), pooled=False)
         try:
-            async with db.session_scope() as session:
-                user, _ = await accounts_service.create_user(
-                    session,
-                    db.settings,
-                    actor=None,
-                    username="op",
-                    role="admin",
-                    password="a long password",
-                )
-                actor = Principal(
-                    user=user, permissions=frozenset(user.role.permissions), via="cli"
-                )
-                made = await items_service.register_items(
-                    session,
-                    specs=[ItemCreate(type="material", count=lots)],
-                    actor=actor,
-                    settings=db.settings,
-                )
-                codes = [item.code for item in made]
-            for code in codes:
-                await _edit(db, code, events)
-            return codes
+            return await seed_into(db, lots, events)
         finally:
             await db.dispose()
 
     return asyncio.run(_run())
 
 
-async def _edit(db: Database, code: str, times: int) -> None:
+async def seed_into(db: Database, lots: int, events: int = 2) -> list[str]:
+    """`seed`, for a test that is already async."""
+    async with db.session_scope() as session:
+        user, _ = await accounts_service.create_user(
+            session,
+            db.settings,
+            actor=None,
+            username="op",
+            role="admin",
+            password="a long password",
+        )
+        actor = Principal(user=user, permissions=frozenset(user.role.permissions), via="cli")
+        made = await items_service.register_items(
+            session,
+            specs=[ItemCreate(type="material", count=lots)],
+            actor=actor,
+            settings=db.settings,
+        )
+        codes = [item.code for item in made]
+    for code in codes:
+        await edit_in(db, code, events)
+    return codes
+
+
+async def edit_in(db: Database, code: str, times: int) -> None:
+    """`edit`, for a test that is already async."""
     async with db.session_scope() as session:
         item = await items_service.lock_item(session, code)
         for n in range(times):
@@ -67,7 +71,7 @@ def edit(url: str, code: str, times: int = 1) -> None:
     async def _run() -> None:
         db = Database(make_settings(url), pooled=False)
         try:
-            await _edit(db, code, times)
+            await edit_in(db, code, times)
         finally:
             await db.dispose()
 
@@ -112,9 +116,10 @@ def query(url: str, sql: str, **params: Any) -> Sequence[Any]:
 def rewind(item_id: int, to_seq: int) -> list[str]:
     """Delete an item's events after `to_seq` and move its stored head back to match: the
     tampering `audit verify` could not see before checkpoints."""
+    # Integers of the test's own making, not input: S608 does not apply.
+    head = f"(SELECT hash FROM event WHERE item_id = {item_id} AND seq = {to_seq})"  # noqa: S608
     return [
-        f"DELETE FROM event WHERE item_id = {item_id} AND seq > {to_seq}",
-        f"UPDATE item SET event_count = {to_seq}, last_event_hash = "
-        f"(SELECT hash FROM event WHERE item_id = {item_id} AND seq = {to_seq}) "
+        f"DELETE FROM event WHERE item_id = {item_id} AND seq > {to_seq}",  # noqa: S608
+        f"UPDATE item SET event_count = {to_seq}, last_event_hash = {head} "  # noqa: S608
         f"WHERE id = {item_id}",
     ]

@@ -80,14 +80,16 @@ def test_export_is_the_checkpoints_and_their_heads(
     assert [line["type"] for line in lines] == ["checkpoint", "heads"]
     assert lines[0] == first
     ids = [item_id for item_id, _, _ in lines[1]["heads"]]
-    assert ids == sorted(ids) and len(ids) == 3
+    assert ids == sorted(ids)
+    assert len(ids) == 3
     rows = query(
         database_url, "SELECT item_id, seq, hash FROM event WHERE seq = 3 ORDER BY item_id"
     )
     assert [tuple(h) for h in lines[1]["heads"]] == [tuple(r) for r in rows]
     # The file reads back as what it says.
     parsed = [entry for _, entry in read(export.read_bytes().splitlines())]
-    assert isinstance(parsed[0], Signed) and parsed[0].statement.hash() == first["hash"]
+    assert isinstance(parsed[0], Signed)
+    assert parsed[0].statement.hash() == first["hash"]
 
 
 def test_a_deleted_and_rewound_tail_is_named(
@@ -129,7 +131,7 @@ def test_a_forged_signature_fails(cli: CliRunner, database_url: str, backend: st
     exported = [entry for _, entry in read([orjson.dumps(line)])]
     assert isinstance(exported[0], Signed)
     forged = sign(exported[0].statement, Ed25519PrivateKey.generate())
-    tamper(database_url, backend, f"UPDATE audit_checkpoint SET signature = '{forged}'")
+    tamper(database_url, backend, f"UPDATE audit_checkpoint SET signature = '{forged}'")  # noqa: S608
 
     code, output = _verify(cli, database_url)
     assert code == 1
@@ -182,7 +184,7 @@ def test_removed_head_rows_are_found(cli: CliRunner, database_url: str, backend:
     tamper(
         database_url,
         backend,
-        f"DELETE FROM audit_checkpoint_head WHERE item_id = {victim}",
+        f"DELETE FROM audit_checkpoint_head WHERE item_id = {victim}",  # noqa: S608
         *rewind(victim, 1),
     )
     code, output = _verify(cli, database_url)

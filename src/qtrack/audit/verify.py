@@ -63,8 +63,11 @@ async def verify_checkpoints(
     public_keys: Mapping[int, Ed25519PublicKey] | None = None,
 ) -> CheckpointReport:
     """Check the checkpoints in the database (and in an exported file) against the chains."""
-    if public_keys is None:
-        public_keys = {kid: key.public for kid, key in (await keys.keyring(session)).items()}
+    if public_keys is None:  # fresh from the table: a key may be seconds old
+        public_keys = {
+            row.id: Ed25519PublicKey.from_public_bytes(row.public_key)
+            for row in await keys.list_keys(session)
+        }
     rows = (await session.scalars(select(Checkpoint).order_by(Checkpoint.id))).all()
     stored = [Signed(Statement.of(r), r.hash, r.signature) for r in rows]
     report = CheckpointReport(checkpoints=len(stored))
