@@ -138,12 +138,12 @@ async def recorded_heads(
     return [Head(*row) for row in await session.execute(stmt)]
 
 
-async def all_recorded_heads(
+async def recorded_heads_now(
     session: AsyncSession, *, after: tuple[int, int], upto: int, limit: int
-) -> list[tuple[int, Head]]:
+) -> list[tuple[int, Head, str | None]]:
     """The recorded heads after (checkpoint_id, item_id) of checkpoints up to `upto`, in that
-    order, each with its checkpoint's number."""
-    stmt = (
+    order, each with its checkpoint's number and the hash its chain has at that seq now."""
+    positions = (
         select(
             CheckpointHead.checkpoint_id,
             CheckpointHead.item_id,
@@ -154,9 +154,13 @@ async def all_recorded_heads(
         .where(CheckpointHead.checkpoint_id <= upto)
         .order_by(CheckpointHead.checkpoint_id, CheckpointHead.item_id)
         .limit(limit)
+        .subquery()
     )
-    rows = await session.execute(stmt)
-    return [(number, Head(item_id, seq, digest)) for number, item_id, seq, digest in rows]
+    stmt = heads.with_hash_now(positions).order_by(positions.c.checkpoint_id, positions.c.item_id)
+    return [
+        (row.checkpoint_id, Head(row.item_id, row.seq, row.hash), row.now)
+        for row in await session.execute(stmt)
+    ]
 
 
 async def export_lines(session: AsyncSession) -> AsyncIterator[bytes]:

@@ -170,13 +170,14 @@ async def _check_stored_heads(
     upto = max(statements, default=0)
     after = (0, 0)
     while True:
-        page = await audit_service.all_recorded_heads(session, after=after, upto=upto, limit=BATCH)
+        page = await audit_service.recorded_heads_now(session, after=after, upto=upto, limit=BATCH)
         if not page:
             break
-        for number, head in page:
+        for number, head, now in page:
             if number in digests:
                 digests[number].add(head)
-        await _reach(session, page, lost, "the database")
+            if now != head.hash:
+                _lose(lost, number, head, now, "the database")
         after = (page[-1][0], page[-1][1].item_id)
     problems = []
     for number, st in statements.items():
