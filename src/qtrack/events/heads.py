@@ -144,7 +144,7 @@ async def heads_at(
     are left out (they did not exist yet).
     """
     params = {"cutoff": cutoff, "after_item": after_item, "limit": limit}
-    rows = (await session.execute(_HEADS_AT, params)).tuples().all()
+    rows = (await session.execute(_HEADS_AT, params)).all()
     heads = [
         Head(item_id, count, last_hash)
         if later_seq is None
@@ -167,7 +167,7 @@ async def recomputed_heads(
     """The heads at `cutoff` computed from the events alone (not the item rows), for the next
     `limit` items after `after_item`: what verification compares with a checkpoint."""
     params = {"cutoff": cutoff, "after_item": after_item, "limit": limit}
-    rows = (await session.execute(_RECOMPUTED_HEADS, params)).tuples().all()
+    rows = (await session.execute(_RECOMPUTED_HEADS, params)).all()
     return [Head(*row) for row in rows]
 
 
@@ -202,7 +202,7 @@ async def hashes_at(
     wanted = set(positions)
     return {
         (item_id, seq): digest
-        for item_id, seq, digest in (await session.execute(stmt)).tuples()
+        for item_id, seq, digest in await session.execute(stmt)
         if (item_id, seq) in wanted
     }
 
