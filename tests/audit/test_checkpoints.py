@@ -71,7 +71,10 @@ async def test_two_checkpoints_at_once_chain_one_after_the_other(db: Database) -
 
 
 @pytest.mark.postgres_only
-async def test_a_checkpoint_waits_for_events_in_flight(db: Database) -> None:
+async def test_a_checkpoint_waits_for_events_in_flight(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(heads, "SETTLE_TIMEOUT_MS", 20_000)  # a busy test machine is slow
     codes = await seed_into(db, lots=2)
     async with db.session_scope() as writer:
         item = await items_service.lock_item(writer, codes[0])

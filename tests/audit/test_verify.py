@@ -90,6 +90,10 @@ def test_export_is_the_checkpoints_and_their_heads(
     parsed = [entry for _, entry in read(export.read_bytes().splitlines())]
     assert isinstance(parsed[0], Signed)
     assert parsed[0].statement.hash() == first["hash"]
+    # Without --out, the same lines go to standard output.
+    result = invoke(cli, ["audit", "checkpoints", "export"], QTRACK_DATABASE_URL=database_url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == export.read_bytes()
 
 
 def test_a_deleted_and_rewound_tail_is_named(

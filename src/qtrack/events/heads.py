@@ -29,8 +29,10 @@ from qtrack.events.models import Event
 from qtrack.items.models import Item
 
 # How long a checkpoint waits for writes in flight on PostgreSQL (their events must be
-# counted or excluded for good) before giving up; new writes queue behind it meanwhile.
-SETTLE_TIMEOUT_MS = 2000
+# counted or excluded for good) before giving up; new writes queue behind it meanwhile, so
+# this is also the longest a checkpoint can hold scans back. A scan's write takes
+# milliseconds; what takes longer is an import, and the checkpoint yields to it.
+SETTLE_TIMEOUT_MS = 1000
 
 
 class HistoryBusy(ServiceUnavailable):
