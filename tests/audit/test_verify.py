@@ -229,3 +229,17 @@ def test_checkpoints_are_append_only(cli: CliRunner, database_url: str, sql: str
     with pytest.raises(Exception, match="append-only"):
         query(database_url, sql)
     assert query(database_url, "SELECT count(*) FROM audit_checkpoint")[0][0] == 1
+
+
+def test_a_checkpoint_cut_from_the_middle_breaks_their_chain(
+    cli: CliRunner, database_url: str, backend: str
+) -> None:
+    codes = seed(database_url, lots=2)
+    for code in (codes[0], codes[1], codes[0]):
+        _checkpoint(cli, database_url)
+        edit(database_url, code)
+    tamper(database_url, backend, "DELETE FROM audit_checkpoint WHERE id = 2")
+    code, output = _verify(cli, database_url)
+    assert code == 1
+    problems = output.split("BROKEN against the signed checkpoints:")[1].strip().splitlines()
+    assert problems == ["checkpoint 2 is missing from the database"]
