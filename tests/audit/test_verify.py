@@ -235,9 +235,9 @@ def test_a_checkpoint_cut_from_the_middle_breaks_their_chain(
     cli: CliRunner, database_url: str, backend: str
 ) -> None:
     codes = seed(database_url, lots=2)
-    for code in (codes[0], codes[1], codes[0]):
+    for lot in (codes[0], codes[1], codes[0]):
         _checkpoint(cli, database_url)
-        edit(database_url, code)
+        edit(database_url, lot)
     tamper(database_url, backend, "DELETE FROM audit_checkpoint WHERE id = 2")
     code, output = _verify(cli, database_url)
     assert code == 1
