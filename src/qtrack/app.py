@@ -15,6 +15,7 @@ from qtrack import handlers as _handlers  # noqa: F401  (registers every job, sc
 from qtrack.accounts import admin_pages as accounts_admin_pages
 from qtrack.accounts import api as accounts_api
 from qtrack.accounts import pages as accounts_pages
+from qtrack.audit import api as audit_api
 from qtrack.codes import api as codes_api
 from qtrack.codes import pages as codes_pages
 from qtrack.config import Settings, get_settings
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(labels_pages.router)
     app.include_router(codes_pages.router)
     app.include_router(operations_pages.router)
+    app.include_router(audit_api.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # refused host gets a request id, a log line and the security headers.

@@ -6,12 +6,13 @@ worker` and `qtrack jobs` import this module so that all of them know the same h
 a domain that adds a module with handlers adds one line here.
 """
 
+from qtrack.audit import jobs as audit_jobs  # signs a checkpoint over the chain heads hourly
 from qtrack.events import feed as events_feed  # runs the change feed's consumers
 from qtrack.jobs import housekeeping as jobs_housekeeping  # prunes finished jobs daily
 from qtrack.jobs import registry
 from qtrack.jobs.registry import JobSpec
 
-__all__ = ["events_feed", "jobs_housekeeping", "registered_jobs"]
+__all__ = ["audit_jobs", "events_feed", "jobs_housekeeping", "registered_jobs"]
 
 
 def registered_jobs() -> list[JobSpec]:

@@ -5,6 +5,7 @@ no tables of its own.
 """
 
 from qtrack.accounts import models as accounts_models
+from qtrack.audit import models as audit_models
 from qtrack.codes import models as codes_models
 from qtrack.core import idempotency as idempotency_models
 from qtrack.core.orm import Base
@@ -19,6 +20,7 @@ metadata = Base.metadata
 
 __all__ = [
     "accounts_models",
+    "audit_models",
     "codes_models",
     "events_models",
     "idempotency_models",

@@ -78,7 +78,10 @@ def test_intact_history_verifies(cli: CliRunner, database_url: str) -> None:
     _seed(database_url, lots=4)
     result = invoke(cli, ["audit", "verify"], QTRACK_DATABASE_URL=database_url)
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "12 events, 4 items, all chains intact"
+    assert result.output.splitlines() == [
+        "12 events, 4 items, all chains intact",
+        "no checkpoints yet: run `qtrack audit checkpoint` (see docs/audit.md)",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ from typing import Final, Literal, get_args
 from qtrack.codes.gs1 import (
     BadGs1,
     Gs1Data,
+    Gs1Error,
+    Gs1SyntaxError,
     NotGs1,
     looks_like_hri,
     parse_digital_link,
@@ -53,6 +55,8 @@ class Classified:
     symbology: str | None  # the symbology identifier given or found at the start, e.g. "]d2"
     gs1: Gs1Data | None = None
     error: str | None = None  # for kind "invalid": why
+    problem: str | None = None  # for invalid GS1: a stable code, e.g. "gs1_value_too_long"
+    ai: str | None = None  # for invalid GS1: the application identifier it is about
 
 
 def classify(
@@ -73,7 +77,11 @@ def classify(
 
 
 def _classify(text: str, symbology: str | None, base_url: str) -> Classified:
-    def invalid(error: str) -> Classified:
+    def invalid(error: str | Gs1Error) -> Classified:
+        if isinstance(error, Gs1Error):
+            return Classified(
+                "invalid", _echo(text), symbology, error=str(error), problem=error.code, ai=error.ai
+            )
         return Classified("invalid", _echo(text), symbology, error=error)
 
     if not text:
@@ -94,8 +102,8 @@ def _classify(text: str, symbology: str | None, base_url: str) -> Classified:
     if _URL.match(text):
         try:
             link = parse_digital_link(text)
-        except BadGs1 as exc:
-            return invalid(str(exc))
+        except (BadGs1, Gs1SyntaxError) as exc:  # a Digital Link, but a wrong one
+            return invalid(exc)
         except NotGs1:
             pass  # an ordinary web address: text, below
         else:
@@ -112,7 +120,7 @@ def _classify(text: str, symbology: str | None, base_url: str) -> Classified:
             ean = parse_ean_upc(text, symbology)
         except BadGs1 as exc:
             if symbology is not None:
-                return invalid(str(exc))
+                return invalid(exc)
         except NotGs1:
             pass
         else:
@@ -157,17 +165,17 @@ def _legacy_json(text: str, symbology: str | None) -> Classified:
     return Classified("invalid", _echo(text), symbology, error=error)
 
 
-def _gs1(text: str, symbology: str | None) -> Gs1Data | str | None:
+def _gs1(text: str, symbology: str | None) -> Gs1Data | Gs1Error | None:
     """GS1 data, or why it is broken GS1, or None when it is not GS1 at all."""
     if text.startswith("(") and looks_like_hri(text):
         try:
             return parse_hri(text)
-        except BadGs1 as exc:
-            return str(exc)
+        except (BadGs1, Gs1SyntaxError) as exc:
+            return exc
         except NotGs1 as exc:
             # "(01)" or "(00)" opens nothing but GS1; other brackets may be prose.
             if text.lstrip()[:4] in ("(00)", "(01)", "(02)"):
-                return str(exc)
+                return exc
             return None
     says_gs1 = symbology in _GS1_SYMBOLOGIES
     guess = symbology not in _EAN_SYMBOLOGIES and _GS1_LEAD.match(text) is not None
@@ -175,10 +183,10 @@ def _gs1(text: str, symbology: str | None) -> Gs1Data | str | None:
         return None
     try:
         return parse_element_string(text)
-    except BadGs1 as exc:
-        return str(exc)
+    except (BadGs1, Gs1SyntaxError) as exc:  # after a valid key: GS1, and wrong
+        return exc
     except NotGs1 as exc:
-        return str(exc) if says_gs1 else None
+        return exc if says_gs1 else None
 
 
 def _gs1_value(data: Gs1Data, text: str) -> str:

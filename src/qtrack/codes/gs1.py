@@ -1,8 +1,10 @@
 """GS1 data in a scan: element strings, bracketed text, Digital Link URIs and EAN/UPC numbers.
 
-biip does the parsing; this module turns its results into `Gs1Data` and decides what is
-"not GS1 at all" (`NotGs1`, the caller may try other readings) and what is "GS1, but wrong"
-(`BadGs1`, e.g. a wrong check digit: the scan is invalid).
+`gs1_syntax` reads them as strictly as GS1's syntax engine (with biip's AI tables); this
+module turns the result into `Gs1Data` and decides what is "not GS1 at all" (`NotGs1`, the
+caller may try other readings) and what is "GS1, but wrong" (`BadGs1`, e.g. a wrong check
+digit, or `Gs1SyntaxError`, e.g. a value too long after a valid GTIN: the scan is invalid).
+Every error carries a stable `code` and the `ai` it is about.
 """
 
 import re
@@ -13,13 +15,38 @@ from datetime import date
 from decimal import Decimal
 
 from biip.checksums import gs1_standard_check_digit
-from biip.gs1_digital_link_uris import GS1DigitalLinkURI
 from biip.gs1_element_strings import GS1ElementString
-from biip.gs1_messages import GS1Message
 from biip.gtin import Gtin
 from biip.upc import Upc
 
-GS = "\x1d"  # ASCII group separator: what scanners send for FNC1, ending a variable field
+from qtrack.codes.gs1_link import read_digital_link
+from qtrack.codes.gs1_syntax import (
+    GS,
+    INVALID_VALUE,
+    UNKNOWN_AI,
+    BadGs1,
+    Gs1Error,
+    Gs1SyntaxError,
+    NotGs1,
+    check_repeats,
+    element,
+    known_ai,
+    read_element_string,
+)
+
+__all__ = [
+    "GS",
+    "BadGs1",
+    "Gs1Data",
+    "Gs1Error",
+    "Gs1SyntaxError",
+    "NotGs1",
+    "looks_like_hri",
+    "parse_digital_link",
+    "parse_ean_upc",
+    "parse_element_string",
+    "parse_hri",
+]
 
 # Bracketed human-readable form: "(01)09506000134352 (17)271231(10)ABC". Spaces may sit around
 # a group but not inside its data, so "(10) reasons why" stays text.
@@ -27,14 +54,6 @@ _HRI = re.compile(r"(?:\s*\(\d{2,4}\)\s*[^()\s]+)+\s*", re.ASCII)
 _HRI_GROUP = re.compile(r"\((\d{2,4})\)\s*([^()\s]+)", re.ASCII)
 _DIGITS = re.compile(r"[0-9]+")
 _ID_NAMES = {"00": "SSCC", "01": "GTIN", "02": "GTIN", "03": "GTIN"}  # and 41x: GLN
-
-
-class NotGs1(ValueError):
-    """The data does not parse as GS1."""
-
-
-class BadGs1(ValueError):
-    """The data is GS1 but wrong (a check digit, a UPC-E number system)."""
 
 
 @dataclass(frozen=True)
@@ -56,9 +75,11 @@ class Gs1Data:
 
 @contextmanager
 def _biip() -> Iterator[None]:
-    """Turn anything biip raises into NotGs1."""
+    """Turn anything biip raises into NotGs1; our own GS1 errors pass as they are."""
     try:
         yield
+    except Gs1Error:
+        raise
     # Not just biip.ParseError: on odd input biip also raises IndexError ("]"), ValueError
     # (urlsplit on "http://[") and others; a scan must never crash the classifier.
     except Exception as exc:
@@ -69,8 +90,8 @@ def parse_element_string(data: str) -> Gs1Data:
     """Read a GS1 element string: AIs run together, variable-length fields ended by GS."""
     # A scanner may send FNC1 in first position as a leading GS; it carries no data.
     with _biip():
-        message = GS1Message.parse(data.lstrip(GS))
-    return _to_data(message.element_strings)
+        elements = read_element_string(data.lstrip(GS))
+    return _to_data(elements)
 
 
 def looks_like_hri(data: str) -> bool:
@@ -84,25 +105,25 @@ def parse_hri(data: str) -> Gs1Data:
     # deletes spaces inside data. Reading each group strictly keeps every character.
     if not looks_like_hri(data):
         raise NotGs1("not in the bracketed form (AI)data")
-    elements = []
-    for ai, value in _HRI_GROUP.findall(data):
+    elements: list[GS1ElementString] = []
+    for ai_text, value in _HRI_GROUP.findall(data):
+        ai = known_ai(ai_text)  # exactly: biip would read "(103)" as AI 10 and a "3"
+        failure = Gs1SyntaxError if elements else NotGs1
+        if ai is None:
+            raise failure(f"unknown GS1 application identifier ({ai_text})", code=UNKNOWN_AI)
         with _biip():
-            element = GS1ElementString.parse(ai + value)
-        if element.ai.ai != ai:  # biip matched a shorter AI at the start, e.g. "(103)" as 10
-            raise NotGs1(f"unknown GS1 application identifier ({ai})")
-        elements.append(element)
+            elements.append(element(ai, value, recognised=bool(elements)))
+    check_repeats(elements)
     return _to_data(elements)
 
 
 def parse_digital_link(uri: str) -> Gs1Data:
     """Read a GS1 Digital Link URI whose primary key is a GTIN (/01/) or an SSCC (/00/)."""
+    # Other keys are valid GS1 ("https://news.example/401/12" would be a GINC), but only
+    # product and pallet links name things qtrack tracks.
     with _biip():
-        link = GS1DigitalLinkURI.parse(uri)
-    # biip skips any leading path segments until one is a primary key, so
-    # "https://news.example/401/12" would be a GINC; only product and pallet links count here.
-    if link.element_strings[0].ai.ai not in ("00", "01"):
-        raise NotGs1("not a GS1 Digital Link to a GTIN or an SSCC")
-    return _to_data(link.element_strings)
+        elements = read_digital_link(uri, keys=("00", "01"))
+    return _to_data(elements)
 
 
 def parse_ean_upc(digits: str, symbology: str | None) -> Gs1Data:
@@ -138,7 +159,7 @@ def _gtin(digits: str) -> str:
 
 def _upc_e(digits: str) -> str:
     if digits[0] not in "01":
-        raise BadGs1(f"UPC-E {digits} must start with 0 or 1")
+        raise BadGs1(f"UPC-E {digits} must start with 0 or 1", code=INVALID_VALUE)
     with _biip():
         # Given seven digits biip computes the check digit; UPC-A ends with it.
         expected = int(Upc.parse(digits[:7]).as_upc_a()[-1])
@@ -154,17 +175,17 @@ def _wrong_check_digit(name: str, value: str, expected: int) -> str:
 
 def _to_data(elements: Sequence[GS1ElementString]) -> Gs1Data:
     """Check what biip left unchecked and pick out the fields qtrack uses."""
-    for element in elements:
-        ai, value = element.ai.ai, element.value
+    for item in elements:
+        ai, value = item.ai.ai, item.value
         # biip's patterns use \d, which matches any Unicode digit, and AI 30 accepts no
         # digits at all; GS1 data is ASCII and never empty.
         if not value or not value.isascii():
-            raise NotGs1(f"GS1 AI ({ai}) has no valid data")
+            raise NotGs1(f"GS1 AI ({ai}) has no valid data", code=INVALID_VALUE, ai=ai)
         # biip records a wrong check digit inside a message as gtin_error & co., not a raise.
-        if element.gtin_error or element.sscc_error or element.gln_error:
+        if item.gtin_error or item.sscc_error or item.gln_error:
             expected = gs1_standard_check_digit(value[:-1])
-            raise BadGs1(_wrong_check_digit(_ID_NAMES.get(ai, "GLN"), value, expected))
-    by_ai = {element.ai.ai: element for element in elements}
+            raise BadGs1(_wrong_check_digit(_ID_NAMES.get(ai, "GLN"), value, expected), ai=ai)
+    by_ai = {item.ai.ai: item for item in elements}
     gtin = by_ai.get("01") or by_ai.get("02")
     expiry = by_ai.get("17")
     count = by_ai.get("30") or by_ai.get("37")
@@ -179,10 +200,10 @@ def _to_data(elements: Sequence[GS1ElementString]) -> Gs1Data:
         quantity=Decimal(count.value) if count else None,
         net_weight_kg=weight.decimal if weight else None,
         sscc=sscc.value if sscc else None,
-        elements={ai: element.value for ai, element in by_ai.items()},
+        elements={ai: item.value for ai, item in by_ai.items()},
     )
 
 
 def _value(by_ai: dict[str, GS1ElementString], ai: str) -> str | None:
-    element = by_ai.get(ai)
-    return element.value if element else None
+    found = by_ai.get(ai)
+    return found.value if found else None

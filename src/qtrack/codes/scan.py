@@ -105,7 +105,8 @@ async def resolve(
     found = classify(body.data, body.symbology, public_base_url=settings.public_url)
     if found.kind == "invalid":
         raise ScanInvalid(
-            found.error or "The scanned data is not valid", details={"reason": found.error}
+            found.error or "The scanned data is not valid",
+            details={"reason": found.error, "problem": found.problem, "ai": found.ai},
         )
     hit: Found | None = None
     location: Location | None = None
