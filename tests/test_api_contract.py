@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import hypothesis
 import pytest
 import schemathesis
@@ -30,7 +31,7 @@ from qtrack.core.db import Database
 from qtrack.labels import qr
 from tests.conftest import make_settings
 from tests.databases import SqliteTemplates
-from tests.factories import bearer, create_token, create_user
+from tests.factories import AppLogin, bearer, create_token, create_user
 
 CHECKS = [
     "not_a_server_error",
@@ -224,3 +225,41 @@ def test_api_answers_as_documented(method: str, path: str, api: ContractApi) -> 
         )
 
     answers_as_documented()
+
+
+def test_errors_are_documented_as_the_envelope_and_files_as_what_they_are() -> None:
+    """Every error answer is documented as the one error envelope (never FastAPI's own 422
+    shape), and images, label sheets and ZPL as their own media types, not JSON."""
+    for path, methods in PATHS.items():
+        for method, operation in methods.items():
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")) and path != "/readyz":
+                    assert response["content"] == {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}
+                        }
+                    }, (method, path, status)
+    assert "HTTPValidationError" not in schema.raw_schema["components"]["schemas"]
+
+    def media(path: str) -> set[str]:
+        return set(PATHS[path]["get"]["responses"]["200"]["content"])
+
+    assert media("/api/v1/items/{code}/qr.{kind}") == {"image/png", "image/svg+xml"}
+    assert media("/api/v1/locations/{code}/qr.{kind}") == {"image/png", "image/svg+xml"}
+    assert media("/api/v1/items/{code}/datamatrix.png") == {"image/png"}
+    assert media("/api/v1/labels.pdf") == {"application/pdf"}
+    assert media("/api/v1/labels.zpl") == {"text/plain"}
+    assert "304" in PATHS["/api/v1/items/{code}/qr.{kind}"]["get"]["responses"]
+
+
+async def test_no_content_answers_carry_no_media_type(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin
+) -> None:
+    token_id, _ = await create_token(db, "boss")
+    revoked = await client.delete(f"/api/v1/tokens/{token_id}", headers=admin.headers)
+    assert revoked.status_code == 204
+    assert revoked.content == b""
+    assert "content-type" not in revoked.headers
+    logged_out = await client.post("/api/v1/auth/logout", headers=admin.headers)
+    assert logged_out.status_code == 204
+    assert "content-type" not in logged_out.headers
