@@ -3,7 +3,8 @@
 Every operation of the document gets generated requests, valid and invalid, some naming
 things that exist, sent as an administrator, as an operator and as nobody to a real app on
 SQLite. Every answer must be no server error, with a status code, a media type and a body
-that the document lists for that operation.
+that the document lists for that operation, and an error's code must be one the document
+names under that status.
 """
 
 import asyncio
