@@ -6,9 +6,16 @@ from fastapi import APIRouter, Depends, Response, status
 
 from qtrack.accounts import audit, roles, sessions, tokens
 from qtrack.accounts import service as accounts_service
-from qtrack.accounts.deps import CurrentPrincipal, OriginDep, require
+from qtrack.accounts.deps import (
+    CALLER_ERRORS,
+    PERMISSION_ERRORS,
+    CurrentPrincipal,
+    OriginDep,
+    require,
+)
 from qtrack.accounts.permissions import ALL_PERMISSIONS, Permission
 from qtrack.accounts.principal import Principal
+from qtrack.accounts.roles import CannotGrant, RoleNotFound
 from qtrack.accounts.schemas import (
     LoginRequest,
     Me,
@@ -29,8 +36,20 @@ from qtrack.accounts.schemas import (
     UserRead,
     UserUpdate,
 )
+from qtrack.accounts.service import SignatureFailed, TooManyAttempts, UserNotFound, WeakPassword
+from qtrack.accounts.sessions import InvalidCredentials, InvalidToken, NotALogin, TokenReused
+from qtrack.accounts.tokens import TokenNotFound
 from qtrack.core.deps import SessionDep, StateDep
-from qtrack.core.pagination import Page, PageCursor, PageLimit, decode_int_cursor, encode_cursor
+from qtrack.core.errors import Conflict, ValidationFailed
+from qtrack.core.openapi import errors
+from qtrack.core.pagination import (
+    InvalidCursor,
+    Page,
+    PageCursor,
+    PageLimit,
+    decode_int_cursor,
+    encode_cursor,
+)
 
 router = APIRouter(prefix="/api/v1")
 AdminUsers = Annotated[Principal, Depends(require(Permission.ADMIN_USERS))]
@@ -49,7 +68,9 @@ def _pair(issued: sessions.IssuedTokens) -> TokenPair:
 # --- authentication ------------------------------------------------------------------------
 
 
-@router.post("/auth/login", tags=["auth"])
+@router.post(
+    "/auth/login", tags=["auth"], responses=errors(InvalidCredentials, TooManyAttempts, 413, 422)
+)
 async def login(
     body: LoginRequest, session: SessionDep, state: StateDep, origin: OriginDep, response: Response
 ) -> TokenPair:
@@ -66,7 +87,7 @@ async def login(
     return _pair(issued)
 
 
-@router.post("/auth/refresh", tags=["auth"])
+@router.post("/auth/refresh", tags=["auth"], responses=errors(InvalidToken, TokenReused, 413, 422))
 async def refresh(
     body: RefreshRequest,
     session: SessionDep,
@@ -82,19 +103,32 @@ async def refresh(
     return _pair(issued)
 
 
-@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
+@router.post(
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    tags=["auth"],
+    responses=errors(CALLER_ERRORS, NotALogin),
+)
 async def logout(principal: CurrentPrincipal, session: SessionDep, origin: OriginDep) -> None:
     """End this login: its access and refresh tokens stop working."""
     await sessions.logout(session, principal=principal, origin=origin)
 
 
-@router.get("/auth/me", tags=["auth"])
+@router.get("/auth/me", tags=["auth"], responses=errors(CALLER_ERRORS))
 async def me(principal: CurrentPrincipal) -> Me:
     """Who I am and what I may do."""
     return Me(**UserRead.of(principal.user).model_dump(), permissions=sorted(principal.permissions))
 
 
-@router.post("/auth/password", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
+# 403 `forbidden`: an API token cannot change its person's password.
+@router.post(
+    "/auth/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    tags=["auth"],
+    responses=errors(CALLER_ERRORS, 403, SignatureFailed, TooManyAttempts, WeakPassword),
+)
 async def change_password(
     body: PasswordChange,
     principal: CurrentPrincipal,
@@ -114,7 +148,7 @@ async def change_password(
     )
 
 
-@router.get("/permissions", tags=["auth"])
+@router.get("/permissions", tags=["auth"], responses=errors(CALLER_ERRORS))
 async def list_permissions(_: CurrentPrincipal) -> list[str]:
     """Every permission a role can hold."""
     return sorted(ALL_PERMISSIONS)
@@ -123,7 +157,7 @@ async def list_permissions(_: CurrentPrincipal) -> list[str]:
 # --- users -----------------------------------------------------------------------------------
 
 
-@router.get("/users", tags=["users"])
+@router.get("/users", tags=["users"], responses=errors(PERMISSION_ERRORS, InvalidCursor))
 async def list_users(
     _: AdminUsers, session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
 ) -> Page[UserRead]:
@@ -135,7 +169,12 @@ async def list_users(
     return Page(items=[UserRead.of(u) for u in users], next_cursor=next_cursor)
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, tags=["users"])
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    tags=["users"],
+    responses=errors(PERMISSION_ERRORS, CannotGrant, RoleNotFound, Conflict, WeakPassword),
+)
 async def create_user(
     body: UserCreate,
     actor: AdminUsers,
@@ -160,13 +199,17 @@ async def create_user(
     return UserCreated(**UserRead.of(user).model_dump(), generated_password=generated)
 
 
-@router.get("/users/{username}", tags=["users"])
+@router.get("/users/{username}", tags=["users"], responses=errors(PERMISSION_ERRORS, UserNotFound))
 async def get_user(username: str, _: AdminUsers, session: SessionDep) -> UserRead:
     """One user."""
     return UserRead.of(await accounts_service.get_user(session, username))
 
 
-@router.patch("/users/{username}", tags=["users"])
+@router.patch(
+    "/users/{username}",
+    tags=["users"],
+    responses=errors(PERMISSION_ERRORS, UserNotFound, CannotGrant, RoleNotFound, Conflict),
+)
 async def update_user(
     username: str, body: UserUpdate, actor: AdminUsers, session: SessionDep, origin: OriginDep
 ) -> UserRead:
@@ -181,7 +224,11 @@ async def update_user(
     return UserRead.of(user)
 
 
-@router.post("/users/{username}/disable", tags=["users"])
+@router.post(
+    "/users/{username}/disable",
+    tags=["users"],
+    responses=errors(PERMISSION_ERRORS, UserNotFound, CannotGrant, Conflict),
+)
 async def disable_user(
     username: str, actor: AdminUsers, session: SessionDep, origin: OriginDep
 ) -> UserRead:
@@ -192,7 +239,11 @@ async def disable_user(
     return UserRead.of(user)
 
 
-@router.post("/users/{username}/enable", tags=["users"])
+@router.post(
+    "/users/{username}/enable",
+    tags=["users"],
+    responses=errors(PERMISSION_ERRORS, UserNotFound, CannotGrant, Conflict),
+)
 async def enable_user(
     username: str, actor: AdminUsers, session: SessionDep, origin: OriginDep
 ) -> UserRead:
@@ -203,7 +254,11 @@ async def enable_user(
     return UserRead.of(user)
 
 
-@router.post("/users/{username}/reset-password", tags=["users"])
+@router.post(
+    "/users/{username}/reset-password",
+    tags=["users"],
+    responses=errors(PERMISSION_ERRORS, UserNotFound, CannotGrant, WeakPassword),
+)
 async def reset_password(
     username: str,
     body: PasswordReset,
@@ -229,13 +284,18 @@ async def reset_password(
 # --- roles -----------------------------------------------------------------------------------
 
 
-@router.get("/roles", tags=["roles"])
+@router.get("/roles", tags=["roles"], responses=errors(PERMISSION_ERRORS))
 async def list_roles(_: AdminUsers, session: SessionDep) -> list[RoleRead]:
     """Every role and its permissions."""
     return [RoleRead.model_validate(r) for r in await roles.list_roles(session)]
 
 
-@router.post("/roles", status_code=status.HTTP_201_CREATED, tags=["roles"])
+@router.post(
+    "/roles",
+    status_code=status.HTTP_201_CREATED,
+    tags=["roles"],
+    responses=errors(PERMISSION_ERRORS, CannotGrant, Conflict, ValidationFailed),
+)
 async def create_role(
     body: RoleCreate, actor: AdminUsers, session: SessionDep, origin: OriginDep
 ) -> RoleRead:
@@ -252,7 +312,11 @@ async def create_role(
     return RoleRead.model_validate(role)
 
 
-@router.patch("/roles/{key}", tags=["roles"])
+@router.patch(
+    "/roles/{key}",
+    tags=["roles"],
+    responses=errors(PERMISSION_ERRORS, RoleNotFound, CannotGrant, Conflict, ValidationFailed),
+)
 async def update_role(
     key: str, body: RoleUpdate, actor: AdminUsers, session: SessionDep, origin: OriginDep
 ) -> RoleRead:
@@ -263,7 +327,13 @@ async def update_role(
     return RoleRead.model_validate(role)
 
 
-@router.delete("/roles/{key}", status_code=status.HTTP_204_NO_CONTENT, tags=["roles"])
+@router.delete(
+    "/roles/{key}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    tags=["roles"],
+    responses=errors(PERMISSION_ERRORS, RoleNotFound, Conflict),
+)
 async def delete_role(key: str, actor: AdminUsers, session: SessionDep, origin: OriginDep) -> None:
     """Delete a role that nobody holds."""
     await roles.delete_role(session, actor=actor, key=key, origin=origin)
@@ -272,7 +342,7 @@ async def delete_role(key: str, actor: AdminUsers, session: SessionDep, origin: 
 # --- API tokens ------------------------------------------------------------------------------
 
 
-@router.get("/tokens", tags=["tokens"])
+@router.get("/tokens", tags=["tokens"], responses=errors(PERMISSION_ERRORS, InvalidCursor))
 async def list_tokens(
     _: AdminUsers,
     session: SessionDep,
@@ -288,7 +358,12 @@ async def list_tokens(
     return Page(items=[TokenRead.of(t) for t in rows], next_cursor=next_cursor)
 
 
-@router.post("/tokens", status_code=status.HTTP_201_CREATED, tags=["tokens"])
+@router.post(
+    "/tokens",
+    status_code=status.HTTP_201_CREATED,
+    tags=["tokens"],
+    responses=errors(PERMISSION_ERRORS, UserNotFound, CannotGrant, ValidationFailed),
+)
 async def create_token(
     body: TokenCreate, actor: AdminUsers, session: SessionDep, origin: OriginDep, response: Response
 ) -> TokenCreated:
@@ -306,13 +381,21 @@ async def create_token(
     return TokenCreated(**TokenRead.of(token).model_dump(), token=raw)
 
 
-@router.get("/tokens/{token_id}", tags=["tokens"])
+@router.get(
+    "/tokens/{token_id}", tags=["tokens"], responses=errors(PERMISSION_ERRORS, TokenNotFound)
+)
 async def get_token(token_id: int, _: AdminUsers, session: SessionDep) -> TokenRead:
     """One API token."""
     return TokenRead.of(await tokens.get_token(session, token_id))
 
 
-@router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["tokens"])
+@router.delete(
+    "/tokens/{token_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    tags=["tokens"],
+    responses=errors(PERMISSION_ERRORS, TokenNotFound),
+)
 async def revoke_token(
     token_id: int, actor: AdminUsers, session: SessionDep, origin: OriginDep
 ) -> None:
@@ -323,7 +406,7 @@ async def revoke_token(
 # --- security log ----------------------------------------------------------------------------
 
 
-@router.get("/security-events", tags=["users"])
+@router.get("/security-events", tags=["users"], responses=errors(PERMISSION_ERRORS, InvalidCursor))
 async def list_security_events(
     _: AdminUsers,
     session: SessionDep,

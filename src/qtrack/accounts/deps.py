@@ -17,7 +17,8 @@ from qtrack.accounts.principal import Principal
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from qtrack.core.deps import SessionDep
-from qtrack.core.errors import Forbidden, RateLimited, Unauthorized
+from qtrack.core.errors import DatabaseUnavailable, Forbidden, RateLimited, Unauthorized
+from qtrack.core.openapi import errors
 from qtrack.core.requests import set_request_user
 from qtrack.core.state import AppState, app_state
 
@@ -50,6 +51,23 @@ class ForeignOrigin(Forbidden):
 
 class ApiRateLimited(RateLimited):
     code, message = "rate_limited", "Too many requests for this token; slow down"
+
+
+# What a route that needs a caller can answer before it runs: no or a bad credential, too
+# many requests, refused input; and with a permission to check, its refusal (`responses=`).
+CALLER_ERRORS = (
+    NotAuthenticated,
+    sessions.InvalidToken,
+    CsrfFailed,
+    ForeignOrigin,
+    ApiRateLimited,
+    DatabaseUnavailable,
+    413,
+    422,
+)
+PERMISSION_ERRORS = (CALLER_ERRORS, PermissionDenied)
+# The `responses=` of a router whose routes all need a permission.
+AUTHENTICATED = errors(PERMISSION_ERRORS)
 
 
 async def origin_of(request: Request) -> Origin:

@@ -5,19 +5,36 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, status
 from starlette.responses import Response
 
-from qtrack.accounts.deps import OriginDep, require
+from qtrack.accounts.deps import PERMISSION_ERRORS, OriginDep, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
+from qtrack.accounts.service import SignatureFailed, TooManyAttempts
 from qtrack.codes import scan as scan_service
 from qtrack.codes import service as codes_service
 from qtrack.codes import tokens
+from qtrack.codes.scan import NothingToActOn, ScanInvalid
 from qtrack.codes.scan_schemas import ScanRequest, ScanResult
 from qtrack.codes.schemas import LabelRead, PublicKeyRead, VerifyRequest, VerifyResult
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import NotFound
 from qtrack.core.http import ORJSONResponse
-from qtrack.core.idempotency import idempotent
+from qtrack.core.idempotency import IdempotencyKeyReused, idempotent
+from qtrack.core.openapi import errors
 from qtrack.items import service as items_service
+from qtrack.items.errors import (
+    ContainerCycle,
+    InsufficientQuantity,
+    ItemArchived,
+    ItemNotFound,
+    NotAContainer,
+    QuantityNotTracked,
+    ReasonRequired,
+    SamePerson,
+    SignatureRequired,
+    TransitionNotAllowed,
+)
+from qtrack.items.types import ItemTypeNotFound
+from qtrack.locations.service import LocationNotFound
 
 router = APIRouter(prefix="/api/v1", tags=["codes"])
 
@@ -32,7 +49,7 @@ async def public_keys(session: SessionDep) -> list[PublicKeyRead]:
     return await codes_service.public_keys(session)
 
 
-@router.post("/codes/verify")
+@router.post("/codes/verify", responses=errors(PERMISSION_ERRORS))
 async def verify_code(
     body: VerifyRequest,
     _: Annotated[Principal, Depends(require(Permission.ITEM_READ))],
@@ -52,7 +69,32 @@ async def verify_code(
     )
 
 
-@router.post("/scan", tags=["scan"])
+@router.post(
+    "/scan",
+    tags=["scan"],
+    response_model=ScanResult,
+    # With an action, a scan is any change of an item, with all of their errors.
+    responses=errors(
+        PERMISSION_ERRORS,
+        ScanInvalid,
+        NothingToActOn,
+        IdempotencyKeyReused,
+        ItemNotFound,
+        ItemTypeNotFound,
+        LocationNotFound,
+        ItemArchived,
+        TransitionNotAllowed,
+        SamePerson,
+        ReasonRequired,
+        SignatureRequired,
+        SignatureFailed,
+        TooManyAttempts,
+        QuantityNotTracked,
+        InsufficientQuantity,
+        NotAContainer,
+        ContainerCycle,
+    ),
+)
 async def scan(
     body: ScanRequest,
     principal: Annotated[Principal, Depends(require(Permission.ITEM_READ))],
@@ -82,7 +124,11 @@ async def scan(
     )
 
 
-@router.post("/items/{code}/labels", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/items/{code}/labels",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(PERMISSION_ERRORS, ItemNotFound, ItemArchived),
+)
 async def issue_label(
     code: str,
     actor: Annotated[Principal, Depends(require(Permission.LABEL_PRINT))],
@@ -95,7 +141,9 @@ async def issue_label(
     return codes_service.label_read(state.settings, item, label)
 
 
-@router.get("/items/{code}/label")
+@router.get(
+    "/items/{code}/label", responses=errors(PERMISSION_ERRORS, ItemNotFound, LabelNotIssued)
+)
 async def current_label(
     code: str,
     _: Annotated[Principal, Depends(require(Permission.ITEM_READ))],

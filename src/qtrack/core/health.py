@@ -1,11 +1,12 @@
 """Liveness, readiness and metrics endpoints."""
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from qtrack.core.errors import DatabaseUnavailable, NotFound
@@ -17,13 +18,24 @@ log = structlog.get_logger("qtrack.health")
 CHECK_TIMEOUT_S = 2.0
 
 
+class Readiness(BaseModel):
+    """Whether this worker can do useful work, and what each check found."""
+
+    status: Literal["ok", "degraded", "unavailable"]
+    checks: dict[str, str]
+
+
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     """The process is alive and serving."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: the database is not there"}},
+)
 async def readyz(request: Request) -> Response:
     """Whether this worker can do useful work: 503 without a database or with one that is not
     migrated to what this code expects; degraded without Redis."""

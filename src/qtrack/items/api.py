@@ -7,15 +7,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from starlette.responses import Response as StarletteResponse
 
-from qtrack.accounts.deps import OriginDep, require, require_any
+from qtrack.accounts.deps import AUTHENTICATED, PERMISSION_ERRORS, OriginDep, require, require_any
 from qtrack.accounts.permissions import STATUS_CHANGES, Permission
 from qtrack.accounts.principal import Principal
+from qtrack.accounts.service import SignatureFailed, TooManyAttempts
 from qtrack.containers import service as containers_service
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import BadRequest
 from qtrack.core.http import ORJSONResponse, version_of_etag
-from qtrack.core.idempotency import idempotent
+from qtrack.core.idempotency import IdempotencyKeyReused, idempotent
+from qtrack.core.openapi import errors
 from qtrack.core.pagination import (
+    InvalidCursor,
     Page,
     PageCursor,
     PageLimit,
@@ -27,7 +30,20 @@ from qtrack.events.models import Event
 from qtrack.inventory import service as inventory_service
 from qtrack.items import changes, fastpath
 from qtrack.items import service as items_service
-from qtrack.items.errors import IfMatchRequired, VersionMismatch
+from qtrack.items.errors import (
+    ContainerCycle,
+    IfMatchRequired,
+    InsufficientQuantity,
+    ItemArchived,
+    ItemNotFound,
+    NotAContainer,
+    QuantityNotTracked,
+    ReasonRequired,
+    SamePerson,
+    SignatureRequired,
+    TransitionNotAllowed,
+    VersionMismatch,
+)
 from qtrack.items.models import Item
 from qtrack.items.schemas import (
     ArchiveRequest,
@@ -46,8 +62,12 @@ from qtrack.items.schemas import (
     TransitionRequest,
     UnpackRequest,
 )
+from qtrack.items.types import ItemTypeNotFound
+from qtrack.locations.service import LocationNotFound
 
-router = APIRouter(prefix="/api/v1", tags=["items"])
+router = APIRouter(prefix="/api/v1", tags=["items"], responses=AUTHENTICATED)
+# What every change of one item can answer besides its own errors.
+CHANGE_ERRORS = (ItemNotFound, ItemArchived, IdempotencyKeyReused)
 
 Reader = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
 EventReader = Annotated[Principal, Depends(require(Permission.EVENT_READ))]
@@ -89,7 +109,12 @@ async def _result(session: SessionDep, item: Item, events: list[Event]) -> Chang
     )
 
 
-@router.post("/items", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/items",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Page[ItemRead],
+    responses=errors(ItemTypeNotFound, LocationNotFound, IdempotencyKeyReused),
+)
 async def create_items(
     body: ItemCreate, actor: Creator, session: SessionDep, state: StateDep, request: Request
 ) -> StarletteResponse:
@@ -108,7 +133,12 @@ async def create_items(
     )
 
 
-@router.post("/items/batch", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/items/batch",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Page[ItemRead],
+    responses=errors(400, ItemTypeNotFound, LocationNotFound, IdempotencyKeyReused),
+)
 async def create_item_batch(
     body: ItemBatchCreate,
     actor: Creator,
@@ -133,7 +163,7 @@ async def create_item_batch(
     )
 
 
-@router.get("/items")
+@router.get("/items", responses=errors(InvalidCursor, ItemNotFound, LocationNotFound))
 async def list_items(
     _: Reader,
     session: SessionDep,
@@ -195,7 +225,7 @@ async def _apply_once(
 
 # The scan lookup's hot path: one Core statement, JSON straight from the row (the same body
 # `ItemDetail` gives, which stays the documented response model).
-@router.get("/items/by-id/{item_id}", response_model=ItemDetail)
+@router.get("/items/by-id/{item_id}", response_model=ItemDetail, responses=errors(ItemNotFound))
 async def get_item_by_id(item_id: int, principal: Reader, session: SessionDep) -> StarletteResponse:
     """One item by its numeric id."""
     row = await items_service.lookup_row(session, item_id=item_id)
@@ -203,7 +233,7 @@ async def get_item_by_id(item_id: int, principal: Reader, session: SessionDep) -
     return ORJSONResponse(body, headers={"ETag": etag(row.version)})
 
 
-@router.get("/items/{code}", response_model=ItemDetail)
+@router.get("/items/{code}", response_model=ItemDetail, responses=errors(ItemNotFound))
 async def get_item(code: str, principal: Reader, session: SessionDep) -> StarletteResponse:
     """One item by code, with the actions the caller may take now (ETag: its version)."""
     row = await items_service.lookup_row(session, code=code)
@@ -211,7 +241,10 @@ async def get_item(code: str, principal: Reader, session: SessionDep) -> Starlet
     return ORJSONResponse(body, headers={"ETag": etag(row.version)})
 
 
-@router.patch("/items/{code}")
+@router.patch(
+    "/items/{code}",
+    responses=errors(ItemNotFound, ItemArchived, VersionMismatch, IfMatchRequired),
+)
 async def edit_item(
     code: str,
     body: ItemUpdate,
@@ -236,7 +269,20 @@ async def edit_item(
     return await _result(session, item, events)
 
 
-@router.post("/items/{code}/transitions")
+@router.post(
+    "/items/{code}/transitions",
+    response_model=ChangeResult,
+    responses=errors(
+        PERMISSION_ERRORS,
+        CHANGE_ERRORS,
+        TransitionNotAllowed,
+        SamePerson,
+        ReasonRequired,
+        SignatureRequired,
+        SignatureFailed,
+        TooManyAttempts,
+    ),
+)
 async def transition_item(
     code: str,
     body: TransitionRequest,
@@ -268,7 +314,11 @@ async def transition_item(
     )
 
 
-@router.post("/items/{code}/move")
+@router.post(
+    "/items/{code}/move",
+    response_model=ChangeResult,
+    responses=errors(CHANGE_ERRORS, LocationNotFound),
+)
 async def move_item(
     code: str, body: MoveRequest, actor: Mover, session: SessionDep, request: Request
 ) -> StarletteResponse:
@@ -289,7 +339,11 @@ async def move_item(
     )
 
 
-@router.post("/items/{code}/pack")
+@router.post(
+    "/items/{code}/pack",
+    response_model=ChangeResult,
+    responses=errors(CHANGE_ERRORS, NotAContainer, ContainerCycle),
+)
 async def pack_item(
     code: str, body: PackRequest, actor: Packer, session: SessionDep, request: Request
 ) -> StarletteResponse:
@@ -310,7 +364,7 @@ async def pack_item(
     )
 
 
-@router.post("/items/{code}/unpack")
+@router.post("/items/{code}/unpack", response_model=ChangeResult, responses=errors(CHANGE_ERRORS))
 async def unpack_item(
     code: str, body: UnpackRequest, actor: Packer, session: SessionDep, request: Request
 ) -> StarletteResponse:
@@ -331,7 +385,11 @@ async def unpack_item(
     )
 
 
-@router.post("/items/{code}/quantity")
+@router.post(
+    "/items/{code}/quantity",
+    response_model=ChangeResult,
+    responses=errors(CHANGE_ERRORS, QuantityNotTracked, InsufficientQuantity, ReasonRequired),
+)
 async def change_quantity(
     code: str, body: QuantityRequest, actor: Counter, session: SessionDep, request: Request
 ) -> StarletteResponse:
@@ -354,7 +412,7 @@ async def change_quantity(
     )
 
 
-@router.post("/items/{code}/archive")
+@router.post("/items/{code}/archive", response_model=ChangeResult, responses=errors(CHANGE_ERRORS))
 async def archive_item(
     code: str, body: ArchiveRequest, actor: Archiver, session: SessionDep, request: Request
 ) -> StarletteResponse:
@@ -375,7 +433,7 @@ async def archive_item(
     )
 
 
-@router.get("/items/{code}/contents")
+@router.get("/items/{code}/contents", responses=errors(ItemNotFound))
 async def item_contents(code: str, _: Reader, session: SessionDep) -> ContentsRead:
     """What a container holds directly, and its total weight with everything nested."""
     container = await items_service.find_item(session, code=code)
@@ -387,7 +445,7 @@ async def item_contents(code: str, _: Reader, session: SessionDep) -> ContentsRe
     )
 
 
-@router.get("/items/{code}/events")
+@router.get("/items/{code}/events", responses=errors(InvalidCursor, ItemNotFound))
 async def item_history(
     code: str, _: EventReader, session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
 ) -> Page[EventRead]:
@@ -401,7 +459,7 @@ async def item_history(
     )
 
 
-@router.get("/events", tags=["events"])
+@router.get("/events", tags=["events"], responses=errors(InvalidCursor))
 async def event_feed(
     _: EventReader, session: SessionDep, after: PageCursor = None, limit: PageLimit = 100
 ) -> Page[EventRead]:

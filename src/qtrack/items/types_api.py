@@ -4,14 +4,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from qtrack.accounts.deps import require
+from qtrack.accounts.deps import AUTHENTICATED, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep
+from qtrack.core.errors import Conflict, ValidationFailed
+from qtrack.core.openapi import errors
 from qtrack.items import types as item_types
 from qtrack.items.type_schemas import ItemTypeCreate, ItemTypeRead, ItemTypeUpdate
+from qtrack.items.types import ItemTypeInUse, ItemTypeNotFound
+from qtrack.workflow.service import WorkflowNotFound
 
-router = APIRouter(prefix="/api/v1", tags=["item types"])
+router = APIRouter(prefix="/api/v1", tags=["item types"], responses=AUTHENTICATED)
 ReadItems = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
 AdminConfig = Annotated[Principal, Depends(require(Permission.ADMIN_CONFIG))]
 
@@ -22,13 +26,17 @@ async def list_item_types(_: ReadItems, session: SessionDep) -> list[ItemTypeRea
     return [ItemTypeRead.of(t) for t in await item_types.list_item_types(session)]
 
 
-@router.get("/item-types/{key}")
+@router.get("/item-types/{key}", responses=errors(ItemTypeNotFound))
 async def get_item_type(key: str, _: ReadItems, session: SessionDep) -> ItemTypeRead:
     """One item type."""
     return ItemTypeRead.of(await item_types.get_item_type(session, key))
 
 
-@router.post("/item-types", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/item-types",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(WorkflowNotFound, Conflict, ValidationFailed),
+)
 async def create_item_type(
     body: ItemTypeCreate, _: AdminConfig, session: SessionDep
 ) -> ItemTypeRead:
@@ -42,7 +50,10 @@ async def create_item_type(
     return ItemTypeRead.of(item_type)
 
 
-@router.patch("/item-types/{key}")
+@router.patch(
+    "/item-types/{key}",
+    responses=errors(ItemTypeNotFound, WorkflowNotFound, Conflict, ItemTypeInUse, ValidationFailed),
+)
 async def update_item_type(
     key: str, body: ItemTypeUpdate, _: AdminConfig, session: SessionDep
 ) -> ItemTypeRead:

@@ -9,14 +9,17 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from qtrack.accounts.deps import require
+from qtrack.accounts.deps import AUTHENTICATED, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.codes import decode, tokens
 from qtrack.codes.api import LabelNotIssued
+from qtrack.codes.decode import ImageInvalid, ImageTooLarge, ImageTooManyPixels, ImageUnsupported
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import Conflict, ValidationFailed
+from qtrack.core.openapi import binary, errors
 from qtrack.items import service as items_service
+from qtrack.items.errors import ItemNotFound
 from qtrack.labels import datamatrix, pdf, qr, zpl
 from qtrack.labels import service as labels_service
 from qtrack.labels.cache import QrCache, render_key
@@ -27,10 +30,20 @@ from qtrack.labels.schemas import (
     LabelTemplateUpdate,
     SymbolRead,
 )
-from qtrack.labels.service import split_codes
+from qtrack.labels.service import (
+    TemplateBuiltin,
+    TemplateChanged,
+    TemplateInUse,
+    TemplateInvalid,
+    TemplateNotFound,
+    TemplateNotShipped,
+    TooManyLabels,
+    split_codes,
+)
 from qtrack.locations import service as locations_service
+from qtrack.locations.service import LocationNotFound
 
-router = APIRouter(prefix="/api/v1", tags=["labels"])
+router = APIRouter(prefix="/api/v1", tags=["labels"], responses=AUTHENTICATED)
 Reader = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
 Printer = Annotated[Principal, Depends(require(Permission.LABEL_PRINT))]
 Admin = Annotated[Principal, Depends(require(Permission.ADMIN_CONFIG))]
@@ -42,6 +55,13 @@ Ec = Annotated[EcLevel, Query(description="Error correction level")]
 # with it the ETag, so clients revalidate cheaply.
 CACHE_CONTROL = "private, max-age=300"
 RENDER_TTL_S = 7 * 86_400
+QR_IMAGE = binary(
+    "image/png", "image/svg+xml", description="The QR code, as the path names", not_modified=True
+)
+# Printing any mix of items and locations: what a label sheet or a ZPL job can refuse.
+PRINT_ERRORS = (ItemNotFound, LocationNotFound, TemplateNotFound, TooManyLabels, ValidationFailed)
+# Decoders take these, whatever the Content-Type says: the format is read from the bytes.
+DECODABLE = {"schema": {"type": "string", "format": "binary"}}
 
 
 def qr_cache(request: Request) -> QrCache:
@@ -90,7 +110,11 @@ async def _item_label_url(session: SessionDep, state: StateDep, code: str) -> st
     return tokens.label_url(state.settings, label.token)
 
 
-@router.get("/items/{code}/qr.{kind}")
+@router.get(
+    "/items/{code}/qr.{kind}",
+    response_class=Response,
+    responses=QR_IMAGE | errors(ItemNotFound, LabelNotIssued),
+)
 async def item_qr(
     code: str,
     kind: Literal["png", "svg"],
@@ -112,7 +136,12 @@ class NoGs1Data(Conflict):
     code, message = "no_gs1_data", "This item has no GTIN, so no GS1 DataMatrix"
 
 
-@router.get("/items/{code}/datamatrix.png")
+@router.get(
+    "/items/{code}/datamatrix.png",
+    response_class=Response,
+    responses=binary("image/png", description="The GS1 DataMatrix", not_modified=True)
+    | errors(ItemNotFound, NoGs1Data),
+)
 async def item_datamatrix(
     code: str, request: Request, _: Reader, session: SessionDep, cache: Cache, scale: Scale = 6
 ) -> Response:
@@ -138,7 +167,11 @@ async def item_datamatrix(
     return Response(body, media_type="image/png", headers=headers)
 
 
-@router.get("/locations/{code}/qr.{kind}")
+@router.get(
+    "/locations/{code}/qr.{kind}",
+    response_class=Response,
+    responses=QR_IMAGE | errors(LocationNotFound),
+)
 async def location_qr(
     code: str,
     kind: Literal["png", "svg"],
@@ -155,7 +188,12 @@ async def location_qr(
     return await _image(request, cache, location.code, kind, scale, border, ec)
 
 
-@router.get("/labels.pdf")
+@router.get(
+    "/labels.pdf",
+    response_class=Response,
+    responses=binary("application/pdf", description="The labels, ready to print")
+    | errors(PRINT_ERRORS),
+)
 async def labels_pdf(
     _: Printer,
     session: SessionDep,
@@ -189,7 +227,11 @@ async def labels_pdf(
     )
 
 
-@router.get("/labels.zpl")
+@router.get(
+    "/labels.zpl",
+    response_class=Response,
+    responses=binary("text/plain", description="The labels in ZPL") | errors(PRINT_ERRORS),
+)
 async def labels_zpl(
     _: Printer,
     session: SessionDep,
@@ -215,7 +257,7 @@ async def label_templates(_: Reader, session: SessionDep) -> list[LabelTemplateR
     ]
 
 
-@router.post("/label-templates", status_code=201)
+@router.post("/label-templates", status_code=201, responses=errors(Conflict, TemplateInvalid))
 async def create_label_template(
     body: LabelTemplateCreate, _: Admin, session: SessionDep, response: Response
 ) -> LabelTemplateRead:
@@ -225,7 +267,7 @@ async def create_label_template(
     return LabelTemplateRead.model_validate(template)
 
 
-@router.get("/label-templates/{key}")
+@router.get("/label-templates/{key}", responses=errors(TemplateNotFound))
 async def label_template(
     key: str, _: Reader, session: SessionDep, response: Response
 ) -> LabelTemplateRead:
@@ -235,7 +277,10 @@ async def label_template(
     return LabelTemplateRead.model_validate(template)
 
 
-@router.patch("/label-templates/{key}")
+@router.patch(
+    "/label-templates/{key}",
+    responses=errors(TemplateNotFound, TemplateChanged, TemplateInvalid),
+)
 async def edit_label_template(
     key: str,
     body: LabelTemplateUpdate,
@@ -253,7 +298,7 @@ async def edit_label_template(
     return LabelTemplateRead.model_validate(template)
 
 
-@router.post("/label-templates/{key}/reset")
+@router.post("/label-templates/{key}/reset", responses=errors(TemplateNotFound, TemplateNotShipped))
 async def reset_label_template(
     key: str, _: Admin, session: SessionDep, response: Response
 ) -> LabelTemplateRead:
@@ -263,7 +308,11 @@ async def reset_label_template(
     return LabelTemplateRead.model_validate(template)
 
 
-@router.delete("/label-templates/{key}", status_code=204)
+@router.delete(
+    "/label-templates/{key}",
+    status_code=204,
+    responses=errors(TemplateNotFound, TemplateBuiltin, TemplateInUse),
+)
 async def delete_label_template(key: str, _: Admin, session: SessionDep) -> Response:
     """Delete a layout. Shipped layouts (the server's printing defaults) and layouts an item
     type prints with by default are refused (409)."""
@@ -271,7 +320,21 @@ async def delete_label_template(key: str, _: Admin, session: SessionDep) -> Resp
     return Response(status_code=204)
 
 
-@router.post("/scan/decode", tags=["scan"])
+@router.post(
+    "/scan/decode",
+    tags=["scan"],
+    responses=errors(ImageTooLarge, ImageTooManyPixels, ImageUnsupported, ImageInvalid),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "image/jpeg": DECODABLE,
+                "image/png": DECODABLE,
+                "image/webp": DECODABLE,
+            },
+        }
+    },
+)
 async def decode_frame(request: Request, _: Reader) -> DecodeResult:
     """Find every barcode in a camera frame or photo (JPEG, PNG or WebP in the body)."""
     body = await request.body()

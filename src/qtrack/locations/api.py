@@ -6,11 +6,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qtrack.accounts.deps import require
+from qtrack.accounts.deps import AUTHENTICATED, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep
-from qtrack.core.pagination import Page, PageCursor, PageLimit, decode_int_cursor, encode_cursor
+from qtrack.core.errors import Conflict, ValidationFailed
+from qtrack.core.openapi import errors
+from qtrack.core.pagination import (
+    InvalidCursor,
+    Page,
+    PageCursor,
+    PageLimit,
+    decode_int_cursor,
+    encode_cursor,
+)
 from qtrack.locations import service as locations_service
 from qtrack.locations.models import Location
 from qtrack.locations.schemas import (
@@ -20,8 +29,15 @@ from qtrack.locations.schemas import (
     LocationRead,
     LocationUpdate,
 )
+from qtrack.locations.service import (
+    LocationArchived,
+    LocationCycle,
+    LocationNotEmpty,
+    LocationNotFound,
+    LocationTooDeep,
+)
 
-router = APIRouter(prefix="/api/v1", tags=["locations"])
+router = APIRouter(prefix="/api/v1", tags=["locations"], responses=AUTHENTICATED)
 Reader = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
 Manager = Annotated[Principal, Depends(require(Permission.LOCATION_MANAGE))]
 
@@ -35,7 +51,7 @@ async def _read(session: AsyncSession, location: Location) -> LocationRead:
     return (await _reads(session, [location]))[0]
 
 
-@router.get("/locations")
+@router.get("/locations", responses=errors(InvalidCursor, LocationNotFound))
 async def list_locations(
     _: Reader,
     session: SessionDep,
@@ -62,7 +78,13 @@ async def list_locations(
     return Page(items=await _reads(session, rows), next_cursor=next_cursor)
 
 
-@router.post("/locations", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/locations",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(
+        LocationNotFound, Conflict, LocationArchived, LocationTooDeep, ValidationFailed
+    ),
+)
 async def create_location(body: LocationCreate, _: Manager, session: SessionDep) -> LocationRead:
     """Create a location, at the top or under a parent."""
     location = await locations_service.create_location(session, **body.model_dump())
@@ -76,13 +98,18 @@ async def location_tree(_: Reader, session: SessionDep) -> list[LocationNode]:
     return await locations_service.tree(session)
 
 
-@router.get("/locations/{code}")
+@router.get("/locations/{code}", responses=errors(LocationNotFound))
 async def get_location(code: str, _: Reader, session: SessionDep) -> LocationRead:
     """One location, archived or not."""
     return await _read(session, await locations_service.get_by_code(session, code))
 
 
-@router.patch("/locations/{code}")
+@router.patch(
+    "/locations/{code}",
+    responses=errors(
+        LocationNotFound, LocationArchived, LocationCycle, LocationTooDeep, ValidationFailed
+    ),
+)
 async def update_location(
     code: str, body: LocationUpdate, _: Manager, session: SessionDep
 ) -> LocationRead:
@@ -93,7 +120,7 @@ async def update_location(
     return await _read(session, location)
 
 
-@router.post("/locations/{code}/archive")
+@router.post("/locations/{code}/archive", responses=errors(LocationNotFound, LocationNotEmpty))
 async def archive_location(code: str, _: Manager, session: SessionDep) -> LocationRead:
     """Archive a location that holds nothing any more."""
     return await _read(session, await locations_service.archive_location(session, code))

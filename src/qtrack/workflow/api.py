@@ -4,15 +4,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from qtrack.accounts.deps import require
+from qtrack.accounts.deps import AUTHENTICATED, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep
+from qtrack.core.errors import Conflict, ValidationFailed
+from qtrack.core.openapi import errors
 from qtrack.workflow import service as workflow_service
 from qtrack.workflow.models import Workflow
 from qtrack.workflow.schemas import WorkflowCreate, WorkflowRead, WorkflowUpdate
+from qtrack.workflow.service import StatesInUse, WorkflowNotFound
 
-router = APIRouter(prefix="/api/v1", tags=["workflows"])
+router = APIRouter(prefix="/api/v1", tags=["workflows"], responses=AUTHENTICATED)
 ReadItems = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
 AdminConfig = Annotated[Principal, Depends(require(Permission.ADMIN_CONFIG))]
 
@@ -32,13 +35,15 @@ async def list_workflows(_: ReadItems, session: SessionDep) -> list[WorkflowRead
     return [_read(w) for w in await workflow_service.list_workflows(session)]
 
 
-@router.get("/workflows/{key}")
+@router.get("/workflows/{key}", responses=errors(WorkflowNotFound))
 async def get_workflow(key: str, _: ReadItems, session: SessionDep) -> WorkflowRead:
     """One workflow with its states and transitions."""
     return _read(await workflow_service.get_workflow(session, key))
 
 
-@router.post("/workflows", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/workflows", status_code=status.HTTP_201_CREATED, responses=errors(Conflict, ValidationFailed)
+)
 async def create_workflow(
     body: WorkflowCreate, _: AdminConfig, session: SessionDep
 ) -> WorkflowRead:
@@ -49,7 +54,7 @@ async def create_workflow(
     return _read(workflow)
 
 
-@router.put("/workflows/{key}")
+@router.put("/workflows/{key}", responses=errors(WorkflowNotFound, StatesInUse, ValidationFailed))
 async def update_workflow(
     key: str, body: WorkflowUpdate, _: AdminConfig, session: SessionDep
 ) -> WorkflowRead:
