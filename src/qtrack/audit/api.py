@@ -4,12 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from qtrack.accounts.deps import require
+from qtrack.accounts.deps import AUTHENTICATED, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.audit import service as audit_service
 from qtrack.audit.schemas import CheckpointRead
 from qtrack.core.deps import SessionDep
+from qtrack.core.openapi import errors
 from qtrack.core.pagination import (
     InvalidCursor,
     Page,
@@ -19,7 +20,7 @@ from qtrack.core.pagination import (
     encode_cursor,
 )
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=AUTHENTICATED)
 
 # Whoever may verify the audit trail may read what it is verified against.
 Auditor = Annotated[Principal, Depends(require(Permission.AUDIT_VERIFY))]
@@ -27,7 +28,7 @@ MAX_ID = 2**31 - 1  # checkpoint numbers are 32-bit in the database
 CheckpointId = Annotated[int, Path(ge=1, le=MAX_ID, description="The checkpoint's number")]
 
 
-@router.get("/checkpoints")
+@router.get("/checkpoints", responses=errors(InvalidCursor))
 async def list_checkpoints(
     _: Auditor, session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
 ) -> Page[CheckpointRead]:
@@ -42,7 +43,7 @@ async def list_checkpoints(
     )
 
 
-@router.get("/checkpoints/latest")
+@router.get("/checkpoints/latest", responses=errors(audit_service.CheckpointNotFound))
 async def latest_checkpoint(_: Auditor, session: SessionDep) -> CheckpointRead:
     """The newest checkpoint; 404 checkpoint_not_found before the first."""
     row = await audit_service.latest(session)
@@ -51,7 +52,7 @@ async def latest_checkpoint(_: Auditor, session: SessionDep) -> CheckpointRead:
     return CheckpointRead.of(row)
 
 
-@router.get("/checkpoints/{checkpoint_id}")
+@router.get("/checkpoints/{checkpoint_id}", responses=errors(audit_service.CheckpointNotFound))
 async def get_checkpoint(
     checkpoint_id: CheckpointId, _: Auditor, session: SessionDep
 ) -> CheckpointRead:

@@ -22,7 +22,7 @@ class Readiness(BaseModel):
     """Whether this worker can do useful work, and what each check found."""
 
     status: Literal["ok", "degraded", "unavailable"]
-    checks: dict[str, str]
+    checks: dict[str, str | dict[str, Any]]
 
 
 @router.get("/healthz")
