@@ -96,12 +96,14 @@ async def _apply(
     the item page; or show the form again with what was wrong, having written nothing."""
     posted = await request.form()
     values = {name: str(posted.get(name) or "").strip() for name in fields}
-    item = await items_service.find_item(session, code=code)  # an unknown item is a 404 page
+    # An unknown item is a 404 page; its code is kept, since a rollback expires the row.
+    item = await items_service.find_item(session, code=code)
+    item_code = item.code
     try:
         body = schema.model_validate(data(values, item))
     except ValidationError as exc:
         refused = Refused(form, values, schema_errors(exc))
-        return await _show_refused(request, session, settings, actor, item.code, refused, 422)
+        return await _show_refused(request, session, settings, actor, item_code, refused, 422)
     try:
         changed, events = await change(body, values)
     except QtrackError as exc:
@@ -121,7 +123,7 @@ async def _apply(
                 "The page shows it as it is now: check your changes and save again."
             )
         refused = Refused(form, values, errors, message)
-        return await _show_refused(request, session, settings, actor, item.code, refused, status)
+        return await _show_refused(request, session, settings, actor, item_code, refused, status)
     query = done(body, events) if events else {"done": "same"}
     # Post/redirect/get: a reload shows the page, it does not send the form again.
     return RedirectResponse(_page_url(changed.code, query), status_code=303)

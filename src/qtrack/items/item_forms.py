@@ -88,7 +88,10 @@ def schema_errors(exc: ValidationError) -> dict[str, str]:
     for problem in exc.errors():
         name = str(problem["loc"][0]) if problem["loc"] else ""
         message = str(problem["msg"]).removeprefix("Value error, ")
-        if problem["type"] == "missing":
+        short = (
+            problem["type"] == "string_too_short" and problem.get("ctx", {}).get("min_length") == 1
+        )
+        if problem["type"] == "missing" or short:
             message = "Required"
         errors.setdefault(name, message)
     return errors
@@ -102,7 +105,9 @@ def service_errors(exc: QtrackError) -> dict[str, str]:
         if loc:
             message = str(problem.get("msg") or exc.message)
             # "required" alone says less than the use case's own message ("needs a reason").
-            errors.setdefault(str(loc[-1]), exc.message if message == "required" else message)
+            errors.setdefault(
+                str(loc[-1]), exc.message if message.startswith("required") else message
+            )
     return errors
 
 
