@@ -327,6 +327,14 @@ async def test_a_refused_transition_marks_the_field_and_keeps_the_reason(
     assert "password" in field_error(refused.text, "password-reject").lower()
     assert 'value="Out of spec"' in tag(refused.text, "reason-reject")
     assert 'value="' not in tag(refused.text, "password-reject")
+    wrong = await post_form(
+        client,
+        code,
+        "transitions",
+        {"transition": "reject", "reason": "Out of spec", "password": "not mine"},
+    )
+    assert wrong.status_code == 403
+    assert "does not match" in field_error(wrong.text, "password-reject")
     assert (await item(client, crew.qa, code))["status"] == "under_test"
     _, html = await followed(
         client,

@@ -164,8 +164,11 @@ async def item_transition(
         # Shown on the page, with the buttons, rather than on a bare error page; as in
         # SessionDep, only what an error marks as kept (a failed signature) is committed.
         await settle_refused(session, actor, exc)
+        errors = service_errors(exc)
+        if exc.code == "signature_failed":
+            errors["password"] = exc.message
         # The password is never sent back into the page.
-        refused = Refused(f"t-{transition}", {"reason": reason}, service_errors(exc), exc.message)
+        refused = Refused(f"t-{transition}", {"reason": reason}, errors, exc.message)
         return await _show_refused(
             request, session, state.settings, actor, code, refused, exc.status_code
         )
