@@ -60,7 +60,9 @@ async def post_form(
     )
 
 
-async def followed(client: httpx.AsyncClient, response: httpx.Response) -> tuple[dict, str]:
+async def followed(
+    client: httpx.AsyncClient, response: httpx.Response
+) -> tuple[dict[str, list[str]], str]:
     """Where a form sent the browser (303), its query, and the page there."""
     assert response.status_code == 303, response.text
     location = response.headers["location"]

@@ -17,8 +17,9 @@ SIZES = {**PHONES, "1280": DESKTOP}
 CUT_OFF = """
 () => {
   const width = document.documentElement.clientWidth;
-  const name = (el) => `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}`
-    + `${el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\\s+/).join(".") : ""}`
+  const classes = (el) => (typeof el.className === "string" && el.className.trim()
+    ? "." + el.className.trim().split(/\\s+/).join(".") : "");
+  const name = (el) => `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}${classes(el)}`
     + ` "${(el.textContent || "").trim().slice(0, 30)}"`;
   const out = [];
   if (document.documentElement.scrollWidth > width) {
@@ -29,7 +30,8 @@ CUT_OFF = """
     const style = getComputedStyle(el);
     if (style.display === "none" || style.visibility === "hidden") continue;
     // A box that scrolls sideways hides what is past its edge.
-    if (["auto", "scroll", "hidden"].includes(style.overflowX) && el.scrollWidth > el.clientWidth + 1) {
+    const scrolls = ["auto", "scroll", "hidden"].includes(style.overflowX);
+    if (scrolls && el.scrollWidth > el.clientWidth + 1) {
       out.push(`${name(el)} hides ${el.scrollWidth - el.clientWidth}px to the right`);
     }
     const box = el.getBoundingClientRect();
