@@ -63,20 +63,6 @@ def _page_url(code: str, query: dict[str, str]) -> str:
     return f"/items/{code}?{urlencode(query)}"
 
 
-async def _show_refused(
-    request: Request,
-    session: AsyncSession,
-    settings: Settings,
-    actor: Principal,
-    code: str,
-    refused: Refused,
-    status_code: int,
-) -> Response:
-    return await render_item_page(
-        request, session, settings, actor, code, refused=refused, status_code=status_code
-    )
-
-
 async def _apply(
     request: Request,
     session: AsyncSession,
@@ -103,7 +89,9 @@ async def _apply(
         body = schema.model_validate(data(values, item))
     except ValidationError as exc:
         refused = Refused(form, values, schema_errors(exc))
-        return await _show_refused(request, session, settings, actor, item_code, refused, 422)
+        return await render_item_page(
+            request, session, settings, actor, item_code, refused=refused, status_code=422
+        )
     try:
         changed, events = await change(body, values)
     except QtrackError as exc:
@@ -123,7 +111,9 @@ async def _apply(
                 "The page shows it as it is now: check your changes and save again."
             )
         refused = Refused(form, values, errors, message)
-        return await _show_refused(request, session, settings, actor, item_code, refused, status)
+        return await render_item_page(
+            request, session, settings, actor, item_code, refused=refused, status_code=status
+        )
     query = done(body, events) if events else {"done": "same"}
     # Post/redirect/get: a reload shows the page, it does not send the form again.
     return RedirectResponse(_page_url(changed.code, query), status_code=303)
@@ -169,9 +159,10 @@ async def item_transition(
             errors["password"] = exc.message
         # The password is never sent back into the page.
         refused = Refused(f"t-{transition}", {"reason": reason}, errors, exc.message)
-        return await _show_refused(
-            request, session, state.settings, actor, code, refused, exc.status_code
-        )
+        return await render_item_page(
+            request, session, state.settings, actor, code, refused=refused,
+            status_code=exc.status_code,
+        )  # fmt: skip
     return RedirectResponse(_page_url(item.code, {"done": "transition"}), status_code=303)
 
 

@@ -51,20 +51,19 @@ class Refused:
 
 def offers(principal: Principal, item_type: ItemType, read: ItemRead) -> dict[str, Any]:
     """Which forms the item page shows this person for this item (none for an archived one)."""
-    if read.archived:
-        return {"quantity_kinds": []}
+    live = not read.archived
     can = principal.can
     return {
-        "can_move": can(Permission.ITEM_MOVE),
-        "can_pack": can(Permission.ITEM_PACK),
-        "can_unpack": can(Permission.ITEM_PACK) and read.container is not None,
+        "can_move": live and can(Permission.ITEM_MOVE),
+        "can_pack": live and can(Permission.ITEM_PACK),
+        "can_unpack": live and can(Permission.ITEM_PACK) and read.container is not None,
         "quantity_kinds": [
             (kind, label)
             for kind, label, permission in QUANTITY_KINDS
-            if item_type.tracks_quantity and can(permission)
+            if live and item_type.tracks_quantity and can(permission)
         ],
-        "can_edit": can(Permission.ITEM_EDIT),
-        "can_archive": can(Permission.ITEM_ARCHIVE),
+        "can_edit": live and can(Permission.ITEM_EDIT),
+        "can_archive": live and can(Permission.ITEM_ARCHIVE),
         "tracks_expiry": item_type.tracks_expiry,
     }
 

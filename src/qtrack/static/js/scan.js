@@ -3,6 +3,7 @@
 import * as outbox from "./outbox.js";
 import { signal } from "./feedback.js";
 import { createCamera } from "./camera.js";
+import { createActMode } from "./scan-act.js";
 
 const SCAN_URL = "/api/v1/scan";
 const STATE_KEY = "qtrack.scan.state";
@@ -36,10 +37,6 @@ const state = Object.assign({ mode: "lookup", putaway: null, pack: null, act: nu
 if (!config.modes.includes(state.mode)) state.mode = "lookup";
 let scans = load(HISTORY_KEY, []); // the last scans, newest first
 let lastUndo = null; // {label, url, body} of the last action that can be taken back
-// Act mode: the item scanned last with what this person may do to it now (from the scan's
-// answer), and the action picked for it while its reason or password is being typed.
-let pending = null; // {item, choices}
-let picked = null;
 
 // --- rendering ----------------------------------------------------------------------------
 
@@ -168,146 +165,9 @@ function renderMode() {
   if ($("pack-target")) {
     $("pack-target").textContent = state.pack ? `${state.pack.code}${state.pack.name ? ` · ${state.pack.name}` : ""}` : "none yet, scan a container";
   }
-  renderAct();
+  actMode.render();
   document.body.dataset.mode = state.mode;
   save(STATE_KEY, state);
-}
-
-// --- act mode ----------------------------------------------------------------------------
-// A scan shows what this person may do to that item now; the action picked is done to it,
-// then to each item scanned after it, until another action is chosen.
-
-function needsInput(choice) {
-  return choice.kind === "dispense" || choice.reason || choice.signature;
-}
-
-function choicesFor(result) {
-  const item = result.item;
-  const choices = (result.actions || []).map((a) => ({
-    kind: "transition",
-    transition: a.name,
-    label: a.label,
-    to: a.to,
-    reason: a.reason_required,
-    signature: a.signature_required,
-    text: `${a.label} → ${stateName(item.type, a.to)}${a.signature_required ? " (e-signature)" : ""}`,
-  }));
-  if ((result.can || []).includes("dispense")) {
-    choices.push({ kind: "dispense", label: "Dispense", reason: false, signature: false, text: "Dispense an amount" });
-  }
-  return choices;
-}
-
-function renderAct() {
-  if (!$("act-target")) return;
-  const active = state.act;
-  $("act-target").textContent = active ? active.label : pending ? "choose below what to do" : "scan an item to see what you may do with it";
-  $("act-choices").hidden = !pending || Boolean(active);
-  if (pending) {
-    $("act-for").textContent = `${pending.item.code} (${stateName(pending.item.type, pending.item.status)}): you may`;
-    $("act-buttons").replaceChildren(
-      ...pending.choices.map((choice, index) => {
-        const button = el("button", { type: "button", class: "act-choice", "data-choice": String(index), "aria-pressed": String(picked === choice), text: choice.text });
-        button.addEventListener("click", (event) => choose(choice, event));
-        return button;
-      }),
-    );
-  }
-  // A reason can be typed as soon as there is something to do: before a choice that needs
-  // nothing else, and it is kept for the scans after.
-  const shown = picked || active;
-  $("act-fields").hidden = !(shown || pending);
-  $("act-amount-row").hidden = !shown || shown.kind !== "dispense";
-  $("act-password-row").hidden = !shown || !shown.signature;
-  $("act-reason-hint").textContent = shown && shown.reason ? "(required)" : "(optional)";
-  const apply = $("act-apply");
-  apply.hidden = !(picked && pending);
-  if (picked && pending) apply.textContent = `${picked.label}: ${pending.item.code}`;
-  $("act-reset").hidden = !(active || picked);
-}
-
-/** The action a choice and the act fields describe, or what is missing. */
-function actionOf(choice) {
-  const reason = $("act-reason").value.trim();
-  if (choice.reason && !reason) return { problem: "Enter the reason first", focus: "act-reason" };
-  const action = { kind: choice.kind };
-  if (choice.kind === "dispense") {
-    const amount = $("act-amount").value.trim();
-    if (!amount || !(Number(amount) > 0)) return { problem: "Enter the amount to dispense first", focus: "act-amount" };
-    action.amount = amount;
-  } else {
-    action.transition = choice.transition;
-  }
-  if (reason) action.reason = reason;
-  if (choice.signature) {
-    const password = $("act-password").value;
-    if (!password) return { problem: "Enter your password to sign first", focus: "act-password" };
-    action.password = password;
-  }
-  return { action };
-}
-
-async function doChoice(choice, code) {
-  const made = actionOf(choice);
-  if (made.problem) {
-    report("refused", `${code}: not done. ${made.problem}.`);
-    if (made.focus) $(made.focus).focus();
-    return null;
-  }
-  return act(made.action, code, `${code}: ${choice.label}`);
-}
-
-/** Do the picked action to the item scanned; once done, it is done to each next scan. */
-async function applyPicked() {
-  if (!picked || !pending) return;
-  const choice = picked;
-  const answer = await doChoice(choice, pending.item.code);
-  if (answer && answer.outcome !== "refused") {
-    const { text, ...kept } = choice;
-    state.act = kept;
-    pending = null;
-    picked = null;
-    renderMode();
-    input.focus();
-  }
-}
-
-function choose(choice, event) {
-  picked = choice;
-  renderAct();
-  if (!needsInput(choice)) {
-    applyPicked();
-    return;
-  }
-  // Its reason, amount or password first: the focus goes there, not back to the scan input.
-  event.stopPropagation();
-  const first = choice.kind === "dispense" ? "act-amount" : choice.reason ? "act-reason" : "act-password";
-  $(first).focus();
-}
-
-async function offerActions(data) {
-  const answer = await lookup(data);
-  if (answer.outcome !== "sent") {
-    report(answer.outcome === "refused" ? "refused" : "unknown", answer.outcome === "refused" ? `${data}: ${answer.message}` : `${data}: choosing what to do needs the network`);
-    return;
-  }
-  const result = answer.data;
-  if (result.matched !== "item") {
-    report("unknown", `${data}: not an item — scan an item to act on`);
-    return;
-  }
-  showItem(result.item);
-  picked = null;
-  const choices = choicesFor(result);
-  const status = stateName(result.item.type, result.item.status);
-  if (!choices.length) {
-    pending = null;
-    report("unknown", `${result.item.code}: ${status} — nothing you may do to it now`, { code: result.item.code });
-  } else {
-    pending = { item: result.item, choices };
-    report("ok", `${result.item.code}: ${status} — choose what to do`, { code: result.item.code });
-  }
-  renderAct();
 }
 
 async function renderOutbox() {
@@ -463,8 +323,7 @@ async function handleScan(raw, { forceLookup = false, symbologyId = null } = {})
     await act({ kind: "pack", container: state.pack.code }, data, `${data} into ${state.pack.code}`);
     return;
   }
-  if (!state.act) return offerActions(data);
-  await doChoice(state.act, data);
+  await actMode.scan(data);
 }
 
 async function undo() {
@@ -499,6 +358,18 @@ async function undo() {
   lastUndo = null;
   renderHistory();
 }
+
+// Act mode: what may be done to the item scanned, from the scan's answer (scan-act.js).
+const actMode = createActMode({
+  state,
+  changed: () => renderMode(),
+  lookup,
+  act,
+  report,
+  showItem,
+  stateName,
+  focusScan: () => input.focus(),
+});
 
 // --- wiring -------------------------------------------------------------------------------
 
@@ -552,21 +423,10 @@ for (const radio of document.querySelectorAll('input[name="mode"]')) {
     input.focus();
   });
 }
-// Enter in a field of the act panel: do the picked action to the item scanned, or, when the
-// action is already chosen for every scan, "done, now scan" (back to the scan input).
-for (const field of document.querySelectorAll("#panel-act input")) {
-  field.addEventListener("keydown", (event) => {
-    if (event.key !== "Enter") return;
-    event.preventDefault();
-    if (picked && pending) applyPicked();
-    else input.focus();
-  });
-}
-if ($("act-apply")) $("act-apply").addEventListener("click", () => { applyPicked(); });
 for (const button of document.querySelectorAll("[data-reset]")) {
   button.addEventListener("click", () => {
     state[button.dataset.reset] = null;
-    if (button.dataset.reset === "act") picked = null;
+    if (button.dataset.reset === "act") actMode.reset();
     renderMode();
     input.focus();
   });
