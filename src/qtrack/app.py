@@ -34,6 +34,7 @@ from qtrack.core.ratelimit import create_rate_limiter
 from qtrack.core.redis import create_redis
 from qtrack.core.state import AppState
 from qtrack.core.templating import STATIC_DIR
+from qtrack.items import action_pages as item_action_pages
 from qtrack.items import api as items_api
 from qtrack.items import pages as items_pages
 from qtrack.items import types_api as item_types_api
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Before the item pages: /items/new is a page, not an item code.
     app.include_router(web_pages.router)
     app.include_router(items_pages.router)
+    app.include_router(item_action_pages.router)
     app.include_router(workflow_api.router)
     app.include_router(item_types_api.router)
     app.include_router(locations_api.router)

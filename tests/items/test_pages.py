@@ -79,3 +79,40 @@ async def test_a_refused_action_shows_the_item_again_with_why(
     assert 'data-action="quarantine"' in refused.text  # what may be done instead
     events = await client.get(f"/api/v1/items/{code}/events", headers=app_login.headers)
     assert [e["type"] for e in events.json()["items"]] == ["created"]
+
+
+async def test_quantities_read_the_same_on_every_page(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    await create_user(db, "boss", "admin")
+    admin = await login(client, "boss")
+    for path, body in (
+        ("/api/v1/locations", {"code": "LAB", "name": "Lab", "kind": "zone"}),
+        (
+            "/api/v1/item-types",
+            {"key": "buffer", "name": "Buffer", "code_prefix": "BUF", "workflow": "supply",
+             "unit": "mL", "tracks_quantity": True, "low_stock_threshold": "1000"},
+        ),
+    ):  # fmt: skip
+        assert (await client.post(path, json=body, headers=admin.headers)).status_code == 201
+    codes = []
+    for body in (
+        {"type": "material", "quantity": "20", "weight_kg": "20.5", "location": "LAB"},
+        {"type": "buffer", "quantity": "500", "location": "LAB"},
+    ):
+        created = await client.post("/api/v1/items", json=body, headers=admin.headers)
+        codes.append(created.json()["items"][0]["code"])
+    await web_login(client, "boss")
+    for path, shown in (
+        ("/items", ["20 kg", "500 mL"]),
+        ("/locations/LAB", ["20 kg", "500 mL"]),
+        (f"/items/{codes[0]}", ["<dd>20 kg</dd>", "<dd>20.5 kg</dd>"]),
+        (f"/items/{codes[1]}", ["<dd>500 mL</dd>"]),
+        ("/", ["500 mL"]),  # low stock
+    ):
+        page = await client.get(path)
+        assert page.status_code == 200, path
+        for text in shown:
+            assert text in page.text, (path, text)
+        assert "E+" not in page.text, path  # no scientific notation anywhere
+        assert "20.000000" not in page.text, path

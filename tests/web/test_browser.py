@@ -68,14 +68,13 @@ def test_operator_creates_scans_and_transitions_an_item(
     expect(outcome(page)).to_contain_text(f"{code}: Received")
     expect(page.locator("#result")).to_contain_text("Talc, 25 kg bag")
 
-    # Act mode: quarantine everything scanned, with a reason.
+    # Act mode: the scan offers what may be done to the item; quarantine it, with a reason.
     page.locator(".mode", has_text="Act").click()
-    page.get_by_label("Do to each item scanned").select_option(label="Quarantine")
-    page.get_by_label("Reason").fill("Arrived from supplier, seal intact")
-    page.keyboard.press("Enter")  # done with the reason: back to the scan input
     scan(page, code)
-    expect(outcome(page)).to_have_attribute("data-outcome", "ok")
+    page.get_by_label("Reason").fill("Arrived from supplier, seal intact")
+    page.get_by_role("button", name="Quarantine → Quarantine").click()
     expect(page.locator("#history li").first).to_contain_text(f"{code}: Quarantine: done")
+    expect(outcome(page)).to_have_attribute("data-outcome", "ok")
     shoot(page, "scan-act-phone")
 
     # A scan of nothing known is "unknown", not "ok" (the browser logs the API's 422).
@@ -101,8 +100,9 @@ def test_operator_creates_scans_and_transitions_an_item(
     console.allow(r"status of 403")  # the page that says the signature failed
     qa.get_by_role("button", name="Reject", exact=True).click()
     expect(qa.locator("#action-error")).to_be_visible()
-    qa.get_by_text("Reject → rejected (e-signature)").click()
-    qa.locator("#reason-reject").fill("Assay out of specification")
+    # The refused dialog is open again, the reason kept, the password asked for again.
+    expect(qa.locator("#reason-reject")).to_have_value("Assay out of specification")
+    expect(qa.locator("#password-reject")).to_have_value("")
     qa.locator("#password-reject").fill(PASSWORD)
     qa.get_by_role("button", name="Reject", exact=True).click()
     expect(qa.locator(".badge").first).to_contain_text("Rejected")

@@ -180,6 +180,22 @@ async def test_the_editor_shows_the_saved_workflow(web_admin: httpx.AsyncClient)
     assert '/static/js/workflow-editor.js"></script>' in response.text
 
 
+async def test_the_from_states_are_a_checkbox_each(web_admin: httpx.AsyncClient) -> None:
+    response = await web_admin.get("/admin/workflows/material")
+    page = Page(response.text)
+    assert "<select multiple" not in response.text  # no ctrl-click to pick several
+    expire = 6
+    boxes = [v for v in page.by_id.values() if v.get("name") == f"transitions.{expire}.from"]
+    # One per state row (nine states and two blank rows), ticked where the transition starts.
+    assert [b["tag"] + ":" + b["type"] for b in boxes] == ["input:checkbox"] * 11
+    assert [b["value"] for b in boxes if "checked" in b] == ["@1", "@2", "@3"]
+    # The first carries the field's id, and each box says which state it is.
+    assert boxes[0]["id"] == f"f-transitions-{expire}-from"
+    assert re.search(
+        rf'id="f-transitions-{expire}-from-2"[^>]*> <span>under_test</span></label>', response.text
+    )
+
+
 async def test_saving_the_form_as_shown_keeps_the_workflow_as_it_was(
     web_admin: httpx.AsyncClient, db: Database
 ) -> None:

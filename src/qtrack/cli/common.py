@@ -22,6 +22,7 @@ from qtrack.config import Settings
 from qtrack.core.db import Database, Mode
 from qtrack.core.errors import Forbidden, QtrackError
 from qtrack.core.logging import configure_logging
+from qtrack.core.quantities import format_amount
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -142,7 +143,7 @@ def text(value: Any) -> str:
     if value is None or value == "":
         return "-"
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
+        return format_amount(value)
     if isinstance(value, dict | list):
         return orjson.dumps(value).decode()
     return str(value)

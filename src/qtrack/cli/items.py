@@ -26,6 +26,7 @@ from qtrack.cli.common import (
 )
 from qtrack.config import get_settings
 from qtrack.containers import service as containers_service
+from qtrack.core.quantities import format_quantity
 from qtrack.core.ratelimit import MemoryRateLimiter
 from qtrack.events.models import Event
 from qtrack.items import changes
@@ -146,11 +147,7 @@ def items_show(code: CodeArg) -> None:
         state = workflow_service.definition_of(item.type.workflow).state(item.status)
         read = await items_service.read_item(session, item.id)
         status = f"{read.status} ({state.label})" if state else read.status
-        quantity = (
-            f"{text(read.quantity)} {read.unit or ''}".strip()
-            if read.quantity is not None
-            else None
-        )
+        quantity = format_quantity(read.quantity, read.unit) or None
         return [
             ("code", read.code),
             ("type", read.type),

@@ -9,12 +9,16 @@ from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import Response
 
+from qtrack.core.quantities import format_amount, format_quantity
 from qtrack.core.requests import request_id_of
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
+# `{{ item.quantity | quantity(item.unit) }}`: one way to show a quantity on every page.
+templates.env.filters["quantity"] = format_quantity
+templates.env.filters["amount"] = format_amount
 log = structlog.get_logger("qtrack.templating")
 
 # What the app adds to an error page so it keeps the signed-in layout (navigation, logout):

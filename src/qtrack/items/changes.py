@@ -15,6 +15,7 @@ from qtrack.accounts.deps import PermissionDenied
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.config import Settings
+from qtrack.core.quantities import format_quantity
 from qtrack.core.ratelimit import RateLimiter
 from qtrack.events import service as events_service
 from qtrack.events.models import Event
@@ -318,7 +319,7 @@ async def change_quantity(
         new = amount
     if new < 0:
         raise InsufficientQuantity(
-            f"Only {current} {item.unit or ''} left".strip(),
+            f"Only {format_quantity(current, item.unit)} left",
             details={"available": str(current), "requested": str(amount)},
         )
     # A plain UPDATE with the new value: the row is locked, so no other writer raced us.

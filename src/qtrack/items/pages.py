@@ -3,7 +3,7 @@
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response
 
@@ -17,11 +17,10 @@ from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError, ValidationFailed
 from qtrack.core.templating import templates
 from qtrack.events import service as events_service
-from qtrack.events.service import EventContext
-from qtrack.items import bulk, changes
+from qtrack.items import bulk, changes, item_forms
 from qtrack.items import service as items_service
 from qtrack.locations import service as locations_service
-from qtrack.web.render import page, settle_refused
+from qtrack.web.render import page
 from qtrack.workflow import service as workflow_service
 
 router = APIRouter(include_in_schema=False)
@@ -66,16 +65,19 @@ async def scanned_label(token: str, request: Request, _: Reader, session: Sessio
     )
 
 
-async def _item_page(
+async def render_item_page(
     request: Request,
     session: AsyncSession,
     settings: Settings,
     principal: Principal,
     code: str,
     *,
-    error: str | None = None,
+    refused: item_forms.Refused | None = None,
+    done: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    """The item page; with a refused form shown again open, or what the change the page was
+    sent to after did (`done`, its query)."""
     item = await items_service.find_item(session, code=code)
     read = await items_service.read_item(session, item.id)
     definition = workflow_service.definition_of(item.type.workflow)
@@ -92,6 +94,7 @@ async def _item_page(
         from qtrack.web.pages import state_styles
 
         styles = await state_styles(session)
+    offers = item_forms.offers(principal, item.type, read)
     return page(
         request,
         "item.html",
@@ -110,7 +113,17 @@ async def _item_page(
             "type_name": item.type.name,
             # The timeline and the buttons name states as people know them, not by key.
             "state_labels": {s.key: s.label for s in definition.states},
-            "error": error,
+            "offers": offers,
+            "refused": refused,
+            "notice": item_forms.done_message(done, read, state.label if state else read.status)
+            if done
+            else None,
+            "edit_values": item_forms.edit_values(read),
+            "locations": (
+                await locations_service.list_locations(session, after_id=None, limit=500)
+                if offers.get("can_move")
+                else []
+            ),
         },
         status_code=status_code,
     )
@@ -121,51 +134,9 @@ async def item_page(
     code: str, request: Request, principal: Reader, session: SessionDep, state: StateDep
 ) -> Response:
     """One item: fields, state, what may be done now, contents, and its history."""
-    return await _item_page(request, session, state.settings, principal, code)
-
-
-@router.post("/items/{code}/transitions")
-async def item_transition(
-    code: str,
-    request: Request,
-    actor: Transitioner,
-    session: SessionDep,
-    state: StateDep,
-    origin: OriginDep,
-    transition: Annotated[str, Form(min_length=1, max_length=64)],
-    reason: Annotated[str, Form(max_length=500)] = "",
-    password: Annotated[str, Form(max_length=1024)] = "",
-) -> Response:
-    """The item page's action buttons: make the transition, then show the item again."""
-    try:
-        await changes.change_status(
-            session,
-            state.settings,
-            state.limiter,
-            code=code,
-            transition=transition,
-            to=None,
-            actor=actor,
-            reason=reason.strip() or None,
-            password=password or None,
-            origin=origin,
-            context=EventContext(),
-        )
-    except QtrackError as exc:
-        # Shown on the page, with the buttons, rather than on a bare error page; as in
-        # SessionDep, only what an error marks as kept (a failed signature) is committed.
-        await settle_refused(session, actor, exc)
-        return await _item_page(
-            request,
-            session,
-            state.settings,
-            actor,
-            code,
-            error=exc.message,
-            status_code=exc.status_code,
-        )
-    # Post/redirect/get: a reload shows the page, it does not send the form again.
-    return RedirectResponse(f"/items/{code.strip().upper()}", status_code=303)
+    return await render_item_page(
+        request, session, state.settings, principal, code, done=dict(request.query_params)
+    )
 
 
 @router.post("/items/bulk")

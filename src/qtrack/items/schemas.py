@@ -5,7 +5,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 Code = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=64)
@@ -23,6 +31,13 @@ def gtin_check_digit_ok(gtin: str) -> bool:
     body, check = digits[:-1], digits[-1]
     total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
     return (10 - total % 10) % 10 == check
+
+
+def checked_gtin(gtin: str | None) -> str | None:
+    """A GTIN with a right check digit, as GTIN-14 (as scans give it and it is stored)."""
+    if gtin is not None and not gtin_check_digit_ok(gtin):
+        raise ValueError(f"GTIN {gtin} has a wrong check digit")
+    return None if gtin is None else gtin.zfill(14)
 
 
 def expiry_from_yymmdd(raw: str) -> date:
@@ -61,12 +76,11 @@ class ItemFields(BaseModel):
     weight_kg: Amount | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
+    # A field validator, so that a 422 (and a form) names the field.
+    _gtin = field_validator("gtin")(checked_gtin)
+
     @model_validator(mode="after")
     def _gs1(self) -> Self:
-        if self.gtin is not None and not gtin_check_digit_ok(self.gtin):
-            raise ValueError(f"GTIN {self.gtin} has a wrong check digit")
-        if self.gtin is not None:
-            self.gtin = self.gtin.zfill(14)  # stored as GTIN-14, as scans give it
         if self.expiry_raw is not None:
             try:
                 derived = expiry_from_yymmdd(self.expiry_raw)
@@ -107,13 +121,7 @@ class ItemUpdate(BaseModel):
     attributes: dict[str, Any] | None = None
     reason: Reason | None = None
 
-    @model_validator(mode="after")
-    def _gtin(self) -> Self:
-        if self.gtin is not None and not gtin_check_digit_ok(self.gtin):
-            raise ValueError(f"GTIN {self.gtin} has a wrong check digit")
-        if self.gtin is not None:
-            self.gtin = self.gtin.zfill(14)
-        return self
+    _gtin = field_validator("gtin")(checked_gtin)
 
 
 class TransitionRequest(ChangeContext):

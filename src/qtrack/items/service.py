@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -352,6 +352,8 @@ class ItemFilter:
     expiring_before: date | None = None
     archived: bool = False
     q: str | None = None
+    # (item type key, state) pairs left out, e.g. lots that are done with.
+    not_in_states: frozenset[tuple[str, str]] = frozenset()
 
 
 async def list_items(
@@ -380,6 +382,8 @@ async def list_items(
         stmt = stmt.where(Item.expiry_on < filters.expiring_before)
     if filters.q:
         stmt = stmt.where(repository.text_search(filters.q))
+    if filters.not_in_states:
+        stmt = stmt.where(tuple_(ItemType.key, Item.status).not_in(sorted(filters.not_in_states)))
     order, after = repository.keyset(sort, cursor)
     if after is not None:
         stmt = stmt.where(after)

@@ -81,6 +81,22 @@ async def state_styles(session: AsyncSession) -> dict[tuple[str, str], dict[str,
     return styles
 
 
+# States a lot is done with, whatever its workflow says of them: a rejected or expired lot
+# waits only to be destroyed, so its expiry date warns of nothing.
+DONE_WITH = frozenset({"rejected", "expired"})
+
+
+async def done_with_states(session: AsyncSession) -> frozenset[tuple[str, str]]:
+    """(item type, state) pairs whose items are done with: terminal states, and rejected or
+    expired ones."""
+    return frozenset(
+        (item_type.key, state.key)
+        for item_type in await item_types.list_item_types(session)
+        for state in workflow_service.definition_of(item_type.workflow).states
+        if state.terminal or state.key in DONE_WITH
+    )
+
+
 @router.get("/")
 async def dashboard(
     request: Request, principal: CurrentPrincipal, session: SessionDep, state: StateDep
@@ -105,7 +121,9 @@ async def dashboard(
         context["expiring_before"] = soon.isoformat()
         context["expiring"], _ = await items_service.list_items(
             session,
-            filters=items_service.ItemFilter(expiring_before=soon),
+            filters=items_service.ItemFilter(
+                expiring_before=soon, not_in_states=await done_with_states(session)
+            ),
             sort="code",
             cursor=None,
             limit=10,
@@ -124,25 +142,22 @@ async def scan_page(
     request: Request, principal: Reader, session: SessionDep, state: StateDep
 ) -> Response:
     """One screen for every scanning job: look up, put away, pack, act."""
-    transitions: dict[str, dict[str, Any]] = {}
-    for workflow in await workflow_service.list_workflows(session):
-        for t in workflow_service.definition_of(workflow).transitions:
-            if not principal.can(t.permission):
-                continue
-            entry = transitions.setdefault(
-                t.name,
-                {"name": t.name, "label": t.display, "reason": False, "signature": False},
-            )
-            entry["reason"] |= t.reason_required
-            entry["signature"] |= t.signature_required
+    # Act mode is offered to whoever may take some transition or dispense; what it offers for
+    # a scanned item comes from the scan's answer (that item's state, this person's rights).
+    can_dispense = principal.can(Permission.ITEM_DISPENSE)
+    can_transition = any(
+        principal.can(t.permission)
+        for workflow in await workflow_service.list_workflows(session)
+        for t in workflow_service.definition_of(workflow).transitions
+    )
     modes = [("lookup", "Look up")]
     if principal.can(Permission.ITEM_MOVE):
         modes.append(("putaway", "Put away"))
     if principal.can(Permission.ITEM_PACK):
         modes.append(("pack", "Pack"))
-    can_dispense = principal.can(Permission.ITEM_DISPENSE)
-    if transitions or can_dispense:
+    if can_transition or can_dispense:
         modes.append(("act", "Act"))
+    styles = await state_styles(session)
     return page(
         request,
         "web/scan.html",
@@ -150,13 +165,12 @@ async def scan_page(
         settings=state.settings,
         context={
             "modes": modes,
-            "transitions": sorted(transitions.values(), key=lambda t: t["label"]),
-            "can_dispense": can_dispense,
             "can_print": principal.can(Permission.LABEL_PRINT),
             "states": {
-                f"{type_key} {status}": style["label"]
-                for (type_key, status), style in (await state_styles(session)).items()
+                f"{type_key} {status}": s["label"] for (type_key, status), s in styles.items()
             },
+            # The scan card names an item's type as people know it, not by its key.
+            "types": {type_key: s["type_name"] for (type_key, _), s in styles.items()},
         },
     )
 

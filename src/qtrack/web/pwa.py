@@ -27,6 +27,7 @@ SHELL_ASSETS = (
     "/static/js/app.js",
     "/static/js/outbox.js",
     "/static/js/scan.js",
+    "/static/js/scan-act.js",
     "/static/js/feedback.js",
     "/static/js/camera.js",
     "/static/icons/icon.svg",

@@ -3,6 +3,7 @@
 import * as outbox from "./outbox.js";
 import { signal } from "./feedback.js";
 import { createCamera } from "./camera.js";
+import { createActMode } from "./scan-act.js";
 
 const SCAN_URL = "/api/v1/scan";
 const STATE_KEY = "qtrack.scan.state";
@@ -32,7 +33,7 @@ function save(key, value) {
 }
 
 // What survives a reload: the mode, the location or container being filled, the scans.
-const state = Object.assign({ mode: "lookup", putaway: null, pack: null }, load(STATE_KEY, {}));
+const state = Object.assign({ mode: "lookup", putaway: null, pack: null, act: null }, load(STATE_KEY, {}));
 if (!config.modes.includes(state.mode)) state.mode = "lookup";
 let scans = load(HISTORY_KEY, []); // the last scans, newest first
 let lastUndo = null; // {label, url, body} of the last action that can be taken back
@@ -100,6 +101,18 @@ function report(kind, message, extra) {
   remember(kind, message, extra);
 }
 
+// A quantity as every page writes it: plain digits, no trailing zeros ("20 kg", not
+// "20.000000 kg"), like qtrack.core.quantities.format_quantity.
+function formatQuantity(value, unit) {
+  let text = String(value);
+  if (/^-?\d+(\.\d+)?$/.test(text)) {
+    if (text.includes(".")) text = text.replace(/0+$/, "").replace(/\.$/, "");
+  } else if (Number.isFinite(Number(text))) {
+    text = String(Number(text));
+  }
+  return unit ? `${text} ${unit}` : text;
+}
+
 // A state as people know it ("Under test"), from the workflows the page was rendered with.
 function stateName(type, status) {
   return (config.states || {})[`${type} ${status}`] || status.replaceAll("_", " ");
@@ -112,11 +125,11 @@ function showItem(item, note) {
     if (value === null || value === undefined || value === "") return;
     fields.append(el("dt", { text: label }), el("dd", { text: String(value) }));
   };
-  add("Type", item.type);
+  add("Type", (config.types || {})[item.type] || item.type);
   add("Status", stateName(item.type, item.status));
   add("Location", item.location);
   add("In", item.container);
-  if (item.quantity !== null) add("Quantity", `${Number(item.quantity)} ${item.unit || ""}`);
+  if (item.quantity !== null) add("Quantity", formatQuantity(item.quantity, item.unit));
   add("Batch", item.batch);
   add("Expires", item.expiry_on);
   const parts = [
@@ -152,13 +165,7 @@ function renderMode() {
   if ($("pack-target")) {
     $("pack-target").textContent = state.pack ? `${state.pack.code}${state.pack.name ? ` · ${state.pack.name}` : ""}` : "none yet, scan a container";
   }
-  const what = $("act-what");
-  if (what && what.selectedOptions.length) {
-    const option = what.selectedOptions[0];
-    $("act-amount-row").hidden = option.value !== "dispense";
-    $("act-password-row").hidden = option.dataset.signature !== "yes";
-    $("act-reason-hint").textContent = option.dataset.reason === "yes" ? "(required)" : "(optional)";
-  }
+  actMode.render();
   document.body.dataset.mode = state.mode;
   save(STATE_KEY, state);
 }
@@ -276,29 +283,6 @@ async function chooseTarget(kind, data) {
   renderMode();
 }
 
-function actAction() {
-  const what = $("act-what");
-  if (!what || !what.value) return { problem: "Choose what to do first" };
-  const option = what.selectedOptions[0];
-  const reason = $("act-reason").value.trim();
-  if (option.dataset.reason === "yes" && !reason) return { problem: "Enter the reason first", focus: "act-reason" };
-  const action = { kind: "transition" };
-  if (what.value === "dispense") {
-    const amount = $("act-amount").value.trim();
-    if (!amount || !(Number(amount) > 0)) return { problem: "Enter the amount to dispense first", focus: "act-amount" };
-    Object.assign(action, { kind: "dispense", amount });
-  } else {
-    action.transition = what.value.slice("transition:".length);
-  }
-  if (reason) action.reason = reason;
-  if (option.dataset.signature === "yes") {
-    const password = $("act-password").value;
-    if (!password) return { problem: "Enter your password to sign first", focus: "act-password" };
-    action.password = password;
-  }
-  return { action, label: option.textContent.trim() };
-}
-
 async function handleScan(raw, { forceLookup = false, symbologyId = null } = {}) {
   const data = raw.replace(/[\r\n]+$/, "");
   symbology = symbologyId;
@@ -339,13 +323,7 @@ async function handleScan(raw, { forceLookup = false, symbologyId = null } = {})
     await act({ kind: "pack", container: state.pack.code }, data, `${data} into ${state.pack.code}`);
     return;
   }
-  const chosen = actAction();
-  if (chosen.problem) {
-    report("refused", `${data}: not done. ${chosen.problem}.`);
-    if (chosen.focus) $(chosen.focus).focus();
-    return;
-  }
-  await act(chosen.action, data, `${data}: ${chosen.label}`);
+  await actMode.scan(data);
 }
 
 async function undo() {
@@ -380,6 +358,18 @@ async function undo() {
   lastUndo = null;
   renderHistory();
 }
+
+// Act mode: what may be done to the item scanned, from the scan's answer (scan-act.js).
+const actMode = createActMode({
+  state,
+  changed: () => renderMode(),
+  lookup,
+  act,
+  report,
+  showItem,
+  stateName,
+  focusScan: () => input.focus(),
+});
 
 // --- wiring -------------------------------------------------------------------------------
 
@@ -425,32 +415,22 @@ for (const radio of document.querySelectorAll('input[name="mode"]')) {
     lastUndo = null;
     renderMode();
     renderHistory();
-    if (radio.value !== "act" && Date.now() - pointerAt < 1000) input.focus();
+    if (Date.now() - pointerAt < 1000) input.focus();
   });
   radio.addEventListener("keydown", (event) => {
     if (event.key !== "Enter") return;
     event.preventDefault();
-    if (radio.value === "act" && $("act-what")) $("act-what").focus();
-    else input.focus();
-  });
-}
-// Enter in a field of the act panel means "done, now scan": back to the scan input.
-for (const field of document.querySelectorAll("#panel-act input")) {
-  field.addEventListener("keydown", (event) => {
-    if (event.key === "Enter") {
-      event.preventDefault();
-      input.focus();
-    }
+    input.focus();
   });
 }
 for (const button of document.querySelectorAll("[data-reset]")) {
   button.addEventListener("click", () => {
     state[button.dataset.reset] = null;
+    if (button.dataset.reset === "act") actMode.reset();
     renderMode();
     input.focus();
   });
 }
-if ($("act-what")) $("act-what").addEventListener("change", renderMode);
 undoButton.addEventListener("click", () => { undo().finally(() => input.focus()); });
 $("refused-clear").addEventListener("click", () => outbox.clearRefused());
 

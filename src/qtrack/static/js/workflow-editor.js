@@ -1,8 +1,8 @@
 // The workflow editor, enhanced: "Add state", "Add transition" and "Remove" buttons, and
-// from/to selects whose choices follow the state keys as they are typed.
+// "from" checkboxes and "to" selects whose choices follow the state keys as they are typed.
 //
 // Without this script the form still works: it carries blank rows to fill, "Remove"
-// checkboxes, and selects that point at state rows ("@2": the state in row 3).
+// checkboxes, and checkboxes and selects that point at state rows ("@2": the state in row 3).
 
 const form = document.getElementById("workflow-editor");
 if (form) enhance(form);
@@ -40,6 +40,35 @@ function enhance(form) {
       select.replaceChildren(...options);
       if (!select.multiple && !select.selectedOptions.length) select.value = "";
     }
+    // The "from" checkboxes: one per state row, ticked as before.
+    [...transitionRows.rows].forEach((row, j) => {
+      const group = row.querySelector("[data-state-checks]");
+      if (!group) return;
+      const boxes = [...group.querySelectorAll("input[type=checkbox]")];
+      const ticked = new Set(boxes.filter((box) => box.checked).map((box) => box.dataset.uid));
+      const unknown = boxes.filter((box) => !box.dataset.uid).map((box) => box.closest("label"));
+      const problem = boxes.find((box) => box.hasAttribute("aria-invalid"));
+      const labels = rows.map((state, i) => {
+        const box = document.createElement("input");
+        box.type = "checkbox";
+        box.name = `transitions.${j}.from`;
+        box.id = i === 0 ? `f-transitions-${j}-from` : `f-transitions-${j}-from-${i}`;
+        box.value = `@${state.index}`;
+        box.dataset.uid = state.uid;
+        box.checked = ticked.has(state.uid);
+        if (problem) {
+          box.setAttribute("aria-invalid", "true");
+          box.setAttribute("aria-describedby", problem.getAttribute("aria-describedby"));
+        }
+        const text = document.createElement("span");
+        text.textContent = state.key || `(row ${state.index + 1}, no key yet)`;
+        const label = document.createElement("label");
+        label.className = "cfg-check";
+        label.append(box, " ", text);
+        return label;
+      });
+      group.replaceChildren(group.querySelector("legend"), ...unknown, ...labels);
+    });
   }
 
   // Names, ids and references carry the row's number: keep them in step with the order.
