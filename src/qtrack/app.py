@@ -31,6 +31,7 @@ from qtrack.core.ratelimit import create_rate_limiter
 from qtrack.core.redis import create_redis
 from qtrack.core.state import AppState
 from qtrack.core.templating import STATIC_DIR
+from qtrack.integrations.epcis import api as epcis_api
 from qtrack.items import api as items_api
 from qtrack.items import pages as items_pages
 from qtrack.items import types_api as item_types_api
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(workflow_pages.router)
     app.include_router(labels_pages.router)
     app.include_router(codes_pages.router)
+    app.include_router(epcis_api.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # refused host gets a request id, a log line and the security headers.

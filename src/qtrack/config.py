@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # Characters a keyboard-wedge scanner sends before each code, so the web UI can catch a
     # scan typed anywhere on a page. Empty: only the scan screen's own input takes scans.
     scan_prefix: str = Field(default="", max_length=8)
+    # The most events one EPCIS capture takes (a larger document is refused with 413); the
+    # body is capped by max_request_bytes as well.
+    epcis_capture_limit: int = Field(default=1000, ge=1, le=100_000)
 
     @field_validator("cors_origins", "trusted_hosts", mode="before")
     @classmethod

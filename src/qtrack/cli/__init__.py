@@ -8,6 +8,7 @@ import typer
 from qtrack.cli import (
     audit,
     db,
+    epcis,
     imports,
     items,
     keys,
@@ -32,6 +33,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(labels.app, name="labels")
 app.add_typer(items.app, name="items")
 app.add_typer(locations.app, name="locations")
+app.add_typer(epcis.app, name="epcis")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)
 
