@@ -79,17 +79,26 @@ async def history(client: httpx.AsyncClient, crew: Crew, site: list[str]) -> His
     )  # fmt: skip
     bag = await register(client, crew.admin, type="bag", location="WH-B")
     codes = History(str(lot["code"]), str(plain["code"]), str(serial["code"]), str(bag["code"]))
-    post = client.post
-    await _ok(await post(f"/api/v1/items/{codes.lot}/transitions", json={"transition": "quarantine"}, headers=who))  # fmt: skip
-    await _ok(await post(f"/api/v1/items/{codes.lot}/move", json={"location": "WH-A"}, headers=who))  # fmt: skip
-    await _ok(await post(f"/api/v1/items/{codes.plain}/quantity", json={"kind": "dispense", "amount": "2.5"}, headers=who))  # fmt: skip
-    await _ok(await post(f"/api/v1/items/{codes.plain}/pack", json={"container": codes.bag}, headers=who))  # fmt: skip
-    await _ok(await post(f"/api/v1/items/{codes.lot}/pack", json={"container": codes.bag}, headers=who))  # fmt: skip
-    await _ok(await post(f"/api/v1/items/{codes.plain}/unpack", json={}, headers=who))
-    await _ok(await post(f"/api/v1/items/{codes.bag}/transitions", json={"transition": "seal"}, headers=who))  # fmt: skip
+
+    async def act(path: str, body: dict[str, Any], **headers: str) -> None:
+        response = await client.post(f"/api/v1/items/{path}", json=body, headers={**who, **headers})
+        await _ok(response)
+
+    await act(f"{codes.lot}/transitions", {"transition": "quarantine"})
+    await act(f"{codes.lot}/move", {"location": "WH-A"})
+    await act(f"{codes.plain}/quantity", {"kind": "dispense", "amount": "2.5"})
+    await act(f"{codes.plain}/pack", {"container": codes.bag})
+    await act(f"{codes.lot}/pack", {"container": codes.bag})
+    await act(f"{codes.plain}/unpack", {})
+    await act(f"{codes.bag}/transitions", {"transition": "seal"})
     read = await client.get(f"/api/v1/items/{codes.serial}", headers=who)
-    await _ok(await client.patch(f"/api/v1/items/{codes.serial}", json={"name": "Gloves"}, headers={**who, "If-Match": read.headers["etag"]}))  # fmt: skip
-    await _ok(await post(f"/api/v1/items/{codes.serial}/archive", json={"reason": "used up"}, headers=who))  # fmt: skip
+    edited = await client.patch(
+        f"/api/v1/items/{codes.serial}",
+        json={"name": "Gloves"},
+        headers={**who, "If-Match": read.headers["etag"]},
+    )
+    await _ok(edited)
+    await act(f"{codes.serial}/archive", {"reason": "used up"})
     return codes
 
 
