@@ -14,14 +14,14 @@
 The disposition is the one the item's state has in its workflow (`workflow.cbv`) at the time
 of the event. Where and when: `readPoint` and `bizLocation` are the item's location after the
 event; `eventTime` is the device's time when it gave one, else the server's; `recordTime`
-is the server's. Each event's `eventID` is a UUID URN derived from its chain hash: the same
-event always has the same id, on every export, whatever the server's address.
+is the server's. Each event's `eventID` is a UUID URN made of its chain hash (RFC 9562's
+version 8, for UUIDs of one's own making): the same event always has the same id, on every
+export, whatever the server's address.
 
 `repository.disposition_filter` and `biz_step_filter` invert the tables here for queries;
 a test checks every mapped event is found by its own bizStep and disposition.
 """
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -36,7 +36,7 @@ EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 # does not change with the server's address.
 QTRACK_NAMESPACE = "urn:qtrack:epcis:"
 CONTEXT: list[Any] = [EPCIS_CONTEXT, {"qtrack": QTRACK_NAMESPACE}]
-_EVENT_ID_NAMESPACE = uuid.UUID("5f0c2a8e-6b1d-4c43-9d7a-2f1e8b3c9a41")
+_VARIANT = "89ab"  # the RFC 4122/9562 variant bits over the hash's own two low bits
 
 KIND_BIZ_STEP: dict[str, str] = {
     "created": "commissioning",
@@ -117,8 +117,11 @@ def vocabulary(base_url: str, types: Mapping[int, WorkflowDefinition]) -> Vocabu
 
 
 def event_id(chain_hash: str) -> str:
-    """The EPCIS eventID of the event with this chain hash."""
-    return f"urn:uuid:{uuid.uuid5(_EVENT_ID_NAMESPACE, chain_hash)}"
+    """The EPCIS eventID of the event with this chain hash (SHA-256, hex): its first 128 bits
+    as a version 8 UUID."""
+    h = chain_hash
+    variant = _VARIANT[int(h[16], 16) & 3]
+    return f"urn:uuid:{h[:8]}-{h[8:12]}-8{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
 
 
 def _number(value: Any) -> int | float | None:
@@ -142,11 +145,20 @@ class Parent:
     batch: str | None
 
 
-def to_epcis(row: Any, vocab: Vocabulary, parents: Mapping[str, Parent]) -> dict[str, Any]:
-    """The EPCIS event for one event row (`repository.EVENT_COLUMNS`)."""
+def container_of(kind: str, after: Mapping[str, Any], before_container: str | None) -> str | None:
+    """The code of the container a pack or unpack is about."""
+    if kind == "packed":
+        found = after.get("container")
+        return found if isinstance(found, str) else None
+    return before_container if kind == "unpacked" else None
+
+
+def to_epcis(
+    row: Any, after: dict[str, Any], vocab: Vocabulary, parents: Mapping[str, Parent]
+) -> dict[str, Any]:
+    """The EPCIS event for one event row (`repository.EVENT_COLUMNS`) and its decoded `after`."""
     base = vocab.base_url
     kind: str = row.type
-    after: dict[str, Any] = row.after or {}
     event: dict[str, Any] = {
         "type": "ObjectEvent",
         "eventID": event_id(row.hash),
@@ -158,8 +170,8 @@ def to_epcis(row: Any, vocab: Vocabulary, parents: Mapping[str, Parent]) -> dict
     quantity = None
     if kind == "quantity_changed" or (kind == "created" and "quantity" in after):
         quantity = _number(after.get("quantity"))
-    container = after.get("container") if kind == "packed" else (row.before or {}).get("container")
-    if kind in AGGREGATIONS and container:
+    container = container_of(kind, after, row.before_container)
+    if container:
         known = parents.get(container)
         event["type"] = "AggregationEvent"
         event["parentID"] = (

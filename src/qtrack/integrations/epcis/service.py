@@ -72,6 +72,12 @@ def _refs(uris: Sequence[str], base: str) -> list[identifiers.Ref]:
     return [ref for ref in (identifiers.parse(u, base) for u in uris) if ref is not None]
 
 
+async def _rows(session: AsyncSession, stmt: Any) -> Sequence[Any]:
+    """The rows of a Core select, run on the session's connection (no ORM layer to pass)."""
+    connection = await session.connection()
+    return (await connection.execute(stmt)).all()
+
+
 async def _mapped(
     session: AsyncSession,
     rows: Sequence[Any],
@@ -79,18 +85,21 @@ async def _mapped(
     parents: dict[str, mapping.Parent],
 ) -> list[dict[str, Any]]:
     """The rows as EPCIS events, their containers looked up once per batch."""
+    afters = [orjson.loads(row.after_json) if row.after_json else {} for row in rows]
     wanted: set[str] = set()
-    for row in rows:
-        if row.type in mapping.AGGREGATIONS:
-            code = ((row.after if row.type == "packed" else row.before) or {}).get("container")
-            if code and code not in parents:
-                wanted.add(code)
+    for row, after in zip(rows, afters, strict=True):
+        code = mapping.container_of(row.type, after, row.before_container)
+        if code and code not in parents:
+            wanted.add(code)
     if wanted:
         if len(parents) > _PARENTS_KEPT:
             parents.clear()
         for found in (await session.execute(repository.parents(sorted(wanted)))).all():
             parents[found.code] = mapping.Parent(found.code, found.gtin, found.serial, found.batch)
-    return [mapping.to_epcis(row, vocab, parents) for row in rows]
+    return [
+        mapping.to_epcis(row, after, vocab, parents)
+        for row, after in zip(rows, afters, strict=True)
+    ]
 
 
 async def query_events(
@@ -99,7 +108,7 @@ async def query_events(
     """One page of events as an EPCISQueryDocument, and the last event id when more follow."""
     vocab = await vocabulary(session, settings)
     stmt = repository.events_after(query.after_id, query.per_page + 1, conditions(query, vocab))
-    rows = (await session.execute(stmt)).all()
+    rows = await _rows(session, stmt)
     more = len(rows) > query.per_page
     rows = rows[: query.per_page]
     events = await _mapped(session, rows, vocab, {})
@@ -127,7 +136,7 @@ async def export_document(
     after: int | None = None
     count = 0
     while True:
-        rows = (await session.execute(repository.events_after(after, batch, where))).all()
+        rows = await _rows(session, repository.events_after(after, batch, where))
         if not rows:
             break
         events = await _mapped(session, rows, vocab, parents)
