@@ -126,6 +126,8 @@ async def test_an_item_qtrack_knows_gets_the_partners_events_once(
     code = str(known["code"])
     response = await capture(client, crew.admin.headers, example(DIGITAL_LINK_EXAMPLE))
     assert response.status_code == 200, response.text
+    assert response.headers["gs1-epcis-capture-limit"] == "1000"
+    assert response.headers["gs1-epcis-version"] == "2.0.0"
     report = response.json()
     assert [(r["event_index"], r["pointer"], r["item"], r["seq"]) for r in report["recorded"]] == [
         (0, "/epcisBody/eventList/0/epcList/1", code, 2),

@@ -36,6 +36,9 @@ _PARAMETERS: list[tuple[str, str]] = [
     ("EQ_disposition", "a CBV disposition (bare term or CBV URI)" + _LIST),
     ("EQ_readPoint", "a read point: a qtrack location URI or an observer's" + _LIST),
     ("EQ_bizLocation", "a business location: a qtrack location URI or an observer's" + _LIST),
+    ("WD_readPoint", "a qtrack location URI: read there or anywhere inside it" + _LIST),
+    ("WD_bizLocation", "a qtrack location URI: there or anywhere inside it" + _LIST),
+    ("EQ_eventID", "an eventID qtrack gave" + _LIST),
     ("MATCH_anyEPC", "an instance in epcList, childEPCs or parentID" + _LIST),
     ("MATCH_anyEPCClass", "a class in quantityList or childQuantityList" + _LIST),
     ("perPage", f"events a page (1 to {MAX_PAGE_SIZE}, default {epcis_query.DEFAULT_PER_PAGE})"),
@@ -86,10 +89,18 @@ async def query_events(
 
 @router.post("/capture", openapi_extra=_CAPTURE_DOC)
 async def capture(
-    request: Request, actor: Capturer, session: SessionDep, settings: SettingsDep
+    request: Request,
+    response: Response,
+    actor: Capturer,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> CaptureReport:
     """Record a partner's EPCISDocument: each event, on each item it names that qtrack knows,
     becomes an `observed` event of that item (again: nothing new). Unknown identifiers are
     listed; an invalid document is 400 `epcis_document_invalid` with each problem's JSON
-    pointer, and nothing of it is recorded."""
+    pointer, and nothing of it is recorded. Unlike the binding's capture jobs (202 and a
+    Location to poll) this answers with the outcome: it is all done before the response."""
+    response.headers.update(
+        {**GS1_HEADERS, "GS1-EPCIS-Capture-Limit": str(settings.epcis_capture_limit)}
+    )
     return await service.capture(session, settings, actor=actor, body=await request.body())

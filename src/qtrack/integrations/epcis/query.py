@@ -31,6 +31,9 @@ _LISTS = (
     "EQ_disposition",
     "EQ_readPoint",
     "EQ_bizLocation",
+    "WD_readPoint",
+    "WD_bizLocation",
+    "EQ_eventID",
     "MATCH_anyEPC",
     "MATCH_anyEPCClass",
 )
@@ -53,6 +56,9 @@ class EventQuery:
     dispositions: set[str] | None = None
     read_points: list[str] | None = None
     biz_locations: list[str] | None = None
+    read_points_within: list[str] | None = None  # WD_: the place or anywhere inside it
+    biz_locations_within: list[str] | None = None
+    event_ids: list[str] | None = None
     any_epc: list[str] | None = None
     any_epc_class: list[str] | None = None
     ge_event_time: datetime | None = None
@@ -105,6 +111,9 @@ def parse(params: list[tuple[str, str]]) -> EventQuery:
         query.dispositions = {cbv.bare_term(v, cbv.DISPOSITIONS) for v in lists["EQ_disposition"]}
     query.read_points = lists.get("EQ_readPoint")
     query.biz_locations = lists.get("EQ_bizLocation")
+    query.read_points_within = lists.get("WD_readPoint")
+    query.biz_locations_within = lists.get("WD_bizLocation")
+    query.event_ids = lists.get("EQ_eventID")
     query.any_epc = lists.get("MATCH_anyEPC")
     query.any_epc_class = lists.get("MATCH_anyEPCClass")
     for name, attribute in _TIMES.items():

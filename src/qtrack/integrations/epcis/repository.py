@@ -9,11 +9,23 @@ event's kind, its `after`, the item's type and its state, so each becomes the co
 under which the mapping would give it.
 """
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, cast, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    cast,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from qtrack.events.models import Event
@@ -233,11 +245,35 @@ def epc_class_filter(refs: Iterable[Ref]) -> ColumnElement[bool]:
     return or_(false(), *conditions)
 
 
-def place_filter(refs: Sequence[Ref], uris: Sequence[str], field: str) -> ColumnElement[bool]:
-    """Events at these places: qtrack locations, or the places an observer named (`field`:
-    read_point or biz_location)."""
+def place_filter(
+    refs: Sequence[Ref], uris: Sequence[str], field: str, *, within: bool = False
+) -> ColumnElement[bool]:
+    """Events at these places (or, `within`, anywhere in their subtrees): qtrack locations,
+    or the places an observer named (`field`: read_point or biz_location; no tree known)."""
     codes = sorted({r.location for r in refs if r.location is not None})
+    ours: ColumnElement[bool] = false()
+    if codes and within:
+        top = aliased(Location)
+        ours = exists(select(top.id).where(top.code.in_(codes), Location.path.startswith(top.path)))
+    elif codes:
+        ours = Location.code.in_(codes)
     return or_(
-        and_(Event.type != "observed", Location.code.in_(codes)) if codes else false(),
+        and_(Event.type != "observed", ours),
         and_(Event.type == "observed", Event.after[field].as_string().in_(sorted(set(uris)))),
     )
+
+
+_OUR_EVENT_ID = re.compile(
+    r"^urn:uuid:([0-9a-f]{8})-([0-9a-f]{4})-8([0-9a-f]{3})-[89ab]([0-9a-f]{3})-([0-9a-f]{12})$"
+)
+
+
+def event_id_filter(event_ids: Iterable[str]) -> ColumnElement[bool]:
+    """Events with these eventIDs (`mapping.event_id`: 126 of the hash's first 128 bits)."""
+    patterns = []
+    for value in event_ids:
+        found = _OUR_EVENT_ID.match(value.lower())
+        if found:
+            a, b, c, d, e = found.groups()
+            patterns.append(Event.hash.like(f"{a}{b}_{c}_{d}{e}%"))
+    return or_(false(), *patterns)

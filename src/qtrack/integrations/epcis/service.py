@@ -61,9 +61,17 @@ def conditions(query: EventQuery, vocab: mapping.Vocabulary) -> list[ColumnEleme
     ):
         if uris is not None:
             where.append(make(_refs(uris, base)))
-    for places, field in ((query.read_points, "read_point"), (query.biz_locations, "biz_location")):
+    for places, field, within in (
+        (query.read_points, "read_point", False),
+        (query.biz_locations, "biz_location", False),
+        (query.read_points_within, "read_point", True),
+        (query.biz_locations_within, "biz_location", True),
+    ):
         if places is not None:
-            where.append(repository.place_filter(_refs(places, base), places, field))
+            refs = _refs(places, base)
+            where.append(repository.place_filter(refs, places, field, within=within))
+    if query.event_ids is not None:
+        where.append(repository.event_id_filter(query.event_ids))
     return where
 
 
