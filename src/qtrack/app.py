@@ -35,6 +35,7 @@ from qtrack.core.redis import create_redis
 from qtrack.core.state import AppState
 from qtrack.core.templating import STATIC_DIR
 from qtrack.items import action_pages as item_action_pages
+from qtrack.integrations.epcis import api as epcis_api
 from qtrack.items import api as items_api
 from qtrack.items import pages as items_pages
 from qtrack.items import types_api as item_types_api
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(codes_pages.router)
     app.include_router(operations_pages.router)
     app.include_router(audit_api.router)
+    app.include_router(epcis_api.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # refused host gets a request id, a log line and the security headers.

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     jobs_retry_max_s: float = Field(default=3600.0, gt=0)
     jobs_keep_done_days: int = Field(default=7, ge=1)
     jobs_stale_after_s: float = Field(default=300.0, gt=0)
+    # The most events one EPCIS capture takes (a larger document is refused with 413); the
+    # body is capped by max_request_bytes as well.
+    epcis_capture_limit: int = Field(default=1000, ge=1, le=100_000)
 
     @field_validator("cors_origins", "trusted_hosts", "trusted_proxies", mode="before")
     @classmethod

@@ -50,6 +50,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.SHIPMENT_MANAGE: "Build and dispatch shipments",
     Permission.ORDER_MANAGE: "Create and manage restock orders",
     Permission.EVENT_READ: "Read the event history and feeds",
+    Permission.EPCIS_CAPTURE: "Record partners' EPCIS events on items' histories",
     Permission.AUDIT_VERIFY: "Verify the tamper-evident audit trail",
     Permission.ADMIN_USERS: "Manage users, roles and API tokens; read the security log",
     Permission.ADMIN_CONFIG: "Configure item types, workflows, labels and signing keys",
@@ -61,6 +62,7 @@ _GROUP_TITLES = {
     "shipment": "Shipments and orders",
     "order": "Shipments and orders",
     "event": "History and audit",
+    "epcis": "History and audit",
     "audit": "History and audit",
     "admin": "Administration",
 }

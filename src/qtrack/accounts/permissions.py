@@ -25,6 +25,7 @@ class Permission(StrEnum):
     SHIPMENT_MANAGE = "shipment.manage"
     ORDER_MANAGE = "order.manage"
     EVENT_READ = "event.read"
+    EPCIS_CAPTURE = "epcis.capture"
     AUDIT_VERIFY = "audit.verify"
     ADMIN_USERS = "admin.users"
     ADMIN_CONFIG = "admin.config"

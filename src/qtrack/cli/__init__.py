@@ -12,6 +12,7 @@ import typer
 from qtrack.cli import (
     audit,
     db,
+    epcis,
     imports,
     items,
     jobs,
@@ -54,6 +55,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(labels.app, name="labels")
 app.add_typer(items.app, name="items")
 app.add_typer(locations.app, name="locations")
+app.add_typer(epcis.app, name="epcis")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)
 app.command("worker")(worker.worker)

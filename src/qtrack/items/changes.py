@@ -5,6 +5,7 @@ and appends one event per changed item, all in the caller's transaction.
 """
 
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -335,6 +336,35 @@ async def change_quantity(
         after={"quantity": new, "unit": item.unit, "kind": kind, "amount": amount},
         reason=reason,
         context=context,
+    )
+    await session.flush()
+    return item, [event]
+
+
+async def observe(
+    session: AsyncSession,
+    *,
+    code: str,
+    actor: Principal,
+    observation: dict[str, Any],
+    context: EventContext,
+) -> tuple[Item, list[Event]]:
+    """Record that an item was seen (by a reader, a partner's system...) without changing it.
+
+    Idempotent by the context's client event id: an observation this item already has is not
+    recorded twice (no event is returned then). The caller checks the permission.
+    """
+    item = await lock_item(session, code)
+    if context.client_event_id is not None:
+        seen = await session.scalar(
+            select(Event.id)
+            .where(Event.item_id == item.id, Event.client_event_id == context.client_event_id)
+            .limit(1)
+        )
+        if seen is not None:
+            return item, []
+    event = events_service.append(
+        session, item=item, kind="observed", actor=actor, after=observation, context=context
     )
     await session.flush()
     return item, [event]

@@ -23,6 +23,7 @@ from qtrack.core.errors import QtrackError
 from qtrack.inventory import service as inventory_service
 from qtrack.items import types as item_types
 from qtrack.web.render import page, settle_refused
+from qtrack.workflow import cbv
 from qtrack.workflow import service as workflow_service
 from qtrack.workflow.models import Workflow
 from qtrack.workflow.schemas import Key, Label, WorkflowDefinition
@@ -38,14 +39,25 @@ _KEY, _LABEL = TypeAdapter(Key), TypeAdapter(Label)
 _KEY_RULE = "Lower-case letters, digits and _, starting with a letter"
 
 
+# The CBV terms the editor offers, and what a state or transition is when left blank.
+_CBV = {
+    "dispositions": sorted(cbv.DISPOSITIONS), "biz_steps": sorted(cbv.BIZ_STEPS),
+    "default_dispositions": cbv.DEFAULT_DISPOSITIONS, "default_biz_steps": cbv.DEFAULT_BIZ_STEPS,
+    "other": cbv.OTHER_BIZ_STEP,
+}  # fmt: skip
+
+
 def _blank_state() -> dict[str, Any]:
-    return {"key": "", "label": "", "colour": DEFAULT_COLOUR, "terminal": False}
+    return {
+        "key": "", "label": "", "colour": DEFAULT_COLOUR, "terminal": False,
+        "epcis_disposition": "",
+    }  # fmt: skip
 
 
 def _blank_transition() -> dict[str, Any]:
     return {
         "name": "", "label": "", "from": [], "to": "", "permission": Permission.ITEM_TRANSITION,
-        "signature_meaning": "", **dict.fromkeys(FLAGS, False),
+        "signature_meaning": "", "epcis_biz_step": "", **dict.fromkeys(FLAGS, False),
     }  # fmt: skip
 
 
@@ -54,12 +66,16 @@ def editor_of(definition: WorkflowDefinition) -> dict[str, Any]:
     row = {s.key: f"@{i}" for i, s in enumerate(definition.states)}
     return {
         "initial": row[definition.initial],
-        "states": [s.model_dump() for s in definition.states],
+        "states": [
+            {**s.model_dump(), "epcis_disposition": s.epcis_disposition or ""}
+            for s in definition.states
+        ],
         "transitions": [
             {
                 **t.model_dump(include={"name", "to", "permission", *FLAGS}),
                 "label": t.label or "",
                 "signature_meaning": t.signature_meaning or "",
+                "epcis_biz_step": t.epcis_biz_step or "",
                 "from": [row[s] for s in t.from_],
                 "to": row[t.to],
             }
@@ -92,7 +108,8 @@ def read_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any], dict[str,
         moved[f"@{index}"] = f"@{len(states)}"
         states.append(
             {"key": first(row, "key"), "label": first(row, "label"),
-             "colour": first(row, "colour"), "terminal": "terminal" in row}
+             "colour": first(row, "colour"), "terminal": "terminal" in row,
+             "epcis_disposition": first(row, "epcis_disposition")}
         )  # fmt: skip
     errors: dict[str, str] = {}
 
@@ -126,13 +143,15 @@ def read_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any], dict[str,
                 "from": [r for r in (ref(v, at + "from") for v in sources) if r],
                 "permission": first(row, "permission") or Permission.ITEM_TRANSITION,
                 "signature_meaning": first(row, "signature_meaning"),
+                "epcis_biz_step": first(row, "epcis_biz_step"),
                 **{flag: flag in row for flag in FLAGS},
             }
         )  # fmt: skip
     raw: dict[str, Any] = {
-        "states": states,
+        "states": [{**s, "epcis_disposition": s["epcis_disposition"] or None} for s in states],
         "transitions": [
             {**t, "label": t["label"] or None, "signature_meaning": t["signature_meaning"] or None,
+             "epcis_biz_step": t["epcis_biz_step"] or None,
              "from": [key_of(s) for s in t["from"]], "to": key_of(t["to"])}
             for t in editor["transitions"]
         ],
@@ -206,7 +225,7 @@ async def _editor_page(
     context: dict[str, Any] = {
         "workflow": workflow, "values": values, "editor": editor, "errors": errors,
         "summary": _summary(errors), "message": message, "permissions": list(Permission),
-        "saved": request.query_params.get("saved") == "1",
+        "saved": request.query_params.get("saved") == "1", "cbv": _CBV,
     }  # fmt: skip
     if workflow is not None:
         context["definition"] = workflow_service.definition_of(workflow)

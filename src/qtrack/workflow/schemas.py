@@ -3,9 +3,17 @@
 from collections import deque
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from qtrack.accounts.permissions import ALL_PERMISSIONS
+from qtrack.workflow import cbv
 
 Key = Annotated[
     str,
@@ -15,6 +23,13 @@ Key = Annotated[
 ]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Colour = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
+_Term = StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+Disposition = Annotated[str, _Term, AfterValidator(cbv.check_disposition)]
+BizStep = Annotated[str, _Term, AfterValidator(cbv.check_biz_step)]
+
+
+def _unset(value: object) -> bool:
+    return value is None
 
 
 class State(BaseModel):
@@ -26,6 +41,9 @@ class State(BaseModel):
     label: Label
     colour: Colour = "#6e7781"
     terminal: bool = False
+    # The CBV disposition of an item in this state, for EPCIS (None: qtrack's default; left
+    # out of the stored definition then, so workflows that never set it read as before).
+    epcis_disposition: Disposition | None = Field(default=None, exclude_if=_unset)
 
 
 class Transition(BaseModel):
@@ -44,6 +62,8 @@ class Transition(BaseModel):
     # "Not the same person as the previous step": whoever made the item's last status change
     # may not make this one (four-eyes release).
     distinct_actor: bool = False
+    # The CBV business step this transition is, for EPCIS (None: qtrack's default).
+    epcis_biz_step: BizStep | None = Field(default=None, exclude_if=_unset)
 
     @property
     def display(self) -> str:
