@@ -34,8 +34,8 @@ from qtrack.core.ratelimit import create_rate_limiter
 from qtrack.core.redis import create_redis
 from qtrack.core.state import AppState
 from qtrack.core.templating import STATIC_DIR
-from qtrack.items import action_pages as item_action_pages
 from qtrack.integrations.epcis import api as epcis_api
+from qtrack.items import action_pages as item_action_pages
 from qtrack.items import api as items_api
 from qtrack.items import pages as items_pages
 from qtrack.items import types_api as item_types_api
