@@ -6,7 +6,7 @@ import typer
 
 from qtrack.cli.common import run_in_session
 from qtrack.config import get_settings
-from qtrack.events import service as events_service
+from qtrack.history import verify
 
 app = typer.Typer(help="Prove that nobody edited the history.", no_args_is_help=True)
 
@@ -18,7 +18,7 @@ def audit_verify(
     """Walk every item's event chain and recompute every hash; exit 1 at a broken link."""
     settings = get_settings()
     report = run_in_session(
-        settings, lambda s: events_service.verify_chains(s, stop_after=show), mode="read"
+        settings, lambda s: verify.verify_chains(s, stop_after=show), mode="read"
     )
     if report.intact:
         typer.echo(f"{report.events} events, {report.items} items, all chains intact")

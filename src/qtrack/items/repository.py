@@ -1,22 +1,20 @@
-"""Select builders for items and events, and turning rows into read models."""
+"""Select builders for items, the scan paths' prebuilt statements, and rows as read models."""
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, bindparam, exists, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import aliased
 
-from qtrack.accounts.models import User
-from qtrack.events.models import Event
-from qtrack.events.service import Recorded
-from qtrack.items.models import Item, ItemType
-from qtrack.items.schemas import EventRead, ItemRead, SignatureRead
+from qtrack.item_types.models import ItemType
+from qtrack.items.models import Item
+from qtrack.items.schemas import ItemRead
 from qtrack.locations.models import Location
 from qtrack.workflow.models import Workflow
 
 Container = aliased(Item, name="container")
-Signer = aliased(User, name="signer")
 
 
 def item_rows() -> Select[Item, str, str, str]:
@@ -53,42 +51,6 @@ def to_item_read(row: Any) -> ItemRead:
         archived=item.archived,
         created_at=item.created_at,
         updated_at=item.updated_at,
-    )
-
-
-def event_rows() -> Select[Event, str, str, str, str]:
-    """Events with who did them, who signed, where, and for which item."""
-    return (
-        select(Event, Item.code, User.username, Signer.username, Location.code)
-        .join(Item, Event.item_id == Item.id)
-        .outerjoin(User, Event.actor_id == User.id)
-        .outerjoin(Signer, Event.signed_by_id == Signer.id)
-        .outerjoin(Location, Event.location_id == Location.id)
-    )
-
-
-def to_event_read(row: Any) -> EventRead:
-    """An event row from `event_rows()` as the API shows it."""
-    event, item_code, actor, signer, location_code = row
-    signature = None
-    if event.signature_meaning and event.signed_at:
-        signature = SignatureRead(by=signer, meaning=event.signature_meaning, at=event.signed_at)
-    return EventRead(
-        id=event.id,
-        item=item_code,
-        seq=event.seq,
-        type=event.type,
-        actor=actor,
-        recorded_at=event.recorded_at,
-        occurred_at=event.occurred_at,
-        location=location_code,
-        before=event.before,
-        after=event.after,
-        reason=event.reason,
-        signature=signature,
-        client_event_id=event.client_event_id,
-        hash=event.hash,
-        prev_hash=event.prev_hash,
     )
 
 
@@ -189,21 +151,52 @@ _LOOKUP_FROM = (
 _LOOKUP = select(*LOOKUP_COLUMNS).select_from(_LOOKUP_FROM)
 LOOKUP_BY_CODE = _LOOKUP.where(_item.c.code == bindparam("code"))
 LOOKUP_BY_ID = _LOOKUP.where(_item.c.id == bindparam("id"))
-# The write paths: the same row, locked (only the item's row: the joined ones stay free).
-LOCK_BY_CODE = LOOKUP_BY_CODE.with_for_update(of=_item)
-_child = Item.__table__.alias("child")
-# A move also needs to know whether anything is packed inside (then its contents go along).
-LOCK_FOR_MOVE = (
-    select(
-        *LOOKUP_COLUMNS,
-        exists()
-        .where(_child.c.parent_id == _item.c.id)
-        .correlate_except(_child)
-        .label("has_contents"),
+# The write paths read the item's row locked, with what a change needs. The location's and
+# the container's codes come from scalar subqueries, not outer joins: when the row was locked
+# only after a concurrent change committed, PostgreSQL re-reads the locked row but keeps the
+# joined rows it had found, so a joined location no longer matched and read as NULL (a
+# concurrent move then recorded `before.location = null`). A subquery is evaluated on the row
+# as it is now. The type and its workflow may stay joined: an item never changes its type.
+_item_table: Table = Item.__table__  # type: ignore[assignment]
+_location_code = (
+    select(_location.c.code).where(_location.c.id == _item.c.location_id).scalar_subquery()
+)
+_container_code = (
+    select(_container.c.code).where(_container.c.id == _item.c.parent_id).scalar_subquery()
+)
+LOCK_COLUMNS = (
+    *[c for c in LOOKUP_COLUMNS if c.name not in ("location_code", "container_code")],
+    _location_code.label("location_code"),
+    _container_code.label("container_code"),
+    _item.c.parent_id,
+    _type.c.can_contain,
+)
+_LOCK = (
+    select(*LOCK_COLUMNS)
+    .select_from(
+        _item.join(_type, _item.c.type_id == _type.c.id).join(
+            _workflow, _type.c.workflow_id == _workflow.c.id
+        )
     )
-    .select_from(_LOOKUP_FROM)
-    .where(_item.c.code == bindparam("code"))
     .with_for_update(of=_item)
+)
+LOCK_BY_CODE = _LOCK.where(_item.c.code == bindparam("code"))
+# Several rows at once, locked in id order.
+LOCK_BY_IDS = _LOCK.where(_item.c.id.in_(bindparam("ids", expanding=True))).order_by(_item.c.id)
+# An item with the containers a change of it involves: the one it is in, and `container` (its
+# own code when there is none), the containers first (by id), then the item. Rows are locked
+# in the order they are returned, so containers are always locked before what they hold.
+_named = Item.__table__.alias("named")
+LOCK_WITH_CONTAINERS = _LOCK.where(
+    or_(
+        _item.c.code.in_([bindparam("code"), bindparam("container")]),
+        _item.c.id
+        == select(_named.c.parent_id).where(_named.c.code == bindparam("code")).scalar_subquery(),
+    )
+).order_by(_item.c.code == bindparam("code"), _item.c.id)
+# One level of a container's contents, locked (after the container).
+LOCK_CHILDREN = _LOCK.where(_item.c.parent_id.in_(bindparam("ids", expanding=True))).order_by(
+    _item.c.id
 )
 
 
@@ -277,7 +270,6 @@ def item_read_of(row: Any, **changed: Any) -> ItemRead:
     return ItemRead.model_construct(**values)
 
 
-_item_table: Table = Item.__table__  # type: ignore[assignment]
 # A change of state on the hot path: the row is locked and its head was read under the lock.
 SET_STATUS = (
     update(_item_table)
@@ -306,30 +298,80 @@ SET_PLACE = (
 )
 
 
-def event_read_of(
-    recorded: Recorded, *, item_code: str, actor: str | None, location: str | None
-) -> EventRead:
-    """An event just written by `events.service.record` as `EventRead` (no re-read)."""
-    signature = recorded.signature
-    return EventRead.model_construct(
-        id=recorded.id,
-        item=item_code,
-        seq=recorded.seq,
-        type=recorded.kind,
-        actor=actor,
-        recorded_at=recorded.recorded_at,
-        occurred_at=recorded.occurred_at,
-        location=location,
-        before=recorded.before,
-        after=recorded.after,
-        reason=recorded.reason,
-        # The signer is always the actor: an e-signature is given by whoever makes the change.
-        signature=SignatureRead.model_construct(
-            by=actor, meaning=signature.meaning, at=signature.signed_at
-        )
-        if signature
-        else None,
-        client_event_id=recorded.client_event_id,
-        hash=recorded.hash,
-        prev_hash=recorded.prev_hash,
+# Moves the chain head of a row whose own fields did not change (a container whose contents
+# did: its content_added / content_removed events).
+SET_HEAD = (
+    update(_item_table)
+    .where(_item_table.c.id == bindparam("item_id"))
+    .values(
+        event_count=bindparam("new_event_count"),
+        last_event_hash=bindparam("new_last_event_hash"),
+        updated_at=bindparam("new_updated_at"),
     )
+)
+SET_QUANTITY = (
+    update(_item_table)
+    .where(_item_table.c.id == bindparam("item_id"))
+    .values(
+        quantity=bindparam("new_quantity"),
+        version=bindparam("new_version"),
+        event_count=bindparam("new_event_count"),
+        last_event_hash=bindparam("new_last_event_hash"),
+        updated_at=bindparam("new_updated_at"),
+    )
+)
+SET_ARCHIVED = (
+    update(_item_table)
+    .where(_item_table.c.id == bindparam("item_id"))
+    .values(
+        archived=True,
+        version=bindparam("new_version"),
+        event_count=bindparam("new_event_count"),
+        last_event_hash=bindparam("new_last_event_hash"),
+        updated_at=bindparam("new_updated_at"),
+    )
+)
+# Packing and unpacking: the container (None: out of any) and the location that goes with it.
+SET_CONTAINER = (
+    update(_item_table)
+    .where(_item_table.c.id == bindparam("item_id"))
+    .values(
+        parent_id=bindparam("new_parent_id"),
+        location_id=bindparam("new_location_id"),
+        version=bindparam("new_version"),
+        event_count=bindparam("new_event_count"),
+        last_event_hash=bindparam("new_last_event_hash"),
+        updated_at=bindparam("new_updated_at"),
+    )
+)
+
+
+def set_fields(names: Iterable[str]) -> Any:
+    """An edit's UPDATE for these fields (edits are rare: built per call)."""
+    return (
+        update(_item_table)
+        .where(_item_table.c.id == bindparam("item_id"))
+        .values(
+            {
+                **{name: bindparam(f"new_{name}") for name in names},
+                "version": bindparam("new_version"),
+                "event_count": bindparam("new_event_count"),
+                "last_event_hash": bindparam("new_last_event_hash"),
+                "updated_at": bindparam("new_updated_at"),
+            }
+        )
+    )
+
+
+# Contents moved along with their container: a new place, the same container.
+SET_LOCATION = (
+    update(_item_table)
+    .where(_item_table.c.id == bindparam("item_id"))
+    .values(
+        location_id=bindparam("new_location_id"),
+        version=bindparam("new_version"),
+        event_count=bindparam("new_event_count"),
+        last_event_hash=bindparam("new_last_event_hash"),
+        updated_at=bindparam("new_updated_at"),
+    )
+)

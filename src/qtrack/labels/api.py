@@ -12,7 +12,7 @@ from starlette.responses import Response
 from qtrack.accounts.deps import require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
-from qtrack.codes import decode, tokens
+from qtrack.codes import decode
 from qtrack.codes.api import LabelNotIssued
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import Conflict, ValidationFailed
@@ -29,6 +29,7 @@ from qtrack.labels.schemas import (
 )
 from qtrack.labels.service import split_codes
 from qtrack.locations import service as locations_service
+from qtrack.signing import tokens
 
 router = APIRouter(prefix="/api/v1", tags=["labels"])
 Reader = Annotated[Principal, Depends(require(Permission.ITEM_READ))]

@@ -19,12 +19,12 @@ from qtrack.core.clock import utcnow
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
 from qtrack.core.pagination import decode_key_cursor, encode_cursor
-from qtrack.events.models import Event
+from qtrack.history import service as history_service
 from qtrack.inventory import service as inventory_service
-from qtrack.items import repository
+from qtrack.item_pages.pages import bulk_form_context
+from qtrack.item_types import service as item_types
+from qtrack.items import create
 from qtrack.items import service as items_service
-from qtrack.items import types as item_types
-from qtrack.items.pages import bulk_form_context
 from qtrack.items.schemas import ItemCreate
 from qtrack.locations import service as locations_service
 from qtrack.web.render import page
@@ -67,19 +67,6 @@ ITEM_FIELDS = (
 )
 
 
-async def state_styles(session: AsyncSession) -> dict[tuple[str, str], dict[str, str]]:
-    """Label and colour of every (item type, status), from the workflows: one query."""
-    styles: dict[tuple[str, str], dict[str, str]] = {}
-    for item_type in await item_types.list_item_types(session):
-        for state in workflow_service.definition_of(item_type.workflow).states:
-            styles[(item_type.key, state.key)] = {
-                "label": state.label,
-                "colour": state.colour,
-                "type_name": item_type.name,
-            }
-    return styles
-
-
 @router.get("/")
 async def dashboard(
     request: Request, principal: CurrentPrincipal, session: SessionDep, state: StateDep
@@ -90,7 +77,7 @@ async def dashboard(
         stats = await inventory_service.stats(session)
         rows = stats["by_type_status"]
         top = max((r["count"] for r in rows), default=0) or 1
-        styles = await state_styles(session)
+        styles = await item_types.state_styles(session)
         context["total"] = stats["total"]
         context["bars"] = [
             {
@@ -111,8 +98,7 @@ async def dashboard(
         )
         context["low_stock"] = await items_service.low_stock(session, limit=10)
     if principal.can(Permission.EVENT_READ):
-        recent = await session.execute(repository.event_rows().order_by(Event.id.desc()).limit(10))
-        context["recent"] = [repository.to_event_read(r) for r in recent]
+        context["recent"] = await history_service.recent(session, limit=10)
     return page(
         request, "web/dashboard.html", principal=principal, settings=state.settings, context=context
     )
@@ -154,7 +140,7 @@ async def scan_page(
             "can_print": principal.can(Permission.LABEL_PRINT),
             "states": {
                 f"{type_key} {status}": style["label"]
-                for (type_key, status), style in (await state_styles(session)).items()
+                for (type_key, status), style in (await item_types.state_styles(session)).items()
             },
         },
     )
@@ -199,7 +185,7 @@ async def items_list(
     except (QtrackError, ValueError) as exc:
         error = exc.message if isinstance(exc, QtrackError) else "A filter is not valid"
     query = {k: v for k, v in form.items() if v}
-    styles = await state_styles(session)
+    styles = await item_types.state_styles(session)
     return page(
         request,
         "web/items.html",
@@ -283,7 +269,7 @@ async def new_item_submit(
             message=" ".join(general) or "Check the fields marked below.", status_code=422,
         )  # fmt: skip
     try:
-        created = await items_service.register_items(
+        created = await create.register_items(
             session, specs=[spec], actor=principal, settings=state.settings
         )
     except QtrackError as exc:

@@ -21,7 +21,7 @@ from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
 from qtrack.inventory import service as inventory_service
-from qtrack.items import types as item_types
+from qtrack.item_types import service as item_types
 from qtrack.web.render import page, settle_refused
 from qtrack.workflow import service as workflow_service
 from qtrack.workflow.models import Workflow
@@ -39,7 +39,7 @@ _KEY_RULE = "Lower-case letters, digits and _, starting with a letter"
 
 
 def _blank_state() -> dict[str, Any]:
-    return {"key": "", "label": "", "colour": DEFAULT_COLOUR, "terminal": False}
+    return {"key": "", "label": "", "colour": DEFAULT_COLOUR, "terminal": False, "closed": False}
 
 
 def _blank_transition() -> dict[str, Any]:
@@ -92,7 +92,8 @@ def read_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any], dict[str,
         moved[f"@{index}"] = f"@{len(states)}"
         states.append(
             {"key": first(row, "key"), "label": first(row, "label"),
-             "colour": first(row, "colour"), "terminal": "terminal" in row}
+             "colour": first(row, "colour"), "terminal": "terminal" in row,
+             "closed": "closed" in row}
         )  # fmt: skip
     errors: dict[str, str] = {}
 

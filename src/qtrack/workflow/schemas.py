@@ -26,6 +26,9 @@ class State(BaseModel):
     label: Label
     colour: Colour = "#6e7781"
     terminal: bool = False
+    # For containers in this state: whether their contents are fixed (a sealed or dispatched
+    # bag): nothing may be packed into them or taken out.
+    closed: bool = False
 
 
 class Transition(BaseModel):

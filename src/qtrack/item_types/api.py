@@ -8,8 +8,8 @@ from qtrack.accounts.deps import require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep
-from qtrack.items import types as item_types
-from qtrack.items.type_schemas import ItemTypeCreate, ItemTypeRead, ItemTypeUpdate
+from qtrack.item_types import service as item_types
+from qtrack.item_types.schemas import ItemTypeCreate, ItemTypeRead, ItemTypeUpdate
 
 router = APIRouter(prefix="/api/v1", tags=["item types"])
 ReadItems = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
