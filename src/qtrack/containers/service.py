@@ -21,7 +21,7 @@ from qtrack.accounts.principal import Principal
 from qtrack.containers.errors import ContainerCycle, NotAContainer
 from qtrack.events import service as events_service
 from qtrack.events.service import EventContext
-from qtrack.items import moves, repository, writes
+from qtrack.items import moves, statements, writes
 from qtrack.items.errors import ItemArchived, ItemNotFound
 from qtrack.items.models import Item
 from qtrack.items.schemas import ChangeResult
@@ -102,7 +102,7 @@ async def pack(
     mine, containers, inner = recorded[0], recorded[1 : 1 + held], recorded[1 + held :]
     version = item.version + 1
     await session.execute(
-        repository.SET_CONTAINER,
+        statements.SET_CONTAINER,
         {
             **writes.head(mine),
             "new_parent_id": box.id,
@@ -161,7 +161,7 @@ async def unpack(
     )
     version = item.version + 1
     await session.execute(
-        repository.SET_CONTAINER,
+        statements.SET_CONTAINER,
         {
             **writes.head(mine),
             "new_parent_id": None,

@@ -21,7 +21,7 @@ from qtrack.core.ratelimit import RateLimiter
 from qtrack.events import service as events_service
 from qtrack.events.service import EventContext
 from qtrack.item_types.models import ItemType
-from qtrack.items import counts, repository, rules, writes
+from qtrack.items import counts, rules, statements, writes
 from qtrack.items.errors import (
     InsufficientQuantity,
     QuantityNotTracked,
@@ -80,7 +80,7 @@ async def change_status(
     )
     version = row.version + 1
     await session.execute(
-        repository.SET_STATUS,
+        statements.SET_STATUS,
         {**writes.head(recorded), "new_status": chosen.to, "new_version": version},
     )
     # Last, right before the commit: the shared counter rows stay locked as briefly as can be.
@@ -165,7 +165,7 @@ async def change_quantity(
     )
     version = row.version + 1
     await session.execute(
-        repository.SET_QUANTITY,
+        statements.SET_QUANTITY,
         {**writes.head(recorded), "new_quantity": new, "new_version": version},
     )
     return writes.answer(
@@ -214,7 +214,7 @@ async def edit_item(
     )
     version = row.version + 1
     await session.execute(
-        repository.set_fields(after),
+        statements.set_fields(after),
         {
             **writes.head(recorded),
             **{f"new_{key}": value for key, value in after.items()},
@@ -251,7 +251,7 @@ async def archive_item(
     )
     version = row.version + 1
     await session.execute(
-        repository.SET_ARCHIVED, {**writes.head(recorded), "new_version": version}
+        statements.SET_ARCHIVED, {**writes.head(recorded), "new_version": version}
     )
     shard = counts.shard_of(row.id)
     await counts.bump_status(session, row.type_id, row.status, -1, shard=shard)

@@ -1,7 +1,7 @@
 """Moving an item: to a location, out of its container, with everything packed inside it.
 
 Rows are locked containers first, then what they hold: the item together with its container
-in one statement (`repository.LOCK_WITH_CONTAINERS`, the container first), then its contents
+in one statement (`statements.LOCK_WITH_CONTAINERS`, the container first), then its contents
 level by level. Packing and unpacking (`qtrack.containers`) take the same order, so two
 changes of one container and its contents wait for each other instead of deadlocking.
 """
@@ -18,7 +18,7 @@ from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.events import service as events_service
 from qtrack.events.service import Entry, EventContext, Recorded
-from qtrack.items import counts, repository, rules, writes
+from qtrack.items import counts, rules, statements, writes
 from qtrack.items.errors import Busy, ContainerClosed, ItemArchived, ItemNotFound
 from qtrack.items.schemas import ChangeResult
 from qtrack.locations import service as locations_service
@@ -49,7 +49,7 @@ async def lock_with_containers(
         await session.execute(_SAVEPOINT)
     for _ in range(_ATTEMPTS):
         try:
-            rows = list(await session.execute(repository.LOCK_WITH_CONTAINERS, params))
+            rows = list(await session.execute(statements.LOCK_WITH_CONTAINERS, params))
         except DBAPIError as exc:
             raise _busy_or(exc) from exc
         by_id = {row.id: row for row in rows}
@@ -78,7 +78,7 @@ async def lock_contents(session: AsyncSession, item_id: int) -> list[writes.Row]
     frontier = [item_id]
     while frontier:
         try:
-            level = list(await session.execute(repository.LOCK_CHILDREN, {"ids": frontier}))
+            level = list(await session.execute(statements.LOCK_CHILDREN, {"ids": frontier}))
         except DBAPIError as exc:
             raise _busy_or(exc) from exc
         found.extend(level)
@@ -137,7 +137,7 @@ async def write_contents(
     """Put each moved content at the target (its container stays) and move its head."""
     if recorded:
         await session.execute(
-            repository.SET_LOCATION,
+            statements.SET_LOCATION,
             [
                 {
                     **writes.head(r),
@@ -198,7 +198,7 @@ async def move(
     mine, rest = recorded[0], recorded[1:]
     version = item.version + 1
     await session.execute(
-        repository.SET_PLACE,
+        statements.SET_PLACE,
         {**writes.head(mine), "new_location_id": target.id, "new_version": version},
     )
     events = [writes.read(mine, item.code, actor, target.code)]

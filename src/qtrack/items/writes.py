@@ -1,6 +1,6 @@
 """What every change of an item shares: its locked row, its next event, its answer.
 
-A change reads the item's row locked (`repository.LOCK_BY_CODE`; with its containers and
+A change reads the item's row locked (`statements.LOCK_BY_CODE`; with its containers and
 contents, `moves`), decides from what it read, records the event through
 `events.service.record` and moves the item's chain head with one prebuilt UPDATE, all on the
 request's session in Core statements. The answer (`ChangeResult`) is built from what was read
@@ -18,11 +18,11 @@ from qtrack.events import service as events_service
 from qtrack.events.schemas import EventRead
 from qtrack.events.service import Entry, EventContext, Recorded, Signature
 from qtrack.item_types.models import QUANTITY
-from qtrack.items import repository
+from qtrack.items import repository, statements
 from qtrack.items.errors import ItemArchived, ItemNotFound
 from qtrack.items.schemas import ChangeResult
 
-# A row of `repository.LOCK_COLUMNS`: the item as read under its row lock.
+# A row of `statements.LOCK_COLUMNS`: the item as read under its row lock.
 Row = Any
 # "At the item's own location", for `entry` (None is a location too: nowhere).
 _HERE: Any = object()
@@ -47,7 +47,7 @@ def context_of(body: Any) -> EventContext:
 
 async def lock(session: AsyncSession, code: str, *, allow_archived: bool = False) -> Row:
     """The item's row, locked for this transaction; 404 if unknown, 409 if archived."""
-    row = (await session.execute(repository.LOCK_BY_CODE, {"code": normal(code)})).first()
+    row = (await session.execute(statements.LOCK_BY_CODE, {"code": normal(code)})).first()
     if row is None:
         raise ItemNotFound(f"No item '{code}'")
     if row.archived and not allow_archived:
@@ -95,7 +95,7 @@ async def move_heads(session: AsyncSession, recorded: Iterable[Recorded]) -> Non
     """Move the chain heads of rows whose own fields did not change (containers)."""
     params = [head(r) for r in recorded]
     if params:
-        await session.execute(repository.SET_HEAD, params)
+        await session.execute(statements.SET_HEAD, params)
 
 
 def read(recorded: Recorded, code: str, actor: Principal | None, location: str | None) -> EventRead:
