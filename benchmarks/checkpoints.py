@@ -34,7 +34,8 @@ from qtrack.audit.models import Checkpoint
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from qtrack.events import service as events_service
-from qtrack.items import service as items_service
+from qtrack.history import verify as history_verify
+from qtrack.items import writes
 
 T = TypeVar("T")
 
@@ -61,8 +62,9 @@ async def _measure(database_url: str, changes: int) -> list[list[str]]:
         async with db.session_scope() as session:
             step = max(1, first.items // changes)
             for index in range(0, first.items, step)[:changes]:
-                item = await items_service.lock_item(session, code_of(index)[1])
-                events_service.append(session, item=item, kind="edited", actor=None)
+                row = await writes.lock(session, code_of(index)[1])
+                recorded = await events_service.record(session, None, [writes.entry(row, "edited")])
+                await writes.move_heads(session, recorded)
         second, seconds = await _timed(db, checkpoint)
         rows.append(["next checkpoint", f"{second.changed:,} heads moved", seconds])
 
@@ -74,9 +76,9 @@ async def _measure(database_url: str, changes: int) -> list[list[str]]:
         assert report.intact, report.problems
         rows.append(["verify against checkpoints", f"{second.events:,} events", seconds])
 
-        async def walk(db: Database) -> events_service.ChainReport:
+        async def walk(db: Database) -> history_verify.ChainReport:
             async with db.session_scope("read") as session:
-                return await events_service.verify_chains(session)
+                return await history_verify.verify_chains(session)
 
         chains, seconds = await _timed(db, walk)
         assert chains.intact, chains.broken

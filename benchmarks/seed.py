@@ -1,7 +1,7 @@
 """Bulk seeding for the tracking benchmark: N items, each with its `created` event, by COPY.
 
-Each row is what `items.service.register_items` writes for the same input (`check_snapshot`
-compares the event's content with the service's own `_snapshot`), and each event's hash is
+Each row is what `items.create.register_items` writes for the same input (`check_snapshot`
+compares the event's content with the service's own `created_after`), and each event's hash is
 computed with `events.chain` exactly as `events.service.append` computes it, so
 `qtrack audit verify` passes on a seeded database.
 
@@ -36,8 +36,9 @@ from qtrack.accounts.models import User
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from qtrack.events.chain import canonical_fields, event_hash, jsonable
-from qtrack.items.models import Item, ItemType
-from qtrack.items.service import _snapshot
+from qtrack.item_types.models import ItemType
+from qtrack.items.create import created_after
+from qtrack.items.schemas import ItemCreate
 from qtrack.locations import service as locations_service
 from qtrack.locations.models import Location
 
@@ -261,20 +262,18 @@ def check_snapshot(leaf_codes: Sequence[str], items: int = 2000) -> None:
     for index in range(items):
         spec = spec_of(index, len(leaf_codes))
         code = leaf_codes[spec.location] if spec.location is not None else None
-        item = Item(
-            code=spec.code,
-            status=INITIAL[spec.key],
+        registration = ItemCreate(
+            type=spec.key,
             name=spec.name,
+            location=code,
             quantity=spec.quantity,
-            unit=UNIT[spec.key],
             batch=spec.batch,
-            serial=None,
             gtin=spec.gtin,
             expiry_on=spec.expiry_on,
             weight_kg=spec.weight_kg,
-            attributes={},
         )
-        ours, theirs = after_of(spec, code), jsonable(_snapshot(item, code))
+        theirs = created_after(spec.code, INITIAL[spec.key], UNIT[spec.key], registration)
+        ours, theirs = after_of(spec, code), jsonable(theirs)
         if ours != theirs:
             raise RuntimeError(f"seed snapshot drifted from the service: {ours} != {theirs}")
 

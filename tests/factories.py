@@ -11,7 +11,8 @@ from qtrack.accounts import service as accounts_service
 from qtrack.accounts import tokens as accounts_tokens
 from qtrack.accounts.models import User
 from qtrack.core.db import Database
-from qtrack.items.models import Item, ItemType
+from qtrack.item_types.models import ItemType
+from qtrack.items.models import Item
 
 PASSWORD = "correct horse battery staple"
 

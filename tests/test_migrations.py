@@ -1,11 +1,12 @@
 """Migrations and models agree, on both databases, and every migration can be reverted."""
 
+import json
 import re
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -59,3 +60,31 @@ def test_migration_files_are_dated_and_slugged() -> None:
         date, time, *_rest = name.split("_")
         assert re.fullmatch(r"\d{8}", date), name
         assert re.fullmatch(r"\d{4}", time), name
+
+
+def _bag_states(conn: Connection) -> dict[str, Any]:
+    definition = conn.execute(text("SELECT definition FROM workflow WHERE key = 'bag'")).scalar()
+    if isinstance(definition, str):  # JSON read as plain text comes back as text
+        definition = json.loads(definition)
+    assert definition is not None
+    return {s["key"]: s.get("closed") for s in definition["states"]}
+
+
+async def test_0009_closes_the_shipped_bag_states_and_gives_them_back(database_url: str) -> None:
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(migrations.downgrade_on, "0006")
+            # What a database made before the flag has: no "closed" anywhere.
+            assert await conn.run_sync(_bag_states) == dict.fromkeys(
+                ("open", "sealed", "dispatched", "delivered")
+            )
+            await conn.run_sync(migrations.upgrade_on, "head")
+            assert await conn.run_sync(_bag_states) == {
+                "open": None,
+                "sealed": True,
+                "dispatched": True,
+                "delivered": True,
+            }
+    finally:
+        await engine.dispose()

@@ -19,6 +19,7 @@ from qtrack.audit import api as audit_api
 from qtrack.codes import api as codes_api
 from qtrack.codes import pages as codes_pages
 from qtrack.config import Settings, get_settings
+from qtrack.containers import api as containers_api
 from qtrack.core.apidocs import install_api_docs
 from qtrack.core.db import Database
 from qtrack.core.errors import install_error_handlers
@@ -34,12 +35,14 @@ from qtrack.core.ratelimit import create_rate_limiter
 from qtrack.core.redis import create_redis
 from qtrack.core.state import AppState
 from qtrack.core.templating import STATIC_DIR
+from qtrack.history import api as history_api
 from qtrack.integrations.epcis import api as epcis_api
-from qtrack.items import action_pages as item_action_pages
+from qtrack.inventory import api as inventory_api
+from qtrack.item_pages import actions as item_action_pages
+from qtrack.item_pages import pages as item_pages
+from qtrack.item_types import api as item_types_api
+from qtrack.item_types import pages as item_types_pages
 from qtrack.items import api as items_api
-from qtrack.items import pages as items_pages
-from qtrack.items import types_api as item_types_api
-from qtrack.items import types_pages as item_types_pages
 from qtrack.jobs import probes as job_probes
 from qtrack.labels import api as labels_api
 from qtrack.labels import pages as labels_pages
@@ -109,6 +112,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the one that matches costs CPU on the busiest requests (item lookup, scan, changes).
     app.include_router(items_api.router)
     app.include_router(codes_api.router)
+    app.include_router(containers_api.router)
+    app.include_router(history_api.router)
+    app.include_router(inventory_api.router)
     app.include_router(health_router)
     install_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -119,7 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_pwa.router)
     # Before the item pages: /items/new is a page, not an item code.
     app.include_router(web_pages.router)
-    app.include_router(items_pages.router)
+    app.include_router(item_pages.router)
     app.include_router(item_action_pages.router)
     app.include_router(workflow_api.router)
     app.include_router(item_types_api.router)

@@ -8,7 +8,7 @@ leaves what admins changed.
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts import roles as accounts_roles
-from qtrack.items import types as item_types
+from qtrack.item_types import service as item_types
 from qtrack.labels import service as labels_service
 from qtrack.workflow import service as workflow_service
 

@@ -1,6 +1,6 @@
 """Every domain's tables in one MetaData, for Alembic and for the model/migration check.
 
-This is the one module outside app.py and cli.py that imports across all domains; it holds
+This is the one module outside app.py and cli/ that imports across all domains; it holds
 no tables of its own.
 """
 
@@ -11,9 +11,11 @@ from qtrack.core import idempotency as idempotency_models
 from qtrack.core.orm import Base
 from qtrack.events import models as events_models
 from qtrack.inventory import models as inventory_models
+from qtrack.item_types import models as item_types_models
 from qtrack.items import models as items_models
 from qtrack.jobs import models as jobs_models
 from qtrack.locations import models as locations_models
+from qtrack.signing import models as signing_models
 from qtrack.workflow import models as workflow_models
 
 metadata = Base.metadata
@@ -25,9 +27,11 @@ __all__ = [
     "events_models",
     "idempotency_models",
     "inventory_models",
+    "item_types_models",
     "items_models",
     "jobs_models",
     "locations_models",
     "metadata",
+    "signing_models",
     "workflow_models",
 ]

@@ -6,14 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from qtrack.accounts import service as accounts_service
 from qtrack.accounts.principal import Principal
 from qtrack.core.db import Database
 from qtrack.events import service as events_service
-from qtrack.items import service as items_service
+from qtrack.events.service import Recorded
+from qtrack.items import create, writes
 from qtrack.items.schemas import ItemCreate
 from tests.conftest import make_settings
 
@@ -45,7 +46,7 @@ async def seed_into(db: Database, lots: int, events: int = 2) -> list[str]:
             password="a long password",
         )
         actor = Principal(user=user, permissions=frozenset(user.role.permissions), via="cli")
-        made = await items_service.register_items(
+        made = await create.register_items(
             session,
             specs=[ItemCreate(type="material", count=lots)],
             actor=actor,
@@ -60,9 +61,26 @@ async def seed_into(db: Database, lots: int, events: int = 2) -> list[str]:
 async def edit_in(db: Database, code: str, times: int) -> None:
     """`edit`, for a test that is already async."""
     async with db.session_scope() as session:
-        item = await items_service.lock_item(session, code)
         for n in range(times):
-            events_service.append(session, item=item, kind="edited", actor=None, after={"n": n})
+            await append_event(session, code, after={"n": n})
+
+
+async def append_event(
+    session: AsyncSession,
+    code: str,
+    *,
+    kind: str = "edited",
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> Recorded:
+    """One more event for an item through the one recording point, under the item's row lock,
+    moving its chain head, as the services do (with no actor: the system)."""
+    row = await writes.lock(session, code)
+    (recorded,) = await events_service.record(
+        session, None, [writes.entry(row, kind, after=after, reason=reason)]
+    )
+    await writes.move_heads(session, [recorded])
+    return recorded
 
 
 def edit(url: str, code: str, times: int = 1) -> None:

@@ -11,12 +11,11 @@ from qtrack.audit.models import Checkpoint
 from qtrack.core.db import Database
 from qtrack.core.state import AppState
 from qtrack.events import heads
-from qtrack.events import service as events_service
-from qtrack.items import service as items_service
+from qtrack.history import service as history_service
 from qtrack.jobs import registry
 from qtrack.jobs import service as jobs_service
 from qtrack.jobs.runner import Runner
-from tests.audit.history import edit_in, seed_into
+from tests.audit.history import append_event, edit_in, seed_into
 from tests.conftest import make_settings
 
 
@@ -82,8 +81,7 @@ async def test_a_checkpoint_waits_for_events_in_flight(
     monkeypatch.setattr(heads, "SETTLE_TIMEOUT_MS", 20_000)  # a busy test machine is slow
     codes = await seed_into(db, lots=2)
     async with db.session_scope() as writer:
-        item = await items_service.lock_item(writer, codes[0])
-        events_service.append(writer, item=item, kind="edited", actor=None, after={"late": 1})
+        await append_event(writer, codes[0], after={"late": 1})
         await writer.flush()  # the event has its id, but is not committed
         making = asyncio.create_task(_checkpoint(db))
         await asyncio.sleep(0.5)
@@ -100,15 +98,14 @@ async def test_a_checkpoint_gives_up_on_a_write_that_stays_open(
     monkeypatch.setattr(heads, "SETTLE_TIMEOUT_MS", 200)
     codes = await seed_into(db, lots=1)
     async with db.session_scope() as writer:
-        item = await items_service.lock_item(writer, codes[0])
-        events_service.append(writer, item=item, kind="edited", actor=None, after={"late": 1})
+        await append_event(writer, codes[0], after={"late": 1})
         await writer.flush()
         with pytest.raises(heads.HistoryBusy) as refused:
             await _checkpoint(db)
         assert (refused.value.status_code, refused.value.code) == (503, "history_busy")
     async with db.session_scope("read") as session:
         assert await audit_service.latest(session) is None
-        assert await events_service.count_events(session) == 4
+        assert await history_service.count_events(session) == 4
 
 
 async def test_the_hourly_job_signs_a_checkpoint(app: FastAPI) -> None:

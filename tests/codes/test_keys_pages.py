@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from qtrack.accounts.models import SecurityEvent
-from qtrack.codes import keys
-from qtrack.codes.models import SigningKey
 from qtrack.core.db import Database
+from qtrack.signing import keys
+from qtrack.signing.models import SigningKey
 from tests.factories import AppLogin, create_user, csrf_of, login, web_login
 
 BASE = "/admin/keys"

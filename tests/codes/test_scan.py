@@ -119,9 +119,36 @@ async def test_unknown_gs1_is_offered_for_receipt_and_received(
     assert item["batch"] == "ABC123"
     assert item["expiry_raw"] == "271200"
     assert item["expiry_on"] == "2027-12-31"
+    # The answer says what was done, and offers nothing more.
+    assert received.json()["message"] == f"Received {item['code']}"
+    assert received.json()["matched"] == "item"
+    assert received.json()["offers"] == []
+    assert [e["type"] for e in received.json()["result"]["events"]] == ["created"]
     again = (await _scan(client, op, GS1_SCAN)).json()
     assert again["matched"] == "item"
     assert again["item"]["code"] == item["code"]
+
+
+async def test_a_receive_with_a_misspelt_field_is_refused_and_creates_nothing(
+    client: httpx.AsyncClient, people: dict[str, AppLogin]
+) -> None:
+    op = people["op"]
+    receive = {"kind": "receive", "type": "material", "name": "Lactose"}
+    for wrong in ({**receive, "quantity": "5"}, {**receive, "amount": "5", "unit": "kg"}):
+        refused = await _scan(client, op, GS1_SCAN, action=wrong)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "validation_error"
+    misplaced = await _scan(client, op, GS1_SCAN, action=receive, quantity="5")
+    assert misplaced.status_code == 422
+    listed = await client.get("/api/v1/items", params={"gtin": GTIN}, headers=op.headers)
+    assert listed.json()["items"] == []
+
+    received = await _scan(client, op, GS1_SCAN, action={**receive, "amount": "5"})
+    assert received.status_code == 200, received.text
+    item = received.json()["result"]["item"]
+    assert item["quantity"] in ("5", "5.000000")
+    assert received.json()["message"] == f"Received {item['code']} with 5 kg"
+    assert received.json()["result"]["events"][0]["after"]["quantity"] == "5"
 
 
 async def test_scan_and_act(client: httpx.AsyncClient, people: dict[str, AppLogin]) -> None:
@@ -157,6 +184,9 @@ async def test_scan_and_act(client: httpx.AsyncClient, people: dict[str, AppLogi
     assert packed.json()["result"]["item"]["container"] == bag["code"]
     dispensed = await _scan(client, op, lot["code"], action={"kind": "dispense", "amount": "3"})
     assert dispensed.json()["result"]["item"]["quantity"] in ("7", "7.000000")
+    assert dispensed.json()["message"] == f"Dispensed 3 of {lot['code']}; 7 pcs left"
+    zero = await _scan(client, op, lot["code"], action={"kind": "dispense", "amount": "0"})
+    assert zero.status_code == 422
     sealed = await _scan(
         client, op, bag["code"], action={"kind": "transition", "transition": "seal"}
     )

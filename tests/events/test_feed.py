@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qtrack.core.db import Database
 from qtrack.core.errors import QtrackError
 from qtrack.events import feed
-from qtrack.events import service as events_service
 from qtrack.events.models import Event
 from qtrack.items.models import Item
+from tests.audit.history import append_event
 from tests.factories import AppLogin
 
 
@@ -28,20 +28,9 @@ async def _new_item(client: httpx.AsyncClient, who: AppLogin) -> int:
 async def record(session: AsyncSession, item_id: int, reason: str) -> int:
     """Record one event for the item through the scan path's recording point, holding the
     item's row lock and moving its chain head, as the services do."""
-    item = (
-        await session.execute(select(Item).where(Item.id == item_id).with_for_update())
-    ).scalar_one()
-    recorded = await events_service.record(
-        session,
-        item_id=item.id,
-        head=(item.event_count, item.last_event_hash),
-        location_id=item.location_id,
-        kind="observed",
-        actor=None,
-        reason=reason,
-    )
-    item.event_count, item.last_event_hash = recorded.seq, recorded.hash
-    await session.flush()
+    code = await session.scalar(select(Item.code).where(Item.id == item_id))
+    assert code is not None
+    recorded = await append_event(session, code, kind="observed", reason=reason)
     return recorded.id
 
 

@@ -11,17 +11,17 @@ from typer.testing import CliRunner
 
 from qtrack.accounts.principal import Principal
 from qtrack.accounts.service import get_user
-from qtrack.codes import keys, tokens
-from qtrack.codes.models import ItemLabel
 from qtrack.core.db import Database
-from qtrack.events import service as events_service
 from qtrack.events.models import Event
+from qtrack.history import verify
 from qtrack.inventory import service as inventory_service
-from qtrack.items import bulk_load, importer
-from qtrack.items import service as items_service
-from qtrack.items import types as item_types
-from qtrack.items.models import Item, ItemType
+from qtrack.item_types import service as item_types
+from qtrack.item_types.models import ItemType
+from qtrack.items import bulk_load, create, importer
+from qtrack.items.models import Item
 from qtrack.items.schemas import ItemCreate
+from qtrack.signing import keys, tokens
+from qtrack.signing.models import ItemLabel
 from tests.accounts.test_cli import create_user, in_db
 from tests.conftest import make_settings
 from tests.items.test_cli import add_locations
@@ -98,7 +98,7 @@ async def _import(url: str, path: Path, *, commit: bool, workers: int = 0) -> di
     try:
         async with db.sessionmaker("write")() as session:
             actor = principal(await get_user(session, "op"))
-            await importer.import_items(
+            await bulk_load.import_items(
                 session, db.settings, path=path, actor=actor, workers=workers
             )
             written = await _written(session)
@@ -125,9 +125,7 @@ async def _through_register_items(url: str, path: Path) -> dict[str, Any]:
                 assert spec is not None, problems
                 assert not problems
                 specs.append(spec)
-            await items_service.register_items(
-                session, specs=specs, actor=actor, settings=db.settings
-            )
+            await create.register_items(session, specs=specs, actor=actor, settings=db.settings)
             written = await _written(session)
             await session.rollback()
             return written
@@ -137,7 +135,7 @@ async def _through_register_items(url: str, path: Path) -> dict[str, Any]:
 
 async def _check_chains_labels_counts(session: AsyncSession) -> tuple[int, int]:
     """Every chain verifies, every label verifies, the counts match a GROUP BY."""
-    report = await events_service.verify_chains(session)
+    report = await verify.verify_chains(session)
     assert report.intact, report.broken
     keys.forget_cached_keys()  # another test's database may have had a key 1 as well
     labels = (await session.execute(select(ItemLabel.token, ItemLabel.item_id))).all()
@@ -238,7 +236,7 @@ def test_concurrent_imports_and_registrations_get_gap_free_codes(
             async with db.session_scope() as session:
                 actor = principal(await get_user(session, "op"))
                 spec = ItemCreate(type="material", name="Single", count=3)
-                await items_service.register_items(
+                await create.register_items(
                     session, specs=[spec], actor=actor, settings=db.settings
                 )
         finally:

@@ -99,7 +99,10 @@ def test_packed_items_follow_their_container(cli: CliRunner, database_url: str) 
 
     packed = ok(qtrack(cli, database_url, "items", "pack", lot, bag, "--as", "op"))
 
-    assert packed.startswith(f"{lot} #2 packed: container: -→{bag}")
+    assert packed.splitlines() == [
+        f"{lot} #2 packed: container: -→{bag}, location: WH-A→WH-B",
+        f"{bag} #2 content_added: item={lot}",  # the bag's own history says what went in
+    ]
     assert (
         show(cli, database_url, lot)["location"],
         show(cli, database_url, lot)["container"],
@@ -111,7 +114,7 @@ def test_packed_items_follow_their_container(cli: CliRunner, database_url: str) 
     moved = ok(qtrack(cli, database_url, "items", "move", bag, "wh-a", "--as", "op"))
 
     assert moved.splitlines() == [
-        f"{bag} #2 moved: location: WH-B→WH-A",
+        f"{bag} #3 moved: location: WH-B→WH-A",
         f"{lot} #3 moved: location: WH-B→WH-A, with={bag}; reason: moved with {bag}",
     ]
     assert show(cli, database_url, lot)["location"] == "WH-A"
@@ -122,7 +125,9 @@ def test_packed_items_follow_their_container(cli: CliRunner, database_url: str) 
     assert (item["location"], item["container"]) == ("WH-A", "-")
     again = ok(qtrack(cli, database_url, "items", "move", lot, "WH-A", "--as", "op"))
     assert again.strip() == f"{lot}: nothing to change"
-    assert audit(cli, database_url) == "6 events, 2 items, all chains intact"
+    # Two created, packed and the bag's content_added, two moved, unpacked and the bag's
+    # content_removed; the move to where the lot already was records nothing.
+    assert audit(cli, database_url) == "8 events, 2 items, all chains intact"
 
 
 def test_a_lot_is_released_by_a_second_person_who_signs(cli: CliRunner, database_url: str) -> None:

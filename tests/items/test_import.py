@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner, Result
 
-from qtrack.codes.models import ItemLabel
 from qtrack.events.models import Event
 from qtrack.items import bulk_load, importer
 from qtrack.items.models import Item
+from qtrack.signing.models import ItemLabel
 from tests.accounts.test_cli import create_user, in_db, ok, qtrack
 from tests.items.test_cli import add_locations, audit, show
 

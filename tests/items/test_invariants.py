@@ -1,4 +1,5 @@
-"""Random sequences of changes keep the invariants: counts, chains, containers, quantities."""
+"""Random sequences of changes keep the invariants: counts, chains, continuous histories,
+containers (where a container is, its contents are), quantities."""
 
 from decimal import Decimal
 
@@ -15,14 +16,14 @@ from qtrack.containers import service as containers_service
 from qtrack.core.db import Database
 from qtrack.core.errors import QtrackError
 from qtrack.core.ratelimit import MemoryRateLimiter
-from qtrack.events import service as events_service
 from qtrack.events.service import EventContext
+from qtrack.history import verify
 from qtrack.inventory import service as inventory_service
-from qtrack.items import changes
-from qtrack.items import service as items_service
+from qtrack.items import changes, create, moves
 from qtrack.items.models import Item
 from qtrack.items.schemas import ItemCreate
 from qtrack.locations import service as locations_service
+from tests.history.continuity import discontinuities
 
 LOCATIONS = ["L-A", "L-B", "L-C"]
 TRANSITIONS = [
@@ -89,13 +90,11 @@ async def _apply(
                 spec = ItemCreate(
                     type=str(a), location=b, quantity=Decimal(5) if a != "bag" else None
                 )
-                await items_service.register_items(
-                    session, specs=[spec], actor=actor, settings=settings_
-                )
+                await create.register_items(session, specs=[spec], actor=actor, settings=settings_)
             elif pick is None:
                 return
             elif kind == "move":
-                await changes.move(
+                await moves.move(
                     session, code=pick(a), location=str(b), actor=actor, reason=None, context=ctx
                 )
             elif kind == "pack":
@@ -131,7 +130,7 @@ async def _apply(
                     context=ctx,
                 )
             elif kind == "archive":
-                await items_service.archive_item(
+                await changes.archive_item(
                     session, code=pick(a), actor=actor, reason="r", context=ctx
                 )
     except QtrackError:
@@ -143,12 +142,17 @@ async def _check(db: Database) -> None:
         assert await inventory_service.recount(session) == await inventory_service.maintained(
             session
         )
-        report = await events_service.verify_chains(session)
+        report = await verify.verify_chains(session)
         assert report.intact, report.broken
-        rows = (await session.execute(select(Item.id, Item.parent_id, Item.quantity))).all()
-    parents = {i: p for i, p, _ in rows}
-    for item_id, _, quantity in rows:
+        assert await discontinuities(session) == []
+        rows = (
+            await session.execute(select(Item.id, Item.parent_id, Item.quantity, Item.location_id))
+        ).all()
+    parents = {i: p for i, p, _, _ in rows}
+    places = {i: loc for i, _, _, loc in rows}
+    for item_id, parent, quantity, location in rows:
         assert quantity is None or quantity >= 0
+        assert parent is None or places[parent] == location, "contents away from their container"
         seen, node = set(), parents[item_id]
         while node is not None:
             assert node != item_id, "a container contains itself"

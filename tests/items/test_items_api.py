@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, text
 
 from qtrack.core.db import Database
-from qtrack.events import service as events_service
+from qtrack.history import verify
 from qtrack.inventory import service as inventory_service
 from qtrack.items.models import Item
 from tests.factories import PASSWORD
@@ -199,79 +199,6 @@ async def test_reason_required_and_unknown_item(client: httpx.AsyncClient, crew:
     assert both.status_code == 422
 
 
-async def test_moves_packing_and_weights(
-    client: httpx.AsyncClient, crew: Crew, site: list[str]
-) -> None:
-    outer = await register(
-        client, crew.operator, type="bag", name="Outer", weight_kg="0.5", location="WH-A"
-    )
-    inner = await register(client, crew.operator, type="bag", name="Inner", weight_kg="0.25")
-    parcel = await register(client, crew.operator, type="material", name="Parcel", weight_kg="2")
-
-    assert (
-        await _post(
-            client,
-            f"/api/v1/items/{inner['code']}/pack",
-            crew.operator,
-            {"container": outer["code"]},
-        )
-    ).status_code == 200
-    packed = await _post(
-        client, f"/api/v1/items/{parcel['code']}/pack", crew.operator, {"container": inner["code"]}
-    )
-    assert packed.status_code == 200
-    assert packed.json()["item"]["container"] == inner["code"]
-
-    cycle = await _post(
-        client, f"/api/v1/items/{outer['code']}/pack", crew.operator, {"container": inner["code"]}
-    )
-    assert cycle.status_code == 409
-    assert cycle.json()["error"]["code"] == "container_cycle"
-    itself = await _post(
-        client, f"/api/v1/items/{outer['code']}/pack", crew.operator, {"container": outer["code"]}
-    )
-    assert itself.json()["error"]["code"] == "container_cycle"
-    not_box = await _post(
-        client, f"/api/v1/items/{outer['code']}/pack", crew.operator, {"container": parcel["code"]}
-    )
-    assert not_box.json()["error"]["code"] == "not_a_container"
-
-    contents = (
-        await client.get(f"/api/v1/items/{outer['code']}/contents", headers=crew.viewer.headers)
-    ).json()
-    assert [i["code"] for i in contents["items"]] == [inner["code"]]
-    assert float(contents["total_weight_kg"]) == pytest.approx(2.75)
-
-    moved = await _post(
-        client, f"/api/v1/items/{outer['code']}/move", crew.operator, {"location": "WH-B"}
-    )
-    assert moved.status_code == 200
-    assert [e["item"] for e in moved.json()["events"]] == [
-        outer["code"],
-        inner["code"],
-        parcel["code"],
-    ]
-    for code in (inner["code"], parcel["code"]):
-        assert (await client.get(f"/api/v1/items/{code}", headers=crew.viewer.headers)).json()[
-            "location"
-        ] == "WH-B"
-
-    listed = (
-        await client.get("/api/v1/items", params={"location": "PLANT"}, headers=crew.viewer.headers)
-    ).json()
-    assert {i["code"] for i in listed["items"]} == {outer["code"], inner["code"], parcel["code"]}
-    in_box = (
-        await client.get(
-            "/api/v1/items", params={"container": str(inner["code"])}, headers=crew.viewer.headers
-        )
-    ).json()
-    assert [i["code"] for i in in_box["items"]] == [parcel["code"]]
-
-    out = await _post(client, f"/api/v1/items/{parcel['code']}/unpack", crew.operator, {})
-    assert out.json()["item"]["container"] is None
-    assert out.json()["item"]["location"] == "WH-B"
-
-
 async def test_quantities_never_go_below_zero(client: httpx.AsyncClient, crew: Crew) -> None:
     lot = await register(client, crew.operator, type="material", quantity="10")
     path = f"/api/v1/items/{lot['code']}/quantity"
@@ -391,7 +318,7 @@ async def test_twenty_concurrent_transitions(
     codes = sorted(r.status_code for r in responses)
     assert codes == [200] + [409] * 19
     async with db.session_scope("read") as session:
-        report = await events_service.verify_chains(session)
+        report = await verify.verify_chains(session)
         assert report.intact, report.broken
         assert report.events == 2
         assert await inventory_service.recount(session) == await inventory_service.maintained(
@@ -524,7 +451,7 @@ async def test_the_database_refuses_to_edit_history(
             async with db.engine.begin() as conn:
                 await conn.execute(text(statement))
     async with db.session_scope("read") as session:
-        assert (await events_service.verify_chains(session)).intact
+        assert (await verify.verify_chains(session)).intact
 
 
 async def test_concurrent_registrations_get_unique_gap_free_codes(
@@ -550,3 +477,82 @@ async def test_a_location_with_items_cannot_be_archived(
     refused = await client.post("/api/v1/locations/WH-B/archive", headers=crew.admin.headers)
     assert refused.status_code == 409
     assert refused.json()["error"]["details"]["items"] == 1
+
+
+@pytest.mark.parametrize("kind", ["dispense", "consume", "receive"])
+async def test_a_zero_amount_is_refused_and_writes_nothing(
+    client: httpx.AsyncClient, crew: Crew, kind: str
+) -> None:
+    lot = await register(client, crew.operator, type="material", quantity="10")
+    path = f"/api/v1/items/{lot['code']}/quantity"
+    for amount in ("0", "0.000000"):
+        refused = await _post(client, path, crew.operator, {"kind": kind, "amount": amount})
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["details"] == [
+            {"loc": ["body", "amount"], "msg": "must be more than 0", "type": "greater_than"}
+        ]
+    assert [e["type"] for e in await _events(client, crew, str(lot["code"]))] == ["created"]
+    # Counting and finding none is a real change: an adjustment may set 0.
+    counted = await _post(
+        client, path, crew.operator, {"kind": "adjust", "amount": "0", "reason": "empty"}
+    )
+    assert counted.status_code == 200, counted.text
+    assert counted.json()["item"]["quantity"] in ("0", "0.000000")
+
+
+async def test_history_records_only_what_changed(client: httpx.AsyncClient, crew: Crew) -> None:
+    lot = await register(client, crew.operator, type="material", name="Lot", quantity="10")
+    path = f"/api/v1/items/{lot['code']}"
+    dispensed = await _post(
+        client, f"{path}/quantity", crew.operator, {"kind": "dispense", "amount": "4"}
+    )
+    assert dispensed.status_code == 200, dispensed.text
+    # The unit is the item's and did not change: no "unit: kg → kg".
+    assert dispensed.json()["events"][0]["before"] == {"quantity": "10"}
+    assert dispensed.json()["events"][0]["after"] == {
+        "quantity": "6",
+        "kind": "dispense",
+        "amount": "4",
+    }
+    tag = (await client.get(path, headers=crew.qa.headers)).headers["etag"]
+    same = await client.patch(
+        path, json={"name": "Lot", "batch": None}, headers={**crew.qa.headers, "If-Match": tag}
+    )
+    assert same.status_code == 200, same.text
+    assert same.json()["events"] == []
+    assert same.headers["etag"] == tag  # nothing changed, so neither did the version
+    partly = await client.patch(
+        path, json={"name": "Lot", "batch": "B-2"}, headers={**crew.qa.headers, "If-Match": tag}
+    )
+    assert partly.json()["events"][0]["before"] == {"batch": None}
+    assert partly.json()["events"][0]["after"] == {"batch": "B-2"}
+    recount = await _post(
+        client, f"{path}/quantity", crew.operator, {"kind": "adjust", "amount": "6", "reason": "x"}
+    )
+    assert recount.status_code == 200
+    assert recount.json()["events"] == []
+    assert [e["type"] for e in await _events(client, crew, str(lot["code"]))] == [
+        "edited",
+        "quantity_changed",
+        "created",
+    ]
+    # A name may be left out of an edit, not set to null (it would be a 500 otherwise).
+    null_name = await client.patch(
+        path, json={"name": None}, headers={**crew.qa.headers, "If-Match": partly.headers["etag"]}
+    )
+    assert null_name.status_code == 422
+
+
+async def test_unknown_fields_of_a_change_are_refused(
+    client: httpx.AsyncClient, crew: Crew, site: list[str]
+) -> None:
+    lot = await register(client, crew.operator, type="material", quantity="10")
+    for path, body in (
+        ("quantity", {"kind": "dispense", "amount": "1", "unit": "kg"}),
+        ("move", {"location": "WH-A", "where": "WH-B"}),
+        ("transitions", {"transition": "quarantine", "signature": "x"}),
+    ):
+        refused = await _post(client, f"/api/v1/items/{lot['code']}/{path}", crew.operator, body)
+        assert refused.status_code == 422, (path, refused.text)
+    assert [e["type"] for e in await _events(client, crew, str(lot["code"]))] == ["created"]

@@ -5,8 +5,8 @@ from pathlib import Path
 import pypdfium2
 from typer.testing import CliRunner
 
-from qtrack.codes import keys
 from qtrack.codes.decode import decode_image
+from qtrack.signing import keys
 from tests.test_cli import invoke
 
 

@@ -228,6 +228,7 @@ async def test_an_admin_adds_a_state_and_a_transition_without_script(
         "label": "Inspected",
         "colour": "#123456",
         "terminal": False,
+        "closed": False,
     }
     inspect = stored["transitions"][-1]
     assert inspect["name"] == "inspect"
@@ -591,3 +592,21 @@ def test_parse_definition_locates_each_problem(raw: Any, loc: list[str]) -> None
     details = refused.value.details
     assert details[0]["loc"] == ["body", "definition", *loc]
     assert details[0]["msg"]
+
+
+async def test_the_editor_shows_and_saves_which_states_are_closed(
+    web_admin: httpx.AsyncClient, db: Database
+) -> None:
+    form = await form_of(web_admin, "/admin/workflows/bag", "workflow-editor")
+    # open, sealed, dispatched, delivered: a container in the last three holds what it holds.
+    assert [form.get(f"states.{i}.closed") for i in range(4)] == [[], ["1"], ["1"], ["1"]]
+    saved = await web_admin.post("/admin/workflows/bag", data=form.data())
+    assert saved.status_code == 303, saved.text
+    stored = await definition_in_db(db, "bag")
+    assert [s["closed"] for s in stored["states"]] == [False, True, True, True]
+
+    form.set("states.1.closed").set("states.0.closed", "1")
+    saved = await web_admin.post("/admin/workflows/bag", data=form.data())
+    assert saved.status_code == 303, saved.text
+    stored = await definition_in_db(db, "bag")
+    assert [s["closed"] for s in stored["states"]] == [True, False, True, True]

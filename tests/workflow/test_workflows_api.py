@@ -92,6 +92,7 @@ async def test_create_and_read_back(
         "label": "Tested",
         "colour": "#6e7781",
         "terminal": False,
+        "closed": False,
     }
     assert body["definition"]["transitions"][0]["permission"] == "item.transition"
 

@@ -23,9 +23,9 @@ from qtrack.audit import service as audit_service
 from qtrack.audit.exported import BadLine, HeadsLine, Signed
 from qtrack.audit.models import Checkpoint
 from qtrack.audit.statement import HeadsDigest, Statement, signature_valid
-from qtrack.codes import keys
 from qtrack.events import heads
 from qtrack.events.heads import Head
+from qtrack.signing import keys
 
 BATCH = 5_000  # recorded heads looked up per query
 SHOW_ITEMS = 20  # items named at most; the rest are counted

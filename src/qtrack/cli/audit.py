@@ -15,7 +15,7 @@ from qtrack.audit import verify as audit_verify_service
 from qtrack.audit.statement import public_key_from_text
 from qtrack.cli.common import fail, run_in_session
 from qtrack.config import get_settings
-from qtrack.events import service as events_service
+from qtrack.history import verify
 
 app = typer.Typer(help="Prove that nobody edited the history.", no_args_is_help=True)
 checkpoints_app = typer.Typer(help="The signed checkpoints.", no_args_is_help=True)
@@ -62,8 +62,8 @@ def audit_verify(
 
     async def work(
         session: AsyncSession,
-    ) -> tuple[events_service.ChainReport, audit_verify_service.CheckpointReport]:
-        chains = await events_service.verify_chains(session, stop_after=show)
+    ) -> tuple[verify.ChainReport, audit_verify_service.CheckpointReport]:
+        chains = await verify.verify_chains(session, stop_after=show)
         if checkpoints is None:
             found = await audit_verify_service.verify_checkpoints(session, public_keys=public_keys)
         else:

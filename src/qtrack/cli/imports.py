@@ -14,7 +14,7 @@ from qtrack.cli.common import (
     run_in_session,
 )
 from qtrack.config import get_settings
-from qtrack.items import importer
+from qtrack.items import bulk_load, importer
 
 
 def import_items(
@@ -52,7 +52,7 @@ def import_items(
     async def _import(session: AsyncSession) -> importer.ImportReport:
         actor = await acting_as(session, as_user)
         try:
-            return await importer.import_items(
+            return await bulk_load.import_items(
                 session,
                 settings,
                 path=path,

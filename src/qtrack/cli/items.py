@@ -26,20 +26,19 @@ from qtrack.cli.common import (
 )
 from qtrack.config import get_settings
 from qtrack.containers import service as containers_service
+from qtrack.containers.schemas import PackRequest, UnpackRequest
 from qtrack.core.quantities import format_quantity
 from qtrack.core.ratelimit import MemoryRateLimiter
-from qtrack.events.models import Event
-from qtrack.items import changes
+from qtrack.events.schemas import EventRead
+from qtrack.history import service as history_service
+from qtrack.items import changes, create, moves, writes
 from qtrack.items import service as items_service
-from qtrack.items.models import Item
 from qtrack.items.schemas import (
-    EventRead,
+    ChangeResult,
     ItemCreate,
     MoveRequest,
-    PackRequest,
     QuantityRequest,
     TransitionRequest,
-    UnpackRequest,
 )
 from qtrack.workflow import service as workflow_service
 
@@ -53,15 +52,15 @@ class QuantityKind(StrEnum):
     adjust = "adjust"
 
 
-Change = Callable[[AsyncSession, Principal], Awaitable[tuple[Item, list[Event]]]]
+Change = Callable[[AsyncSession, Principal], Awaitable[ChangeResult]]
 
 
 def run_change(username: str, change: Change) -> None:
     """Make one change as a user in one transaction, then print the events it recorded."""
 
     async def _work(session: AsyncSession) -> tuple[str, list[EventRead]]:
-        item, events = await change(session, await acting_as(session, username))
-        return item.code, await items_service.read_events(session, events)
+        result = await change(session, await acting_as(session, username))
+        return result.item.code, result.events
 
     code, events = run_in_session(get_settings(), _work)
     if not events:
@@ -129,7 +128,7 @@ def items_register(
 
     async def _register(session: AsyncSession) -> list[str]:
         actor = await acting_as(session, as_user)
-        created = await items_service.register_items(
+        created = await create.register_items(
             session, specs=[spec], actor=actor, settings=get_settings()
         )
         return [item.code for item in created]
@@ -183,7 +182,7 @@ def items_history(
 
     async def _read(session: AsyncSession) -> list[EventRead]:
         item = await items_service.find_item(session, code=code)
-        return await items_service.history(session, item.id, limit=limit)
+        return await history_service.item_history(session, item.id, limit=limit)
 
     events = run_in_session(get_settings(), _read, mode="read")
     print_table(
@@ -224,7 +223,7 @@ def items_transition(
     body = validated(TransitionRequest, transition=transition, reason=reason, password=password)
     settings = get_settings()
 
-    async def _change(session: AsyncSession, actor: Principal) -> tuple[Item, list[Event]]:
+    async def _change(session: AsyncSession, actor: Principal) -> ChangeResult:
         return await changes.change_status(
             session,
             settings,
@@ -236,7 +235,7 @@ def items_transition(
             reason=body.reason,
             password=body.password,
             origin=CLI_ORIGIN,
-            context=items_service.context_of(body),
+            context=writes.context_of(body),
         )
 
     run_change(as_user, _change)
@@ -253,13 +252,13 @@ def items_move(
     body = validated(MoveRequest, location=location, reason=reason)
     run_change(
         as_user,
-        lambda session, actor: changes.move(
+        lambda session, actor: moves.move(
             session,
             code=code,
             location=body.location,
             actor=actor,
             reason=body.reason,
-            context=items_service.context_of(body),
+            context=writes.context_of(body),
         ),
     )
 
@@ -279,7 +278,7 @@ def items_pack(
             code=code,
             container=body.container,
             actor=actor,
-            context=items_service.context_of(body),
+            context=writes.context_of(body),
         ),
     )
 
@@ -295,7 +294,7 @@ def items_unpack(code: CodeArg, as_user: ActingAs, reason: ReasonOption = None) 
             code=code,
             actor=actor,
             reason=body.reason,
-            context=items_service.context_of(body),
+            context=writes.context_of(body),
         ),
     )
 
@@ -321,6 +320,6 @@ def items_quantity(
             amount=body.amount,
             actor=actor,
             reason=body.reason,
-            context=items_service.context_of(body),
+            context=writes.context_of(body),
         ),
     )

@@ -7,10 +7,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.cli.common import CLI_ORIGIN, run_in_session
-from qtrack.codes import keys
-from qtrack.codes.models import ItemLabel
 from qtrack.config import get_settings
 from qtrack.items.models import Item
+from qtrack.signing import keys
+from qtrack.signing.models import ItemLabel
 
 app = typer.Typer(
     help="Keys that sign QR labels: create, list, rotate, retire.", no_args_is_help=True

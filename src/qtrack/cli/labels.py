@@ -13,8 +13,6 @@ from qtrack.cli.common import (
     fail,
     run_in_session,
 )
-from qtrack.codes import tokens
-from qtrack.codes.models import ItemLabel
 from qtrack.config import get_settings
 from qtrack.core.redis import create_redis
 from qtrack.items.models import Item
@@ -22,6 +20,8 @@ from qtrack.labels import pdf, qr, zpl
 from qtrack.labels import service as labels_service
 from qtrack.labels.cache import QrCache, render_key
 from qtrack.labels.service import split_codes
+from qtrack.signing import tokens
+from qtrack.signing.models import ItemLabel
 
 app = typer.Typer(help="QR labels: pre-render, print to PDF or ZPL.", no_args_is_help=True)
 
@@ -43,7 +43,7 @@ def labels_warm(
     async def _issue(session: AsyncSession) -> int:
         items = await _missing_labels(session, limit)
         for item in items:
-            await tokens.issue_label(session, settings, item=item, issued_by=None)
+            await tokens.issue_label(session, settings, item_id=item.id, issued_by=None)
         return len(items)
 
     issued = run_in_session(settings, _issue)

@@ -11,30 +11,30 @@ from qtrack.accounts.principal import Principal
 from qtrack.accounts.service import SignatureFailed, TooManyAttempts
 from qtrack.codes import scan as scan_service
 from qtrack.codes import service as codes_service
-from qtrack.codes import tokens
 from qtrack.codes.scan import NothingToActOn, ScanInvalid
 from qtrack.codes.scan_schemas import ScanRequest, ScanResult
 from qtrack.codes.schemas import LabelRead, PublicKeyRead, VerifyRequest, VerifyResult
+from qtrack.containers.errors import ContainerCycle, NotAContainer
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import NotFound
 from qtrack.core.http import ORJSONResponse
 from qtrack.core.idempotency import IdempotencyKeyReused, idempotent
 from qtrack.core.openapi import errors
+from qtrack.item_types.service import ItemTypeNotFound
+from qtrack.items import changes
 from qtrack.items import service as items_service
 from qtrack.items.errors import (
-    ContainerCycle,
     InsufficientQuantity,
     ItemArchived,
     ItemNotFound,
-    NotAContainer,
     QuantityNotTracked,
     ReasonRequired,
     SamePerson,
     SignatureRequired,
     TransitionNotAllowed,
 )
-from qtrack.items.types import ItemTypeNotFound
 from qtrack.locations.service import LocationNotFound
+from qtrack.signing import tokens
 
 router = APIRouter(prefix="/api/v1", tags=["codes"])
 
@@ -136,9 +136,8 @@ async def issue_label(
     state: StateDep,
 ) -> LabelRead:
     """Issue a new label for the item (a reprint): the previous label is revoked."""
-    item = await items_service.lock_item(session, code)
-    label = await tokens.issue_label(session, state.settings, item=item, issued_by=actor.user.id)
-    return codes_service.label_read(state.settings, item, label)
+    item_code, label = await changes.issue_label(session, state.settings, code=code, actor=actor)
+    return codes_service.label_read(state.settings, item_code, label)
 
 
 @router.get(
@@ -155,4 +154,4 @@ async def current_label(
     label = await tokens.current_label(session, item.id)
     if label is None:
         raise LabelNotIssued(details={"item": item.code})
-    return codes_service.label_read(state.settings, item, label)
+    return codes_service.label_read(state.settings, item.code, label)

@@ -17,7 +17,7 @@ from qtrack.codes.gs1 import (
     parse_element_string,
     parse_hri,
 )
-from qtrack.codes.tokens import well_formed
+from qtrack.signing.tokens import well_formed
 
 __all__ = ["KINDS", "MAX_LENGTH", "Classified", "Gs1Data", "Kind", "classify"]
 

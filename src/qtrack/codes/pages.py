@@ -9,10 +9,10 @@ from starlette.responses import RedirectResponse, Response
 from qtrack.accounts.deps import OriginDep, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
-from qtrack.codes import keys
 from qtrack.config import Settings
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
+from qtrack.signing import keys
 from qtrack.web.render import page
 
 router = APIRouter(include_in_schema=False)

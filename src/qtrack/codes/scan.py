@@ -6,6 +6,7 @@ through the same services the API uses, in the caller's transaction.
 """
 
 from dataclasses import asdict
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -16,21 +17,20 @@ from qtrack.accounts.deps import PermissionDenied
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.codes import service as codes_service
-from qtrack.codes import tokens
 from qtrack.codes.classify import Classified, classify
 from qtrack.codes.scan_schemas import ScanAction, ScannedLocation, ScanRequest, ScanResult
 from qtrack.config import Settings
 from qtrack.containers import service as containers_service
 from qtrack.core.errors import ValidationFailed
 from qtrack.core.ratelimit import RateLimiter
-from qtrack.events.models import Event
-from qtrack.items import changes, fastpath, repository
+from qtrack.items import changes, create, moves, repository, rules, writes
 from qtrack.items import service as items_service
 from qtrack.items.errors import ItemNotFound
 from qtrack.items.models import Item
 from qtrack.items.schemas import ActionRead, ChangeResult, ItemCreate
 from qtrack.locations import service as locations_service
 from qtrack.locations.models import Location
+from qtrack.signing import tokens
 
 
 class ScanInvalid(ValidationFailed):
@@ -142,7 +142,7 @@ async def resolve(
     )
     if item is not None:
         result.item = repository.item_read_of(item)
-        definition = await items_service.definition_for(session, item)
+        definition = await rules.definition_for(session, item)
         result.actions = [
             ActionRead(
                 name=t.name,
@@ -152,9 +152,7 @@ async def resolve(
                 signature_required=t.signature_required,
                 signature_meaning=t.signature_meaning,
             )
-            for t in items_service.transitions_open(
-                definition, item.status, item.archived, principal
-            )
+            for t in rules.transitions_open(definition, item.status, item.archived, principal)
         ]
         result.can = _can(principal, item)
     elif location is not None:
@@ -175,19 +173,20 @@ async def scan(
     body: ScanRequest,
     origin: Origin,
 ) -> ScanResult:
-    """Resolve a scan and, when asked, act on it in the same transaction."""
+    """Resolve a scan and, when asked, act on it in the same transaction; the answer's
+    message then says what was done."""
     result, item = await resolve(session, settings, principal, body)
     action = body.action
     if action is None:
         return result
-    context = items_service.context_of(body)
+    context = writes.context_of(body)
     if action.kind == "receive":
         changed = await _receive(session, settings, principal, result, action, body)
+        result.matched, result.offers = "item", []
     elif item is None:
         raise NothingToActOn(details={"kind": result.kind, "matched": result.matched})
     elif action.kind == "transition":
-        # The hot path: the answer is built from what the change read and wrote.
-        result.result = await fastpath.change_status_read(
+        changed = await changes.change_status(
             session,
             settings,
             limiter,
@@ -200,10 +199,8 @@ async def scan(
             origin=origin,
             context=context,
         )
-        result.item = result.result.item
-        return result
     elif action.kind == "move":
-        result.result = await fastpath.move_read(
+        changed = await moves.move(
             session,
             code=item.code,
             location=_need(action.location, "location"),
@@ -211,15 +208,27 @@ async def scan(
             reason=action.reason,
             context=context,
         )
-        result.item = result.result.item
-        return result
+    elif action.kind == "pack":
+        changed = await containers_service.pack(
+            session,
+            code=item.code,
+            container=_need(action.container, "container"),
+            actor=principal,
+            context=context,
+        )
     else:
-        changed = await _act(session, settings, limiter, principal, item, action, origin, context)
-    result.result = ChangeResult(
-        item=await items_service.read_item(session, changed[0].id),
-        events=await items_service.read_events(session, changed[1]),
-    )
-    result.item = result.result.item
+        changed = await changes.change_quantity(
+            session,
+            code=item.code,
+            kind="dispense",
+            amount=_need(action.amount, "amount"),
+            actor=principal,
+            reason=action.reason,
+            context=context,
+        )
+    result.result = changed
+    result.item = changed.item
+    result.message = _done(action, changed)
     return result
 
 
@@ -232,33 +241,26 @@ def _need(value: Any, field: str) -> Any:
     return value
 
 
-async def _act(
-    session: AsyncSession,
-    settings: Settings,
-    limiter: RateLimiter,
-    principal: Principal,
-    item: Found,
-    action: ScanAction,
-    origin: Origin,
-    context: Any,
-) -> tuple[Item, list[Event]]:
+def _done(action: ScanAction, changed: ChangeResult) -> str:
+    """What an action did, in a sentence (the scan screen shows it as the outcome)."""
+    item = changed.item
+    if not changed.events:
+        return f"{item.code}: nothing to change"
+    if action.kind == "receive":
+        held = f" with {_amount(item.quantity)} {item.unit or ''}".rstrip()
+        return f"Received {item.code}" + (held if item.quantity is not None else "")
+    if action.kind == "transition":
+        return f"{item.code} is now {item.status.replace('_', ' ')}"
+    if action.kind == "move":
+        return f"{item.code} moved to {item.location}"
     if action.kind == "pack":
-        return await containers_service.pack(
-            session,
-            code=item.code,
-            container=_need(action.container, "container"),
-            actor=principal,
-            context=context,
-        )
-    return await changes.change_quantity(
-        session,
-        code=item.code,
-        kind="dispense",
-        amount=_need(action.amount, "amount"),
-        actor=principal,
-        reason=action.reason,
-        context=context,
-    )
+        return f"{item.code} packed into {item.container}"
+    left = f"{_amount(item.quantity)} {item.unit or ''}".rstrip()
+    return f"Dispensed {_amount(action.amount)} of {item.code}; {left} left"
+
+
+def _amount(value: Decimal | None) -> str:
+    return "0" if value is None else format(value.normalize(), "f")
 
 
 async def _receive(
@@ -268,7 +270,7 @@ async def _receive(
     result: ScanResult,
     action: ScanAction,
     body: ScanRequest,
-) -> tuple[Item, list[Event]]:
+) -> ChangeResult:
     """Register a new item from the GS1 data on a supplier's label."""
     if not principal.can(Permission.ITEM_CREATE):
         raise PermissionDenied(details={"missing": [Permission.ITEM_CREATE.value]})
@@ -289,14 +291,15 @@ async def _receive(
         batch=gs1.get("batch"),
         serial=gs1.get("serial"),
         expiry_raw=gs1.get("expiry_raw"),
-        quantity=gs1.get("quantity"),
+        quantity=gs1.get("quantity") if action.amount is None else action.amount,
         weight_kg=gs1.get("net_weight_kg"),
         client_event_id=body.client_event_id,
         occurred_at=body.occurred_at,
     )
-    created = await items_service.register_items(
+    (created,) = await create.register_items(
         session, specs=[spec], actor=principal, settings=settings
     )
-    item = created[0]
-    event = (await session.scalars(select(Event).where(Event.item_id == item.id))).one()
-    return item, [event]
+    return ChangeResult(
+        item=await items_service.read_item(session, created.id),
+        events=[created.event_read(principal)],
+    )

@@ -3,7 +3,7 @@
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from qtrack.items.schemas import ActionRead, ChangeContext, ChangeResult, ItemRead
 
@@ -13,11 +13,17 @@ Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 class ScanAction(BaseModel):
     """What to do with the scanned item, in the same request."""
 
+    # A misspelt field (`quantity` for `amount`) is a 422, not an action done without it.
+    model_config = ConfigDict(extra="forbid")
+
     kind: Literal["move", "transition", "pack", "dispense", "receive"]
     location: Code | None = Field(default=None, description="move / receive: where to")
     transition: Code | None = Field(default=None, description="transition: its name")
     container: Code | None = Field(default=None, description="pack: into which item")
-    amount: Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=6)] | None = None
+    amount: Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=6)] | None = Field(
+        default=None,
+        description="dispense: how much; receive: the quantity received (else the GS1 count)",
+    )
     type: Code | None = Field(default=None, description="receive: the item type to register")
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None

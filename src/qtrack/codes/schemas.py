@@ -5,8 +5,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, StringConstraints
 
-from qtrack.codes.tokens import Status
 from qtrack.items.schemas import ItemRead
+from qtrack.signing.tokens import Status
 
 
 class PublicKeyRead(BaseModel):

@@ -4,11 +4,10 @@ import re
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qtrack.codes import keys, tokens
-from qtrack.codes.models import ItemLabel
 from qtrack.codes.schemas import LabelRead, PublicKeyRead
 from qtrack.config import Settings
-from qtrack.items.models import Item
+from qtrack.signing import keys, tokens
+from qtrack.signing.models import ItemLabel
 
 _TOKEN_IN_URL = re.compile(r"/[Qq]/([A-Za-z2-7=]+)/?$")
 
@@ -35,10 +34,10 @@ async def public_keys(session: AsyncSession) -> list[PublicKeyRead]:
     ]
 
 
-def label_read(settings: Settings, item: Item, label: ItemLabel) -> LabelRead:
+def label_read(settings: Settings, item_code: str, label: ItemLabel) -> LabelRead:
     """A label as the API shows it."""
     return LabelRead(
-        item=item.code,
+        item=item_code,
         serial=label.serial,
         key_id=label.key_id,
         token=label.token,

@@ -1,16 +1,15 @@
 """Counters maintained in the same transaction as every change, so reading them is O(1).
 
-Each count is spread over `SHARDS` rows (the shard is taken from the changed item's id), and
-readers add the rows up: a busy state or place would otherwise be one row that every change
-of it must lock until its transaction commits, so such writes could only run one at a time.
+Each count is spread over `items.counts.SHARDS` rows (the shard is taken from the changed
+item's id), and readers add the rows up: a busy state or place would otherwise be one row
+that every change of it must lock until its transaction commits, so such writes could only
+run one at a time. The item write path (`items.counts`) keeps them in step.
 """
 
 from sqlalchemy import BigInteger, ForeignKey, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from qtrack.core.orm import Base
-
-SHARDS = 8
 
 
 class StatusCount(Base):

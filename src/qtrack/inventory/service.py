@@ -1,143 +1,20 @@
-"""Counts by type and status and by location, kept in step inside every changing transaction.
+"""Counts by type and status and by location: reading them, and recounting them for checks.
 
-Each change is an upsert that adds a delta, so reading the counts costs the same at two
-million items as at ten. A count is spread over shard rows (see `models`); readers add them
-up. `recount` computes the same figures with GROUP BY, for checks.
+The item write path keeps them in step (`items.counts`: an upsert that adds a delta in the
+same transaction as each change), so reading them costs the same at two million items as at
+ten. A count is spread over shard rows (see `models`); readers add them up. `recount`
+computes the same figures with GROUP BY, for checks.
 """
 
-from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qtrack.inventory.models import SHARDS, LocationCount, StatusCount
-from qtrack.items.models import Item, ItemType
+from qtrack.inventory.models import LocationCount, StatusCount
+from qtrack.item_types.models import ItemType
+from qtrack.items.models import Item
 from qtrack.locations.models import Location
-
-# The upserts as text: the same SQL on PostgreSQL and SQLite, compiled once. (A multi-row
-# `insert().values([...])` is compiled again on every execution, which cost more than running
-# it; these run on every change of state or place.)
-_STATUS_UPSERT = {
-    1: text(
-        "INSERT INTO status_count (type_id, status, shard, count)"
-        " VALUES (:type_id_0, :status_0, :shard, :count_0)"
-        " ON CONFLICT (type_id, status, shard)"
-        " DO UPDATE SET count = status_count.count + excluded.count"
-    ),
-    2: text(
-        "INSERT INTO status_count (type_id, status, shard, count)"
-        " VALUES (:type_id_0, :status_0, :shard, :count_0),"
-        " (:type_id_1, :status_1, :shard, :count_1)"
-        " ON CONFLICT (type_id, status, shard)"
-        " DO UPDATE SET count = status_count.count + excluded.count"
-    ),
-}
-_LOCATION_UPSERT = {
-    1: text(
-        "INSERT INTO location_count (location_id, shard, count)"
-        " VALUES (:location_id_0, :shard, :count_0)"
-        " ON CONFLICT (location_id, shard)"
-        " DO UPDATE SET count = location_count.count + excluded.count"
-    ),
-    2: text(
-        "INSERT INTO location_count (location_id, shard, count)"
-        " VALUES (:location_id_0, :shard, :count_0), (:location_id_1, :shard, :count_1)"
-        " ON CONFLICT (location_id, shard)"
-        " DO UPDATE SET count = location_count.count + excluded.count"
-    ),
-}
-
-
-def shard_of(item_id: int) -> int:
-    """The counter shard a change of this item goes to."""
-    return item_id % SHARDS
-
-
-async def bump_status(
-    session: AsyncSession, type_id: int, status: str, delta: int, *, shard: int = 0
-) -> None:
-    """Add `delta` live items of a type in a state."""
-    if delta == 0:
-        return
-    await session.execute(
-        _STATUS_UPSERT[1],
-        {"type_id_0": type_id, "status_0": status, "shard": shard, "count_0": delta},
-    )
-
-
-async def bump_location(
-    session: AsyncSession, location_id: int | None, delta: int, *, shard: int = 0
-) -> None:
-    """Add `delta` live items directly at a location (None: nowhere in particular)."""
-    if delta == 0 or location_id is None:
-        return
-    await session.execute(
-        _LOCATION_UPSERT[1], {"location_id_0": location_id, "shard": shard, "count_0": delta}
-    )
-
-
-async def status_changed(
-    session: AsyncSession, type_id: int, old: str, new: str, *, shard: int = 0
-) -> None:
-    """One item of a type went from one state to another: both counter rows in one statement,
-    in the order of their keys, so that concurrent changes lock shared rows in one order."""
-    if old == new:
-        return
-    (first, d1), (second, d2) = sorted([(old, -1), (new, +1)])
-    await session.execute(
-        _STATUS_UPSERT[2],
-        {
-            "type_id_0": type_id,
-            "status_0": first,
-            "count_0": d1,
-            "type_id_1": type_id,
-            "status_1": second,
-            "count_1": d2,
-            "shard": shard,
-        },
-    )
-
-
-async def location_changed(
-    session: AsyncSession, old: int | None, new: int | None, *, shard: int = 0
-) -> None:
-    """One item moved between locations: both counter rows in one statement, in key order."""
-    if old == new:
-        return
-    if old is None or new is None:
-        await bump_location(session, old, -1, shard=shard)
-        await bump_location(session, new, +1, shard=shard)
-        return
-    (first, d1), (second, d2) = sorted([(old, -1), (new, +1)])
-    await session.execute(
-        _LOCATION_UPSERT[2],
-        {
-            "location_id_0": first,
-            "count_0": d1,
-            "location_id_1": second,
-            "count_1": d2,
-            "shard": shard,
-        },
-    )
-
-
-async def items_added(
-    session: AsyncSession, added: Mapping[tuple[int, str], Iterable[int | None]]
-) -> None:
-    """Count freshly registered items: (type id, state) -> the location of each new item.
-
-    One upsert per counter row touched, in a fixed order (so concurrent batches take the
-    rows' locks in the same order and cannot deadlock)."""
-    per_location: dict[int, int] = {}
-    for (type_id, status), locations in sorted(added.items()):
-        placed = list(locations)
-        await bump_status(session, type_id, status, len(placed))
-        for loc in placed:
-            if loc is not None:
-                per_location[loc] = per_location.get(loc, 0) + 1
-    for loc, n in sorted(per_location.items()):
-        await bump_location(session, loc, n)
 
 
 async def stats(session: AsyncSession) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""Items JSON API: register, find, list, change, history, contents, counts."""
+"""Items JSON API: register, find, list, and change items (each change through its one
+implementation, once per client event id)."""
 
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from starlette.responses import Response as StarletteResponse
@@ -11,7 +12,6 @@ from qtrack.accounts.deps import AUTHENTICATED, PERMISSION_ERRORS, OriginDep, re
 from qtrack.accounts.permissions import STATUS_CHANGES, Permission
 from qtrack.accounts.principal import Principal
 from qtrack.accounts.service import SignatureFailed, TooManyAttempts
-from qtrack.containers import service as containers_service
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import BadRequest
 from qtrack.core.http import ORJSONResponse, version_of_etag
@@ -22,21 +22,17 @@ from qtrack.core.pagination import (
     Page,
     PageCursor,
     PageLimit,
-    decode_int_cursor,
     decode_key_cursor,
     encode_cursor,
 )
-from qtrack.events.models import Event
-from qtrack.inventory import service as inventory_service
-from qtrack.items import changes, fastpath
+from qtrack.item_types.service import ItemTypeNotFound
+from qtrack.items import changes, create, moves, writes
 from qtrack.items import service as items_service
 from qtrack.items.errors import (
-    ContainerCycle,
     IfMatchRequired,
     InsufficientQuantity,
     ItemArchived,
     ItemNotFound,
-    NotAContainer,
     QuantityNotTracked,
     ReasonRequired,
     SamePerson,
@@ -44,25 +40,19 @@ from qtrack.items.errors import (
     TransitionNotAllowed,
     VersionMismatch,
 )
-from qtrack.items.models import Item
 from qtrack.items.schemas import (
     ArchiveRequest,
     ChangeContext,
     ChangeResult,
-    ContentsRead,
-    EventRead,
     ItemBatchCreate,
     ItemCreate,
     ItemDetail,
     ItemRead,
     ItemUpdate,
     MoveRequest,
-    PackRequest,
     QuantityRequest,
     TransitionRequest,
-    UnpackRequest,
 )
-from qtrack.items.types import ItemTypeNotFound
 from qtrack.locations.service import LocationNotFound
 
 router = APIRouter(prefix="/api/v1", tags=["items"], responses=AUTHENTICATED)
@@ -70,12 +60,10 @@ router = APIRouter(prefix="/api/v1", tags=["items"], responses=AUTHENTICATED)
 CHANGE_ERRORS = (ItemNotFound, ItemArchived, IdempotencyKeyReused)
 
 Reader = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
-EventReader = Annotated[Principal, Depends(require(Permission.EVENT_READ))]
 Creator = Annotated[Principal, Depends(require(Permission.ITEM_CREATE))]
 Editor = Annotated[Principal, Depends(require(Permission.ITEM_EDIT))]
 Archiver = Annotated[Principal, Depends(require(Permission.ITEM_ARCHIVE))]
 Mover = Annotated[Principal, Depends(require(Permission.ITEM_MOVE))]
-Packer = Annotated[Principal, Depends(require(Permission.ITEM_PACK))]
 # Which transition needs which permission is the workflow's business; the route only asks
 # that the caller may make some change of state, and the use case checks the exact one.
 Transitioner = Annotated[
@@ -102,13 +90,6 @@ def parse_if_match(value: str | None) -> int:
     return version
 
 
-async def _result(session: SessionDep, item: Item, events: list[Event]) -> ChangeResult:
-    return ChangeResult(
-        item=await items_service.read_item(session, item.id),
-        events=await items_service.read_events(session, events),
-    )
-
-
 @router.post(
     "/items",
     status_code=status.HTTP_201_CREATED,
@@ -121,7 +102,7 @@ async def create_items(
     """Register an item, or `count` identical ones (up to 1,000)."""
 
     async def produce() -> tuple[int, Page[ItemRead]]:
-        created = await items_service.register_items(
+        created = await create.register_items(
             session, specs=[body], actor=actor, settings=state.settings
         )
         return 201, Page(
@@ -151,7 +132,7 @@ async def create_item_batch(
         raise BadRequest("At most 1,000 items a request", details={"max_items": 1000})
 
     async def produce() -> tuple[int, Page[ItemRead]]:
-        created = await items_service.register_items(
+        created = await create.register_items(
             session, specs=body.items, actor=actor, settings=state.settings
         )
         return 201, Page(
@@ -205,18 +186,17 @@ async def list_items(
     return Page(items=items, next_cursor=encode_cursor(next_key) if next_key else None)
 
 
-async def _apply_once(
+async def apply_once(
     request: Request,
     session: SessionDep,
     actor: Principal,
     body: ChangeContext,
-    change: Callable[[], Awaitable[tuple[Item, list[Event]]]],
+    change: Callable[[], Awaitable[ChangeResult]],
 ) -> StarletteResponse:
     """Make a change once per client event id; answer with the item and the events recorded."""
 
     async def produce() -> tuple[int, ChangeResult]:
-        item, events = await change()
-        return 200, await _result(session, item, events)
+        return 200, await change()
 
     return await idempotent(
         request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
@@ -255,18 +235,17 @@ async def edit_item(
 ) -> ChangeResult:
     """Edit fields at the version you read (If-Match); if stale: 412, nothing changes."""
     version = parse_if_match(if_match)
-    changes_ = body.model_dump(exclude_unset=True, exclude={"reason"})
-    item, events = await items_service.edit_item(
+    result = await changes.edit_item(
         session,
         code=code,
         expected_version=version,
-        changes=changes_,
+        changes=body.model_dump(exclude_unset=True, exclude={"reason"}),
         actor=actor,
         reason=body.reason,
-        context=items_service.context_of(body),
+        context=writes.context_of(body),
     )
-    response.headers["ETag"] = etag(item.version)
-    return await _result(session, item, events)
+    response.headers["ETag"] = etag(result.item.version)
+    return result
 
 
 @router.post(
@@ -295,7 +274,7 @@ async def transition_item(
     """Move the item to another state (with reason and e-signature where required)."""
 
     async def produce() -> tuple[int, ChangeResult]:
-        return 200, await fastpath.change_status_read(
+        return 200, await changes.change_status(
             session,
             state.settings,
             state.limiter,
@@ -306,7 +285,7 @@ async def transition_item(
             reason=body.reason,
             password=body.password,
             origin=origin,
-            context=items_service.context_of(body),
+            context=writes.context_of(body),
         )
 
     return await idempotent(
@@ -325,63 +304,17 @@ async def move_item(
     """Put the item at a location; its contents go with it."""
 
     async def produce() -> tuple[int, ChangeResult]:
-        return 200, await fastpath.move_read(
+        return 200, await moves.move(
             session,
             code=code,
             location=body.location,
             actor=actor,
             reason=body.reason,
-            context=items_service.context_of(body),
+            context=writes.context_of(body),
         )
 
     return await idempotent(
         request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
-    )
-
-
-@router.post(
-    "/items/{code}/pack",
-    response_model=ChangeResult,
-    responses=errors(CHANGE_ERRORS, NotAContainer, ContainerCycle),
-)
-async def pack_item(
-    code: str, body: PackRequest, actor: Packer, session: SessionDep, request: Request
-) -> StarletteResponse:
-    """Pack the item into a container item."""
-
-    return await _apply_once(
-        request,
-        session,
-        actor,
-        body,
-        lambda: containers_service.pack(
-            session,
-            code=code,
-            container=body.container,
-            actor=actor,
-            context=items_service.context_of(body),
-        ),
-    )
-
-
-@router.post("/items/{code}/unpack", response_model=ChangeResult, responses=errors(CHANGE_ERRORS))
-async def unpack_item(
-    code: str, body: UnpackRequest, actor: Packer, session: SessionDep, request: Request
-) -> StarletteResponse:
-    """Take the item out of its container."""
-
-    return await _apply_once(
-        request,
-        session,
-        actor,
-        body,
-        lambda: containers_service.unpack(
-            session,
-            code=code,
-            actor=actor,
-            reason=body.reason,
-            context=items_service.context_of(body),
-        ),
     )
 
 
@@ -395,7 +328,7 @@ async def change_quantity(
 ) -> StarletteResponse:
     """Dispense, consume, receive, or adjust to a counted quantity (never below zero)."""
 
-    return await _apply_once(
+    return await apply_once(
         request,
         session,
         actor,
@@ -407,7 +340,7 @@ async def change_quantity(
             amount=body.amount,
             actor=actor,
             reason=body.reason,
-            context=items_service.context_of(body),
+            context=writes.context_of(body),
         ),
     )
 
@@ -418,60 +351,16 @@ async def archive_item(
 ) -> StarletteResponse:
     """Archive the item: it leaves lists and counts; its history stays."""
 
-    return await _apply_once(
+    return await apply_once(
         request,
         session,
         actor,
         body,
-        lambda: items_service.archive_item(
+        lambda: changes.archive_item(
             session,
             code=code,
             actor=actor,
             reason=body.reason,
-            context=items_service.context_of(body),
+            context=writes.context_of(body),
         ),
     )
-
-
-@router.get("/items/{code}/contents", responses=errors(ItemNotFound))
-async def item_contents(code: str, _: Reader, session: SessionDep) -> ContentsRead:
-    """What a container holds directly, and its total weight with everything nested."""
-    container = await items_service.find_item(session, code=code)
-    ids = await containers_service.contents(session, container)
-    return ContentsRead(
-        container=container.code,
-        items=await items_service.read_items(session, ids),
-        total_weight_kg=await containers_service.total_weight(session, container),
-    )
-
-
-@router.get("/items/{code}/events", responses=errors(InvalidCursor, ItemNotFound))
-async def item_history(
-    code: str, _: EventReader, session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
-) -> Page[EventRead]:
-    """The item's history, newest first: who, when, what changed, why, signature."""
-    item = await items_service.find_item(session, code=code)
-    events = await items_service.history(
-        session, item.id, before_seq=decode_int_cursor(cursor), limit=limit
-    )
-    return Page(
-        items=events, next_cursor=encode_cursor(events[-1].seq) if len(events) == limit else None
-    )
-
-
-@router.get("/events", tags=["events"], responses=errors(InvalidCursor))
-async def event_feed(
-    _: EventReader, session: SessionDep, after: PageCursor = None, limit: PageLimit = 100
-) -> Page[EventRead]:
-    """Every event in recorded order, for integrations: pass `next_cursor` back as `after`."""
-    after_id = decode_int_cursor(after)
-    events = await items_service.feed(session, after_id=after_id, limit=limit)
-    # Integrations poll: always hand back a cursor to continue from, even on the last page.
-    last = events[-1].id if events else after_id
-    return Page(items=events, next_cursor=encode_cursor(last) if last is not None else None)
-
-
-@router.get("/stats", tags=["inventory"])
-async def stats(_: Reader, session: SessionDep) -> dict[str, Any]:
-    """Counts by type and status and by location, kept current with every change."""
-    return await inventory_service.stats(session)

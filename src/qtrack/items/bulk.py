@@ -21,11 +21,11 @@ from qtrack.accounts.principal import Principal
 from qtrack.config import Settings
 from qtrack.core.errors import QtrackError, ValidationFailed
 from qtrack.core.ratelimit import RateLimiter
-from qtrack.events.models import Event
 from qtrack.events.service import EventContext
-from qtrack.items import changes
+from qtrack.item_types import service as item_types
+from qtrack.items import changes, moves
 from qtrack.items.errors import ItemNotFound, SignatureRequired, TransitionNotAllowed
-from qtrack.items.models import Item
+from qtrack.items.schemas import ChangeResult
 from qtrack.locations import service as locations_service
 from qtrack.workflow import service as workflow_service
 from qtrack.workflow.schemas import Transition
@@ -38,6 +38,8 @@ MAX_CODE_LENGTH = 64
 Action = Literal["transition", "move"]
 ACTIONS: tuple[Action, ...] = ("transition", "move")
 SIGNED_IN_BULK = "needs an e-signature for each item: make it on the item's page"
+# (item type, state) -> its label and colour, as `item_types.service.state_styles` gives them.
+Styles = dict[tuple[str, str], dict[str, str]]
 
 
 class TooManyItems(ValidationFailed):
@@ -202,6 +204,8 @@ async def apply(
 ) -> BulkResult:
     """Apply one change to each code on its own; say what happened to each, in order."""
     change, what = await check(session, change, actor)
+    # The states' labels, for what each change did: one query for all the items.
+    styles = await item_types.state_styles(session) if change.action == "transition" else {}
     outcomes = []
     for code in codes:
         if len(code) > MAX_CODE_LENGTH:
@@ -211,7 +215,9 @@ async def apply(
             # The savepoint rolls back this item alone. No error raised here is one whose
             # changes must be kept (no password is checked in bulk), so nothing is lost.
             async with session.begin_nested():
-                message = await _apply_one(session, settings, limiter, code, change, actor, origin)
+                message = await _apply_one(
+                    session, settings, limiter, code, change, actor, origin, styles
+                )
         except ItemNotFound:
             outcomes.append(Outcome(code, "not_found", "No such item"))
         except SignatureRequired:
@@ -235,10 +241,11 @@ async def _apply_one(
     change: BulkChange,
     actor: Principal,
     origin: Origin,
+    styles: Styles,
 ) -> str:
     if change.action == "move":
         assert change.location is not None  # check() made sure
-        item, events = await changes.move(
+        result = await moves.move(
             session,
             code=code,
             location=change.location,
@@ -246,11 +253,11 @@ async def _apply_one(
             reason=change.reason,
             context=EventContext(),
         )
-        if not events:
+        if not result.events:
             return f"already at {change.location}"
-        inside = len(events) - 1
+        inside = sum(1 for e in result.events if e.type == "moved") - 1
         return f"moved to {change.location}" + (f", with {inside} inside" if inside else "")
-    item, events = await changes.change_status(
+    result = await changes.change_status(
         session,
         settings,
         limiter,
@@ -263,14 +270,14 @@ async def _apply_one(
         origin=origin,
         context=EventContext(),
     )
-    return _status_change(item, events[0])
+    return _status_change(result, styles)
 
 
-def _status_change(item: Item, event: Event) -> str:
-    definition = workflow_service.definition_of(item.type.workflow)
+def _status_change(result: ChangeResult, styles: Styles) -> str:
+    event = result.events[0]
 
     def label(key: object) -> str:
-        state = definition.state(str(key))
-        return state.label if state else str(key)
+        style = styles.get((result.item.type, str(key)))
+        return style["label"] if style else str(key)
 
     return f"{label(event.before.get('status'))} → {label(event.after.get('status'))}"

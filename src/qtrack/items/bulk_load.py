@@ -1,10 +1,10 @@
-"""The bulk loader behind `qtrack import`: the rows `register_items` writes, without the ORM.
+"""The importer behind `qtrack import`: registration's rows, built in bulk and copied.
 
-`items.service.register_items` costs about half a millisecond of CPU an item (three ORM
-objects, a signature). Here the rows are built as plain values in worker processes —
-checking, hashing and Ed25519 signing happen there — and written in chunks: with COPY on
-PostgreSQL (through the asyncpg connection under the session, so inside its transaction),
-with Core executemany on SQLite. What is written is exactly what `register_items` writes
+Each row is built by `items.create.created_rows` and `signing.tokens.label_row`, as
+`items.create.register_items` builds them, but in worker processes — checking, hashing and
+Ed25519 signing happen there — and written in chunks: with COPY on PostgreSQL (through the
+asyncpg connection under the session, so inside its transaction), with Core executemany on
+SQLite. What is written is exactly what `register_items` writes
 (tests/items/test_bulk_load.py compares the two):
 
 * codes: each type's whole range is reserved up front with one UPDATE ... RETURNING on its
@@ -12,9 +12,9 @@ with Core executemany on SQLite. What is written is exactly what `register_items
   row stays locked until the commit;
 * item ids are drawn from the item sequence before the rows are built (the event hash and the
   label token contain them); event and label ids come from their column defaults;
-* each `created` event's content and hash are computed with `events.chain` as
-  `events.service.append` does; each label is serial 1, signed as `codes.tokens` signs;
-* the counts are added once per counter row at the end, in `inventory.service`'s order.
+* each `created` event's content and hash are `events.service.event_values`' (what `record`
+  writes); each label is serial 1, `signing.tokens.label_row`;
+* the counts are added once per counter row at the end, in `items.counts`' order.
 
 Indexes stay in place: dropping them is only safe on an empty table, never on a live one.
 """
@@ -38,17 +38,16 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts.principal import Principal
-from qtrack.codes import keys, tokens
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
 from qtrack.core.errors import Conflict
 from qtrack.core.orm import Base
-from qtrack.events.chain import canonical_fields, event_hash, jsonable
-from qtrack.inventory import service as inventory_service
-from qtrack.items import importer
+from qtrack.item_types.models import ItemType
+from qtrack.items import counts, create, importer
 from qtrack.items.importer import Header, ImportReport, RowProblem
-from qtrack.items.models import Item, ItemType
+from qtrack.items.models import Item
 from qtrack.items.schemas import ItemCreate
+from qtrack.signing import keys, tokens
 from qtrack.workflow import service as workflow_service
 
 ITEM_COLUMNS = (
@@ -101,7 +100,7 @@ class Built:
 
 
 Rows = list[tuple[int, list[str]]]
-Row = tuple[Any, ...]
+Row = dict[str, Any]
 Assigned = list[tuple[int, int]]  # (item id, code number) of each row
 _plan: Plan | None = None  # set in each worker process
 
@@ -142,24 +141,31 @@ def _copy_text(items: list[Row], events: list[Row], labels: list[Row], now: str)
     """The chunk's rows as COPY text, one specialised line format per table."""
     return Built(
         items="".join(
-            f"{r[0]}\t{_text(r[1])}\t{r[2]}\t{_text(r[3])}\t{_text(r[4])}\t{_opt(r[5])}\t"
-            f"{_opt(r[6])}\t{_opt_text(r[7])}\t{_opt_text(r[8])}\t{_opt_text(r[9])}\t"
-            f"{_opt(r[10])}\t{_opt(r[11])}\t{_opt(r[12])}\t{_opt(r[13])}\t{_json(r[14])}\t"
-            f"1\tf\t1\t{r[18]}\t{now}\t{now}\n"
+            f"{r['id']}\t{_text(r['code'])}\t{r['type_id']}\t{_text(r['name'])}\t"
+            f"{_text(r['status'])}\t{_opt(r['location_id'])}\t{_opt(r['quantity'])}\t"
+            f"{_opt_text(r['unit'])}\t{_opt_text(r['batch'])}\t{_opt_text(r['serial'])}\t"
+            f"{_opt(r['gtin'])}\t{_opt(r['expiry_on'])}\t{_opt(r['expiry_raw'])}\t"
+            f"{_opt(r['weight_kg'])}\t{_json(r['attributes'])}\t"
+            f"1\tf\t1\t{r['last_event_hash']}\t{now}\t{now}\n"
             for r in items
         ).encode(),
         events="".join(
-            f"{r[0]}\t1\tcreated\t{r[3]}\t{_opt(r[4])}\t{_opt_text(r[5])}\t{_opt_time(r[6])}\t"
-            f"{now}\t{_opt(r[8])}\t{{}}\t{_json(r[10])}\t{r[11]}\n"
+            f"{r['item_id']}\t1\tcreated\t{r['actor_id']}\t{_opt(r['token_id'])}\t"
+            f"{_opt_text(r['client_event_id'])}\t{_opt_time(r['occurred_at'])}\t{now}\t"
+            f"{_opt(r['location_id'])}\t{{}}\t{_json(r['after'])}\t{r['hash']}\n"
             for r in events
         ).encode(),
-        labels="".join(f"{r[0]}\t1\t{r[2]}\t{r[3]}\t{now}\t{r[5]}\n" for r in labels).encode(),
+        labels="".join(
+            f"{r['item_id']}\t1\t{r['key_id']}\t{r['token']}\t{now}\t{r['issued_by_id']}\n"
+            for r in labels
+        ).encode(),
     )
 
 
 def build(plan: Plan, rows: Rows, assigned: Assigned | None, now: datetime | None) -> Built:
     """Check a chunk of rows; when they are all good and ids and codes are given, build its
-    item, event and label rows too. Runs in a worker process."""
+    item, event and label rows too (`create.created_rows`, `tokens.label_row`: what a
+    registration writes). Runs in a worker process."""
     out = Built()
     specs: list[ItemCreate] = []
     for line, cells in rows:
@@ -178,40 +184,20 @@ def build(plan: Plan, rows: Rows, assigned: Assigned | None, now: datetime | Non
     labels: list[Row] = []
     for spec, (item_id, number) in zip(specs, assigned, strict=True):
         item_type = plan.types[spec.type]
-        code, status = f"{item_type.code_prefix}-{number:06d}", plan.initial[spec.type]
+        status = plan.initial[spec.type]
         location_id = plan.locations[spec.location] if spec.location else None
-        snapshot = {
-            "code": code, "status": status, "name": spec.name, "location": spec.location,
-            "quantity": spec.quantity, "unit": item_type.unit, "batch": spec.batch,
-            "serial": spec.serial, "gtin": spec.gtin, "expiry_on": spec.expiry_on,
-            "weight_kg": spec.weight_kg, "attributes": spec.attributes or None,
-        }  # fmt: skip
-        after = {
-            k: v if isinstance(v, str) else jsonable(v)
-            for k, v in snapshot.items()
-            if v is not None and v != ""
-        }
-        digest = event_hash(
-            canonical_fields(
-                item_id=item_id, seq=1, kind="created", actor_id=plan.actor_id,
-                token_id=plan.token_id, client_event_id=spec.client_event_id,
-                occurred_at=spec.occurred_at, recorded_at=now, location_id=location_id,
-                before={}, after=after, reason=None, signed_by_id=None,
-                signature_meaning=None, signed_at=None, latitude=spec.latitude,
-                longitude=spec.longitude, prev_hash=None,
+        item, _, event = create.created_rows(
+            item_id=item_id, code=f"{item_type.code_prefix}-{number:06d}", item_type=item_type,
+            status=status, location_id=location_id, spec=spec, actor_id=plan.actor_id,
+            token_id=plan.token_id, now=now,
+        )  # fmt: skip
+        items.append(item)
+        events.append(event)
+        labels.append(
+            tokens.label_row(
+                plan.private, plan.key_id, item_id, 1, issued_by=plan.actor_id, issued_at=now
             )
-        )  # fmt: skip
-        items.append(
-            (item_id, code, item_type.id, spec.name, status, location_id, spec.quantity,
-             item_type.unit, spec.batch, spec.serial, spec.gtin, spec.expiry_on,
-             spec.expiry_raw, spec.weight_kg, spec.attributes, 1, False, 1, digest, now, now)
-        )  # fmt: skip
-        events.append(
-            (item_id, 1, "created", plan.actor_id, plan.token_id, spec.client_event_id,
-             spec.occurred_at, now, location_id, {}, after, digest)
-        )  # fmt: skip
-        token = tokens.sign_label(plan.private, plan.key_id, item_id, 1)
-        labels.append((item_id, 1, plan.key_id, token, now, plan.actor_id))
+        )
         counted = (item_type.id, status)
         out.statuses[counted] = out.statuses.get(counted, 0) + 1
         if location_id is not None:
@@ -220,9 +206,7 @@ def build(plan: Plan, rows: Rows, assigned: Assigned | None, now: datetime | Non
         text = _copy_text(items, events, labels, now.isoformat())
         out.items, out.events, out.labels = text.items, text.events, text.labels
     else:
-        out.items = [dict(zip(ITEM_COLUMNS, r, strict=True)) for r in items]
-        out.events = [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in events]
-        out.labels = [dict(zip(LABEL_COLUMNS, r, strict=True)) for r in labels]
+        out.items, out.events, out.labels = items, events, labels
     return out
 
 
@@ -385,7 +369,7 @@ async def _reserve_codes(
     return first
 
 
-async def load(
+async def import_items(
     session: AsyncSession,
     settings: Settings,
     *,
@@ -395,8 +379,10 @@ async def load(
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
 ) -> ImportReport:
-    """Check every row of a CSV file of items, then write them all in the session's
-    transaction; raises ImportRefused, writing nothing, when any row is wrong."""
+    """Check every row of a CSV file of items, then (unless a dry run) register them all in
+    the session's transaction; raises ImportRefused, writing nothing, when any row is wrong.
+
+    `workers`: processes that check, hash and sign (None: as many as pay on this machine)."""
     report = ImportReport()
     plan, per_type = await _check(session, path, actor, workers, report)
     if not report.ok:
@@ -462,7 +448,7 @@ async def load(
         raise FileChanged(details={"rows_missing": sum(left.values())})
     # Counted once per counter row, at the end: the rows stay locked only until the commit.
     for (type_id, status), n in sorted(statuses.items()):
-        await inventory_service.bump_status(session, type_id, status, n)
+        await counts.bump_status(session, type_id, status, n)
     for place, n in sorted(places.items()):
-        await inventory_service.bump_location(session, place, n)
+        await counts.bump_location(session, place, n)
     return report

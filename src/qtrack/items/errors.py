@@ -38,15 +38,18 @@ class InsufficientQuantity(Conflict):
     code, message = "insufficient_quantity", "Not enough quantity: it may not go below zero"
 
 
-class NotAContainer(Conflict):
-    code, message = "not_a_container", "Items of this type cannot hold other items"
+class ContainerClosed(Conflict):
+    """The container's state is closed (e.g. a sealed or dispatched bag): nothing goes in or
+    comes out. Raised here, not in `containers`: a move takes an item out of its container."""
 
-
-class ContainerCycle(Conflict):
     code, message = (
-        "container_cycle",
-        "An item cannot be packed into itself or into its own contents",
+        "container_closed",
+        "The container is closed in its current state: nothing may be packed into it or taken out",
     )
+
+
+class Busy(Conflict):
+    code, message = "busy", "Others were changing the same items; try again"
 
 
 class VersionMismatch(PreconditionFailed):

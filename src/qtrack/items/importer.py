@@ -1,17 +1,19 @@
-"""Bulk import of items from CSV: check every row first, then register them all or none.
+"""Bulk import of items from CSV: reading and checking the rows.
 
-A file is read twice. The first pass parses and checks each row against the same rules a
+`bulk_load.import_items` is the use case: it checks every row first, then registers them all
+or none. A file is read twice. The first pass parses and checks each row against the same rules a
 single registration applies (the schema, the item type's fields and attribute schema, the
 location) and collects the problems with their line numbers; nothing is written while any
 row is wrong. The second pass writes the rows in the caller's one transaction, so an import
 that fails half-way leaves nothing behind. It goes through the bulk loader
-(`items.bulk_load`: rows built in worker processes, COPY on PostgreSQL), which writes exactly
-what `items.service.register_items` writes — each item's gap-free code, its hash-chained
-`created` event, its first signed label and the maintained counts (a test compares the two).
+(`items.bulk_load`: rows built in worker processes, COPY on PostgreSQL), which writes what
+`items.create.register_items` writes, from the same `create.created_rows` — each item's
+gap-free code, its hash-chained `created` event, its first signed label and the maintained
+counts (a test compares the two).
 """
 
 import csv
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,12 +23,10 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qtrack.accounts.principal import Principal
-from qtrack.config import Settings
 from qtrack.core.errors import QtrackError, ValidationFailed
-from qtrack.items import service as items_service
-from qtrack.items import types as item_types
-from qtrack.items.models import ItemType
+from qtrack.item_types import service as item_types
+from qtrack.item_types.models import ItemType
+from qtrack.items import rules
 from qtrack.items.schemas import ItemCreate
 from qtrack.locations.models import Location
 
@@ -174,7 +174,7 @@ def check_row(
         problems.append(RowProblem(line, "location", f"no location '{spec.location}'"))
     try:
         # dict(spec): the fields as they are (model_dump copies them: 20 times the cost)
-        items_service.check_fields(item_type, dict(spec), loc=[])
+        rules.check_fields(item_type, dict(spec), loc=[])
     except QtrackError as exc:
         for detail in exc.details or [{"loc": [], "msg": exc.message}]:
             column = str(detail["loc"][0]) if detail.get("loc") else None
@@ -199,33 +199,4 @@ def refusal(report: ImportReport) -> ImportRefused:
         f"{report.rows} rows; nothing was imported",
         details=[{"loc": [str(p.line), p.column or ""], "msg": p.message} for p in report.problems],
         report=report,
-    )
-
-
-async def import_items(
-    session: AsyncSession,
-    settings: Settings,
-    *,
-    path: Path,
-    actor: Principal,
-    dry_run: bool = False,
-    progress: Callable[[int], None] | None = None,
-    workers: int | None = None,
-) -> ImportReport:
-    """Check a CSV file of items, then (unless a dry run) register every row of it.
-
-    The rows are written by the bulk loader (`items.bulk_load`). `workers`: processes that
-    check, hash and sign (None: as many as pay on this machine).
-    Raises ImportRefused, listing the problems by line, when any row is wrong; the caller's
-    transaction then writes nothing."""
-    from qtrack.items import bulk_load  # it builds on this module
-
-    return await bulk_load.load(
-        session,
-        settings,
-        path=path,
-        actor=actor,
-        dry_run=dry_run,
-        progress=progress,
-        workers=workers,
     )

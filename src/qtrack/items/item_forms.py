@@ -16,7 +16,7 @@ from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.errors import QtrackError
 from qtrack.core.quantities import format_amount, format_quantity
-from qtrack.items.models import ItemType
+from qtrack.item_types.models import ItemType
 from qtrack.items.schemas import ItemRead
 
 # (kind, what the page calls it, the permission it needs), as `changes.change_quantity` checks.

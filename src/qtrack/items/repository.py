@@ -1,22 +1,19 @@
-"""Select builders for items and events, and turning rows into read models."""
+"""Select builders for items, the scan paths' prebuilt statements, and rows as read models."""
 
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, bindparam, exists, or_, select, update
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import aliased
 
-from qtrack.accounts.models import User
-from qtrack.events.models import Event
-from qtrack.events.service import Recorded
-from qtrack.items.models import Item, ItemType
-from qtrack.items.schemas import EventRead, ItemRead, SignatureRead
+from qtrack.item_types.models import ItemType
+from qtrack.items.models import Item
+from qtrack.items.schemas import ItemRead
 from qtrack.locations.models import Location
 from qtrack.workflow.models import Workflow
 
 Container = aliased(Item, name="container")
-Signer = aliased(User, name="signer")
 
 
 def item_rows() -> Select[Item, str, str, str]:
@@ -53,42 +50,6 @@ def to_item_read(row: Any) -> ItemRead:
         archived=item.archived,
         created_at=item.created_at,
         updated_at=item.updated_at,
-    )
-
-
-def event_rows() -> Select[Event, str, str, str, str]:
-    """Events with who did them, who signed, where, and for which item."""
-    return (
-        select(Event, Item.code, User.username, Signer.username, Location.code)
-        .join(Item, Event.item_id == Item.id)
-        .outerjoin(User, Event.actor_id == User.id)
-        .outerjoin(Signer, Event.signed_by_id == Signer.id)
-        .outerjoin(Location, Event.location_id == Location.id)
-    )
-
-
-def to_event_read(row: Any) -> EventRead:
-    """An event row from `event_rows()` as the API shows it."""
-    event, item_code, actor, signer, location_code = row
-    signature = None
-    if event.signature_meaning and event.signed_at:
-        signature = SignatureRead(by=signer, meaning=event.signature_meaning, at=event.signed_at)
-    return EventRead(
-        id=event.id,
-        item=item_code,
-        seq=event.seq,
-        type=event.type,
-        actor=actor,
-        recorded_at=event.recorded_at,
-        occurred_at=event.occurred_at,
-        location=location_code,
-        before=event.before,
-        after=event.after,
-        reason=event.reason,
-        signature=signature,
-        client_event_id=event.client_event_id,
-        hash=event.hash,
-        prev_hash=event.prev_hash,
     )
 
 
@@ -189,22 +150,6 @@ _LOOKUP_FROM = (
 _LOOKUP = select(*LOOKUP_COLUMNS).select_from(_LOOKUP_FROM)
 LOOKUP_BY_CODE = _LOOKUP.where(_item.c.code == bindparam("code"))
 LOOKUP_BY_ID = _LOOKUP.where(_item.c.id == bindparam("id"))
-# The write paths: the same row, locked (only the item's row: the joined ones stay free).
-LOCK_BY_CODE = LOOKUP_BY_CODE.with_for_update(of=_item)
-_child = Item.__table__.alias("child")
-# A move also needs to know whether anything is packed inside (then its contents go along).
-LOCK_FOR_MOVE = (
-    select(
-        *LOOKUP_COLUMNS,
-        exists()
-        .where(_child.c.parent_id == _item.c.id)
-        .correlate_except(_child)
-        .label("has_contents"),
-    )
-    .select_from(_LOOKUP_FROM)
-    .where(_item.c.code == bindparam("code"))
-    .with_for_update(of=_item)
-)
 
 
 def _text(value: Any) -> Any:
@@ -275,61 +220,3 @@ def item_read_of(row: Any, **changed: Any) -> ItemRead:
     }
     values.update(changed)
     return ItemRead.model_construct(**values)
-
-
-_item_table: Table = Item.__table__  # type: ignore[assignment]
-# A change of state on the hot path: the row is locked and its head was read under the lock.
-SET_STATUS = (
-    update(_item_table)
-    .where(_item_table.c.id == bindparam("item_id"))
-    .values(
-        status=bindparam("new_status"),
-        version=bindparam("new_version"),
-        event_count=bindparam("new_event_count"),
-        last_event_hash=bindparam("new_last_event_hash"),
-        updated_at=bindparam("new_updated_at"),
-    )
-)
-
-
-SET_PLACE = (
-    update(_item_table)
-    .where(_item_table.c.id == bindparam("item_id"))
-    .values(
-        location_id=bindparam("new_location_id"),
-        parent_id=None,
-        version=bindparam("new_version"),
-        event_count=bindparam("new_event_count"),
-        last_event_hash=bindparam("new_last_event_hash"),
-        updated_at=bindparam("new_updated_at"),
-    )
-)
-
-
-def event_read_of(
-    recorded: Recorded, *, item_code: str, actor: str | None, location: str | None
-) -> EventRead:
-    """An event just written by `events.service.record` as `EventRead` (no re-read)."""
-    signature = recorded.signature
-    return EventRead.model_construct(
-        id=recorded.id,
-        item=item_code,
-        seq=recorded.seq,
-        type=recorded.kind,
-        actor=actor,
-        recorded_at=recorded.recorded_at,
-        occurred_at=recorded.occurred_at,
-        location=location,
-        before=recorded.before,
-        after=recorded.after,
-        reason=recorded.reason,
-        # The signer is always the actor: an e-signature is given by whoever makes the change.
-        signature=SignatureRead.model_construct(
-            by=actor, meaning=signature.meaning, at=signature.signed_at
-        )
-        if signature
-        else None,
-        client_event_id=recorded.client_event_id,
-        hash=recorded.hash,
-        prev_hash=recorded.prev_hash,
-    )

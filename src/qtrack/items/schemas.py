@@ -15,6 +15,8 @@ from pydantic import (
     model_validator,
 )
 
+from qtrack.events.schemas import EventRead
+
 Code = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=64)
 ]
@@ -49,7 +51,10 @@ def expiry_from_yymmdd(raw: str) -> date:
 
 
 class ChangeContext(BaseModel):
-    """What a device may say about any change it sends."""
+    """What a device may say about any change it sends. Unknown fields are refused (422):
+    a misspelt field must not make a change that silently lacks it."""
+
+    model_config = ConfigDict(extra="forbid")
 
     client_event_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
         default=None, description="Unique per change; a retry with the same id changes nothing"
@@ -123,6 +128,14 @@ class ItemUpdate(BaseModel):
 
     _gtin = field_validator("gtin")(checked_gtin)
 
+    @field_validator("name", "attributes")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Defaults are not validated, so this refuses only an explicit null.
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
+
 
 class TransitionRequest(ChangeContext):
     """Move an item to another state: name the transition, or the state to go to."""
@@ -146,46 +159,16 @@ class MoveRequest(ChangeContext):
     reason: Reason | None = None
 
 
-class PackRequest(ChangeContext):
-    container: Code
-
-
-class UnpackRequest(ChangeContext):
-    reason: Reason | None = None
-
-
 class QuantityRequest(ChangeContext):
     kind: Literal["dispense", "consume", "receive", "adjust"]
-    amount: Amount = Field(description="How much (for 'adjust': the counted quantity)")
+    amount: Amount = Field(
+        description="How much, more than 0 (for 'adjust': the counted quantity, 0 or more)"
+    )
     reason: Reason | None = None
 
 
 class ArchiveRequest(ChangeContext):
     reason: Reason
-
-
-class SignatureRead(BaseModel):
-    by: str | None
-    meaning: str
-    at: datetime
-
-
-class EventRead(BaseModel):
-    id: int
-    item: str
-    seq: int
-    type: str
-    actor: str | None
-    recorded_at: datetime
-    occurred_at: datetime | None
-    location: str | None
-    before: dict[str, Any]
-    after: dict[str, Any]
-    reason: str | None
-    signature: SignatureRead | None
-    client_event_id: str | None
-    hash: str
-    prev_hash: str | None
 
 
 class ItemRead(BaseModel):
@@ -233,11 +216,3 @@ class ChangeResult(BaseModel):
 
     item: ItemRead
     events: list[EventRead]
-
-
-class ContentsRead(BaseModel):
-    container: str
-    items: list[ItemRead]
-    total_weight_kg: Decimal | None = Field(
-        description="The container's own weight plus all contents, nested"
-    )

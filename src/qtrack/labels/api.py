@@ -12,7 +12,7 @@ from starlette.responses import Response
 from qtrack.accounts.deps import AUTHENTICATED, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
-from qtrack.codes import decode, tokens
+from qtrack.codes import decode
 from qtrack.codes.api import LabelNotIssued
 from qtrack.codes.decode import ImageInvalid, ImageTooLarge, ImageTooManyPixels, ImageUnsupported
 from qtrack.core.deps import SessionDep, StateDep
@@ -42,6 +42,7 @@ from qtrack.labels.service import (
 )
 from qtrack.locations import service as locations_service
 from qtrack.locations.service import LocationNotFound
+from qtrack.signing import tokens
 
 router = APIRouter(prefix="/api/v1", tags=["labels"], responses=AUTHENTICATED)
 Reader = Annotated[Principal, Depends(require(Permission.ITEM_READ))]

@@ -9,15 +9,17 @@ from reportlab.lib.units import mm
 from sqlalchemy import Column, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qtrack.codes import tokens
-from qtrack.codes.models import ItemLabel, LabelTemplate
+from qtrack.codes.models import LabelTemplate
 from qtrack.config import Settings
 from qtrack.core.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from qtrack.item_types.models import ItemType
 from qtrack.items.errors import ItemNotFound
-from qtrack.items.models import Item, ItemType
+from qtrack.items.models import Item
 from qtrack.labels.defaults import SHIPPED_TEMPLATES
 from qtrack.labels.pdf import PAGE_SIZES, LabelContent, SheetLayout
 from qtrack.locations import service as locations_service
+from qtrack.signing import tokens
+from qtrack.signing.models import ItemLabel
 
 
 class TemplateNotFound(NotFound):
@@ -294,7 +296,7 @@ async def label_contents(
     for code in items:
         item = found[code]
         label = current.get(item.id) or await tokens.issue_label(
-            session, settings, item=item, issued_by=None
+            session, settings, item_id=item.id, issued_by=None
         )
         contents.append(
             LabelContent(

@@ -17,11 +17,10 @@ from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import Conflict, QtrackError, ValidationFailed
 from qtrack.core.pagination import decode_key_cursor, encode_cursor
 from qtrack.inventory import service as inventory_service
+from qtrack.item_types import service as item_types
 from qtrack.items import service as items_service
-from qtrack.items import types as item_types
 from qtrack.locations import service as locations_service
 from qtrack.locations.schemas import LocationCreate, LocationKind, LocationUpdate
-from qtrack.web.pages import state_styles
 from qtrack.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -249,7 +248,7 @@ async def _location_page(
             "items": items,
             "held": held,
             "containers": containers,
-            "styles": await state_styles(session),
+            "styles": await item_types.state_styles(session),
             "next_query": {**scope, "cursor": encode_cursor(next_key)} if next_key else None,
             "first_query": scope if cursor else None,
             "can_print": principal.can(Permission.LABEL_PRINT),

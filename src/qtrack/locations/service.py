@@ -7,7 +7,7 @@ prefix match and moving a subtree is one UPDATE that swaps the prefix.
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, func, literal, or_, select, text, update
+from sqlalchemy import Select, String, column, func, literal, or_, select, table, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,9 @@ from qtrack.locations.schemas import LocationNode
 MAX_DEPTH = 32
 # PostgreSQL advisory lock key (any constant; "qloc") that serializes changes to the tree.
 _TREE_LOCK_KEY = 0x716C6F63
+# Items refer to locations, not the other way round: the item table is read by name (as its
+# foreign key names this one), not through the items package, which imports this one.
+_item = table("item", column("location_id"), column("archived"))
 
 
 class LocationNotFound(NotFound):
@@ -312,13 +315,10 @@ async def _move(session: AsyncSession, location: Location, parent_code: str | No
 
 async def ensure_empty(session: AsyncSession, location: Location) -> None:
     """Refuse (409 location_not_empty) while a live child location or item is still there."""
-    # Items refer to locations, not the other way round: imported here to keep that one-way.
-    from qtrack.items.models import Item
-
     items = await session.scalar(
         select(func.count())
-        .select_from(Item)
-        .where(Item.location_id == location.id, Item.archived.is_(False))
+        .select_from(_item)
+        .where(_item.c.location_id == location.id, _item.c.archived.is_(False))
     )
     if items:
         raise LocationNotEmpty(

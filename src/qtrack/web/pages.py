@@ -19,12 +19,12 @@ from qtrack.core.clock import utcnow
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
 from qtrack.core.pagination import decode_key_cursor, encode_cursor
-from qtrack.events.models import Event
+from qtrack.history import service as history_service
 from qtrack.inventory import service as inventory_service
-from qtrack.items import repository
+from qtrack.item_pages.pages import bulk_form_context
+from qtrack.item_types import service as item_types
+from qtrack.items import create
 from qtrack.items import service as items_service
-from qtrack.items import types as item_types
-from qtrack.items.pages import bulk_form_context
 from qtrack.items.schemas import ItemCreate
 from qtrack.locations import service as locations_service
 from qtrack.web.render import page
@@ -68,19 +68,6 @@ ITEM_FIELDS = (
 )
 
 
-async def state_styles(session: AsyncSession) -> dict[tuple[str, str], dict[str, str]]:
-    """Label and colour of every (item type, status), from the workflows: one query."""
-    styles: dict[tuple[str, str], dict[str, str]] = {}
-    for item_type in await item_types.list_item_types(session):
-        for state in workflow_service.definition_of(item_type.workflow).states:
-            styles[(item_type.key, state.key)] = {
-                "label": state.label,
-                "colour": state.colour,
-                "type_name": item_type.name,
-            }
-    return styles
-
-
 # States a lot is done with, whatever its workflow says of them: a rejected or expired lot
 # waits only to be destroyed, so its expiry date warns of nothing.
 DONE_WITH = frozenset({"rejected", "expired"})
@@ -107,7 +94,7 @@ async def dashboard(
         stats = await inventory_service.stats(session)
         rows = stats["by_type_status"]
         top = max((r["count"] for r in rows), default=0) or 1
-        styles = await state_styles(session)
+        styles = await item_types.state_styles(session)
         context["total"] = stats["total"]
         context["bars"] = [
             {
@@ -130,8 +117,7 @@ async def dashboard(
         )
         context["low_stock"] = await items_service.low_stock(session, limit=10)
     if principal.can(Permission.EVENT_READ):
-        recent = await session.execute(repository.event_rows().order_by(Event.id.desc()).limit(10))
-        context["recent"] = [repository.to_event_read(r) for r in recent]
+        context["recent"] = await history_service.recent(session, limit=10)
     return page(
         request, "web/dashboard.html", principal=principal, settings=state.settings, context=context
     )
@@ -157,7 +143,7 @@ async def scan_page(
         modes.append(("pack", "Pack"))
     if can_transition or can_dispense:
         modes.append(("act", "Act"))
-    styles = await state_styles(session)
+    styles = await item_types.state_styles(session)
     return page(
         request,
         "web/scan.html",
@@ -214,7 +200,7 @@ async def items_list(
     except (QtrackError, ValueError) as exc:
         error = exc.message if isinstance(exc, QtrackError) else "A filter is not valid"
     query = {k: v for k, v in form.items() if v}
-    styles = await state_styles(session)
+    styles = await item_types.state_styles(session)
     return page(
         request,
         "web/items.html",
@@ -298,7 +284,7 @@ async def new_item_submit(
             message=" ".join(general) or "Check the fields marked below.", status_code=422,
         )  # fmt: skip
     try:
-        created = await items_service.register_items(
+        created = await create.register_items(
             session, specs=[spec], actor=principal, settings=state.settings
         )
     except QtrackError as exc:

@@ -71,9 +71,16 @@ BAG: dict[str, Any] = {
     "initial": "open",
     "states": [
         {"key": "open", "label": "Open", "colour": "#0969da"},
-        {"key": "sealed", "label": "Sealed", "colour": "#bf8700"},
-        {"key": "dispatched", "label": "Dispatched", "colour": "#8250df"},
-        {"key": "delivered", "label": "Delivered", "colour": "#1a7f37", "terminal": True},
+        # Closed: what a sealed, dispatched or delivered bag holds stays as it is.
+        {"key": "sealed", "label": "Sealed", "colour": "#bf8700", "closed": True},
+        {"key": "dispatched", "label": "Dispatched", "colour": "#8250df", "closed": True},
+        {
+            "key": "delivered",
+            "label": "Delivered",
+            "colour": "#1a7f37",
+            "terminal": True,
+            "closed": True,
+        },
     ],
     "transitions": [
         {"name": "seal", "from": ["open"], "to": "sealed", "permission": "item.pack"},

@@ -21,7 +21,7 @@ from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
 from qtrack.inventory import service as inventory_service
-from qtrack.items import types as item_types
+from qtrack.item_types import service as item_types
 from qtrack.web.render import page, settle_refused
 from qtrack.workflow import cbv
 from qtrack.workflow import service as workflow_service
@@ -49,7 +49,7 @@ _CBV = {
 
 def _blank_state() -> dict[str, Any]:
     return {
-        "key": "", "label": "", "colour": DEFAULT_COLOUR, "terminal": False,
+        "key": "", "label": "", "colour": DEFAULT_COLOUR, "terminal": False, "closed": False,
         "epcis_disposition": "",
     }  # fmt: skip
 
@@ -109,6 +109,7 @@ def read_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any], dict[str,
         states.append(
             {"key": first(row, "key"), "label": first(row, "label"),
              "colour": first(row, "colour"), "terminal": "terminal" in row,
+             "closed": "closed" in row,
              "epcis_disposition": first(row, "epcis_disposition")}
         )  # fmt: skip
     errors: dict[str, str] = {}

@@ -41,6 +41,9 @@ class State(BaseModel):
     label: Label
     colour: Colour = "#6e7781"
     terminal: bool = False
+    # For containers in this state: whether their contents are fixed (a sealed or dispatched
+    # bag): nothing may be packed into them or taken out.
+    closed: bool = False
     # The CBV disposition of an item in this state, for EPCIS (None: qtrack's default; left
     # out of the stored definition then, so workflows that never set it read as before).
     epcis_disposition: Disposition | None = Field(default=None, exclude_if=_unset)

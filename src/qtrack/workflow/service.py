@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import column, select, table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,10 @@ class StatesInUse(Conflict):
 # Parsed definitions, keyed by (workflow id, updated_at): a workflow is read on every
 # transition, and parsing it each time would cost more than the database round trip.
 _parsed: dict[tuple[int, Any], WorkflowDefinition] = {}
+# Item types and items build on workflows, so this package reads their tables by name (as
+# their foreign keys name this one) instead of importing the packages that import it.
+_item = table("item", column("type_id"), column("status"))
+_item_type = table("item_type", column("id"), column("workflow_id"))
 
 
 def definition_of(workflow: Workflow) -> WorkflowDefinition:
@@ -160,14 +164,11 @@ async def get_workflow(session: AsyncSession, key: str) -> Workflow:
 
 async def states_in_use(session: AsyncSession, workflow: Workflow) -> set[str]:
     """The states that items of any type following this workflow are in right now."""
-    # Imported here: items build on workflows, so the workflow package must import without them.
-    from qtrack.items.models import Item, ItemType
-
     rows = await session.scalars(
-        select(Item.status)
+        select(_item.c.status)
         .distinct()
-        .join(ItemType, Item.type_id == ItemType.id)
-        .where(ItemType.workflow_id == workflow.id)
+        .join(_item_type, _item.c.type_id == _item_type.c.id)
+        .where(_item_type.c.workflow_id == workflow.id)
     )
     return set(rows)
 

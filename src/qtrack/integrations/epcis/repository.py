@@ -31,7 +31,8 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 from qtrack.events.models import Event
 from qtrack.integrations.epcis import mapping
 from qtrack.integrations.epcis.identifiers import Ref
-from qtrack.items.models import Item, ItemType
+from qtrack.item_types.models import ItemType
+from qtrack.items.models import Item
 from qtrack.locations.models import Location
 from qtrack.workflow.models import Workflow
 

@@ -239,7 +239,7 @@ async def capture(
     already: list[tuple[int, CapturedMention]] = []
     # Items are locked in code order, so two captures naming the same items cannot deadlock.
     for code, order, event, mention, parent in sorted(work, key=lambda w: w[:2]):
-        item, written = await item_changes.observe(
+        result = await item_changes.observe(
             session,
             code=code,
             actor=actor,
@@ -253,10 +253,10 @@ async def capture(
             epcis_event_id=event.epcis_event_id,
             pointer=mention.pointer,
             identifier=mention.identifier,
-            item=item.code,
-            seq=written[0].seq if written else None,
+            item=result.item.code,
+            seq=result.events[0].seq if result.events else None,
         )
-        (recorded if written else already).append((order, told))
+        (recorded if result.events else already).append((order, told))
     return CaptureReport(
         events=len(events),
         recorded=[told for _, told in sorted(recorded, key=lambda w: w[0])],

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from qtrack.accounts.principal import Principal
 from qtrack.core.db import Database
-from qtrack.events import service as events_service
-from qtrack.items import service as items_service
+from qtrack.events.service import EventContext
+from qtrack.items import changes, create
 from qtrack.items.schemas import ItemCreate
 from tests.conftest import make_settings
 from tests.test_cli import invoke
@@ -37,17 +37,22 @@ def _seed(url: str, lots: int) -> None:
                 actor = Principal(
                     user=user, permissions=frozenset(user.role.permissions), via="cli"
                 )
-                items = await items_service.register_items(
+                items = await create.register_items(
                     session,
                     specs=[ItemCreate(type="material", count=lots)],
                     actor=actor,
                     settings=db.settings,
                 )
                 for item in items:
-                    locked = await items_service.lock_item(session, item.code)
                     for n in range(2):
-                        events_service.append(
-                            session, item=locked, kind="edited", actor=actor, after={"n": n}
+                        await changes.edit_item(
+                            session,
+                            code=item.code,
+                            expected_version=n + 1,
+                            changes={"name": f"Lot {n}"},
+                            actor=actor,
+                            reason=None,
+                            context=EventContext(),
                         )
         finally:
             await db.dispose()

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from qtrack.core.db import Database
-from qtrack.items.models import ItemType
+from qtrack.item_types.models import ItemType
 from qtrack.workflow.models import Workflow
 from tests.factories import create_user, csrf_of, insert_item_row, login, web_login
 from tests.workflow.test_pages import Form, Page, form_of

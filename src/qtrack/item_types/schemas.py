@@ -13,7 +13,7 @@ from pydantic import (
     field_validator,
 )
 
-from qtrack.items.models import ItemType
+from qtrack.item_types.models import ItemType
 from qtrack.workflow import service as workflow_service
 from qtrack.workflow.schemas import State
 

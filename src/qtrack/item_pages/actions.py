@@ -17,29 +17,24 @@ from qtrack.accounts.permissions import STATUS_CHANGES, Permission
 from qtrack.accounts.principal import Principal
 from qtrack.config import Settings
 from qtrack.containers import service as containers_service
+from qtrack.containers.errors import ContainerCycle, NotAContainer
+from qtrack.containers.schemas import PackRequest, UnpackRequest
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import NotFound, QtrackError
-from qtrack.events.models import Event
+from qtrack.events.schemas import EventRead
 from qtrack.events.service import EventContext
-from qtrack.items import changes
+from qtrack.item_pages.pages import render_item_page
+from qtrack.items import changes, moves
 from qtrack.items import service as items_service
-from qtrack.items.errors import (
-    ContainerCycle,
-    ItemArchived,
-    ItemNotFound,
-    NotAContainer,
-    VersionMismatch,
-)
+from qtrack.items.errors import ItemArchived, ItemNotFound, VersionMismatch
 from qtrack.items.item_forms import EDIT_FIELDS, Refused, schema_errors, service_errors
 from qtrack.items.models import Item
-from qtrack.items.pages import render_item_page
 from qtrack.items.schemas import (
     ArchiveRequest,
+    ChangeResult,
     ItemUpdate,
     MoveRequest,
-    PackRequest,
     QuantityRequest,
-    UnpackRequest,
 )
 from qtrack.locations.service import LocationArchived, LocationNotFound
 from qtrack.web.render import settle_refused
@@ -56,7 +51,6 @@ Editor = Annotated[Principal, Depends(require(Permission.ITEM_EDIT))]
 Archiver = Annotated[Principal, Depends(require(Permission.ITEM_ARCHIVE))]
 
 Body = TypeVar("Body", bound=BaseModel)
-Changed = tuple[Item, list[Event]]
 
 
 def _page_url(code: str, query: dict[str, str]) -> str:
@@ -74,8 +68,8 @@ async def _apply(
     fields: tuple[str, ...],
     schema: type[Body],
     data: Callable[[dict[str, str], Item], dict[str, Any]],
-    change: Callable[[Body, dict[str, str]], Awaitable[Changed]],
-    done: Callable[[Body, list[Event]], dict[str, str]],
+    change: Callable[[Body, dict[str, str]], Awaitable[ChangeResult]],
+    done: Callable[[Body, list[EventRead]], dict[str, str]],
     field_of: Callable[[QtrackError], str | None] = lambda exc: None,
 ) -> Response:
     """Check the form against the API's body, make the change, and send the person back to
@@ -93,7 +87,7 @@ async def _apply(
             request, session, settings, actor, item_code, refused=refused, status_code=422
         )
     try:
-        changed, events = await change(body, values)
+        result = await change(body, values)
     except QtrackError as exc:
         await settle_refused(session, actor, exc)
         errors = service_errors(exc)
@@ -114,9 +108,9 @@ async def _apply(
         return await render_item_page(
             request, session, settings, actor, item_code, refused=refused, status_code=status
         )
-    query = done(body, events) if events else {"done": "same"}
+    query = done(body, result.events) if result.events else {"done": "same"}
     # Post/redirect/get: a reload shows the page, it does not send the form again.
-    return RedirectResponse(_page_url(changed.code, query), status_code=303)
+    return RedirectResponse(_page_url(result.item.code, query), status_code=303)
 
 
 def _optional(value: str) -> str | None:
@@ -137,7 +131,7 @@ async def item_transition(
 ) -> Response:
     """The item page's state buttons: make the transition, then show the item again."""
     try:
-        item, _ = await changes.change_status(
+        result = await changes.change_status(
             session,
             state.settings,
             state.limiter,
@@ -163,7 +157,7 @@ async def item_transition(
             request, session, state.settings, actor, code, refused=refused,
             status_code=exc.status_code,
         )  # fmt: skip
-    return RedirectResponse(_page_url(item.code, {"done": "transition"}), status_code=303)
+    return RedirectResponse(_page_url(result.item.code, {"done": "transition"}), status_code=303)
 
 
 @router.post("/items/{code}/move")
@@ -175,7 +169,7 @@ async def item_move(
         request, session, state.settings, actor, code,
         form="move", fields=("location", "reason"), schema=MoveRequest,
         data=lambda v, _: {"location": v["location"], "reason": _optional(v["reason"])},
-        change=lambda body, _: changes.move(
+        change=lambda body, _: moves.move(
             session, code=code, location=body.location, actor=actor, reason=body.reason,
             context=EventContext(),
         ),
@@ -281,7 +275,7 @@ async def item_edit(
         request, session, state.settings, actor, code,
         form="edit", fields=(*EDIT_FIELDS, "reason", "version"), schema=ItemUpdate,
         data=_edit_data,
-        change=lambda body, values: items_service.edit_item(
+        change=lambda body, values: changes.edit_item(
             session, code=code, expected_version=_version(values),
             changes=body.model_dump(exclude_unset=True, exclude={"reason"}), actor=actor,
             reason=body.reason, context=EventContext(),
@@ -299,7 +293,7 @@ async def item_archive(
         request, session, state.settings, actor, code,
         form="archive", fields=("reason",), schema=ArchiveRequest,
         data=lambda v, _: {"reason": v["reason"]},
-        change=lambda body, _: items_service.archive_item(
+        change=lambda body, _: changes.archive_item(
             session, code=code, actor=actor, reason=body.reason, context=EventContext()
         ),
         done=lambda body, events: {"done": "archive"},

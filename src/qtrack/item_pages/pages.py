@@ -1,4 +1,5 @@
-"""Item pages for people: the item with its state and history, and where a label's QR leads."""
+"""Item pages for people: the item with its state, contents and history, the items list's bulk
+actions, and where a label's QR leads."""
 
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -10,16 +11,18 @@ from starlette.responses import RedirectResponse, Response
 from qtrack.accounts.deps import OriginDep, PermissionDenied, require, require_any
 from qtrack.accounts.permissions import STATUS_CHANGES, Permission
 from qtrack.accounts.principal import Principal
-from qtrack.codes import tokens
 from qtrack.config import Settings
 from qtrack.containers import service as containers_service
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError, ValidationFailed
 from qtrack.core.templating import templates
-from qtrack.events import service as events_service
-from qtrack.items import bulk, changes, item_forms
+from qtrack.history import service as history_service
+from qtrack.history import verify
+from qtrack.item_types import service as item_types
+from qtrack.items import bulk, item_forms, rules
 from qtrack.items import service as items_service
 from qtrack.locations import service as locations_service
+from qtrack.signing import tokens
 from qtrack.web.render import page
 from qtrack.workflow import service as workflow_service
 
@@ -82,18 +85,15 @@ async def render_item_page(
     read = await items_service.read_item(session, item.id)
     definition = workflow_service.definition_of(item.type.workflow)
     state = definition.state(item.status)
-    events = await items_service.history(session, item.id, limit=100)
-    chain = await events_service.verify_item_chain(session, item.id)
+    events = await history_service.item_history(session, item.id, limit=100)
+    chain = await verify.verify_item_chain(session, item.id)
     contents = []
     styles: dict[tuple[str, str], dict[str, str]] = {}
     if item.type.can_contain:
         contents = await items_service.read_items(
-            session, await containers_service.contents(session, item)
+            session, await containers_service.contents(session, item.id)
         )
-        # Imported here: qtrack.web.pages imports this module.
-        from qtrack.web.pages import state_styles
-
-        styles = await state_styles(session)
+        styles = await item_types.state_styles(session)
     offers = item_forms.offers(principal, item.type, read)
     return page(
         request,
@@ -103,7 +103,7 @@ async def render_item_page(
         context={
             "item": read,
             "state": state,
-            "actions": changes.allowed_transitions(item, principal),
+            "actions": rules.transitions_open(definition, item.status, item.archived, principal),
             "events": events,
             "chain": chain,
             "item_event_count": item.event_count,

@@ -1,19 +1,17 @@
 """Item type use cases: what kinds of things exist, their codes, workflows and attributes."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import unquote
 
-import jsonschema
-from sqlalchemy import select, update
+from sqlalchemy import column, func, select, table, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from qtrack.codes.models import LabelTemplate
 from qtrack.core.errors import Conflict, NotFound, ValidationFailed
-from qtrack.items.models import Item, ItemType
-from qtrack.items.type_schemas import ItemTypeUpdate
+from qtrack.item_types.attributes import check_attribute_schema
+from qtrack.item_types.models import ItemType
+from qtrack.item_types.schemas import ItemTypeUpdate
 from qtrack.workflow import service as workflow_service
 from qtrack.workflow.defaults import SHIPPED_ITEM_TYPES
 
@@ -28,88 +26,12 @@ class ItemTypeInUse(Conflict):
 
 # Fields of an item type that an admin may change after creating it: those of the update.
 EDITABLE = frozenset(ItemTypeUpdate.model_fields)
-# Keywords whose values are data, not subschemas: a "$ref" inside them is no reference.
-_DATA_KEYWORDS = frozenset({"const", "default", "enum", "examples"})
-
-
-def _schema_error(message: str, loc: list[str] | None = None) -> ValidationFailed:
-    return ValidationFailed(
-        f"The attribute schema is not valid: {message}",
-        details=[
-            {
-                "loc": ["body", "attribute_schema", *(loc or [])],
-                "msg": message,
-                "type": "invalid_schema",
-            }
-        ],
-    )
-
-
-def _walk(node: Any, loc: list[str]) -> Iterator[tuple[list[str], str, Any]]:
-    """Every (location, keyword, value) in a schema, skipping literal data."""
-    if isinstance(node, dict):
-        for keyword, value in node.items():
-            yield loc, keyword, value
-            if keyword not in _DATA_KEYWORDS:
-                yield from _walk(value, [*loc, str(keyword)])
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _walk(value, [*loc, str(i)])
-
-
-def _points_inside(schema: dict[str, Any], ref: str) -> bool:
-    """Whether a reference is a JSON pointer to a subschema of this very schema."""
-    if ref == "#":
-        return True
-    if not ref.startswith("#/"):
-        return False
-    node: Any = schema
-    for raw in unquote(ref[2:]).split("/"):
-        part = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return False
-    return isinstance(node, dict | bool)
-
-
-def check_attribute_schema(schema: dict[str, Any]) -> None:
-    """422 when an attribute schema is not valid JSON Schema for an object of attributes."""
-    try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise _schema_error(exc.message, [str(p) for p in exc.path]) from exc
-    kind = schema.get("type", "object")
-    if "object" not in (kind if isinstance(kind, list) else [kind]):
-        raise _schema_error("attributes are an object, so the schema's type must be 'object'")
-    # Attribute schemas stand alone: a reference that leads outside (or nowhere) would only
-    # fail later, when an item is validated against it.
-    for loc, keyword, value in _walk(schema, []):
-        if keyword == "$id" and loc:
-            raise _schema_error("nested $id is not supported", loc)
-        ref = value if keyword in ("$ref", "$dynamicRef") and isinstance(value, str) else None
-        if ref is not None and not _points_inside(schema, ref):
-            raise _schema_error(
-                f"{keyword} '{ref}' does not point inside the schema ('#/$defs/...')", loc
-            )
-
-
-def validate_attributes(item_type: ItemType, attributes: dict[str, Any], loc: list[str]) -> None:
-    """422 naming every attribute that breaks the type's schema."""
-    if not item_type.attribute_schema:
-        return
-    validator = jsonschema.Draft202012Validator(item_type.attribute_schema)
-    errors = sorted(validator.iter_errors(attributes), key=lambda e: list(e.path))
-    if errors:
-        raise ValidationFailed(
-            f"The attributes do not fit item type '{item_type.key}'",
-            details=[
-                {"loc": [*loc, *map(str, e.path)], "msg": e.message, "type": "attribute_invalid"}
-                for e in errors[:20]
-            ],
-        )
+# Tables that refer to item types, named as their foreign keys name them: item types sit
+# below items, labels and the counts, so they read these few columns by name instead of
+# importing those packages (which import this one).
+_item = table("item", column("type_id"), column("status"))
+_status_count = table("status_count", column("type_id"), column("count"))
+_label_template = table("label_template", column("key"), column("name"))
 
 
 async def list_item_types(session: AsyncSession) -> Sequence[ItemType]:
@@ -161,8 +83,39 @@ async def _flush_unique(session: AsyncSession, *, key: str, code_prefix: str | N
         ) from exc
 
 
+async def template_choices(session: AsyncSession) -> list[dict[str, str]]:
+    """Key and name of every label template an item type may print with, by key."""
+    rows = await session.execute(
+        select(_label_template.c.key, _label_template.c.name).order_by(_label_template.c.key)
+    )
+    return [{"key": key, "name": name} for key, name in rows]
+
+
+async def live_counts(session: AsyncSession) -> dict[int, int]:
+    """How many live items each item type has (by type id; left out: none), from the
+    maintained counts."""
+    total = func.sum(_status_count.c.count)
+    rows = await session.execute(
+        select(_status_count.c.type_id, total).group_by(_status_count.c.type_id).having(total != 0)
+    )
+    return {int(type_id): int(count) for type_id, count in rows}
+
+
+async def state_styles(session: AsyncSession) -> dict[tuple[str, str], dict[str, str]]:
+    """Label and colour of every (item type, status), from the workflows: one query."""
+    styles: dict[tuple[str, str], dict[str, str]] = {}
+    for item_type in await list_item_types(session):
+        for state in workflow_service.definition_of(item_type.workflow).states:
+            styles[(item_type.key, state.key)] = {
+                "label": state.label,
+                "colour": state.colour,
+                "type_name": item_type.name,
+            }
+    return styles
+
+
 async def _check_template(session: AsyncSession, key: str) -> None:
-    found = await session.scalar(select(LabelTemplate.id).where(LabelTemplate.key == key))
+    found = await session.scalar(select(_label_template.c.key).where(_label_template.c.key == key))
     if found is None:
         raise ValidationFailed(
             f"No label template '{key}'",
@@ -174,13 +127,17 @@ async def _check_template(session: AsyncSession, key: str) -> None:
 
 async def has_items(session: AsyncSession, item_type: ItemType) -> bool:
     """Whether any item (archived ones too) is of this type."""
-    found = await session.scalar(select(Item.id).where(Item.type_id == item_type.id).limit(1))
+    found = await session.scalar(
+        select(_item.c.type_id).where(_item.c.type_id == item_type.id).limit(1)
+    )
     return found is not None
 
 
 async def statuses_in_use(session: AsyncSession, item_type: ItemType) -> set[str]:
     """The states items of this type (archived ones too) are in right now."""
-    rows = await session.scalars(select(Item.status).distinct().where(Item.type_id == item_type.id))
+    rows = await session.scalars(
+        select(_item.c.status).distinct().where(_item.c.type_id == item_type.id)
+    )
     return set(rows)
 
 

@@ -1,7 +1,7 @@
 """Admin pages for item types: the list, a form to define one, a form to change one.
 
 Thin: the rules (unique key and prefix, a valid attribute schema, a prefix that stays while
-items carry it) live in `items.types`; these pages show what it says next to the field.
+items carry it) live in `item_types.service`; these pages show what it says next to the field.
 """
 
 import json
@@ -18,11 +18,9 @@ from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
-from qtrack.inventory import service as inventory_service
-from qtrack.items import types as item_types
-from qtrack.items.models import ItemType
-from qtrack.items.type_schemas import ItemTypeCreate, ItemTypeUpdate, plain_decimal
-from qtrack.labels import service as labels_service
+from qtrack.item_types import service as item_types
+from qtrack.item_types.models import ItemType
+from qtrack.item_types.schemas import ItemTypeCreate, ItemTypeUpdate, plain_decimal
 from qtrack.web.render import page, settle_refused
 from qtrack.workflow import service as workflow_service
 
@@ -145,8 +143,7 @@ async def _form_page(
 ) -> Response:
     count = None
     if item_type is not None:
-        rows = (await inventory_service.stats(session))["by_type_status"]
-        count = sum(r["count"] for r in rows if r["type"] == item_type.key)
+        count = (await item_types.live_counts(session)).get(item_type.id, 0)
     return page(
         request,
         "admin/item_type_form.html",
@@ -160,7 +157,7 @@ async def _form_page(
             "message": message,
             "saved": request.query_params.get("saved") == "1",
             "workflows": await workflow_service.list_workflows(session),
-            "templates": await labels_service.list_templates(session),
+            "templates": await item_types.template_choices(session),
         },
         status_code=status_code,
     )
@@ -171,15 +168,15 @@ async def item_types_list(
     request: Request, principal: AdminConfig, session: SessionDep, state: StateDep
 ) -> Response:
     """Every item type with its prefix, workflow, unit, flags and how many live items."""
-    counts: dict[str, int] = {}
-    for row in (await inventory_service.stats(session))["by_type_status"]:
-        counts[row["type"]] = counts.get(row["type"], 0) + row["count"]
+    types = await item_types.list_item_types(session)
+    by_id = await item_types.live_counts(session)
+    counts = {t.key: by_id.get(t.id, 0) for t in types}
     return page(
         request,
         "admin/item_types.html",
         principal=principal,
         settings=state.settings,
-        context={"item_types": await item_types.list_item_types(session), "counts": counts},
+        context={"item_types": types, "counts": counts},
     )
 
 

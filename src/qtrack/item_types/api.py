@@ -10,9 +10,9 @@ from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep
 from qtrack.core.errors import Conflict, ValidationFailed
 from qtrack.core.openapi import errors
-from qtrack.items import types as item_types
-from qtrack.items.type_schemas import ItemTypeCreate, ItemTypeRead, ItemTypeUpdate
-from qtrack.items.types import ItemTypeInUse, ItemTypeNotFound
+from qtrack.item_types import service as item_types
+from qtrack.item_types.schemas import ItemTypeCreate, ItemTypeRead, ItemTypeUpdate
+from qtrack.item_types.service import ItemTypeInUse, ItemTypeNotFound
 from qtrack.workflow.service import WorkflowNotFound
 
 router = APIRouter(prefix="/api/v1", tags=["item types"], responses=AUTHENTICATED)

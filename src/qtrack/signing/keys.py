@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts import audit
 from qtrack.accounts.models import User
-from qtrack.codes.models import SigningKey
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
 from qtrack.core.errors import Conflict, NotFound
+from qtrack.signing.models import SigningKey
 
 MAX_KEY_ID = 0xFFFF  # two bytes in the token
 # How long a process trusts its copy of the keys: after a rotation or retirement elsewhere,

@@ -12,18 +12,18 @@ import functools
 import re
 import struct
 from dataclasses import dataclass
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qtrack.codes import keys
-from qtrack.codes.models import ItemLabel
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
-from qtrack.items.models import Item
+from qtrack.signing import keys
+from qtrack.signing.models import ItemLabel
 
 VERSION = 1
 _HEADER = struct.Struct(">BHQH")  # version, key id, item id (8 bytes, top 2 must be 0), serial
@@ -72,43 +72,65 @@ def label_url(settings: Settings, token: str) -> str:
     return f"{settings.public_url.upper()}/Q/{token}"
 
 
-async def issue_label(
-    session: AsyncSession, settings: Settings, *, item: Item, issued_by: int | None
-) -> ItemLabel:
-    """Sign a new label for an item; any earlier label of it is revoked."""
-    if item.id >= 1 << 48:
+_label: Table = ItemLabel.__table__  # type: ignore[assignment]
+_LAST_SERIAL = select(func.max(_label.c.serial)).where(_label.c.item_id == bindparam("item_id"))
+_REVOKE = (
+    update(_label)
+    .where(_label.c.item_id == bindparam("label_item_id"), _label.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"))
+)
+_INSERT_LABEL = insert(_label).returning(_label.c.id)
+
+
+def label_row(
+    private: Ed25519PrivateKey,
+    key_id: int,
+    item_id: int,
+    serial: int,
+    *,
+    issued_by: int | None,
+    issued_at: datetime,
+) -> dict[str, Any]:
+    """The `item_label` row of one label: what `issue_label` inserts, and the importer
+    copies for each imported item's label 1."""
+    if item_id >= 1 << 48:
         raise ValueError("item id does not fit a label token")
-    last = await session.scalar(
-        select(func.max(ItemLabel.serial)).where(ItemLabel.item_id == item.id)
-    )
-    serial = (last or 0) + 1
+    return {
+        "item_id": item_id,
+        "serial": serial,
+        "key_id": key_id,
+        "token": sign_label(private, key_id, item_id, serial),
+        "issued_at": issued_at,
+        "issued_by_id": issued_by,
+    }
+
+
+async def issue_label(
+    session: AsyncSession, settings: Settings, *, item_id: int, issued_by: int | None
+) -> ItemLabel:
+    """Sign a new label for an item; any earlier label of it is revoked. The caller holds the
+    item's row lock (two labels of one item cannot take the same serial)."""
+    last = await session.scalar(_LAST_SERIAL, {"item_id": item_id})
     key_id, private = await keys.signer(session, settings)
-    token = sign_label(private, key_id, item.id, serial)
-    await session.execute(
-        update(ItemLabel)
-        .where(ItemLabel.item_id == item.id, ItemLabel.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    label = ItemLabel(
-        item_id=item.id, serial=serial, key_id=key_id, token=token, issued_by_id=issued_by
-    )
-    session.add(label)
-    await session.flush()
-    return label
+    now = utcnow()
+    row = label_row(private, key_id, item_id, (last or 0) + 1, issued_by=issued_by, issued_at=now)
+    await session.execute(_REVOKE, {"label_item_id": item_id, "now": now})
+    label_id = (await session.execute(_INSERT_LABEL, row)).scalar_one()
+    return ItemLabel(id=label_id, **row)
 
 
 async def issue_first_labels(
-    session: AsyncSession, settings: Settings, *, items: list[Item], issued_by: int | None
+    session: AsyncSession, settings: Settings, *, item_ids: list[int], issued_by: int | None
 ) -> None:
     """Sign label 1 for freshly registered items (nothing to look up or revoke)."""
     key_id, private = await keys.signer(session, settings)
-    labels = []
-    for item in items:
-        token = sign_label(private, key_id, item.id, 1)
-        labels.append(
-            ItemLabel(item_id=item.id, serial=1, key_id=key_id, token=token, issued_by_id=issued_by)
-        )
-    session.add_all(labels)
+    now = utcnow()
+    rows = [
+        label_row(private, key_id, item_id, 1, issued_by=issued_by, issued_at=now)
+        for item_id in item_ids
+    ]
+    if rows:
+        await session.execute(insert(_label), rows)
 
 
 async def current_label(session: AsyncSession, item_id: int) -> ItemLabel | None:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from qtrack.core.db import Database
-from qtrack.items.models import ItemType
+from qtrack.item_types.models import ItemType
 from qtrack.workflow.defaults import MATERIAL
 from tests.factories import AppLogin
 from tests.factories import insert_item_row as insert_item
@@ -61,6 +61,7 @@ async def test_shipped_types_exist(client: httpx.AsyncClient, operator: AppLogin
             "label": s["label"],
             "colour": s["colour"],
             "terminal": bool(s.get("terminal")),
+            "closed": False,
         }
         for s in MATERIAL["states"]
     ]
@@ -125,8 +126,20 @@ async def test_create_type_on_a_new_workflow(
         "label_template": None,
         "initial_state": "drawn",
         "states": [
-            {"key": "drawn", "label": "Drawn", "colour": "#0969da", "terminal": False},
-            {"key": "tested", "label": "Tested", "colour": "#6e7781", "terminal": True},
+            {
+                "key": "drawn",
+                "label": "Drawn",
+                "colour": "#0969da",
+                "terminal": False,
+                "closed": False,
+            },
+            {
+                "key": "tested",
+                "label": "Tested",
+                "colour": "#6e7781",
+                "terminal": True,
+                "closed": False,
+            },
         ],
     }
     shown = await client.get("/api/v1/item-types/sample", headers=admin.headers)

@@ -6,9 +6,9 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from qtrack.codes import keys, tokens
 from qtrack.config import Settings
 from qtrack.core.db import Database
+from qtrack.signing import keys, tokens
 from tests.factories import AppLogin, create_user, login
 
 

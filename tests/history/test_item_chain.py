@@ -11,7 +11,7 @@ from sqlalchemy.pool import NullPool
 
 from qtrack.config import Settings
 from qtrack.core.db import Database
-from qtrack.events import service as events_service
+from qtrack.history import verify
 from qtrack.items.models import Item
 from tests.factories import AppLogin, create_user, login, web_login
 
@@ -120,7 +120,7 @@ async def test_verifying_one_item_reads_its_events_in_one_query(
             item_id = (await session.execute(select(Item.id).where(Item.code == code))).scalar()
             assert item_id is not None
             statements.clear()
-            chain = await events_service.verify_item_chain(session, item_id)
+            chain = await verify.verify_item_chain(session, item_id)
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     assert chain.intact

@@ -1,4 +1,6 @@
-"""The scan paths answer from what they read and wrote (Core rows, no re-read): their bodies
+"""Each change has one implementation (`items.create`, `items.changes`, `items.moves`,
+`containers.service`), on the scan paths' terms: Core statements that answer from what they
+read and wrote, never re-read. Whatever the edge (API, scan, CLI, pages, bulk), the answer
 must be exactly what the read models say when the same things are read back afterwards."""
 
 from typing import Any
@@ -12,17 +14,21 @@ from tests.items.conftest import Crew, register
 _DETAIL_ONLY = ("status_label", "status_colour", "actions")
 
 
-async def _read_back(client: httpx.AsyncClient, crew: Crew, code: str) -> dict[str, Any]:
+async def _read_back(
+    client: httpx.AsyncClient, crew: Crew, code: str, *, archived: bool = False
+) -> dict[str, Any]:
     """The item as the list endpoint shows it (the pydantic read model, from the ORM)."""
     response = await client.get(
-        "/api/v1/items", params={"q": code, "archived": "false"}, headers=crew.admin.headers
+        "/api/v1/items",
+        params={"q": code, "archived": str(archived).lower()},
+        headers=crew.admin.headers,
     )
     assert response.status_code == 200, response.text
     (item,) = [i for i in response.json()["items"] if i["code"] == code]
     return dict(item)
 
 
-async def _history(client: httpx.AsyncClient, crew: Crew, code: str) -> list[dict[str, Any]]:
+async def _history(client: httpx.AsyncClient, crew: Crew, code: object) -> list[dict[str, Any]]:
     response = await client.get(f"/api/v1/items/{code}/events", headers=crew.admin.headers)
     assert response.status_code == 200, response.text
     return list(response.json()["items"])
@@ -149,3 +155,49 @@ async def test_moving_a_container_answers_with_its_contents_events(
     assert (await _read_back(client, crew, str(inner["code"])))["location"] == "WH-B"
     stats = (await client.get("/api/v1/stats", headers=crew.admin.headers)).json()
     assert {r["location"]: r["count"] for r in stats["by_location"]} == {"WH-B": 2}
+
+
+async def test_every_kind_of_change_answers_what_is_read_back(
+    client: httpx.AsyncClient, crew: Crew, site: list[str]
+) -> None:
+    bag = await register(client, crew.operator, type="bag", name="Bag", location="WH-B")
+    created = await client.post(
+        "/api/v1/items",
+        json={"type": "material", "name": "Lot", "quantity": "10", "location": "WH-A"},
+        headers=crew.operator.headers,
+    )
+    assert created.status_code == 201, created.text
+    lot = created.json()["items"][0]
+    code = lot["code"]
+    assert lot == await _read_back(client, crew, code)
+    assert (await _history(client, crew, code))[0]["after"]["quantity"] == "10"
+
+    tag = (await client.get(f"/api/v1/items/{code}", headers=crew.qa.headers)).headers["etag"]
+    steps: list[tuple[Any, str, str, dict[str, Any], dict[str, str]]] = [
+        (crew.qa, "PATCH", "", {"batch": "B-9", "weight_kg": "2.5"}, {"If-Match": tag}),
+        (crew.operator, "POST", "/quantity", {"kind": "dispense", "amount": "2.5"}, {}),
+        (crew.operator, "POST", "/pack", {"container": bag["code"]}, {}),
+        (crew.operator, "POST", "/unpack", {"reason": "wrong bag"}, {}),
+        (crew.operator, "POST", "/transitions", {"transition": "quarantine"}, {}),
+        (crew.operator, "POST", "/move", {"location": "RACK-1"}, {}),
+        (crew.qa, "POST", "/archive", {"reason": "spilt"}, {}),
+    ]
+    for who, method, path, body, headers in steps:
+        response = await client.request(
+            method,
+            f"/api/v1/items/{code}{path}",
+            json=body,
+            headers={**who.headers, **headers},
+        )
+        assert response.status_code == 200, (path, response.text)
+        answer = response.json()
+        assert ChangeResult.model_validate(answer).model_dump(mode="json") == answer
+        archived = path == "/archive"
+        assert answer["item"] == await _read_back(client, crew, code, archived=archived), path
+        for event in answer["events"]:  # each is its item's newest, as its history shows it
+            assert event == (await _history(client, crew, event["item"]))[0], path
+    assert [e["type"] for e in await _history(client, crew, bag["code"])] == [
+        "content_removed",
+        "content_added",
+        "created",
+    ]

@@ -1,0 +1,1 @@
+"""Reading the event log: histories, the feed, and proofs that the chains are intact."""

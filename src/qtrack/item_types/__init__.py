@@ -1,0 +1,1 @@
+"""Item types: what kinds of things exist, their codes, workflows, units and attribute rules."""

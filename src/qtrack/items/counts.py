@@ -1,0 +1,159 @@
+"""Keeping the maintained counts in step with every change of an item.
+
+The counts by type and status and by location (`status_count`, `location_count`: tables of
+`qtrack.inventory`, which reads them) change in the same transaction as the item, by upserts
+that add a delta. Each count is spread over `SHARDS` rows, the shard taken from the changed
+item's id: one row per count would make every change of a busy state wait for the previous
+one's commit on that row's lock. The upserts run last, right before the commit, and a
+change's two rows are written by one statement in key order (concurrent changes cannot
+deadlock on them).
+"""
+
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+SHARDS = 8
+
+# The upserts as text: the same SQL on PostgreSQL and SQLite, compiled once. (A multi-row
+# `insert().values([...])` is compiled again on every execution, which cost more than running
+# it; these run on every change of state or place.)
+_STATUS_UPSERT = {
+    1: text(
+        "INSERT INTO status_count (type_id, status, shard, count)"
+        " VALUES (:type_id_0, :status_0, :shard, :count_0)"
+        " ON CONFLICT (type_id, status, shard)"
+        " DO UPDATE SET count = status_count.count + excluded.count"
+    ),
+    2: text(
+        "INSERT INTO status_count (type_id, status, shard, count)"
+        " VALUES (:type_id_0, :status_0, :shard, :count_0),"
+        " (:type_id_1, :status_1, :shard, :count_1)"
+        " ON CONFLICT (type_id, status, shard)"
+        " DO UPDATE SET count = status_count.count + excluded.count"
+    ),
+}
+_LOCATION_UPSERT = {
+    1: text(
+        "INSERT INTO location_count (location_id, shard, count)"
+        " VALUES (:location_id_0, :shard, :count_0)"
+        " ON CONFLICT (location_id, shard)"
+        " DO UPDATE SET count = location_count.count + excluded.count"
+    ),
+    2: text(
+        "INSERT INTO location_count (location_id, shard, count)"
+        " VALUES (:location_id_0, :shard, :count_0), (:location_id_1, :shard, :count_1)"
+        " ON CONFLICT (location_id, shard)"
+        " DO UPDATE SET count = location_count.count + excluded.count"
+    ),
+}
+
+
+def shard_of(item_id: int) -> int:
+    """The counter shard a change of this item goes to."""
+    return item_id % SHARDS
+
+
+async def bump_status(
+    session: AsyncSession, type_id: int, status: str, delta: int, *, shard: int = 0
+) -> None:
+    """Add `delta` live items of a type in a state."""
+    if delta == 0:
+        return
+    await session.execute(
+        _STATUS_UPSERT[1],
+        {"type_id_0": type_id, "status_0": status, "shard": shard, "count_0": delta},
+    )
+
+
+async def bump_location(
+    session: AsyncSession, location_id: int | None, delta: int, *, shard: int = 0
+) -> None:
+    """Add `delta` live items directly at a location (None: nowhere in particular)."""
+    if delta == 0 or location_id is None:
+        return
+    await session.execute(
+        _LOCATION_UPSERT[1], {"location_id_0": location_id, "shard": shard, "count_0": delta}
+    )
+
+
+async def status_changed(
+    session: AsyncSession, type_id: int, old: str, new: str, *, shard: int = 0
+) -> None:
+    """One item of a type went from one state to another: both counter rows in one statement,
+    in the order of their keys, so that concurrent changes lock shared rows in one order."""
+    if old == new:
+        return
+    (first, d1), (second, d2) = sorted([(old, -1), (new, +1)])
+    await session.execute(
+        _STATUS_UPSERT[2],
+        {
+            "type_id_0": type_id,
+            "status_0": first,
+            "count_0": d1,
+            "type_id_1": type_id,
+            "status_1": second,
+            "count_1": d2,
+            "shard": shard,
+        },
+    )
+
+
+async def location_changed(
+    session: AsyncSession, old: int | None, new: int | None, *, shard: int = 0
+) -> None:
+    """One item moved between locations: both counter rows in one statement, in key order."""
+    if old == new:
+        return
+    if old is None or new is None:
+        await bump_location(session, old, -1, shard=shard)
+        await bump_location(session, new, +1, shard=shard)
+        return
+    (first, d1), (second, d2) = sorted([(old, -1), (new, +1)])
+    await session.execute(
+        _LOCATION_UPSERT[2],
+        {
+            "location_id_0": first,
+            "count_0": d1,
+            "location_id_1": second,
+            "count_1": d2,
+            "shard": shard,
+        },
+    )
+
+
+async def items_added(
+    session: AsyncSession, added: Mapping[tuple[int, str], Iterable[int | None]]
+) -> None:
+    """Count freshly registered items: (type id, state) -> the location of each new item.
+
+    One upsert per counter row touched, in a fixed order (so concurrent batches take the
+    rows' locks in the same order and cannot deadlock)."""
+    per_location: dict[int, int] = {}
+    for (type_id, status), locations in sorted(added.items()):
+        placed = list(locations)
+        await bump_status(session, type_id, status, len(placed))
+        for loc in placed:
+            if loc is not None:
+                per_location[loc] = per_location.get(loc, 0) + 1
+    for loc, n in sorted(per_location.items()):
+        await bump_location(session, loc, n)
+
+
+async def locations_changed(
+    session: AsyncSession, moved: Iterable[tuple[int | None, int | None, int]]
+) -> None:
+    """Several items moved in one change, each (old location, new location, item id): the
+    deltas added up per counter row, and the rows written in the order of their keys, as
+    every change writes them, so that two changes of several items cannot deadlock."""
+    deltas: dict[tuple[int, int], int] = {}
+    for old, new, item_id in moved:
+        if old == new:
+            continue
+        shard = shard_of(item_id)
+        for loc, delta in ((old, -1), (new, +1)):
+            if loc is not None:
+                deltas[(loc, shard)] = deltas.get((loc, shard), 0) + delta
+    for (loc, shard), delta in sorted(deltas.items()):
+        await bump_location(session, loc, delta, shard=shard)

@@ -1,0 +1,2 @@
+"""Label tokens and the Ed25519 keys that sign them: an item's identity, below every domain
+that names items."""
