@@ -63,10 +63,9 @@ def test_migration_files_are_dated_and_slugged() -> None:
 
 
 def _bag_states(conn: Connection) -> dict[str, Any]:
-    definition = conn.execute(text("SELECT definition FROM workflow WHERE key = 'bag'")).scalar()
-    if isinstance(definition, str):  # JSON read as plain text comes back as text
-        definition = json.loads(definition)
-    assert definition is not None
+    stored = conn.execute(text("SELECT definition FROM workflow WHERE key = 'bag'")).scalar_one()
+    # Read as plain text, not through the model: JSON comes back as text or as a dict.
+    definition: dict[str, Any] = json.loads(stored) if isinstance(stored, str) else stored
     return {s["key"]: s.get("closed") for s in definition["states"]}
 
 

@@ -17,7 +17,7 @@ from tests.factories import create_user
 
 
 async def test_record_chains_each_entry_after_the_head_it_is_given(db: Database) -> None:
-    user = await create_user(db, "rec", "admin")
+    user = await create_user(db, "chainer", "admin")
     async with db.session_scope() as session:
         actor = Principal(user=user, permissions=frozenset(), via="cli")
         first, second = await create.register_items(
