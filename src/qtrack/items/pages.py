@@ -20,6 +20,7 @@ from qtrack.events import service as events_service
 from qtrack.events.service import EventContext
 from qtrack.items import bulk, changes
 from qtrack.items import service as items_service
+from qtrack.items import types as item_types
 from qtrack.locations import service as locations_service
 from qtrack.web.render import page, settle_refused
 from qtrack.workflow import service as workflow_service
@@ -88,10 +89,7 @@ async def _item_page(
         contents = await items_service.read_items(
             session, await containers_service.contents(session, item)
         )
-        # Imported here: qtrack.web.pages imports this module.
-        from qtrack.web.pages import state_styles
-
-        styles = await state_styles(session)
+        styles = workflow_service.state_styles(await item_types.list_item_types(session))
     return page(
         request,
         "item.html",

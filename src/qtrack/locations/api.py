@@ -12,6 +12,7 @@ from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep
 from qtrack.core.pagination import Page, PageCursor, PageLimit, decode_int_cursor, encode_cursor
 from qtrack.locations import service as locations_service
+from qtrack.locations.deps import HoldingsDep
 from qtrack.locations.models import Location
 from qtrack.locations.schemas import (
     LocationCreate,
@@ -94,6 +95,9 @@ async def update_location(
 
 
 @router.post("/locations/{code}/archive")
-async def archive_location(code: str, _: Manager, session: SessionDep) -> LocationRead:
+async def archive_location(
+    code: str, _: Manager, session: SessionDep, holdings: HoldingsDep
+) -> LocationRead:
     """Archive a location that holds nothing any more."""
-    return await _read(session, await locations_service.archive_location(session, code))
+    location = await locations_service.archive_location(session, code, items_at=holdings.items_at)
+    return await _read(session, location)
