@@ -11,13 +11,14 @@ from qtrack.accounts import service as accounts_service
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from tests.conftest import start_app
-from tests.factories import PASSWORD, AppLogin, bearer, create_token, create_user, login
-
-
-@pytest.fixture
-async def admin(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "boss", "admin")
-    return await login(client, "boss")
+from tests.factories.accounts import (
+    PASSWORD,
+    AppLogin,
+    bearer,
+    create_token,
+    create_user,
+    login,
+)
 
 
 async def test_concurrent_guesses_cannot_slip_under_the_limit(

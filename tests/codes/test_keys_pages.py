@@ -3,33 +3,19 @@
 import re
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from qtrack.accounts.models import SecurityEvent
-from qtrack.codes import keys
 from qtrack.codes.models import SigningKey
 from qtrack.core.db import Database
-from tests.factories import AppLogin, create_user, csrf_of, login, web_login
+from tests.factories.accounts import AppLogin, csrf_of, signed_in
 
 BASE = "/admin/keys"
 
 
-@pytest.fixture(autouse=True)
-def fresh_key_cache() -> None:
-    keys.forget_cached_keys()
-
-
-@pytest.fixture
-async def qa(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "qa", "supervisor")
-    return await login(client, "qa")
-
-
 async def _admin(client: httpx.AsyncClient, db: Database) -> str:
     """Sign the browser in as an admin; returns the session's CSRF token."""
-    await create_user(db, "boss", "admin")
-    await web_login(client, "boss")
+    await signed_in(client, db, "boss", "admin")
     return csrf_of((await client.get(BASE)).text)
 
 
@@ -176,8 +162,7 @@ async def test_operators_and_forged_forms_change_no_key(
         assert (await client.post(path, data={"confirm": "yes"})).status_code == 403
     assert await _statuses(db) == before
 
-    await create_user(db, "olga", "operator")
-    await web_login(client, "olga")
+    await signed_in(client, db, "olga", "operator")
     own_csrf = csrf_of((await client.get("/")).text)
     page = await client.get(BASE)
     assert page.status_code == 403

@@ -13,7 +13,7 @@ from qtrack.config import Settings
 from qtrack.core.db import Database
 from qtrack.events import service as events_service
 from qtrack.items.models import Item
-from tests.factories import AppLogin, create_user, login, web_login
+from tests.factories.accounts import AppLogin, create_user, login, web_login
 
 
 async def _lot_with_three_events(client: httpx.AsyncClient, who: AppLogin) -> str:

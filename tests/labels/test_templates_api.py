@@ -11,7 +11,7 @@ from qtrack.codes.models import LabelTemplate
 from qtrack.core.db import Database
 from qtrack.labels import service as labels_service
 from qtrack.labels.defaults import SHIPPED_TEMPLATES
-from tests.factories import AppLogin, create_user, login
+from tests.factories.accounts import AppLogin, logged_in
 
 STRIP = {
     "key": "shelf-strip",
@@ -30,14 +30,12 @@ URL = "/api/v1/label-templates/shelf-strip"
 
 @pytest.fixture
 async def boss(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "boss", "admin")
-    return await login(client, "boss")
+    return await logged_in(client, db, "boss", "admin")
 
 
 @pytest.fixture
 async def vic(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "vic", "viewer")
-    return await login(client, "vic")
+    return await logged_in(client, db, "vic", "viewer")
 
 
 @pytest.fixture

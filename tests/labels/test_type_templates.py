@@ -4,7 +4,7 @@ import httpx
 import pypdfium2 as pdfium
 import pytest
 
-from tests.factories import AppLogin
+from tests.factories.accounts import AppLogin
 
 
 def _page_size_mm(pdf: bytes) -> tuple[int, int]:
