@@ -9,6 +9,7 @@ from qtrack.accounts.models import SecurityEvent
 from qtrack.codes.models import SigningKey
 from qtrack.core.db import Database
 from tests.factories.accounts import AppLogin, csrf_of, signed_in
+from tests.factories.items import register
 
 BASE = "/admin/keys"
 
@@ -21,8 +22,7 @@ async def _admin(client: httpx.AsyncClient, db: Database) -> str:
 
 async def _label_url(client: httpx.AsyncClient, who: AppLogin) -> str:
     """A new item's label, signed with the key active now."""
-    made = await client.post("/api/v1/items", json={"type": "material"}, headers=who.headers)
-    code = made.json()["items"][0]["code"]
+    code = (await register(client, who))["code"]
     url: str = (await client.get(f"/api/v1/items/{code}/label", headers=who.headers)).json()["url"]
     return url
 
