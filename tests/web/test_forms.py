@@ -82,6 +82,11 @@ def test_pydantic_problems(
          {"quantity": "must be > 0"}),
         (_failed((["body", "expires_at"], "in the past")), {"rename": {"expires_at": "until"}},
          {"until": "in the past"}),
+        # a problem inside a field that holds a document says where
+        (_failed((["body", "attribute_schema", "properties", "size"], "not a schema")),
+         {"inside": True}, {"attribute_schema": "not a schema (at properties/size)"}),
+        (_failed((["body", "attribute_schema"], "not an object")), {"inside": True},
+         {"attribute_schema": "not an object"}),
         # no message: the error's own
         (ValidationFailed("Nope", details=[{"loc": ["body", "key"]}]), {}, {"key": "Nope"}),
         # details that locate nothing put nothing on a field

@@ -68,6 +68,7 @@ def field_errors(
     field_of: FieldOf = first_part,
     unlocated: str = "",
     capitalise: bool = False,
+    inside: bool = False,
 ) -> dict[str, str]:
     """Field name -> what to tell the person, for each problem of a refused form.
 
@@ -75,16 +76,20 @@ def field_errors(
     model's field to the form's; a problem with no location goes under `unlocated` ("" is
     the form as a whole). Several problems of one field are joined; pydantic's "Value error, "
     is left out; `capitalise` starts each message with a capital letter (use cases word
-    theirs for the API: "at least 12 characters").
+    theirs for the API: "at least 12 characters"); `inside` says where inside the field a
+    problem is, for a field that holds a document ("not a string (at properties/size)").
     """
     found: dict[str, list[str]] = {}
     for loc, kind, message in _problems(error):
         field = field_of(loc) if loc else unlocated
+        within = loc[loc.index(field) + 1 :] if inside and field in loc else []
         field = (rename or {}).get(field, field)
         said = (words or {}).get((field.rsplit(".", 1)[-1], kind)) or (words or {}).get(kind)
         said = (said or message).removeprefix("Value error, ")
         if capitalise:
             said = said[:1].upper() + said[1:]
+        if within:
+            said = f"{said} (at {'/'.join(within)})"
         if said not in found.setdefault(field, []):
             found[field].append(said)
     return {field: "; ".join(messages) for field, messages in found.items()}
