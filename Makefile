@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make run   set up, migrate, and serve on http://127.0.0.1:8000 (SQLite by default)
-#   make test  set up, then ruff, mypy and the whole test suite
+#   make test  set up, then ruff, mypy, the import contracts and the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,7 +8,7 @@ STAMP := $(VENV)/.qtrack-installed
 # Two workers: the suite is mostly waiting on databases, and CI machines have two cores.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test install lint typecheck pytest clean
+.PHONY: run test install lint typecheck contracts pytest clean
 
 # pip's own output (a line per package) shows progress: the first install takes a minute.
 $(STAMP): pyproject.toml constraints.txt
@@ -34,10 +34,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The layering of src/qtrack: the contracts are [tool.importlinter] in pyproject.toml.
+contracts: install
+	$(BIN)/lint-imports
+
 pytest: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint typecheck contracts pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -23,7 +23,7 @@ from tests.databases import (
     postgres_problem,
     unavailable,
 )
-from tests.factories import AppLogin, create_user, login, web_login
+from tests.factories.accounts import AppLogin, logged_in, signed_in
 
 # Commands' output is compared exactly, and a loaded CI machine can make any query take 200 ms:
 # the slow-query warning (QTRACK_SLOW_QUERY_MS) would then land in a command's stderr.
@@ -177,8 +177,7 @@ def db(app: FastAPI) -> Database:
 @pytest.fixture
 async def web_admin(client: httpx.AsyncClient, db: Database) -> httpx.AsyncClient:
     """The client, signed in to the web UI as the administrator "boss"."""
-    await create_user(db, "boss", "admin")
-    await web_login(client, "boss")
+    await signed_in(client, db, "boss", "admin")
     return client
 
 
@@ -213,12 +212,10 @@ async def limited_client(limited_app: FastAPI) -> AsyncIterator[httpx.AsyncClien
 @pytest.fixture
 async def admin(client: httpx.AsyncClient, db: Database) -> AppLogin:
     """An administrator, logged in through the API."""
-    await create_user(db, "boss", "admin")
-    return await login(client, "boss")
+    return await logged_in(client, db, "boss", "admin")
 
 
 @pytest.fixture
 async def operator(client: httpx.AsyncClient, db: Database) -> AppLogin:
     """An operator, logged in through the API."""
-    await create_user(db, "olga", "operator")
-    return await login(client, "olga")
+    return await logged_in(client, db, "olga", "operator")

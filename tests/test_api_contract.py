@@ -32,7 +32,7 @@ from qtrack.core.db import Database
 from qtrack.labels import qr
 from tests.conftest import make_settings
 from tests.databases import SqliteTemplates
-from tests.factories import AppLogin, bearer, create_token, create_user
+from tests.factories.accounts import AppLogin, bearer, create_token, create_user
 
 CHECKS = [
     "not_a_server_error",

@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from qtrack import __version__, migrations
+from qtrack import __version__, migrations, wiring
 from qtrack import handlers as _handlers  # noqa: F401  (registers every job, schedule, consumer)
 from qtrack.accounts import admin_pages as accounts_admin_pages
 from qtrack.accounts import api as accounts_api
@@ -35,10 +35,12 @@ from qtrack.core.ratelimit import create_rate_limiter
 from qtrack.core.redis import create_redis
 from qtrack.core.state import AppState
 from qtrack.core.templating import STATIC_DIR
+from qtrack.dashboard import pages as dashboard_pages
 from qtrack.history import api as history_api
 from qtrack.integrations.epcis import api as epcis_api
 from qtrack.inventory import api as inventory_api
 from qtrack.item_pages import actions as item_action_pages
+from qtrack.item_pages import list_pages as items_list_pages
 from qtrack.item_pages import pages as item_pages
 from qtrack.item_types import api as item_types_api
 from qtrack.item_types import pages as item_types_pages
@@ -50,9 +52,7 @@ from qtrack.labels.cache import QrCache
 from qtrack.locations import api as locations_api
 from qtrack.locations import pages as locations_pages
 from qtrack.operations import pages as operations_pages
-from qtrack.web import pages as web_pages
 from qtrack.web import pwa as web_pwa
-from qtrack.web.render import error_layout
 from qtrack.workflow import api as workflow_api
 from qtrack.workflow import pages as workflow_pages
 
@@ -107,7 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.state.error_layout = error_layout
+    app.state.error_layout = accounts_pages.error_layout
+    wiring.provide(app)
     # The scan paths first: Starlette tries routes in order, and every route tried before
     # the one that matches costs CPU on the busiest requests (item lookup, scan, changes).
     app.include_router(items_api.router)
@@ -123,8 +124,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(labels_api.router)
     app.include_router(accounts_pages.router)
     app.include_router(web_pwa.router)
+    app.include_router(dashboard_pages.router)
     # Before the item pages: /items/new is a page, not an item code.
-    app.include_router(web_pages.router)
+    app.include_router(items_list_pages.router)
     app.include_router(item_pages.router)
     app.include_router(item_action_pages.router)
     app.include_router(workflow_api.router)

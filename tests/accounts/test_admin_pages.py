@@ -20,7 +20,14 @@ from qtrack.accounts.models import ApiToken, Role, SecurityEvent, User
 from qtrack.accounts.permissions import ALL_PERMISSIONS, Permission
 from qtrack.core.clock import utcnow
 from qtrack.core.db import Database
-from tests.factories import bearer, create_token, create_user, csrf_of, web_login
+from tests.factories.accounts import (
+    bearer,
+    create_token,
+    create_user,
+    csrf_of,
+    signed_in,
+    web_login,
+)
 
 NEW_PASSWORD = "a brand new pass phrase"
 
@@ -681,8 +688,7 @@ async def test_an_operator_gets_403_on_every_admin_page_and_post(
 async def test_forged_forms_are_refused_and_change_nothing(
     client: httpx.AsyncClient, db: Database, arranged: Callable[[], Any]
 ) -> None:
-    await create_user(db, "boss", "admin")
-    await web_login(client, "boss")
+    await signed_in(client, db, "boss", "admin")
     before = await arranged()
     posts = [path for method, path in _admin_routes() if method == "POST"]
     assert len(posts) == 10
@@ -700,8 +706,7 @@ async def test_a_revoked_grant_of_admin_users_closes_the_pages(
     client: httpx.AsyncClient, db: Database
 ) -> None:
     await create_user(db, "boss", "admin")
-    await create_user(db, "deputy", "admin")
-    await web_login(client, "deputy")
+    await signed_in(client, db, "deputy", "admin")
     assert (await client.get("/admin/users")).status_code == 200
     async with db.session_scope() as session:
         deputy = await session.scalar(select(User).where(User.username == "deputy"))

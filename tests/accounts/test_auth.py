@@ -17,7 +17,7 @@ from qtrack.accounts.models import SecurityEvent
 from qtrack.accounts.sessions import JWT_AUDIENCE, JWT_ISSUER
 from qtrack.config import PLACEHOLDER_SECRET, Settings
 from qtrack.core.db import Database
-from tests.factories import PASSWORD, bearer, create_user, login
+from tests.factories.accounts import PASSWORD, bearer, create_user, login
 
 
 async def _events(db: Database, kind: str) -> list[SecurityEvent]:

@@ -25,7 +25,7 @@ from qtrack.core.clock import utcnow
 from qtrack.core.db import Database
 from qtrack.core.security import hash_password, sha256_hex, verify_password
 from tests.conftest import make_settings, start_app
-from tests.factories import login, web_login
+from tests.factories.accounts import login, web_login
 
 T = TypeVar("T")
 

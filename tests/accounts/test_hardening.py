@@ -8,17 +8,17 @@ import pytest
 from fastapi import FastAPI
 
 from qtrack.accounts import service as accounts_service
-from qtrack.accounts import sessions
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from tests.conftest import start_app
-from tests.factories import PASSWORD, AppLogin, bearer, create_token, create_user, login
-
-
-@pytest.fixture
-async def admin(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "boss", "admin")
-    return await login(client, "boss")
+from tests.factories.accounts import (
+    PASSWORD,
+    AppLogin,
+    bearer,
+    create_token,
+    create_user,
+    login,
+)
 
 
 async def test_concurrent_guesses_cannot_slip_under_the_limit(
@@ -143,14 +143,6 @@ async def test_own_password_change_ends_other_logins_and_tokens_cannot(
     ).status_code == 204
     assert (await client.get("/api/v1/auth/me", headers=desk.headers)).status_code == 200
     assert (await client.get("/api/v1/auth/me", headers=phone.headers)).status_code == 401
-
-
-def test_the_login_form_cannot_mint_a_session_csrf_token(settings: Settings) -> None:
-    session_id = "0123456789abcdef0123456789abcdef"
-    minted_by_login_form = sessions.csrf_token(settings, session_id, "login")
-    assert not sessions.csrf_valid(settings, session_id, minted_by_login_form)
-    assert sessions.csrf_valid(settings, session_id, sessions.csrf_token(settings, session_id))
-    assert not sessions.csrf_valid(settings, session_id, "\u00e9" * 64)
 
 
 async def test_a_crash_does_not_log_local_secrets(

@@ -8,7 +8,7 @@ from qtrack.accounts import principal_cache
 from qtrack.accounts.models import ApiToken
 from qtrack.core.clock import utcnow
 from qtrack.core.db import Database
-from tests.factories import bearer, create_token, create_user, login
+from tests.factories.accounts import bearer, create_token, create_user, login
 
 
 async def _me(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:

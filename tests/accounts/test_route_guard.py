@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute
 
 from qtrack.accounts.deps import get_principal
 from qtrack.core.db import Database
-from tests.factories import bearer, create_token, create_user, login
+from tests.factories.accounts import bearer, create_token, create_user, login
 
 # Routes anyone may call.
 PUBLIC = {

@@ -10,7 +10,7 @@ from qtrack.accounts.service import SignatureFailed, TooManyAttempts
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from qtrack.core.ratelimit import MemoryRateLimiter
-from tests.factories import PASSWORD, create_user
+from tests.factories.accounts import PASSWORD, create_user
 
 
 async def _sign(

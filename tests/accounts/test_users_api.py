@@ -14,13 +14,14 @@ from qtrack.accounts.permissions import BUILTIN_ROLES
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from tests.conftest import start_app
-from tests.factories import PASSWORD, AppLogin, bearer, create_token, create_user, login
-
-
-@pytest.fixture
-async def admin(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "boss", "admin")
-    return await login(client, "boss")
+from tests.factories.accounts import (
+    PASSWORD,
+    AppLogin,
+    bearer,
+    create_token,
+    create_user,
+    login,
+)
 
 
 async def _kinds(db: Database) -> list[str]:

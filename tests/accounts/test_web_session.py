@@ -11,7 +11,7 @@ from qtrack.accounts.models import SecurityEvent
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from tests.conftest import start_app
-from tests.factories import PASSWORD, create_user
+from tests.factories.accounts import PASSWORD, create_user
 
 
 def _csrf(html: str) -> str:

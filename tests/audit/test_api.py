@@ -14,7 +14,7 @@ from qtrack.audit import service as audit_service
 from qtrack.core.db import Database
 from qtrack.core.pagination import encode_cursor
 from tests.audit.history import edit_in, seed_into
-from tests.factories import AppLogin, create_user, login
+from tests.factories.accounts import AppLogin, create_user, login
 
 
 @pytest.fixture

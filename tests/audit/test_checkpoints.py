@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 import pytest
 from fastapi import FastAPI
 
+from qtrack.audit import heads
 from qtrack.audit import service as audit_service
 from qtrack.audit.models import Checkpoint
 from qtrack.core.db import Database
 from qtrack.core.state import AppState
-from qtrack.events import heads
 from qtrack.history import service as history_service
 from qtrack.jobs import registry
 from qtrack.jobs import service as jobs_service

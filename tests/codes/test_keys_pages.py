@@ -3,40 +3,26 @@
 import re
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from qtrack.accounts.models import SecurityEvent
 from qtrack.core.db import Database
-from qtrack.signing import keys
 from qtrack.signing.models import SigningKey
-from tests.factories import AppLogin, create_user, csrf_of, login, web_login
+from tests.factories.accounts import AppLogin, csrf_of, signed_in
+from tests.factories.items import register
 
 BASE = "/admin/keys"
 
 
-@pytest.fixture(autouse=True)
-def fresh_key_cache() -> None:
-    keys.forget_cached_keys()
-
-
-@pytest.fixture
-async def qa(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "qa", "supervisor")
-    return await login(client, "qa")
-
-
 async def _admin(client: httpx.AsyncClient, db: Database) -> str:
     """Sign the browser in as an admin; returns the session's CSRF token."""
-    await create_user(db, "boss", "admin")
-    await web_login(client, "boss")
+    await signed_in(client, db, "boss", "admin")
     return csrf_of((await client.get(BASE)).text)
 
 
 async def _label_url(client: httpx.AsyncClient, who: AppLogin) -> str:
     """A new item's label, signed with the key active now."""
-    made = await client.post("/api/v1/items", json={"type": "material"}, headers=who.headers)
-    code = made.json()["items"][0]["code"]
+    code = (await register(client, who))["code"]
     url: str = (await client.get(f"/api/v1/items/{code}/label", headers=who.headers)).json()["url"]
     return url
 
@@ -176,8 +162,7 @@ async def test_operators_and_forged_forms_change_no_key(
         assert (await client.post(path, data={"confirm": "yes"})).status_code == 403
     assert await _statuses(db) == before
 
-    await create_user(db, "olga", "operator")
-    await web_login(client, "olga")
+    await signed_in(client, db, "olga", "operator")
     own_csrf = csrf_of((await client.get("/")).text)
     page = await client.get(BASE)
     assert page.status_code == 403

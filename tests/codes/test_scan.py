@@ -6,7 +6,8 @@ import httpx
 import pytest
 
 from qtrack.core.db import Database
-from tests.factories import AppLogin, create_user, login
+from tests.factories.accounts import AppLogin, create_user, login
+from tests.factories.items import register
 
 GTIN = "09506000134352"
 GS1_SCAN = f"]d201{GTIN}10ABC123\x1d17271200"
@@ -25,18 +26,11 @@ async def _scan(
     return await client.post("/api/v1/scan", json={"data": data, **extra}, headers=who.headers)
 
 
-async def _register(client: httpx.AsyncClient, who: AppLogin, **fields: Any) -> dict[str, Any]:
-    response = await client.post("/api/v1/items", json=fields, headers=who.headers)
-    assert response.status_code == 201, response.text
-    item: dict[str, Any] = response.json()["items"][0]
-    return item
-
-
 async def test_every_way_of_naming_an_item_finds_it(
     client: httpx.AsyncClient, people: dict[str, AppLogin]
 ) -> None:
     op = people["op"]
-    item = await _register(client, op, type="material", gtin=GTIN, batch="ABC123")
+    item = await register(client, op, type="material", gtin=GTIN, batch="ABC123")
     label = (await client.get(f"/api/v1/items/{item['code']}/label", headers=op.headers)).json()
     for data in (
         label["url"],
@@ -77,7 +71,7 @@ async def test_locations_unknowns_and_bad_labels(
     assert nothing["matched"] == "none"
     assert nothing["kind"] == "text"
 
-    item = await _register(client, op, type="bag")
+    item = await register(client, op, type="bag")
     old = (await client.get(f"/api/v1/items/{item['code']}/label", headers=op.headers)).json()
     await client.post(f"/api/v1/items/{item['code']}/labels", headers=op.headers)
     revoked = (await _scan(client, op, old["url"])).json()
@@ -158,8 +152,8 @@ async def test_scan_and_act(client: httpx.AsyncClient, people: dict[str, AppLogi
         json={"code": "SHELF-9", "name": "Shelf 9", "kind": "shelf"},
         headers=boss.headers,
     )
-    bag = await _register(client, op, type="bag")
-    lot = await _register(client, op, type="supply", quantity="10")
+    bag = await register(client, op, type="bag")
+    lot = await register(client, op, type="supply", quantity="10")
 
     moved = await _scan(
         client,

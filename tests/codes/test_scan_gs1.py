@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from qtrack.codes.classify import classify
 from qtrack.core.db import Database
 from qtrack.items.models import Item
-from tests.factories import AppLogin, create_user, login
+from tests.factories.accounts import AppLogin, create_user, login
 
 GTIN = "09506000134352"
 GS = "\x1d"

@@ -6,7 +6,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.items.conftest import Crew, register
+from tests.factories.items import register
+from tests.items.conftest import Crew
 
 
 async def _post(

@@ -13,8 +13,9 @@ import pytest
 
 from qtrack.core.db import Database
 from qtrack.history import verify
+from tests.factories.items import register
 from tests.history.continuity import broken_links, discontinuities
-from tests.items.conftest import Crew, register
+from tests.items.conftest import Crew
 
 pytestmark = pytest.mark.postgres_only
 

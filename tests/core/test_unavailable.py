@@ -19,7 +19,7 @@ from qtrack.core.errors import Conflict, DatabaseUnavailable
 from qtrack.core.http import version_of_etag
 from tests.conftest import make_settings, start_app
 from tests.databases import POSTGRES_ADMIN_URL
-from tests.factories import create_user, login
+from tests.factories.accounts import create_user, login
 
 
 async def _client_for(settings: Settings) -> tuple[FastAPI, Any, httpx.AsyncClient]:

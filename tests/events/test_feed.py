@@ -16,7 +16,7 @@ from qtrack.events import feed
 from qtrack.events.models import Event
 from qtrack.items.models import Item
 from tests.audit.history import append_event
-from tests.factories import AppLogin
+from tests.factories.accounts import AppLogin
 
 
 async def _new_item(client: httpx.AsyncClient, who: AppLogin) -> int:

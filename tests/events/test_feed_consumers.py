@@ -24,7 +24,7 @@ from qtrack.jobs.models import Job
 from qtrack.jobs.registry import JobContext, job
 from qtrack.jobs.runner import Runner
 from tests.events.test_feed import wait_for_changes
-from tests.factories import AppLogin
+from tests.factories.accounts import AppLogin
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from qtrack.events.models import Event
 from qtrack.events.service import Entry, EventContext
 from qtrack.items import create
 from qtrack.items.schemas import ItemCreate
-from tests.factories import create_user
+from tests.factories.accounts import create_user
 
 
 async def test_record_chains_each_entry_after_the_head_it_is_given(db: Database) -> None:

@@ -13,13 +13,13 @@ from qtrack.config import Settings
 from qtrack.core.db import Database
 from qtrack.history import verify
 from qtrack.items.models import Item
-from tests.factories import AppLogin, create_user, login, web_login
+from tests.factories.accounts import AppLogin, create_user, login, web_login
+from tests.factories.items import register
 
 
 async def _lot_with_three_events(client: httpx.AsyncClient, who: AppLogin) -> str:
     """A material lot: created, quarantined, under test (events 1, 2, 3)."""
-    created = await client.post("/api/v1/items", json={"type": "material"}, headers=who.headers)
-    code = str(created.json()["items"][0]["code"])
+    code = str((await register(client, who))["code"])
     for step in ("quarantine", "start_test"):
         done = await client.post(
             f"/api/v1/items/{code}/transitions", json={"transition": step}, headers=who.headers

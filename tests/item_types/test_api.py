@@ -10,8 +10,8 @@ from sqlalchemy import select
 from qtrack.core.db import Database
 from qtrack.item_types.models import ItemType
 from qtrack.workflow.defaults import MATERIAL
-from tests.factories import AppLogin
-from tests.factories import insert_item_row as insert_item
+from tests.factories.accounts import AppLogin
+from tests.factories.items import insert_item_row as insert_item
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

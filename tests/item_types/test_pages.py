@@ -13,7 +13,8 @@ from sqlalchemy import select
 from qtrack.core.db import Database
 from qtrack.item_types.models import ItemType
 from qtrack.workflow.models import Workflow
-from tests.factories import create_user, csrf_of, insert_item_row, login, web_login
+from tests.factories.accounts import create_user, csrf_of, login, web_login
+from tests.factories.items import insert_item_row
 from tests.workflow.test_pages import Form, Page, form_of
 
 

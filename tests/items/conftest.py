@@ -6,7 +6,8 @@ import httpx
 import pytest
 
 from qtrack.core.db import Database
-from tests.factories import AppLogin, create_user, login
+from tests.factories.accounts import AppLogin, create_user, login
+from tests.factories.locations import create_tree
 
 
 @dataclass
@@ -40,23 +41,11 @@ async def crew(client: httpx.AsyncClient, db: Database) -> Crew:
 @pytest.fixture
 async def site(client: httpx.AsyncClient, crew: Crew) -> list[str]:
     """PLANT > WH-A > RACK-1, and WH-B: returns the codes."""
-    for code, parent, kind in [
+    return await create_tree(
+        client,
+        crew.admin,
         ("PLANT", None, "site"),
         ("WH-A", "PLANT", "building"),
         ("RACK-1", "WH-A", "rack"),
         ("WH-B", "PLANT", "building"),
-    ]:
-        body = {"code": code, "name": code.title(), "kind": kind}
-        if parent:
-            body["parent"] = parent
-        response = await client.post("/api/v1/locations", json=body, headers=crew.admin.headers)
-        assert response.status_code == 201, response.text
-    return ["PLANT", "WH-A", "RACK-1", "WH-B"]
-
-
-async def register(client: httpx.AsyncClient, who: AppLogin, **fields: object) -> dict[str, object]:
-    """Register one item and return it."""
-    response = await client.post("/api/v1/items", json=fields, headers=who.headers)
-    assert response.status_code == 201, response.text
-    item: dict[str, object] = response.json()["items"][0]
-    return item
+    )

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from qtrack.core.db import Database
-from tests.factories import AppLogin, create_user, csrf_of, web_login
-from tests.items.conftest import Crew, register
+from tests.factories.accounts import AppLogin, create_user, csrf_of, web_login
+from tests.factories.items import register
+from tests.items.conftest import Crew
 
 pytestmark = pytest.mark.usefixtures("site")
 

@@ -14,8 +14,9 @@ from qtrack.events.models import Event
 from qtrack.items.bulk import MAX_CODES
 from qtrack.items.models import Item
 from qtrack.locations.models import Location
-from tests.factories import create_user, csrf_of, web_login
-from tests.items.conftest import Crew, register
+from tests.factories.accounts import csrf_of, signed_in, web_login
+from tests.factories.items import register
+from tests.items.conftest import Crew
 
 
 class _Page(HTMLParser):
@@ -211,8 +212,7 @@ async def test_a_viewer_and_a_missing_permission_are_refused(
     assert 'data-error-code="permission_denied"' in refused.text
 
     # A dispatcher may move and print, not change a lot's status: each item says so.
-    await create_user(db, "dee", "dispatcher")
-    await web_login(client, "dee")
+    await signed_in(client, db, "dee", "dispatcher")
     listing = await client.get("/items")
     page = _parse(listing.text)
     assert not page.find("option", value="quarantine", _in="b-transition")  # not offered

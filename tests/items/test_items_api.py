@@ -12,8 +12,9 @@ from qtrack.core.db import Database
 from qtrack.history import verify
 from qtrack.inventory import service as inventory_service
 from qtrack.items.models import Item
-from tests.factories import PASSWORD
-from tests.items.conftest import Crew, register
+from tests.factories.accounts import PASSWORD
+from tests.factories.items import register
+from tests.items.conftest import Crew
 
 
 async def _post(

@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 
 from qtrack.items.schemas import ChangeResult, ItemDetail
-from tests.factories import PASSWORD
-from tests.items.conftest import Crew, register
+from tests.factories.accounts import PASSWORD
+from tests.factories.items import register
+from tests.items.conftest import Crew
 
 _DETAIL_ONLY = ("status_label", "status_colour", "actions")
 

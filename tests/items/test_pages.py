@@ -3,7 +3,7 @@
 import httpx
 
 from qtrack.core.db import Database
-from tests.factories import create_user, csrf_of, login, web_login
+from tests.factories.accounts import create_user, csrf_of, login, web_login
 
 
 async def test_a_scanned_label_leads_to_the_item_through_login(

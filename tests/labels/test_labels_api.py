@@ -5,26 +5,17 @@ import pytest
 
 from qtrack.codes.decode import decode_image
 from qtrack.core.db import Database
-from tests.factories import AppLogin, create_user, login
+from tests.factories.accounts import AppLogin, create_user, logged_in, login
+from tests.factories.items import codes_of
 
 
 @pytest.fixture
 async def op(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "op", "operator")
-    return await login(client, "op")
-
-
-async def _items(client: httpx.AsyncClient, who: AppLogin, count: int) -> list[str]:
-    response = await client.post(
-        "/api/v1/items",
-        json={"type": "material", "name": "Lactose", "batch": "B7", "count": count},
-        headers=who.headers,
-    )
-    return [i["code"] for i in response.json()["items"]]
+    return await logged_in(client, db, "op", "operator")
 
 
 async def test_item_qr_png_and_svg_round_trip(client: httpx.AsyncClient, op: AppLogin) -> None:
-    (code,) = await _items(client, op, 1)
+    (code,) = await codes_of(client, op, 1, name="Lactose", batch="B7")
     url = (await client.get(f"/api/v1/items/{code}/label", headers=op.headers)).json()["url"]
     png = await client.get(f"/api/v1/items/{code}/qr.png", params={"scale": 6}, headers=op.headers)
     assert png.status_code == 200
@@ -52,13 +43,13 @@ async def test_item_qr_png_and_svg_round_trip(client: httpx.AsyncClient, op: App
 async def test_render_parameters_are_bounded(
     client: httpx.AsyncClient, op: AppLogin, params: dict[str, str | int]
 ) -> None:
-    (code,) = await _items(client, op, 1)
+    (code,) = await codes_of(client, op, 1, name="Lactose", batch="B7")
     response = await client.get(f"/api/v1/items/{code}/qr.png", params=params, headers=op.headers)
     assert response.status_code == 422
 
 
 async def test_label_pdf_and_zpl(client: httpx.AsyncClient, op: AppLogin, db: Database) -> None:
-    codes = await _items(client, op, 3)
+    codes = await codes_of(client, op, 3, name="Lactose", batch="B7")
     await create_user(db, "boss", "admin")
     boss = await login(client, "boss")
     await client.post(
@@ -96,7 +87,7 @@ async def test_label_pdf_and_zpl(client: httpx.AsyncClient, op: AppLogin, db: Da
 async def test_templates_and_decode_endpoint(client: httpx.AsyncClient, op: AppLogin) -> None:
     templates = (await client.get("/api/v1/label-templates", headers=op.headers)).json()
     assert {t["key"] for t in templates} >= {"a4-21", "letter-30", "roll-50x30"}
-    (code,) = await _items(client, op, 1)
+    (code,) = await codes_of(client, op, 1, name="Lactose", batch="B7")
     png = (await client.get(f"/api/v1/items/{code}/qr.png", headers=op.headers)).content
     decoded = await client.post(
         "/api/v1/scan/decode", content=png, headers={**op.headers, "content-type": "image/png"}
@@ -135,7 +126,7 @@ async def test_gs1_items_get_a_gs1_datamatrix(client: httpx.AsyncClient, op: App
         "/api/v1/scan", json={"data": symbol.symbology + symbol.text}, headers=op.headers
     )
     assert scanned.json()["item"]["code"] == code
-    (plain,) = await _items(client, op, 1)
+    (plain,) = await codes_of(client, op, 1, name="Lactose", batch="B7")
     missing = await client.get(f"/api/v1/items/{plain}/datamatrix.png", headers=op.headers)
     assert missing.status_code == 409
     assert missing.json()["error"]["code"] == "no_gs1_data"
@@ -172,7 +163,7 @@ async def test_admins_define_label_templates(
         headers=boss.headers,
     )
     assert too_wide.status_code == 422
-    (code,) = await _items(client, op, 1)
+    (code,) = await codes_of(client, op, 1, name="Lactose", batch="B7")
     sheet = await client.get(
         "/api/v1/labels.pdf", params={"items": code, "template": "shelf-strip"}, headers=op.headers
     )

@@ -13,7 +13,7 @@ from qtrack.codes.models import LabelTemplate
 from qtrack.core.db import Database
 from qtrack.labels.defaults import SHIPPED_TEMPLATES
 from qtrack.labels.service import LAYOUT_FIELDS
-from tests.factories import create_user, csrf_of, web_login
+from tests.factories.accounts import csrf_of, signed_in
 
 BASE = "/admin/label-templates"
 NEW = {
@@ -81,8 +81,7 @@ def _form(html: str) -> _Form:
 
 async def _admin(client: httpx.AsyncClient, db: Database) -> str:
     """Sign in as an admin; returns the session's CSRF token."""
-    await create_user(db, "boss", "admin")
-    await web_login(client, "boss")
+    await signed_in(client, db, "boss", "admin")
     return csrf_of((await client.get(BASE)).text)
 
 
@@ -306,8 +305,7 @@ async def test_operators_and_forged_forms_change_nothing(
         missing = await client.post(path, data={k: v for k, v in data.items() if k != "csrf_token"})
         assert missing.status_code == 403, path
 
-    await create_user(db, "olga", "operator")
-    await web_login(client, "olga")
+    await signed_in(client, db, "olga", "operator")
     operator_csrf = csrf_of((await client.get("/")).text)
     for path in (BASE, f"{BASE}/new", f"{BASE}/a4-21", f"{BASE}/a4-21/preview.pdf"):
         response = await client.get(path)

@@ -11,7 +11,8 @@ from qtrack.codes.models import LabelTemplate
 from qtrack.core.db import Database
 from qtrack.labels import service as labels_service
 from qtrack.labels.defaults import SHIPPED_TEMPLATES
-from tests.factories import AppLogin, create_user, login
+from tests.factories.accounts import AppLogin, logged_in
+from tests.factories.items import register
 
 STRIP = {
     "key": "shelf-strip",
@@ -30,14 +31,12 @@ URL = "/api/v1/label-templates/shelf-strip"
 
 @pytest.fixture
 async def boss(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "boss", "admin")
-    return await login(client, "boss")
+    return await logged_in(client, db, "boss", "admin")
 
 
 @pytest.fixture
 async def vic(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "vic", "viewer")
-    return await login(client, "vic")
+    return await logged_in(client, db, "vic", "viewer")
 
 
 @pytest.fixture
@@ -214,8 +213,7 @@ async def test_shipped_templates_can_be_edited_and_reset_but_not_deleted(
 async def test_edited_templates_print_with_their_new_layout(
     client: httpx.AsyncClient, boss: AppLogin, strip: dict[str, Any]
 ) -> None:
-    made = await client.post("/api/v1/items", json={"type": "material"}, headers=boss.headers)
-    code = made.json()["items"][0]["code"]
+    code = (await register(client, boss))["code"]
     params = {"items": code, "template": "shelf-strip", "skip": 17}
     assert (await client.get("/api/v1/labels.pdf", params=params, headers=boss.headers)).is_success
     await client.patch(URL, json={"rows": 5}, headers=boss.headers)

@@ -4,7 +4,8 @@ import httpx
 import pypdfium2 as pdfium
 import pytest
 
-from tests.factories import AppLogin
+from tests.factories.accounts import AppLogin
+from tests.factories.items import register
 
 
 def _page_size_mm(pdf: bytes) -> tuple[int, int]:
@@ -16,17 +17,10 @@ def _page_size_mm(pdf: bytes) -> tuple[int, int]:
     return round(width / 72 * 25.4), round(height / 72 * 25.4)
 
 
-async def _bag(client: httpx.AsyncClient, login: AppLogin) -> str:
-    created = await client.post("/api/v1/items", json={"type": "bag"}, headers=login.headers)
-    assert created.status_code == 201, created.text
-    code: str = created.json()["items"][0]["code"]
-    return code
-
-
 async def test_labels_print_with_their_types_template_unless_another_is_asked_for(
     client: httpx.AsyncClient, admin: AppLogin
 ) -> None:
-    bag = await _bag(client, admin)
+    bag = (await register(client, admin, type="bag"))["code"]
     sheet = await client.get(f"/api/v1/labels.pdf?items={bag}", headers=admin.headers)
     assert _page_size_mm(sheet.content) == (210, 297)  # nothing named: the A4 default
 
@@ -44,9 +38,7 @@ async def test_labels_print_with_their_types_template_unless_another_is_asked_fo
     assert _page_size_mm(asked.content) == (210, 297)
 
     # Items of types with different defaults: the server's default sheet.
-    lot = (
-        await client.post("/api/v1/items", json={"type": "material"}, headers=admin.headers)
-    ).json()["items"][0]["code"]
+    lot = (await register(client, admin))["code"]
     mixed = await client.get(f"/api/v1/labels.pdf?items={bag},{lot}", headers=admin.headers)
     assert _page_size_mm(mixed.content) == (210, 297)
 

@@ -9,39 +9,19 @@ from sqlalchemy import select
 from qtrack.core.db import Database
 from qtrack.locations import service as locations_service
 from qtrack.locations.models import Location
-from tests.factories import AppLogin, create_user, login
+from tests.factories.accounts import AppLogin, create_user, login
+from tests.factories.locations import create_location
 
 URL = "/api/v1/locations"
 
 
-@pytest.fixture
-async def admin(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "boss", "admin")
-    return await login(client, "boss")
-
-
-async def _create(
-    client: httpx.AsyncClient,
-    who: AppLogin,
-    code: str,
-    kind: str = "zone",
-    parent: str | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    body = {"code": code, "name": f"{code} name", "kind": kind, "parent": parent, **extra}
-    response = await client.post(URL, headers=who.headers, json=body)
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
 async def _plant(client: httpx.AsyncClient, who: AppLogin) -> None:
     """PLANT1 > WH-A > Z1 > RACK-3, and an empty PLANT2."""
-    await _create(client, who, "PLANT1", "site")
-    await _create(client, who, "WH-A", "building", "PLANT1")
-    await _create(client, who, "Z1", "zone", "WH-A")
-    await _create(client, who, "RACK-3", "rack", "Z1")
-    await _create(client, who, "PLANT2", "site")
+    await create_location(client, who, "PLANT1", "site")
+    await create_location(client, who, "WH-A", "building", "PLANT1")
+    await create_location(client, who, "Z1", "zone", "WH-A")
+    await create_location(client, who, "RACK-3", "rack", "Z1")
+    await create_location(client, who, "PLANT2", "site")
 
 
 async def _get(client: httpx.AsyncClient, who: AppLogin, code: str) -> dict[str, Any]:
@@ -69,10 +49,12 @@ async def _paths(db: Database) -> dict[str, str]:
 async def test_a_four_level_tree_reads_its_path(
     client: httpx.AsyncClient, admin: AppLogin, db: Database
 ) -> None:
-    await _create(client, admin, "PLANT1", "site", latitude=51.5, longitude=-0.12, radius_m=300)
-    await _create(client, admin, "WH-A", "building", "PLANT1")
-    await _create(client, admin, "Z1", "zone", "WH-A")
-    rack = await _create(client, admin, "RACK-3", "rack", "Z1")
+    await create_location(
+        client, admin, "PLANT1", "site", latitude=51.5, longitude=-0.12, radius_m=300
+    )
+    await create_location(client, admin, "WH-A", "building", "PLANT1")
+    await create_location(client, admin, "Z1", "zone", "WH-A")
+    rack = await create_location(client, admin, "RACK-3", "rack", "Z1")
     assert rack["path_codes"] == ["PLANT1", "WH-A", "Z1", "RACK-3"]
     assert rack["parent"] == "Z1"
     assert rack["archived"] is False
@@ -88,8 +70,8 @@ async def test_a_four_level_tree_reads_its_path(
 
 
 async def test_codes_are_upper_cased(client: httpx.AsyncClient, admin: AppLogin) -> None:
-    await _create(client, admin, "plant1", "site")
-    created = await _create(client, admin, " wh_b-2 ", "building", "Plant1")
+    await create_location(client, admin, "plant1", "site")
+    created = await create_location(client, admin, " wh_b-2 ", "building", "Plant1")
     assert created["code"] == "WH_B-2"
     assert created["path_codes"] == ["PLANT1", "WH_B-2"]
     assert (await _get(client, admin, "wh_b-2"))["code"] == "WH_B-2"
@@ -123,7 +105,7 @@ async def test_create_refuses_bad_input(
     status: int,
     code: str,
 ) -> None:
-    await _create(client, admin, "PLANT1", "site")
+    await create_location(client, admin, "PLANT1", "site")
     body = {"code": "NEW-1", "name": "New", "kind": "zone", **changes}
     response = await client.post(URL, headers=admin.headers, json=body)
     assert response.status_code == status, response.text
@@ -143,8 +125,8 @@ async def test_coordinates_must_be_finite(client: httpx.AsyncClient, admin: AppL
 async def test_list_filters_and_pages(client: httpx.AsyncClient, admin: AppLogin) -> None:
     await _plant(client, admin)
     for n in range(1, 6):
-        await _create(client, admin, f"BIN-{n}", "shelf", "RACK-3")
-    await _create(client, admin, "COLD", "area", "PLANT2")
+        await create_location(client, admin, f"BIN-{n}", "shelf", "RACK-3")
+    await create_location(client, admin, "COLD", "area", "PLANT2")
 
     seen: list[str] = []
     cursor = None
@@ -194,7 +176,7 @@ async def test_list_filters_and_pages(client: httpx.AsyncClient, admin: AppLogin
 
 async def test_tree_nests_every_location(client: httpx.AsyncClient, admin: AppLogin) -> None:
     await _plant(client, admin)
-    await _create(client, admin, "Z0", "zone", "WH-A")
+    await create_location(client, admin, "Z0", "zone", "WH-A")
     response = await client.get(f"{URL}/tree", headers=admin.headers)
     assert response.status_code == 200
     assert response.json() == [
@@ -354,7 +336,7 @@ async def test_archive_only_empty_locations(
 async def test_nesting_is_limited(client: httpx.AsyncClient, admin: AppLogin, db: Database) -> None:
     parent = None
     for level in range(1, locations_service.MAX_DEPTH + 1):
-        await _create(client, admin, f"L{level}", "area", parent)
+        await create_location(client, admin, f"L{level}", "area", parent)
         parent = f"L{level}"
     too_deep = await client.post(
         URL,
@@ -364,8 +346,8 @@ async def test_nesting_is_limited(client: httpx.AsyncClient, admin: AppLogin, db
     assert too_deep.status_code == 409
     assert too_deep.json()["error"]["code"] == "location_too_deep"
 
-    await _create(client, admin, "TOP", "site")
-    await _create(client, admin, "UNDER", "zone", "TOP")
+    await create_location(client, admin, "TOP", "site")
+    await create_location(client, admin, "UNDER", "zone", "TOP")
     before = await _paths(db)
     # TOP would fit at the deepest level but UNDER would not.
     moved = await client.patch(

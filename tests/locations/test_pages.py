@@ -11,7 +11,9 @@ from sqlalchemy import event, select
 
 from qtrack.core.db import Database
 from qtrack.locations.models import Location
-from tests.factories import AppLogin, create_user, csrf_of, login, web_login
+from tests.factories.accounts import AppLogin, csrf_of, logged_in, signed_in, web_login
+from tests.factories.items import codes_of
+from tests.factories.locations import create_location
 
 API = "/api/v1/locations"
 
@@ -69,37 +71,16 @@ def parse(html: str) -> _Parsed:
 @pytest.fixture
 async def boss(client: httpx.AsyncClient, db: Database) -> AppLogin:
     """An administrator (location.manage), logged in through the API to arrange data."""
-    await create_user(db, "boss", "admin")
-    return await login(client, "boss")
-
-
-async def _location(
-    client: httpx.AsyncClient, who: AppLogin, code: str, kind: str, **extra: Any
-) -> None:
-    body = {"code": code, "name": f"{code.title()} name", "kind": kind, **extra}
-    response = await client.post(API, headers=who.headers, json=body)
-    assert response.status_code == 201, response.text
+    return await logged_in(client, db, "boss", "admin")
 
 
 async def _plant(client: httpx.AsyncClient, who: AppLogin) -> None:
     """PLANT > WH > Z1 > RACK-3, and Z2 under WH."""
-    await _location(client, who, "PLANT", "site", latitude=48.8566, longitude=2.3522)
-    await _location(client, who, "WH", "building", parent="PLANT")
-    await _location(client, who, "Z1", "zone", parent="WH")
-    await _location(client, who, "Z2", "zone", parent="WH")
-    await _location(client, who, "RACK-3", "rack", parent="Z1")
-
-
-async def _items(
-    client: httpx.AsyncClient, who: AppLogin, item_type: str, location: str, count: int = 1
-) -> list[str]:
-    response = await client.post(
-        "/api/v1/items",
-        headers=who.headers,
-        json={"type": item_type, "count": count, "location": location, "name": "Thing"},
-    )
-    assert response.status_code == 201, response.text
-    return [item["code"] for item in response.json()["items"]]
+    await create_location(client, who, "PLANT", "site", latitude=48.8566, longitude=2.3522)
+    await create_location(client, who, "WH", "building", "PLANT")
+    await create_location(client, who, "Z1", "zone", "WH")
+    await create_location(client, who, "Z2", "zone", "WH")
+    await create_location(client, who, "RACK-3", "rack", "Z1")
 
 
 async def _rows(db: Database) -> dict[str, tuple[Any, ...]]:
@@ -124,15 +105,14 @@ async def test_a_location_page_shows_its_path_label_places_and_items(
     client: httpx.AsyncClient, db: Database, boss: AppLogin
 ) -> None:
     await _plant(client, boss)
-    lots = await _items(client, boss, "material", "Z1", 2)
-    (bag,) = await _items(client, boss, "bag", "Z1")
-    (deep,) = await _items(client, boss, "material", "RACK-3")
+    lots = await codes_of(client, boss, 2, type="material", location="Z1", name="Thing")
+    (bag,) = await codes_of(client, boss, 1, type="bag", location="Z1", name="Thing")
+    (deep,) = await codes_of(client, boss, 1, type="material", location="RACK-3", name="Thing")
     packed = await client.post(
         f"/api/v1/items/{lots[1]}/pack", headers=boss.headers, json={"container": bag}
     )
     assert packed.status_code == 200, packed.text
-    await create_user(db, "olga", "operator")
-    await web_login(client, "olga")
+    await signed_in(client, db, "olga", "operator")
 
     response = await client.get("/locations/z1")  # a code typed in lower case
     assert response.status_code == 200
@@ -170,8 +150,7 @@ async def test_the_tree_links_each_place_and_only_managers_see_new(
     client: httpx.AsyncClient, db: Database, boss: AppLogin
 ) -> None:
     await _plant(client, boss)
-    await create_user(db, "vic", "viewer")
-    await web_login(client, "vic")
+    await signed_in(client, db, "vic", "viewer")
     tree = await client.get("/locations")
     links = parse(tree.text).links
     for code in ("PLANT", "WH", "Z1", "Z2", "RACK-3"):
@@ -188,8 +167,8 @@ async def test_the_tree_links_each_place_and_only_managers_see_new(
 async def test_items_come_a_page_at_a_time(
     client: httpx.AsyncClient, db: Database, boss: AppLogin
 ) -> None:
-    await _location(client, boss, "BIG", "zone")
-    codes = sorted(await _items(client, boss, "supply", "BIG", 53))
+    await create_location(client, boss, "BIG", "zone")
+    codes = sorted(await codes_of(client, boss, 53, type="supply", location="BIG", name="Thing"))
     await web_login(client, "boss")
     for query in ("", "?below=1"):
         first = await client.get(f"/locations/BIG{query}")
@@ -208,8 +187,8 @@ async def test_the_page_costs_the_same_queries_for_few_or_many_items(
     client: httpx.AsyncClient, db: Database, boss: AppLogin
 ) -> None:
     await _plant(client, boss)
-    await _items(client, boss, "bag", "Z1")
-    await _items(client, boss, "material", "RACK-3")
+    await codes_of(client, boss, 1, type="bag", location="Z1", name="Thing")
+    await codes_of(client, boss, 1, type="material", location="RACK-3", name="Thing")
     await web_login(client, "boss")
     statements: list[str] = []
 
@@ -223,9 +202,9 @@ async def test_the_page_costs_the_same_queries_for_few_or_many_items(
             statements.clear()
             assert (await client.get(f"/locations/Z1{query}")).status_code == 200
             few[query] = len(statements)
-        await _items(client, boss, "bag", "Z1", 12)
-        await _items(client, boss, "material", "RACK-3", 9)
-        await _location(client, boss, "RACK-4", "rack", parent="Z1")
+        await codes_of(client, boss, 12, type="bag", location="Z1", name="Thing")
+        await codes_of(client, boss, 9, type="material", location="RACK-3", name="Thing")
+        await create_location(client, boss, "RACK-4", "rack", "Z1")
         for query in ("", "?below=1"):
             statements.clear()
             assert (await client.get(f"/locations/Z1{query}")).status_code == 200
@@ -388,7 +367,7 @@ async def test_archiving_refuses_a_location_that_still_holds_something(
     client: httpx.AsyncClient, db: Database, boss: AppLogin
 ) -> None:
     await _plant(client, boss)
-    await _items(client, boss, "bag", "Z2")
+    await codes_of(client, boss, 1, type="bag", location="Z2", name="Thing")
     await web_login(client, "boss")
     token = csrf_of((await client.get("/locations")).text)
 
@@ -417,8 +396,7 @@ async def test_without_location_manage_there_are_no_forms_and_posts_are_refused(
     await _plant(client, boss)
     before = await _rows(db)
     for username, role in (("olga", "operator"), ("vic", "viewer")):
-        await create_user(db, username, role)
-        await web_login(client, username)
+        await signed_in(client, db, username, role)
         page = await client.get("/locations/Z1")
         assert parse(page.text).forms == ["/logout"]
         assert "/locations/new?parent=Z1" not in page.text

@@ -11,7 +11,7 @@ from qtrack.core.db import Database
 from qtrack.jobs import registry, service
 from qtrack.jobs.models import DEAD, RUNNING, WAITING
 from qtrack.jobs.registry import JobContext, job
-from tests.factories import create_user, csrf_of, web_login
+from tests.factories.accounts import create_user, csrf_of, web_login
 
 BASE = "/admin/jobs"
 

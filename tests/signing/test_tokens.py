@@ -9,25 +9,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from qtrack.signing import keys, tokens
-from tests.factories import AppLogin, create_user, login
-
-
-@pytest.fixture(autouse=True)
-def fresh_key_cache() -> None:
-    keys.forget_cached_keys()
-
-
-@pytest.fixture
-async def qa(client: httpx.AsyncClient, db: Database) -> AppLogin:
-    await create_user(db, "qa", "supervisor")
-    return await login(client, "qa")
-
-
-async def _item(client: httpx.AsyncClient, who: AppLogin) -> dict[str, object]:
-    response = await client.post("/api/v1/items", json={"type": "material"}, headers=who.headers)
-    assert response.status_code == 201
-    item: dict[str, object] = response.json()["items"][0]
-    return item
+from tests.factories.accounts import AppLogin
+from tests.factories.items import register
 
 
 async def _verify(client: httpx.AsyncClient, who: AppLogin, data: str) -> dict[str, object]:
@@ -52,7 +35,7 @@ def _forge(token: str, key: Ed25519PrivateKey) -> str:
 async def test_every_item_gets_a_label_that_verifies(
     client: httpx.AsyncClient, qa: AppLogin, settings: Settings
 ) -> None:
-    item = await _item(client, qa)
+    item = await register(client, qa)
     label = (await client.get(f"/api/v1/items/{item['code']}/label", headers=qa.headers)).json()
     assert label["serial"] == 1
     assert len(label["token"]) == tokens.TOKEN_LENGTH == 120
@@ -74,7 +57,7 @@ async def test_every_item_gets_a_label_that_verifies(
 async def test_each_kind_of_bad_token_gets_its_own_answer(
     client: httpx.AsyncClient, qa: AppLogin
 ) -> None:
-    item = await _item(client, qa)
+    item = await register(client, qa)
     token = (await client.get(f"/api/v1/items/{item['code']}/label", headers=qa.headers)).json()[
         "token"
     ]
@@ -95,7 +78,7 @@ async def test_each_kind_of_bad_token_gets_its_own_answer(
 
 
 async def test_reprint_revokes_the_old_label(client: httpx.AsyncClient, qa: AppLogin) -> None:
-    item = await _item(client, qa)
+    item = await register(client, qa)
     old = (await client.get(f"/api/v1/items/{item['code']}/label", headers=qa.headers)).json()
     reprint = await client.post(f"/api/v1/items/{item['code']}/labels", headers=qa.headers)
     assert reprint.status_code == 201
@@ -109,13 +92,13 @@ async def test_reprint_revokes_the_old_label(client: httpx.AsyncClient, qa: AppL
 async def test_rotation_keeps_old_labels_valid_and_retirement_ends_them(
     client: httpx.AsyncClient, qa: AppLogin, db: Database, settings: Settings
 ) -> None:
-    before = await _item(client, qa)
+    before = await register(client, qa)
     old_label = (
         await client.get(f"/api/v1/items/{before['code']}/label", headers=qa.headers)
     ).json()
     async with db.session_scope() as session:
         new_key = await keys.rotate(session, settings)
-    after = await _item(client, qa)
+    after = await register(client, qa)
     new_label = (
         await client.get(f"/api/v1/items/{after['code']}/label", headers=qa.headers)
     ).json()
@@ -147,7 +130,7 @@ async def test_published_keys_verify_offline(client: httpx.AsyncClient, qa: AppL
     """What an app does without the server: check the signature with the published key."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    item = await _item(client, qa)
+    item = await register(client, qa)
     token = (await client.get(f"/api/v1/items/{item['code']}/label", headers=qa.headers)).json()[
         "token"
     ]
@@ -180,7 +163,7 @@ async def test_verify_and_scan_apply_one_rule_to_a_lower_cased_token(
     client: httpx.AsyncClient, qa: AppLogin, spoil: object
 ) -> None:
     """Labels print tokens in capitals: lower-cased, a token is malformed at both edges."""
-    item = await _item(client, qa)
+    item = await register(client, qa)
     label = (await client.get(f"/api/v1/items/{item['code']}/label", headers=qa.headers)).json()
     data = spoil(label["url"], label["token"])  # type: ignore[operator]
     assert data != label["url"]

@@ -5,7 +5,7 @@ import re
 from datetime import date, timedelta
 
 import httpx
-from tests.factories import PASSWORD, create_user, login, web_login
+from tests.factories.accounts import PASSWORD, create_user, login, web_login
 
 from qtrack.core.db import Database
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import event
-from tests.factories import create_user, login, web_login
+from tests.factories.accounts import create_user, login, web_login
 
 from qtrack.core.db import Database
 

@@ -17,7 +17,8 @@ from qtrack.workflow import service as workflow_service
 from qtrack.workflow.defaults import BAG, MATERIAL, SHIPPED_WORKFLOWS
 from qtrack.workflow.models import Workflow
 from qtrack.workflow.schemas import WorkflowDefinition
-from tests.factories import create_user, csrf_of, insert_item_row, login, web_login
+from tests.factories.accounts import create_user, csrf_of, login, web_login
+from tests.factories.items import insert_item_row
 
 MATERIAL_NAME = SHIPPED_WORKFLOWS["material"][0]
 _VOID = {"input", "br", "img", "meta", "link", "hr", "source", "col", "wbr"}

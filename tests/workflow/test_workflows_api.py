@@ -10,8 +10,8 @@ from sqlalchemy import select
 from qtrack.core.db import Database
 from qtrack.workflow.defaults import MATERIAL
 from qtrack.workflow.models import Workflow
-from tests.factories import AppLogin
-from tests.factories import insert_item_row as insert_item
+from tests.factories.accounts import AppLogin
+from tests.factories.items import insert_item_row as insert_item
 
 SAMPLE: dict[str, Any] = {
     "initial": "drawn",

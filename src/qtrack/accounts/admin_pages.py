@@ -10,17 +10,13 @@ from starlette.responses import RedirectResponse, Response
 from qtrack.accounts import audit, roles, tokens
 from qtrack.accounts import service as accounts_service
 from qtrack.accounts.admin_users_pages import (
-    CHECK_FIELDS,
     PAGE_SIZE,
+    WORDS,
     AdminCall,
     Call,
     Done,
-    checked,
     done_message,
-    problem_fields,
     refusal,
-    text,
-    texts,
 )
 from qtrack.accounts.admin_users_pages import router as users_router
 from qtrack.accounts.permissions import Permission
@@ -29,6 +25,7 @@ from qtrack.accounts.schemas import RoleCreate, RoleUpdate, TokenCreate
 from qtrack.core.clock import utcnow
 from qtrack.core.errors import QtrackError
 from qtrack.core.pagination import InvalidCursor, PageCursor, decode_int_cursor, encode_cursor
+from qtrack.web.forms import CHECK_FIELDS, checked, field_errors, text, texts
 
 router = APIRouter(include_in_schema=False)
 router.include_router(users_router)
@@ -112,7 +109,7 @@ def _role_form(form: Any) -> dict[str, Any]:
 
 
 def _role_errors(exc: QtrackError) -> dict[str, str]:
-    errors = problem_fields(exc)
+    errors = field_errors(exc, capitalise=True)
     if isinstance(exc, CannotGrant):
         errors["permissions"] = refusal(exc)
     elif exc.status_code == 409 and isinstance(exc.details, dict) and "key" in exc.details:
@@ -130,7 +127,7 @@ async def roles_list(call: Call, done: Done = None) -> Response:
 async def roles_create(call: Call) -> Response:
     """Define a role from the known permissions (only ones the admin holds)."""
     values = _role_form(await call.form())
-    spec, errors = checked(RoleCreate, values)
+    spec, errors = checked(RoleCreate, values, words=WORDS)
     if spec is None:
         return await _roles_page(
             call, values=values, errors=errors, message=CHECK_FIELDS, status_code=422
@@ -183,7 +180,7 @@ async def role_detail(key: str, call: Call, done: Done = None) -> Response:
 async def role_update(key: str, call: Call) -> Response:
     """Rename a role or change its permissions (the use case logs the change)."""
     values = _role_form(await call.form())
-    changes, errors = checked(RoleUpdate, values)
+    changes, errors = checked(RoleUpdate, values, words=WORDS)
     if changes is None:
         return await _role_page(
             call, key, values=values, errors=errors, message=CHECK_FIELDS, status_code=422
@@ -287,7 +284,7 @@ async def tokens_create(call: Call) -> Response:
             message=CHECK_FIELDS, status_code=422,
         )  # fmt: skip
     data = {k: v for k, v in values.items() if k != "valid_until"} | {"expires_at": expires_at}
-    spec, errors = checked(TokenCreate, data)
+    spec, errors = checked(TokenCreate, data, words=WORDS)
     if spec is None:
         return await _tokens_page(
             call, values=values, errors=errors, message=CHECK_FIELDS, status_code=422
@@ -299,7 +296,7 @@ async def tokens_create(call: Call) -> Response:
         )  # fmt: skip
     except QtrackError as exc:
         await call.undo(exc)
-        errors = problem_fields(exc, {"expires_at": "valid_until"})
+        errors = field_errors(exc, capitalise=True, rename={"expires_at": "valid_until"})
         if exc.status_code == 404:  # no such user
             errors["username"] = exc.message
         elif isinstance(exc, CannotGrant):

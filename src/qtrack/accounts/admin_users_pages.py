@@ -1,5 +1,5 @@
 """Admin pages for users (the API's use cases behind forms), and what every accounts admin
-page shares: the admin's request, form reading, errors shown next to their fields.
+page shares: the admin's request, the confirmations, how a refusal is worded.
 
 A refusal from a use case (the last admin, rights the admin lacks, a weak password) is shown
 on the page it came from, next to the field it is about, with the error's status code.
@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
@@ -27,17 +26,21 @@ from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
 from qtrack.core.pagination import PageCursor, decode_int_cursor, encode_cursor
 from qtrack.core.state import AppState
+from qtrack.web.forms import CHECK_FIELDS, Words, checked, field_errors, text
 from qtrack.web.render import page, settle_refused
 
 router = APIRouter(include_in_schema=False)
 Done = Annotated[str | None, Query(max_length=32)]
 PAGE_SIZE = 50
-CHECK_FIELDS = "Check the fields marked below."
-
-# Pattern mismatches explained in words rather than as a regular expression.
-_PATTERN_HINTS = {
-    "username": "2 to 64 letters, digits or . _ @ -, starting with a letter or digit",
-    "key": "2 to 64 lower-case letters, digits, _ or -, starting with a letter",
+# Plainer words than pydantic's; pattern mismatches explained rather than shown as a regex.
+WORDS: Words = {
+    "missing": "Required",
+    ("username", "string_pattern_mismatch"): (
+        "2 to 64 letters, digits or . _ @ -, starting with a letter or digit"
+    ),
+    ("key", "string_pattern_mismatch"): (
+        "2 to 64 lower-case letters, digits, _ or -, starting with a letter"
+    ),
 }
 # Confirmations after a redirect (`?done=`): only these, the query's text is never shown.
 _DONE = {
@@ -101,45 +104,6 @@ def done_message(done: str | None) -> str | None:
     return _DONE.get(done or "")
 
 
-def text(form: FormData, name: str) -> str:
-    """A text field of a submitted form, trimmed; empty when missing or a file."""
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
-def texts(form: FormData, name: str) -> list[str]:
-    """Every value of a repeated field (checkboxes)."""
-    return [v for v in form.getlist(name) if isinstance(v, str)]
-
-
-def checked(model: type[BaseModel], data: dict[str, Any]) -> tuple[Any, dict[str, str]]:
-    """The validated form, or None and field name -> message."""
-    try:
-        return model.model_validate(data), {}
-    except ValidationError as exc:
-        errors: dict[str, str] = {}
-        for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else ""
-            hint = _PATTERN_HINTS.get(field) if error["type"] == "string_pattern_mismatch" else None
-            if error["type"] == "missing":
-                hint = "Required"
-            errors.setdefault(field, hint or error["msg"])
-        return None, errors
-
-
-def problem_fields(exc: QtrackError, rename: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Field name -> message, from a use case's error details (`loc` ends with the field)."""
-    found: dict[str, list[str]] = {}
-    if isinstance(exc.details, list):
-        for problem in exc.details:
-            loc = problem.get("loc") if isinstance(problem, dict) else None
-            if loc:
-                field = str(loc[-1])
-                found.setdefault((rename or {}).get(field, field), []).append(str(problem["msg"]))
-    joined = {field: "; ".join(messages) for field, messages in found.items()}
-    return {field: m[:1].upper() + m[1:] for field, m in joined.items()}
-
-
 def refusal(exc: QtrackError) -> str:
     """What to tell the admin; a refused grant names the rights they lack."""
     if isinstance(exc, CannotGrant) and isinstance(exc.details, dict):
@@ -190,7 +154,7 @@ async def users_create(call: Call) -> Response:
     password = form.get("password")
     data: dict[str, Any] = {k: v for k, v in values.items() if v}
     data["password"] = password if isinstance(password, str) and password else None
-    spec, errors = checked(UserCreate, data)
+    spec, errors = checked(UserCreate, data, words=WORDS)
     if spec is None:
         return await _users_page(
             call, values=values, errors=errors, message=CHECK_FIELDS, status_code=422
@@ -203,7 +167,7 @@ async def users_create(call: Call) -> Response:
         )  # fmt: skip
     except QtrackError as exc:
         await call.undo(exc)
-        errors = problem_fields(exc)
+        errors = field_errors(exc, capitalise=True)
         if exc.status_code == 409:  # the name is taken
             errors["username"] = exc.message
         elif exc.status_code == 404:  # no such role
@@ -261,7 +225,7 @@ async def user_update(username: str, call: Call) -> Response:
     """Save name, email and role (the use case logs a role change)."""
     form = await call.form()
     values = {k: text(form, k) for k in ("full_name", "email", "role")}
-    changes, errors = checked(UserUpdate, {k: v or None for k, v in values.items()})
+    changes, errors = checked(UserUpdate, {k: v or None for k, v in values.items()}, words=WORDS)
     if changes is None:
         return await _user_page(
             call, username, values=values, errors=errors, message=CHECK_FIELDS, status_code=422
@@ -281,7 +245,8 @@ async def user_update(username: str, call: Call) -> Response:
     except QtrackError as exc:
         await call.undo(exc)
         return await _user_page(
-            call, username, values=values, errors=problem_fields(exc), message=refusal(exc),
+            call, username, values=values, errors=field_errors(exc, capitalise=True),
+            message=refusal(exc),
             status_code=exc.status_code,
         )  # fmt: skip
     return RedirectResponse(f"/admin/users/{user.username}?done=saved", status_code=303)
@@ -330,7 +295,8 @@ async def user_reset_password(username: str, call: Call) -> Response:
     except QtrackError as exc:
         await call.undo(exc)
         return await _user_page(
-            call, username, errors=problem_fields(exc, {"password": "new_password"}),
+            call, username,
+            errors=field_errors(exc, capitalise=True, rename={"password": "new_password"}),
             message=refusal(exc), status_code=exc.status_code,
         )  # fmt: skip
     if generated is not None:

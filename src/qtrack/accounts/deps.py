@@ -21,11 +21,9 @@ from qtrack.core.errors import DatabaseUnavailable, Forbidden, RateLimited, Unau
 from qtrack.core.openapi import errors
 from qtrack.core.requests import set_request_user
 from qtrack.core.state import AppState, app_state
+from qtrack.web.csrf import CsrfFailed, csrf_valid, submitted_csrf_token
 
 SESSION_COOKIE = "qtrack_session"
-CSRF_NONCE_COOKIE = "qtrack_csrf"
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 log = structlog.get_logger("qtrack.accounts")
 
@@ -36,10 +34,6 @@ class NotAuthenticated(Unauthorized):
 
 class PermissionDenied(Forbidden):
     code, message = "permission_denied", "You do not have the permission this needs"
-
-
-class CsrfFailed(Forbidden):
-    code, message = "csrf_failed", "The form is missing its CSRF token or it does not match"
 
 
 class ForeignOrigin(Forbidden):
@@ -76,18 +70,6 @@ async def origin_of(request: Request) -> Origin:
         ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
     )
-
-
-async def submitted_csrf_token(request: Request) -> str | None:
-    """The CSRF token sent with a request: the header, or the form field of a form post."""
-    header = request.headers.get(CSRF_HEADER)
-    if header:
-        return header
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        value = (await request.form()).get(CSRF_FIELD)
-        return value if isinstance(value, str) else None
-    return None
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -184,9 +166,7 @@ async def get_principal(
         principal = await sessions.principal_from_web_session(session, cookie)
         if request.method not in SAFE_METHODS:
             assert principal.session_id is not None
-            if not sessions.csrf_valid(
-                settings, principal.session_id, await submitted_csrf_token(request)
-            ):
+            if not csrf_valid(settings, principal.session_id, await submitted_csrf_token(request)):
                 raise CsrfFailed()
             if not same_origin(request, settings):
                 raise ForeignOrigin()

@@ -1,9 +1,10 @@
-"""Login and logout for the web UI: a session cookie, and CSRF tokens on every form.
+"""Login and logout for the web UI: a session cookie, and CSRF tokens on every form; and the
+signed-in layout of error pages, which needs to know who is signed in.
 
-The start page and the rest of the UI live in `qtrack.web`."""
+The start page and the scan screen live in `qtrack.dashboard`; page plumbing in `qtrack.web`."""
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
@@ -11,18 +12,23 @@ from starlette.responses import RedirectResponse, Response
 
 from qtrack.accounts import sessions
 from qtrack.accounts.deps import (
-    CSRF_NONCE_COOKIE,
     SESSION_COOKIE,
-    CsrfFailed,
     CurrentPrincipal,
     ForeignOrigin,
     OriginDep,
     same_origin,
 )
+from qtrack.accounts.principal import Principal
 from qtrack.accounts.service import TooManyAttempts
 from qtrack.config import Settings
 from qtrack.core.deps import SessionDep, StateDep
+from qtrack.core.errors import QtrackError
+from qtrack.core.http import wants_json
+from qtrack.core.requests import request_user_of
+from qtrack.core.state import app_state
 from qtrack.core.templating import templates
+from qtrack.web.csrf import CSRF_NONCE_COOKIE, CsrfFailed, csrf_token, csrf_valid
+from qtrack.web.render import SignedIn, layout_context
 
 router = APIRouter(include_in_schema=False)
 
@@ -53,7 +59,7 @@ def _login_page(
         request,
         "login.html",
         {
-            "csrf_token": sessions.csrf_token(settings, nonce, "login"),
+            "csrf_token": csrf_token(settings, nonce, "login"),
             "next": next_url,
             "error": error,
         },
@@ -91,7 +97,7 @@ async def login_submit(
     """Check the password, start a web session, and go where the user was heading."""
     settings = state.settings
     nonce = request.cookies.get(CSRF_NONCE_COOKIE)
-    if not nonce or not sessions.csrf_valid(settings, nonce, csrf_token, "login"):
+    if not nonce or not csrf_valid(settings, nonce, csrf_token, "login"):
         raise CsrfFailed()
     if not same_origin(request, settings):
         raise ForeignOrigin()
@@ -143,3 +149,27 @@ async def logout_submit(
         SESSION_COOKIE, httponly=True, samesite="lax", secure=_secure(state.settings)
     )
     return response
+
+
+async def error_layout(request: Request, status: int) -> dict[str, Any]:
+    """The signed-in layout for an error page, so a person can navigate on from it (the app
+    sets it as `app.state.error_layout`; core renders error pages but knows no users).
+
+    The caller is known when a route authenticated before failing; for a path that matched
+    no route (a mistyped address) the session cookie is read here.
+    """
+    state = app_state(request)
+    principal: Principal | None = getattr(request.state, "principal", None)
+    username = request_user_of(request.scope)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if principal is None and status in {404, 405} and cookie and not wants_json(request.scope):
+        try:
+            async with state.db.session_scope("read") as session:
+                principal = await sessions.principal_from_web_session(session, cookie)
+                username = principal.username
+        except QtrackError:  # an expired or unknown session: the bare error page
+            return {}
+    if principal is None or principal.via != "session" or username is None:
+        return {}
+    caller = SignedIn(username, principal.permissions, principal.session_id)
+    return layout_context(request, caller, state.settings)

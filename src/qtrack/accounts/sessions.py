@@ -7,12 +7,11 @@ JWTs carry the session id, so revoking a session ends its access tokens at once 
 """
 
 import hashlib
-import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 import jwt
 from sqlalchemy import bindparam, select, update
@@ -395,25 +394,3 @@ async def principal_from_web_session(session: AsyncSession, secret: str) -> Prin
         user_id=None,
         via="session",
     )
-
-
-CsrfPurpose = Literal["login", "session"]
-
-
-def csrf_token(settings: Settings, binding: str, purpose: CsrfPurpose = "session") -> str:
-    """The CSRF token for a web session, or for the login form's nonce: an HMAC nobody else
-    can make. The purpose is part of the MAC, so the login form (which signs any nonce a
-    browser brings) cannot be used to mint a session's token."""
-    key = settings.secret_key.get_secret_value().encode()
-    message = f"csrf-{purpose}:{binding}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
-def csrf_valid(
-    settings: Settings, binding: str, candidate: str | None, purpose: CsrfPurpose = "session"
-) -> bool:
-    """Whether a submitted CSRF token belongs to this session or nonce."""
-    if not candidate or not candidate.isascii():
-        return False
-    expected = csrf_token(settings, binding, purpose).encode()
-    return hmac.compare_digest(expected, candidate.encode())

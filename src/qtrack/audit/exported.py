@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
+from qtrack.audit.heads import Head
 from qtrack.audit.statement import VERSION, Statement
-from qtrack.events.heads import Head
 
 _TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 _HEX = frozenset("0123456789abcdef")

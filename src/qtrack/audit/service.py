@@ -6,13 +6,13 @@ import orjson
 from sqlalchemy import insert, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qtrack.audit import heads
+from qtrack.audit.heads import Head
 from qtrack.audit.models import Checkpoint, CheckpointHead
 from qtrack.audit.statement import FIELDS, HeadsDigest, Statement, sign
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
 from qtrack.core.errors import NotFound
-from qtrack.events import heads
-from qtrack.events.heads import Head
 from qtrack.signing import keys
 
 ITEMS_PER_READ = 10_000  # item rows read per statement during a checkpoint's pass

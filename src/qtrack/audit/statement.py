@@ -21,8 +21,8 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from qtrack.audit.heads import Head
 from qtrack.events.chain import iso
-from qtrack.events.heads import Head
 
 VERSION = 1
 FIELDS = (

@@ -18,13 +18,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qtrack.audit import exported
+from qtrack.audit import exported, heads
 from qtrack.audit import service as audit_service
 from qtrack.audit.exported import BadLine, HeadsLine, Signed
+from qtrack.audit.heads import Head
 from qtrack.audit.models import Checkpoint
 from qtrack.audit.statement import HeadsDigest, Statement, signature_valid
-from qtrack.events import heads
-from qtrack.events.heads import Head
 from qtrack.signing import keys
 
 BATCH = 5_000  # recorded heads looked up per query

@@ -25,6 +25,7 @@ from qtrack.labels import service as labels_service
 from qtrack.labels.defaults import SHIPPED_TEMPLATES
 from qtrack.labels.schemas import LabelTemplateCreate
 from qtrack.labels.service import LAYOUT_FIELDS
+from qtrack.web.forms import CHECK_FIELDS, Words, field_errors, last_part
 from qtrack.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -36,7 +37,7 @@ KeyQuery = Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 SHOWABLE = {"qr": "QR code", "code": "Code", "name": "Name", "batch": "Batch", "expiry": "Expiry"}
 TIMES = " \u00d7 "  # the multiplication sign, as in 63.5 x 38.1 mm
 # Friendlier words than the schema's for the mistakes a form invites.
-_MESSAGES = {
+_MESSAGES: Words = {
     ("key", "string_pattern_mismatch"): "Lower-case letters, digits, - and _ (up to 64)",
     ("fields", "string_pattern_mismatch"): "Choose at least one thing to show",
 }
@@ -88,25 +89,6 @@ def _choices(fields: str) -> list[dict[str, Any]]:
     chosen = [f for f in fields.split(",") if f in SHOWABLE]
     rest = [f for f in SHOWABLE if f not in chosen]
     return [{"key": f, "label": SHOWABLE[f], "checked": f in chosen} for f in chosen + rest]
-
-
-def _schema_errors(exc: ValidationError) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for problem in exc.errors():
-        name = str(problem["loc"][0]) if problem["loc"] else "name"
-        message = str(problem["msg"]).removeprefix("Value error, ")
-        errors.setdefault(name, _MESSAGES.get((name, problem["type"]), message))
-    return errors
-
-
-def _service_errors(exc: QtrackError) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    if isinstance(exc.details, list):
-        for problem in exc.details:
-            loc = problem.get("loc") if isinstance(problem, dict) else None
-            if loc:
-                errors[str(loc[-1])] = str(problem.get("msg") or exc.message)
-    return errors
 
 
 async def _form_page(
@@ -191,12 +173,14 @@ async def new_template_submit(
     except ValidationError as exc:
         return await _form_page(
             request, principal, state.settings, template=None, values=values,
-            errors=_schema_errors(exc), message="Check the fields marked below.", status_code=422,
+            errors=field_errors(exc, words=_MESSAGES, unlocated="name"),
+            message=CHECK_FIELDS, status_code=422,
         )  # fmt: skip
     except QtrackError as exc:
         return await _form_page(
             request, principal, state.settings, template=None, values=values,
-            errors=_service_errors(exc), message=exc.message, status_code=exc.status_code,
+            errors=field_errors(exc, field_of=last_part),
+            message=exc.message, status_code=exc.status_code,
         )  # fmt: skip
     return RedirectResponse(f"{BASE}?created={spec.key}", status_code=303)
 
@@ -237,7 +221,8 @@ async def edit_template_submit(
     except ValidationError as exc:
         return await _form_page(
             request, principal, state.settings, template=template, values=values,
-            errors=_schema_errors(exc), message="Check the fields marked below.", status_code=422,
+            errors=field_errors(exc, words=_MESSAGES, unlocated="name"),
+            message=CHECK_FIELDS, status_code=422,
         )  # fmt: skip
     except labels_service.TemplateChanged as exc:
         current = await labels_service.get_template(session, key)
@@ -251,7 +236,8 @@ async def edit_template_submit(
         template = await labels_service.get_template(session, key)
         return await _form_page(
             request, principal, state.settings, template=template, values=values,
-            errors=_service_errors(exc), message=exc.message, status_code=exc.status_code,
+            errors=field_errors(exc, field_of=last_part),
+            message=exc.message, status_code=exc.status_code,
         )  # fmt: skip
     return RedirectResponse(f"{BASE}?saved={template.key}", status_code=303)
 

@@ -21,6 +21,7 @@ from qtrack.core.pagination import (
     encode_cursor,
 )
 from qtrack.locations import service as locations_service
+from qtrack.locations.deps import HoldingsDep
 from qtrack.locations.models import Location
 from qtrack.locations.schemas import (
     LocationCreate,
@@ -121,6 +122,9 @@ async def update_location(
 
 
 @router.post("/locations/{code}/archive", responses=errors(LocationNotFound, LocationNotEmpty))
-async def archive_location(code: str, _: Manager, session: SessionDep) -> LocationRead:
+async def archive_location(
+    code: str, _: Manager, session: SessionDep, holdings: HoldingsDep
+) -> LocationRead:
     """Archive a location that holds nothing any more."""
-    return await _read(session, await locations_service.archive_location(session, code))
+    location = await locations_service.archive_location(session, code, items_at=holdings.items_at)
+    return await _read(session, location)

@@ -12,15 +12,13 @@ from qtrack.accounts.deps import require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.config import Settings
-from qtrack.containers import service as containers_service
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import Conflict, QtrackError, ValidationFailed
 from qtrack.core.pagination import decode_key_cursor, encode_cursor
-from qtrack.inventory import service as inventory_service
-from qtrack.item_types import service as item_types
-from qtrack.items import service as items_service
 from qtrack.locations import service as locations_service
+from qtrack.locations.deps import HoldingsDep, holdings
 from qtrack.locations.schemas import LocationCreate, LocationKind, LocationUpdate
+from qtrack.web.forms import CHECK_FIELDS, Words, field_errors, last_part
 from qtrack.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -34,7 +32,7 @@ KINDS = get_args(LocationKind)
 NEW_FIELDS = ("code", "name", "kind", "parent", "latitude", "longitude", "radius_m")
 EDIT_FIELDS = NEW_FIELDS[1:]
 # Pydantic's wording where a person deserves plainer words.
-_PLAIN = {
+_PLAIN: Words = {
     "missing": "Required",
     "string_too_short": "Required",
     "string_pattern_mismatch": "Use only letters, digits, '-' and '_'",
@@ -48,15 +46,9 @@ PARENT_ERRORS = (
 )
 
 
-async def _counts(session: AsyncSession) -> dict[str, int]:
-    """Items directly at each location, by code, from the maintained counts."""
-    stats = await inventory_service.stats(session)
-    return {row["location"]: row["count"] for row in stats["by_location"]}
-
-
 @router.get("/locations")
 async def locations_page(
-    request: Request, principal: Reader, session: SessionDep, state: StateDep
+    request: Request, principal: Reader, session: SessionDep, state: StateDep, held: HoldingsDep
 ) -> Response:
     """The location tree, with how many items each place holds directly."""
     return page(
@@ -66,7 +58,7 @@ async def locations_page(
         settings=state.settings,
         context={
             "tree": await locations_service.tree(session),
-            "counts": await _counts(session),
+            "counts": await held.counts(session),
             "can_print": principal.can(Permission.LABEL_PRINT),
             "can_manage": principal.can(Permission.LOCATION_MANAGE),
         },
@@ -87,18 +79,9 @@ async def _form_values(request: Request, fields: tuple[str, ...]) -> dict[str, s
 def _problems(exc: ValidationError | QtrackError) -> tuple[dict[str, str], str, int]:
     """Field name -> message, the message above the form, and the status to answer with."""
     if isinstance(exc, ValidationError):
-        errors = {}
-        for problem in exc.errors():
-            field = str(problem["loc"][0]) if problem["loc"] else ""
-            errors[field] = _PLAIN.get(problem["type"], problem["msg"])
-        return errors, "Check the fields marked below.", 422
+        return field_errors(exc, words=_PLAIN), CHECK_FIELDS, 422
     if isinstance(exc, ValidationFailed) and isinstance(exc.details, list):
-        errors = {
-            str(p["loc"][-1]): str(p.get("msg", "not valid"))
-            for p in exc.details
-            if isinstance(p, dict) and p.get("loc")
-        }
-        return errors, exc.message, exc.status_code
+        return field_errors(exc, field_of=last_part), exc.message, exc.status_code
     if isinstance(exc, locations_service.LocationNotFound):
         # A parent that does not exist is a wrong value in the form, not a missing page.
         return {"parent": exc.message}, exc.message, 422
@@ -201,23 +184,14 @@ async def _location_page(
     after = decode_key_cursor(cursor, str)
     above = await locations_service.ancestors(session, location)
     subtree = await locations_service.descendants(session, location)
-    here = await _counts(session)
+    held = holdings.of(request.app)
+    here = await held.counts(session)
     # Items anywhere below each location, summed up its path.
     totals: dict[int, int] = {}
     for loc in [location, *subtree]:
         for ancestor_id in locations_service.path_ids(loc.path):
             totals[ancestor_id] = totals.get(ancestor_id, 0) + here.get(loc.code, 0)
-    items, next_key = await items_service.list_items(
-        session,
-        filters=items_service.ItemFilter(location=location.code, directly_at=not below),
-        sort="code",
-        cursor=after,
-        limit=PAGE_SIZE,
-    )
-    containers = {t.key for t in await item_types.list_item_types(session) if t.can_contain}
-    held = await containers_service.held_counts(
-        session, [item.id for item in items if item.type in containers]
-    )
+    stock = await held.stock_at(session, location.code, below, after, PAGE_SIZE)
     can_manage = principal.can(Permission.LOCATION_MANAGE) and not location.archived
     if values is None:
         values = {
@@ -245,11 +219,11 @@ async def _location_page(
             "here_count": here.get(location.code, 0),
             "total_count": totals[location.id],
             "below": below,
-            "items": items,
-            "held": held,
-            "containers": containers,
-            "styles": await item_types.state_styles(session),
-            "next_query": {**scope, "cursor": encode_cursor(next_key)} if next_key else None,
+            "items": stock.items,
+            **stock.rows,
+            "next_query": (
+                {**scope, "cursor": encode_cursor(stock.next_key)} if stock.next_key else None
+            ),
             "first_query": scope if cursor else None,
             "can_print": principal.can(Permission.LABEL_PRINT),
             "can_manage": can_manage,
@@ -305,13 +279,18 @@ async def edit_location(
 
 @router.post("/locations/{code}/archive")
 async def archive_location(
-    code: str, request: Request, principal: Manager, session: SessionDep, state: StateDep
+    code: str,
+    request: Request,
+    principal: Manager,
+    session: SessionDep,
+    state: StateDep,
+    held: HoldingsDep,
 ) -> Response:
     """Archive a location that holds nothing any more; refused, with why, while it does."""
     code = (await locations_service.get_by_code(session, code)).code
     try:
         async with session.begin_nested():
-            await locations_service.archive_location(session, code)
+            await locations_service.archive_location(session, code, items_at=held.items_at)
     except QtrackError as exc:
         return await _location_page(
             request, session, state.settings, principal, code,

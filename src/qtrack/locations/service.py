@@ -4,7 +4,7 @@ A location's `path` lists the ids from the root down to it ("/1/5/9/"), so a sub
 prefix match and moving a subtree is one UPDATE that swaps the prefix.
 """
 
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Select, String, column, func, literal, or_, select, table, text, update
@@ -23,6 +23,11 @@ _TREE_LOCK_KEY = 0x716C6F63
 # Items refer to locations, not the other way round: the item table is read by name (as its
 # foreign key names this one), not through the items package, which imports this one.
 _item = table("item", column("location_id"), column("archived"))
+
+# How many live items are directly at a location. Items refer to locations, not the other
+# way round, so whoever archives a location passes this in (routes get it from
+# `locations.deps.HoldingsDep`, which the app provides from the items).
+ItemsAt = Callable[[AsyncSession, Location], Awaitable[int]]
 
 
 class LocationNotFound(NotFound):
@@ -313,13 +318,9 @@ async def _move(session: AsyncSession, location: Location, parent_code: str | No
     await session.refresh(location)
 
 
-async def ensure_empty(session: AsyncSession, location: Location) -> None:
+async def ensure_empty(session: AsyncSession, location: Location, items_at: ItemsAt) -> None:
     """Refuse (409 location_not_empty) while a live child location or item is still there."""
-    items = await session.scalar(
-        select(func.count())
-        .select_from(_item)
-        .where(_item.c.location_id == location.id, _item.c.archived.is_(False))
-    )
+    items = await items_at(session, location)
     if items:
         raise LocationNotEmpty(
             f"Location '{location.code}' still holds {items} item(s)",
@@ -337,13 +338,13 @@ async def ensure_empty(session: AsyncSession, location: Location) -> None:
         )
 
 
-async def archive_location(session: AsyncSession, code: str) -> Location:
+async def archive_location(session: AsyncSession, code: str, *, items_at: ItemsAt) -> Location:
     """Archive an empty location: it stays for history, but leaves lists and the tree."""
     await _lock_tree(session)  # so nothing is put into it while we check that it is empty
     location = await get_by_code(session, code)
     if location.archived:
         return location
-    await ensure_empty(session, location)
+    await ensure_empty(session, location, items_at)
     location.archived = True
     await session.flush()
     return location

@@ -1,1 +1,2 @@
-"""The web UI: dashboard, scan screen, items, locations, and what makes it an installable PWA."""
+"""Page plumbing that knows no domain: rendering in the signed-in layout, forms and their
+field errors, CSRF tokens, and what makes the UI an installable PWA."""

@@ -1,6 +1,11 @@
-"""Rendering a signed-in page: the layout needs the user, the CSRF token and the navigation."""
+"""Rendering a signed-in page: the layout needs the caller, the CSRF token and the navigation.
 
-from collections.abc import Mapping
+This package knows no domain: the caller is anything with a name, a session and
+permissions (`Caller`), and the navigation is a table of links the app provides
+(`navigation.provide(app, links)`), each shown to whoever holds one of its permissions.
+"""
+
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -8,26 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from qtrack.accounts import sessions
-from qtrack.accounts.deps import SESSION_COOKIE
-from qtrack.accounts.permissions import Permission
-from qtrack.accounts.principal import Principal
 from qtrack.config import Settings
 from qtrack.core.errors import QtrackError
-from qtrack.core.http import wants_json
-from qtrack.core.requests import request_user_of
-from qtrack.core.state import app_state
+from qtrack.core.hooks import Hook
 from qtrack.core.templating import templates
-
-# (path, label, permissions of which one is needed to see the link)
-NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("/", "Home", (Permission.ITEM_READ,)),
-    ("/scan", "Scan", (Permission.ITEM_READ,)),
-    ("/items", "Items", (Permission.ITEM_READ,)),
-    ("/items/new", "New item", (Permission.ITEM_CREATE,)),
-    ("/locations", "Locations", (Permission.ITEM_READ,)),
-    ("/admin", "Admin", (Permission.ADMIN_USERS, Permission.ADMIN_CONFIG)),
-)
+from qtrack.web.csrf import csrf_token
 
 
 class Caller(Protocol):
@@ -40,6 +30,29 @@ class Caller(Protocol):
     def session_id(self) -> str | None: ...
 
     def can(self, permission: str) -> bool: ...
+
+
+class SignedInUser(Caller, Protocol):
+    """A caller whose user row the request's database session holds."""
+
+    @property
+    def user(self) -> object: ...
+
+
+@dataclass(frozen=True)
+class NavLink:
+    """One link of the top navigation."""
+
+    href: str
+    label: str
+    # Any one of these shows the link.
+    permissions: tuple[str, ...]
+    # Its sub-pages count as it (/admin/users is under Admin); else only the path itself.
+    section: bool = False
+
+
+# The navigation, in the order shown; the app provides it (the screens live in domains).
+navigation: Hook[Sequence[NavLink]] = Hook("navigation")
 
 
 @dataclass(frozen=True)
@@ -58,60 +71,35 @@ class SignedIn:
 
 def csrf_for(settings: Settings, principal: Caller) -> str:
     """The CSRF token forms and script calls of this session must send back."""
-    return sessions.csrf_token(settings, principal.session_id or "")
+    return csrf_token(settings, principal.session_id or "")
 
 
-def nav_for(principal: Caller, path: str) -> list[dict[str, Any]]:
+def nav_for(links: Sequence[NavLink], principal: Caller, path: str) -> list[dict[str, Any]]:
     """The navigation links this caller may follow; the one for this page marked current."""
     return [
-        {"href": href, "label": label, "current": _is_current(href, path)}
-        for href, label, permissions in NAV
-        if any(principal.can(p) for p in permissions)
+        {
+            "href": link.href,
+            "label": link.label,
+            "current": path == link.href or (link.section and path.startswith(link.href + "/")),
+        }
+        for link in links
+        if any(principal.can(p) for p in link.permissions)
     ]
 
 
-def _is_current(href: str, path: str) -> bool:
-    # Sections own their sub-pages (/admin/users is under Admin, /locations/X under
-    # Locations), but Home is only "/" and /items/new is not under Items.
-    if path == href:
-        return True
-    return href in {"/admin", "/locations"} and path.startswith(href + "/")
-
-
-def layout_context(principal: Caller, settings: Settings, path: str) -> dict[str, Any]:
+def layout_context(request: Request, principal: Caller, settings: Settings) -> dict[str, Any]:
     """What the signed-in layout needs: the user, the CSRF token, the navigation."""
     return {
         "principal": principal,
         "csrf_token": csrf_for(settings, principal),
-        "nav": nav_for(principal, path),
+        "nav": nav_for(navigation.of(request.app), principal, request.url.path),
         "scan_prefix": settings.scan_prefix,
     }
 
 
-async def error_layout(request: Request, status: int) -> dict[str, Any]:
-    """The signed-in layout for an error page, so a person can navigate on from it.
-
-    The caller is known when a route authenticated before failing; for a path that matched
-    no route (a mistyped address) the session cookie is read here.
-    """
-    state = app_state(request)
-    principal: Principal | None = getattr(request.state, "principal", None)
-    username = request_user_of(request.scope)
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if principal is None and status in {404, 405} and cookie and not wants_json(request.scope):
-        try:
-            async with state.db.session_scope("read") as session:
-                principal = await sessions.principal_from_web_session(session, cookie)
-                username = principal.username
-        except QtrackError:  # an expired or unknown session: the bare error page
-            return {}
-    if principal is None or principal.via != "session" or username is None:
-        return {}
-    caller = SignedIn(username, principal.permissions, principal.session_id)
-    return layout_context(caller, state.settings, request.url.path)
-
-
-async def settle_refused(session: AsyncSession, principal: Principal, error: QtrackError) -> None:
+async def settle_refused(
+    session: AsyncSession, principal: SignedInUser, error: QtrackError
+) -> None:
     """End a refused change before its form is shown again: keep only what the error marks as
     kept (a failed signature is recorded), roll back the rest, and reload the signed-in user,
     whom a rollback expires and whom the layout names (async code cannot lazy-load a row)."""
@@ -126,7 +114,7 @@ def page(
     request: Request,
     template: str,
     *,
-    principal: Principal,
+    principal: Caller,
     settings: Settings,
     context: Mapping[str, Any] | None = None,
     status_code: int = 200,
@@ -135,7 +123,7 @@ def page(
     response = templates.TemplateResponse(
         request,
         template,
-        {**layout_context(principal, settings, request.url.path), **(context or {})},
+        {**layout_context(request, principal, settings), **(context or {})},
         status_code=status_code,
     )
     # Pages carry a session's CSRF token: never keep them in shared caches.

@@ -11,6 +11,7 @@ from qtrack.core.deps import SessionDep
 from qtrack.core.errors import Conflict, ValidationFailed
 from qtrack.core.openapi import errors
 from qtrack.workflow import service as workflow_service
+from qtrack.workflow.deps import UsageDep
 from qtrack.workflow.models import Workflow
 from qtrack.workflow.schemas import WorkflowCreate, WorkflowRead, WorkflowUpdate
 from qtrack.workflow.service import StatesInUse, WorkflowNotFound
@@ -56,10 +57,14 @@ async def create_workflow(
 
 @router.put("/workflows/{key}", responses=errors(WorkflowNotFound, StatesInUse, ValidationFailed))
 async def update_workflow(
-    key: str, body: WorkflowUpdate, _: AdminConfig, session: SessionDep
+    key: str, body: WorkflowUpdate, _: AdminConfig, session: SessionDep, usage: UsageDep
 ) -> WorkflowRead:
     """Replace a workflow's name and/or definition; states items are in cannot be removed."""
     workflow = await workflow_service.update_workflow(
-        session, key=key, name=body.name, definition=body.definition
+        session,
+        key=key,
+        name=body.name,
+        definition=body.definition,
+        item_states=usage.item_states,
     )
     return _read(workflow)

@@ -7,6 +7,7 @@ so a transition can lead to a state typed into a blank row of the same form, wit
 """
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -20,11 +21,11 @@ from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
-from qtrack.inventory import service as inventory_service
-from qtrack.item_types import service as item_types
+from qtrack.web.forms import Words, field_errors
 from qtrack.web.render import page, settle_refused
 from qtrack.workflow import cbv
 from qtrack.workflow import service as workflow_service
+from qtrack.workflow.deps import UsageDep, usage
 from qtrack.workflow.models import Workflow
 from qtrack.workflow.schemas import Key, Label, WorkflowDefinition
 
@@ -37,6 +38,20 @@ FLAGS = ("reason_required", "signature_required", "distinct_actor")
 _FIELD = re.compile(r"(states|transitions)\.(\d{1,3})\.(\w+)")
 _KEY, _LABEL = TypeAdapter(Key), TypeAdapter(Label)
 _KEY_RULE = "Lower-case letters, digits and _, starting with a letter"
+# What to tell a person for a problem pydantic reports in its own words, by the input's own
+# name (`to` of `transitions.0.to`) and the error type, else by the error type.
+WORDS: Words = {
+    ("initial", "missing"): "Choose the initial state",
+    ("to", "missing"): "Choose a state",
+    ("to", "string_too_short"): "Choose a state",
+    ("from", "missing"): "Choose at least one state",
+    ("from", "too_short"): "Choose at least one state",
+    ("states", "too_short"): "Add at least one state",
+    ("colour", "string_pattern_mismatch"): "A colour like #1a7f37",
+    "missing": "Required",
+    "string_too_short": "Required",
+    "string_pattern_mismatch": _KEY_RULE,
+}
 
 
 # The CBV terms the editor offers, and what a state or transition is when left blank.
@@ -162,31 +177,11 @@ def read_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any], dict[str,
     return editor, raw, errors
 
 
-def _message(field: str, kind: str, msg: str) -> str:
-    """What to tell a person, for a problem pydantic reports in its own words."""
-    tail = field.rsplit(".", 1)[-1]
-    if tail == "initial" and kind == "missing":
-        return "Choose the initial state"
-    if tail == "to" and kind in {"missing", "string_too_short"}:
-        return "Choose a state"
-    if tail == "from" and kind in {"missing", "too_short"}:
-        return "Choose at least one state"
-    if tail == "states" and kind == "too_short":
-        return "Add at least one state"
-    if kind in {"missing", "string_too_short"}:
-        return "Required"
-    if kind == "string_pattern_mismatch":
-        return "A colour like #1a7f37" if tail == "colour" else _KEY_RULE
-    return msg.removeprefix("Value error, ")
-
-
-def field_errors(details: Any, errors: dict[str, str]) -> None:
-    """Put each located problem of a ValidationFailed on the editor's input it names."""
-    for d in details if isinstance(details, list) else []:
-        loc = [str(p) for p in d.get("loc", [])][2:] if isinstance(d, dict) else []
-        deep = len(loc) >= 3 and loc[0] in {"states", "transitions"}
-        field = ".".join(loc[:3]) if deep else (loc[0] if loc else "definition")
-        errors.setdefault(field, _message(field, str(d.get("type")), str(d.get("msg"))))
+def input_of(loc: Sequence[str]) -> str:
+    """The editor's input a located problem of the definition is about (`states.2.key`)."""
+    loc = loc[1:] if loc[:1] == ["definition"] else loc
+    deep = len(loc) >= 3 and loc[0] in {"states", "transitions"}
+    return ".".join(loc[:3]) if deep else (loc[0] if loc else "definition")
 
 
 def _summary(errors: dict[str, str]) -> list[dict[str, str]]:
@@ -230,14 +225,12 @@ async def _editor_page(
     }  # fmt: skip
     if workflow is not None:
         context["definition"] = workflow_service.definition_of(workflow)
-        used_by = [
-            t for t in await item_types.list_item_types(session) if t.workflow_id == workflow.id
-        ]
-        keys = {t.key for t in used_by}
+        followers = await usage.of(request.app).followers(session)
+        used_by = [t for t in followers if t.workflow_id == workflow.id]
         in_use: dict[str, int] = {}
-        for row in (await inventory_service.stats(session))["by_type_status"]:
-            if row["type"] in keys:
-                in_use[row["status"]] = in_use.get(row["status"], 0) + row["count"]
+        for t in used_by:
+            for status, count in t.in_state.items():
+                in_use[status] = in_use.get(status, 0) + count
         context |= {"used_by": used_by, "in_use": in_use}
     return page(
         request, "admin/workflow_form.html", principal=principal, settings=settings,
@@ -247,12 +240,12 @@ async def _editor_page(
 
 @router.get("/admin/workflows")
 async def workflows_list(
-    request: Request, principal: AdminConfig, session: SessionDep, state: StateDep
+    request: Request, principal: AdminConfig, session: SessionDep, state: StateDep, use: UsageDep
 ) -> Response:
     """Every workflow with its states and the item types that follow it."""
     workflows = await workflow_service.list_workflows(session)
     used_by: dict[int, list[str]] = {}
-    for t in await item_types.list_item_types(session):
+    for t in await use.followers(session):
         used_by.setdefault(t.workflow_id, []).append(t.key)
     rows = [
         {"workflow": w, "definition": workflow_service.definition_of(w), "used": used_by.get(w.id)}
@@ -282,8 +275,7 @@ def _check_names(values: dict[str, str], errors: dict[str, str], *, new: bool) -
         try:
             adapter.validate_python(values[field])
         except ValidationError as exc:
-            kind = exc.errors()[0]["type"]
-            errors[field] = _message(field, kind, exc.errors()[0]["msg"])
+            errors |= field_errors(exc, words=WORDS, unlocated=field)
     if new and values["key"] == "new":
         errors["key"] = "'new' is taken by this page's address; choose another key"
 
@@ -309,14 +301,19 @@ async def _save(
                 )
             else:
                 await workflow_service.update_workflow(
-                    session, key=workflow.key, name=values["name"], definition=definition
+                    session,
+                    key=workflow.key,
+                    name=values["name"],
+                    definition=definition,
+                    item_states=usage.of(request.app).item_states,
                 )
             return RedirectResponse(f"/admin/workflows/{values['key']}?saved=1", status_code=303)
     except QtrackError as exc:
         await settle_refused(
             session, principal, exc
         )  # a refused workflow keeps nothing of the change
-        field_errors(exc.details, errors)
+        for field, problem in field_errors(exc, words=WORDS, field_of=input_of).items():
+            errors.setdefault(field, problem)
         if isinstance(exc.details, dict) and "key" in exc.details:
             errors["key"] = exc.message
         if not errors:

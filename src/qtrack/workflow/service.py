@@ -1,10 +1,10 @@
 """Workflow use cases."""
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import column, select, table
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,13 +23,14 @@ class StatesInUse(Conflict):
     code, message = "states_in_use", "Items are in states this change removes"
 
 
+# The states that items of the types following a workflow are in right now. Items build on
+# workflows, so whoever calls `update_workflow` passes this in (routes get it from
+# `workflow.deps.UsageDep`, which the app provides from the item types).
+ItemStates = Callable[[AsyncSession, Workflow], Awaitable[set[str]]]
+
 # Parsed definitions, keyed by (workflow id, updated_at): a workflow is read on every
 # transition, and parsing it each time would cost more than the database round trip.
 _parsed: dict[tuple[int, Any], WorkflowDefinition] = {}
-# Item types and items build on workflows, so this package reads their tables by name (as
-# their foreign keys name this one) instead of importing the packages that import it.
-_item = table("item", column("type_id"), column("status"))
-_item_type = table("item_type", column("id"), column("workflow_id"))
 
 
 def definition_of(workflow: Workflow) -> WorkflowDefinition:
@@ -42,6 +43,33 @@ def definition_of(workflow: Workflow) -> WorkflowDefinition:
             _parsed.clear()
         _parsed[key] = parsed
     return parsed
+
+
+class FollowsWorkflow(Protocol):
+    """An item type as a workflow sees it: a key, a name and the workflow it follows."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def workflow(self) -> Workflow: ...
+
+
+def state_styles(item_types: Iterable[FollowsWorkflow]) -> dict[tuple[str, str], dict[str, str]]:
+    """Label and colour of every (item type, state), from the workflows the types follow (the
+    workflows loaded with the types: no query)."""
+    styles: dict[tuple[str, str], dict[str, str]] = {}
+    for item_type in item_types:
+        for state in definition_of(item_type.workflow).states:
+            styles[(item_type.key, state.key)] = {
+                "label": state.label,
+                "colour": state.colour,
+                "type_name": item_type.name,
+            }
+    return styles
 
 
 def _forget(workflow_id: int) -> None:
@@ -162,17 +190,6 @@ async def get_workflow(session: AsyncSession, key: str) -> Workflow:
     return workflow
 
 
-async def states_in_use(session: AsyncSession, workflow: Workflow) -> set[str]:
-    """The states that items of any type following this workflow are in right now."""
-    rows = await session.scalars(
-        select(_item.c.status)
-        .distinct()
-        .join(_item_type, _item.c.type_id == _item_type.c.id)
-        .where(_item_type.c.workflow_id == workflow.id)
-    )
-    return set(rows)
-
-
 async def create_workflow(
     session: AsyncSession, *, key: str, name: str, definition: WorkflowDefinition
 ) -> Workflow:
@@ -195,11 +212,12 @@ async def update_workflow(
     key: str,
     name: str | None,
     definition: WorkflowDefinition | None,
+    item_states: ItemStates,
 ) -> Workflow:
     """Change a workflow's name or definition; states items are in now cannot be removed."""
     workflow = await get_workflow(session, key)
     if definition is not None:
-        removed = await states_in_use(session, workflow) - {s.key for s in definition.states}
+        removed = await item_states(session, workflow) - {s.key for s in definition.states}
         if removed:
             raise StatesInUse(
                 f"Items are in states this change removes: {', '.join(sorted(removed))}",

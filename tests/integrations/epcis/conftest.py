@@ -10,7 +10,8 @@ import pytest
 from jsonschema import Draft7Validator
 
 from qtrack.integrations.epcis import validation
-from tests.items.conftest import Crew, crew, register, site
+from tests.factories.items import register
+from tests.items.conftest import Crew, crew, site
 
 __all__ = ["crew", "site"]  # fixtures shared with the items tests
 

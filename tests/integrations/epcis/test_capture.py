@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 
 from qtrack.core.db import Database
 from qtrack.events.models import Event
-from tests.factories import bearer, create_token
+from tests.factories.accounts import bearer, create_token
+from tests.factories.items import register
 from tests.integrations.epcis.conftest import DATA, events_of, example, gtin
-from tests.items.conftest import Crew, register
+from tests.items.conftest import Crew
 
 DIGITAL_LINK_EXAMPLE = "Example_9.6.1-ObjectEventWithDigitalLink.jsonld"
 URN_EXAMPLE = "Example_9.6.1-ObjectEvent.jsonld"

@@ -9,8 +9,9 @@ import pytest
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from tests.conftest import make_settings
+from tests.factories.items import register
 from tests.integrations.epcis.test_capture import capture, document, event_count, observe
-from tests.items.conftest import Crew, register
+from tests.items.conftest import Crew
 
 
 @pytest.fixture

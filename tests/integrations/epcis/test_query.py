@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from qtrack.core.db import Database
-from tests.factories import bearer, create_token
+from tests.factories.accounts import bearer, create_token
 from tests.integrations.epcis.conftest import (
     BASE,
     LOT_GTIN,

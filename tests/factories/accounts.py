@@ -1,18 +1,15 @@
-"""Factories for test data, made through the services so rows are what the app would make."""
+"""Accounts test data: users, API tokens, and signing in as an app or a browser does."""
 
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
-from sqlalchemy import select
 
 from qtrack.accounts import service as accounts_service
 from qtrack.accounts import tokens as accounts_tokens
 from qtrack.accounts.models import User
 from qtrack.core.db import Database
-from qtrack.item_types.models import ItemType
-from qtrack.items.models import Item
 
 PASSWORD = "correct horse battery staple"
 
@@ -78,18 +75,17 @@ async def login(client: httpx.AsyncClient, username: str, password: str = PASSWO
     return AppLogin(body["access_token"], body["refresh_token"])
 
 
+async def logged_in(
+    client: httpx.AsyncClient, db: Database, username: str, role: str = "operator"
+) -> AppLogin:
+    """A new user with this role, logged in through the API (to arrange data)."""
+    await create_user(db, username, role)
+    return await login(client, username)
+
+
 def bearer(token: str) -> dict[str, str]:
     """An Authorization header for a raw token."""
     return {"Authorization": f"Bearer {token}"}
-
-
-async def insert_item_row(db: Database, type_key: str, status: str, code: str) -> None:
-    """A bare item row straight into the database, bypassing the services (no event, no
-    counts): for tests about types and workflows that only need an item to exist."""
-    async with db.session_scope() as session:
-        type_id = await session.scalar(select(ItemType.id).where(ItemType.key == type_key))
-        assert type_id is not None
-        session.add(Item(code=code, type_id=type_id, status=status, name="Lot"))
 
 
 async def web_login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> None:
@@ -101,6 +97,14 @@ async def web_login(client: httpx.AsyncClient, username: str, password: str = PA
         "/login", data={"username": username, "password": password, "csrf_token": token.group(1)}
     )
     assert done.status_code == 303, done.text
+
+
+async def signed_in(
+    client: httpx.AsyncClient, db: Database, username: str, role: str = "operator"
+) -> None:
+    """A new user with this role, signed in to the web UI through the login form."""
+    await create_user(db, username, role)
+    await web_login(client, username)
 
 
 def csrf_of(html: str) -> str:
