@@ -33,6 +33,8 @@ from qtrack.core.ratelimit import create_rate_limiter
 from qtrack.core.redis import create_redis
 from qtrack.core.state import AppState
 from qtrack.core.templating import STATIC_DIR
+from qtrack.integrations.webhooks import api as webhooks_api
+from qtrack.integrations.webhooks import pages as webhooks_pages
 from qtrack.items import api as items_api
 from qtrack.items import pages as items_pages
 from qtrack.items import types_api as item_types_api
@@ -127,6 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(labels_pages.router)
     app.include_router(codes_pages.router)
     app.include_router(operations_pages.router)
+    app.include_router(webhooks_api.router)
+    app.include_router(webhooks_pages.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # refused host gets a request id, a log line and the security headers.

@@ -9,6 +9,7 @@ from qtrack.codes import models as codes_models
 from qtrack.core import idempotency as idempotency_models
 from qtrack.core.orm import Base
 from qtrack.events import models as events_models
+from qtrack.integrations.webhooks import models as webhooks_models
 from qtrack.inventory import models as inventory_models
 from qtrack.items import models as items_models
 from qtrack.jobs import models as jobs_models
@@ -27,5 +28,6 @@ __all__ = [
     "jobs_models",
     "locations_models",
     "metadata",
+    "webhooks_models",
     "workflow_models",
 ]

@@ -53,6 +53,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.AUDIT_VERIFY: "Verify the tamper-evident audit trail",
     Permission.ADMIN_USERS: "Manage users, roles and API tokens; read the security log",
     Permission.ADMIN_CONFIG: "Configure item types, workflows, labels and signing keys",
+    Permission.WEBHOOKS_MANAGE: "Register webhooks, see their deliveries, rotate their secrets",
 }
 _GROUP_TITLES = {
     "item": "Items",
@@ -63,6 +64,7 @@ _GROUP_TITLES = {
     "event": "History and audit",
     "audit": "History and audit",
     "admin": "Administration",
+    "webhooks": "Administration",
 }
 
 
