@@ -64,3 +64,8 @@ def headers(keys: list[bytes], msg_id: str, timestamp: int, body: bytes) -> dict
 def new_msg_id() -> str:
     """A message id: `msg_` and 22 URL-safe characters (never a full stop)."""
     return "msg_" + secrets.token_urlsafe(16)
+
+
+def unseal_text(secret: str) -> bytes:
+    """The raw bytes of a `whsec_…` secret as shown to a receiver."""
+    return base64.b64decode(secret.removeprefix(PREFIX))
