@@ -23,7 +23,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Row, Table, and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import (
+    Row,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)  # fmt: skip
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts import audit
@@ -58,11 +69,18 @@ _a: Table = WebhookAttempt.__table__  # type: ignore[assignment]
 _e: Table = WebhookEndpoint.__table__  # type: ignore[assignment]
 
 
+def _is(column: Any, *statuses: str) -> Any:
+    """`status IN ('pending', ...)` with the values in the SQL text, not as parameters: only
+    then can PostgreSQL use the partial indexes over unfinished rows in a prepared (generic)
+    plan; with parameters the claim fell back to scanning every delivery, for every one."""
+    return column.in_([literal_column(f"'{status}'") for status in statuses])
+
+
 def _due() -> Any:
     now: Any = bindparam("now")
     return or_(
-        and_(_d.c.status == PENDING, _d.c.next_attempt_at <= now),
-        and_(_d.c.status == SENDING, _d.c.locked_until < now),  # its job died mid-send
+        and_(_is(_d.c.status, PENDING), _d.c.next_attempt_at <= now),
+        and_(_is(_d.c.status, SENDING), _d.c.locked_until < now),  # its job died mid-send
     )
 
 
@@ -71,7 +89,7 @@ def _claim() -> Any:
     waits = exists().where(
         earlier.c.endpoint_id == _d.c.endpoint_id,
         earlier.c.item_id == _d.c.item_id,
-        earlier.c.status.in_(UNFINISHED),
+        _is(earlier.c.status, *UNFINISHED),
         earlier.c.seq < _d.c.seq,
     )
     pick = (
@@ -95,7 +113,7 @@ _RECORD = (
     update(_d)
     .where(
         _d.c.id == bindparam("b_id"),
-        _d.c.status == SENDING,
+        _is(_d.c.status, SENDING),
         _d.c.attempts == bindparam("b_attempt"),  # not if another job took it over since
     )
     .values(
@@ -359,7 +377,10 @@ async def cancel_unfinished(
         update(_d)
         .where(
             _d.c.endpoint_id == endpoint_id,
-            or_(_d.c.status == PENDING, and_(_d.c.status == SENDING, _d.c.locked_until < now)),
+            or_(
+                _is(_d.c.status, PENDING),
+                and_(_is(_d.c.status, SENDING), _d.c.locked_until < now),
+            ),
         )
         .values(status=CANCELLED, last_error=reason, finished_at=now, locked_until=None)
     )
