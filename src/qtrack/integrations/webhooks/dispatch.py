@@ -76,12 +76,13 @@ def _is(column: Any, *statuses: str) -> Any:
     return column.in_([literal_column(f"'{status}'") for status in statuses])
 
 
-def _due() -> Any:
-    now: Any = bindparam("now")
-    return or_(
-        and_(_is(_d.c.status, PENDING), _d.c.next_attempt_at <= now),
-        and_(_is(_d.c.status, SENDING), _d.c.locked_until < now),  # its job died mid-send
-    )
+_NOW: Any = bindparam("now")
+_ENDPOINT: Any = bindparam("endpoint")
+_PENDING_DUE = and_(
+    _d.c.endpoint_id == _ENDPOINT, _is(_d.c.status, PENDING), _d.c.next_attempt_at <= _NOW
+)
+# Claimed by a job that died mid-send: its lease has run out.
+_STRANDED = and_(_d.c.endpoint_id == _ENDPOINT, _is(_d.c.status, SENDING), _d.c.locked_until < _NOW)
 
 
 def _claim() -> Any:
@@ -92,9 +93,11 @@ def _claim() -> Any:
         _is(earlier.c.status, *UNFINISHED),
         earlier.c.seq < _d.c.seq,
     )
+    # Walks the due index in order and probes each row's lane: the work grows with the
+    # batch, not with how many deliveries wait.
     pick = (
         select(_d.c.id)
-        .where(_d.c.endpoint_id == bindparam("endpoint"), _due(), ~waits)
+        .where(_PENDING_DUE, ~waits)
         .order_by(_d.c.next_attempt_at, _d.c.id)
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
@@ -107,7 +110,11 @@ def _claim() -> Any:
     )
 
 
-_ANY_DUE = select(_d.c.id).where(_d.c.endpoint_id == bindparam("endpoint"), _due()).limit(1)
+_ANY_DUE = select(_d.c.id).where(_PENDING_DUE).limit(1)
+_ANY_STRANDED = select(_d.c.id).where(_STRANDED).limit(1)
+_REVIVE = (
+    update(_d).where(_STRANDED).values(status=PENDING, next_attempt_at=_NOW, locked_until=None)
+)
 _CLAIM = _claim()
 _RECORD = (
     update(_d)
@@ -200,7 +207,8 @@ async def _take(
         enabled, url = endpoint.enabled, endpoint.url
         keys = _keys(ctx.settings, endpoint, now)
         # A read first: nothing due costs no write transaction (on SQLite, the write lock).
-        if enabled and await session.scalar(_ANY_DUE, params) is None:
+        due = await session.scalar(_ANY_DUE, params) or await session.scalar(_ANY_STRANDED, params)
+        if enabled and due is None:
             return None
     settings = ctx.settings
     lease = now + timedelta(
@@ -212,6 +220,7 @@ async def _take(
         if not enabled:
             await cancel_unfinished(session, endpoint_id, "the endpoint is switched off", now)
             return None
+        await session.execute(_REVIVE, params)
         rows = (
             await session.execute(
                 _CLAIM, {**params, "limit": settings.webhooks_batch, "lease": lease}

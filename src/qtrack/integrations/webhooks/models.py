@@ -50,8 +50,11 @@ class WebhookEndpoint(TimestampMixin, Base):
     version: Mapped[int] = mapped_column(default=1)
 
 
-# The pick of due deliveries and the per-item order look only at unfinished rows.
+# The claim walks due pending rows in order and checks each one's item lane; the indexes
+# cover only unfinished rows, so the delivered history never slows it down.
 _UNFINISHED_SQL = "status IN ('pending', 'sending')"
+_PENDING_SQL = "status = 'pending'"
+_SENDING_SQL = "status = 'sending'"
 
 
 class WebhookDelivery(Base):
@@ -64,8 +67,16 @@ class WebhookDelivery(Base):
             "ix_webhook_delivery_due",
             "endpoint_id",
             "next_attempt_at",
-            postgresql_where=_UNFINISHED_SQL,
-            sqlite_where=_UNFINISHED_SQL,
+            "id",
+            postgresql_where=_PENDING_SQL,
+            sqlite_where=_PENDING_SQL,
+        ),
+        Index(
+            "ix_webhook_delivery_sending",
+            "endpoint_id",
+            "locked_until",
+            postgresql_where=_SENDING_SQL,
+            sqlite_where=_SENDING_SQL,
         ),
         Index(
             "ix_webhook_delivery_lane",

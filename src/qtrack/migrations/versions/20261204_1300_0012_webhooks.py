@@ -18,6 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 PERMISSION = "webhooks.manage"
 UNFINISHED = "status IN ('pending', 'sending')"
+PENDING = "status = 'pending'"
+SENDING = "status = 'sending'"
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
@@ -98,9 +100,16 @@ def upgrade() -> None:
     op.create_index(
         "ix_webhook_delivery_due",
         "webhook_delivery",
-        ["endpoint_id", "next_attempt_at"],
-        postgresql_where=sa.text(UNFINISHED),
-        sqlite_where=sa.text(UNFINISHED),
+        ["endpoint_id", "next_attempt_at", "id"],
+        postgresql_where=sa.text(PENDING),
+        sqlite_where=sa.text(PENDING),
+    )
+    op.create_index(
+        "ix_webhook_delivery_sending",
+        "webhook_delivery",
+        ["endpoint_id", "locked_until"],
+        postgresql_where=sa.text(SENDING),
+        sqlite_where=sa.text(SENDING),
     )
     op.create_index(
         "ix_webhook_delivery_lane",
@@ -136,6 +145,7 @@ def downgrade() -> None:
     op.drop_index("ix_webhook_attempt_delivery_id_id", table_name="webhook_attempt")
     op.drop_table("webhook_attempt")
     op.drop_index("ix_webhook_delivery_lane", table_name="webhook_delivery")
+    op.drop_index("ix_webhook_delivery_sending", table_name="webhook_delivery")
     op.drop_index("ix_webhook_delivery_due", table_name="webhook_delivery")
     op.drop_index("ix_webhook_delivery_endpoint_id_id", table_name="webhook_delivery")
     op.drop_table("webhook_delivery")
