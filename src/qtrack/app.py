@@ -38,6 +38,8 @@ from qtrack.core.templating import STATIC_DIR
 from qtrack.dashboard import pages as dashboard_pages
 from qtrack.history import api as history_api
 from qtrack.integrations.epcis import api as epcis_api
+from qtrack.integrations.webhooks import api as webhooks_api
+from qtrack.integrations.webhooks import pages as webhooks_pages
 from qtrack.inventory import api as inventory_api
 from qtrack.item_pages import actions as item_action_pages
 from qtrack.item_pages import list_pages as items_list_pages
@@ -141,6 +143,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(operations_pages.router)
     app.include_router(audit_api.router)
     app.include_router(epcis_api.router)
+    app.include_router(webhooks_api.router)
+    app.include_router(webhooks_pages.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # refused host gets a request id, a log line and the security headers.

@@ -75,6 +75,23 @@ class Settings(BaseSettings):
     # The most events one EPCIS capture takes (a larger document is refused with 413); the
     # body is capped by max_request_bytes as well.
     epcis_capture_limit: int = Field(default=1000, ge=1, le=100_000)
+    # Webhooks (integrations/webhooks/): receivers on loopback, link-local or private
+    # addresses are refused unless allowed (on-premise receivers); short timeouts; retries
+    # with exponential backoff (each wait three times the last, from the base, at most the
+    # max: 10 attempts span about a day); an endpoint is switched off after this many
+    # deliveries in a row failed every attempt; a rotated secret keeps signing alongside the
+    # new one for the overlap.
+    webhooks_allow_private: bool = False
+    webhooks_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    webhooks_read_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    webhooks_response_max_bytes: int = Field(default=65_536, ge=0, le=10_485_760)
+    webhooks_max_attempts: int = Field(default=10, ge=1, le=30)
+    webhooks_retry_base_s: float = Field(default=30.0, gt=0)
+    webhooks_retry_max_s: float = Field(default=28_800.0, gt=0)
+    webhooks_disable_after: int = Field(default=5, ge=1)
+    webhooks_secret_overlap_s: int = Field(default=86_400, ge=0)
+    webhooks_concurrency: int = Field(default=16, ge=1, le=256)
+    webhooks_batch: int = Field(default=100, ge=1, le=1000)
 
     @field_validator("cors_origins", "trusted_hosts", "trusted_proxies", mode="before")
     @classmethod

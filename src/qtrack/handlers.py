@@ -8,11 +8,12 @@ a domain that adds a module with handlers adds one line here.
 
 from qtrack.audit import jobs as audit_jobs  # signs a checkpoint over the chain heads hourly
 from qtrack.events import feed as events_feed  # runs the change feed's consumers
+from qtrack.integrations.webhooks import consumer as webhooks_consumer  # fan-out and delivery
 from qtrack.jobs import housekeeping as jobs_housekeeping  # prunes finished jobs daily
 from qtrack.jobs import registry
 from qtrack.jobs.registry import JobSpec
 
-__all__ = ["audit_jobs", "events_feed", "jobs_housekeeping", "registered_jobs"]
+__all__ = ["audit_jobs", "events_feed", "jobs_housekeeping", "registered_jobs", "webhooks_consumer"]
 
 
 def registered_jobs() -> list[JobSpec]:

@@ -10,6 +10,7 @@ from qtrack.codes import models as codes_models
 from qtrack.core import idempotency as idempotency_models
 from qtrack.core.orm import Base
 from qtrack.events import models as events_models
+from qtrack.integrations.webhooks import models as webhooks_models
 from qtrack.inventory import models as inventory_models
 from qtrack.item_types import models as item_types_models
 from qtrack.items import models as items_models
@@ -33,5 +34,6 @@ __all__ = [
     "locations_models",
     "metadata",
     "signing_models",
+    "webhooks_models",
     "workflow_models",
 ]

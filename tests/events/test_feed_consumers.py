@@ -29,10 +29,16 @@ from tests.factories.accounts import AppLogin
 
 @pytest.fixture(autouse=True)
 def isolated_registry() -> Iterator[None]:
+    """Only this file's consumer runs (not the domains' own, such as webhooks)."""
     saved = registry.snapshot()
+    others = feed.consumers()
+    for spec in others:
+        feed.unregister(spec.name)
     yield
     registry.restore(saved)
     feed.unregister("test.audit")
+    for spec in others:
+        feed.consumer(spec.name, start=spec.start, batch=spec.batch)(spec.handler)
 
 
 @pytest.fixture

@@ -51,6 +51,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.AUDIT_VERIFY: "Verify the tamper-evident audit trail",
     Permission.ADMIN_USERS: "Manage users, roles and API tokens; read the security log",
     Permission.ADMIN_CONFIG: "Configure item types, workflows, labels and signing keys",
+    Permission.WEBHOOKS_MANAGE: "Register webhooks, see their deliveries, rotate their secrets",
 }
 _GROUP_TITLES = {
     "item": "Items",
@@ -62,6 +63,7 @@ _GROUP_TITLES = {
     "epcis": "History and audit",
     "audit": "History and audit",
     "admin": "Administration",
+    "webhooks": "Administration",
 }
 
 

@@ -17,6 +17,8 @@ SecurityKind = Literal[
     "signature_failed", "user_created", "user_disabled", "user_enabled", "role_changed",
     "role_created", "role_deleted", "token_created", "token_revoked",
     "signing_key_rotated", "signing_key_retired",
+    "webhook_created", "webhook_changed", "webhook_deleted", "webhook_secret_rotated",
+    "webhook_disabled",
 ]  # fmt: skip
 SECURITY_KINDS: tuple[str, ...] = get_args(SecurityKind)
 

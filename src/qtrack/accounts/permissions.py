@@ -29,6 +29,7 @@ class Permission(StrEnum):
     AUDIT_VERIFY = "audit.verify"
     ADMIN_USERS = "admin.users"
     ADMIN_CONFIG = "admin.config"
+    WEBHOOKS_MANAGE = "webhooks.manage"
 
 
 ALL_PERMISSIONS: frozenset[str] = frozenset(p.value for p in Permission)

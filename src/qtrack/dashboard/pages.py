@@ -49,6 +49,12 @@ ADMIN_SECTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("/admin/label-templates", "Label templates", "Label sizes and what they show", _CONFIG),
     ("/admin/keys", "Signing keys", "The keys that sign QR labels", _CONFIG),
     ("/admin/jobs", "Background jobs", "Queued, running and dead jobs; schedules", _CONFIG),
+    (
+        "/admin/webhooks",
+        "Webhooks",
+        "Signed deliveries of changes to other systems",
+        Permission.WEBHOOKS_MANAGE,
+    ),
     ("/locations", "Locations", "Sites, zones, racks and shelves", Permission.LOCATION_MANAGE),
 )
 AdminAny = Annotated[

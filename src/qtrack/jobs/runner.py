@@ -142,6 +142,10 @@ class Runner:
             return 0
         await self.scheduler.tick()
         await self.run_pollers()
+        # The pollers (feed consumers) wait on the database: a heartbeat meanwhile may have
+        # made this runner step aside for a worker, and it must then claim nothing.
+        if not self.active or self._stopping.is_set():
+            return 0
         free = self.concurrency - len(self._tasks)
         if free <= 0:
             return 0

@@ -1,0 +1,1 @@
+"""Webhooks: signed deliveries of the change feed to endpoints that integrators register."""
