@@ -14,6 +14,7 @@ from qtrack.inventory import models as inventory_models
 from qtrack.items import models as items_models
 from qtrack.jobs import models as jobs_models
 from qtrack.locations import models as locations_models
+from qtrack.shipments import models as shipments_models
 from qtrack.workflow import models as workflow_models
 
 metadata = Base.metadata
@@ -29,5 +30,6 @@ __all__ = [
     "jobs_models",
     "locations_models",
     "metadata",
+    "shipments_models",
     "workflow_models",
 ]
