@@ -169,11 +169,18 @@ def render_pdf(bill: ShipmentRead, *, public_url: str) -> bytes:
     return out.getvalue()
 
 
+def cell(value: str) -> str:
+    """Text that a spreadsheet will not run as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def render_csv(bill: ShipmentRead) -> str:
     """The bill's lines as CSV, one row per container, then the totals."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["shipment", bill.number, "status", bill.status, "consignee", bill.consignee])
+    writer.writerow(
+        ["shipment", bill.number, "status", bill.status, "consignee", cell(bill.consignee)]
+    )
     writer.writerow(
         [
             "position",
