@@ -21,6 +21,7 @@ from qtrack.cli import (
     reports,
     roles,
     server,
+    shipments,
     tokens,
     users,
     worker,
@@ -54,6 +55,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(labels.app, name="labels")
 app.add_typer(items.app, name="items")
 app.add_typer(locations.app, name="locations")
+app.add_typer(shipments.app, name="shipments")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)
 app.command("worker")(worker.worker)

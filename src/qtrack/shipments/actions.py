@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts.audit import Origin
+from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
@@ -21,7 +22,7 @@ from qtrack.items import service as items_service
 from qtrack.items.models import Item
 from qtrack.shipments.errors import ContainersBlocked, ShipmentEmpty, ShipmentStatusConflict
 from qtrack.shipments.models import Shipment, ShipmentLine
-from qtrack.shipments.service import DELIVER, DISPATCH, get_shipment, record
+from qtrack.shipments.service import DELIVER, DISPATCH, get_shipment, need, record
 from qtrack.workflow import service as workflow_service
 
 
@@ -48,6 +49,7 @@ async def _line_codes(session: AsyncSession, shipment: Shipment) -> list[str]:
 
 async def issue(session: AsyncSession, *, ref: str | int, actor: Principal) -> Shipment:
     """Draft -> issued: the bill is complete and may be printed and dispatched."""
+    need(actor, Permission.SHIPMENT_ISSUE)
     shipment = await get_shipment(session, ref, lock=True)
     _from(shipment, "draft", step="issued")
     if not await _line_codes(session, shipment):
@@ -63,6 +65,7 @@ async def cancel(
     session: AsyncSession, *, ref: str | int, actor: Principal, reason: str | None
 ) -> Shipment:
     """Draft or issued -> cancelled; its containers are free for another bill."""
+    need(actor, Permission.SHIPMENT_CANCEL)
     shipment = await get_shipment(session, ref, lock=True)
     _from(shipment, "draft", "issued", step="cancelled")
     await _release(session, shipment)
@@ -160,6 +163,7 @@ async def dispatch(
     origin: Origin,
 ) -> Shipment:
     """Issued -> dispatched, with every container and its contents, in one transaction."""
+    need(actor, Permission.SHIPMENT_DISPATCH)
     shipment = await get_shipment(session, ref, lock=True)
     _from(shipment, "issued", step="dispatched")
     inside = await _move_all(
@@ -189,6 +193,7 @@ async def deliver(
     origin: Origin,
 ) -> Shipment:
     """Dispatched -> delivered, likewise; the containers leave the open bills."""
+    need(actor, Permission.SHIPMENT_DISPATCH)
     shipment = await get_shipment(session, ref, lock=True)
     _from(shipment, "dispatched", step="delivered")
     inside = await _move_all(

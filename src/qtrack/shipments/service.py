@@ -13,6 +13,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qtrack.accounts.deps import PermissionDenied
+from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.codes import scan as codes_scan
 from qtrack.codes.scan_schemas import ScanRequest
@@ -64,6 +66,12 @@ def record(
             data=data,
         )
     )
+
+
+def need(actor: Principal, permission: Permission) -> None:
+    """Refuse (403) a caller without the permission: every edge gets the same answer."""
+    if not actor.can(permission):
+        raise PermissionDenied(details={"missing": [permission.value]})
 
 
 def _ref(ref: str | int) -> tuple[int | None, str]:
@@ -125,6 +133,7 @@ async def create_shipment(
     session: AsyncSession, *, body: ShipmentCreate, actor: Principal
 ) -> Shipment:
     """A new draft bill with the next number."""
+    need(actor, Permission.SHIPMENT_CREATE)
     shipment = Shipment(
         number=await _next_number(session), status="draft", created_by_id=actor.user.id
     )
@@ -148,6 +157,7 @@ async def update_shipment(
     session: AsyncSession, *, ref: str | int, body: ShipmentUpdate, actor: Principal
 ) -> Shipment:
     """Change what was typed on a draft or issued bill."""
+    need(actor, Permission.SHIPMENT_CREATE)
     shipment = await get_shipment(session, ref, lock=True)
     _editable(shipment, ("draft", "issued"))
     fields = body.model_dump(exclude_unset=True)
@@ -205,6 +215,7 @@ async def add_line(
     actor: Principal,
 ) -> tuple[Shipment, str]:
     """Put a container (and so everything in it) on a draft bill."""
+    need(actor, Permission.SHIPMENT_CREATE)
     shipment = await get_shipment(session, ref, lock=True)
     _editable(shipment)
     item = await _container(session, settings, actor, code)
@@ -254,6 +265,7 @@ async def remove_line(
     session: AsyncSession, *, ref: str | int, code: str | None, actor: Principal
 ) -> tuple[Shipment, str]:
     """Take a container off a draft bill (None: the last one added)."""
+    need(actor, Permission.SHIPMENT_CREATE)
     shipment = await get_shipment(session, ref, lock=True)
     _editable(shipment)
     stmt = (
