@@ -72,8 +72,21 @@ class Settings(BaseSettings):
     jobs_retry_max_s: float = Field(default=3600.0, gt=0)
     jobs_keep_done_days: int = Field(default=7, ge=1)
     jobs_stale_after_s: float = Field(default=300.0, gt=0)
+    # The end-of-day summary (reports/): e-mailed each day at this local time (HH:MM in
+    # QTRACK_TIMEZONE) to these recipients, through this SMTP server. No recipients: no mail.
+    daily_report_at: str = Field(default="18:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    daily_report_recipients: CsvList = Field(default_factory=list)
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_sender: str = "qtrack@localhost"
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
 
-    @field_validator("cors_origins", "trusted_hosts", "trusted_proxies", mode="before")
+    @field_validator(
+        "cors_origins", "trusted_hosts", "trusted_proxies", "daily_report_recipients", mode="before"
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         """Accept `a,b,c` or a JSON list from the environment, as well as a real list."""

@@ -11,8 +11,9 @@ from qtrack.events import feed as events_feed  # runs the change feed's consumer
 from qtrack.jobs import housekeeping as jobs_housekeeping  # prunes finished jobs daily
 from qtrack.jobs import registry
 from qtrack.jobs.registry import JobSpec
+from qtrack.reports import jobs as reports_jobs  # mails the end-of-day summary daily
 
-__all__ = ["audit_jobs", "events_feed", "jobs_housekeeping", "registered_jobs"]
+__all__ = ["audit_jobs", "events_feed", "jobs_housekeeping", "registered_jobs", "reports_jobs"]
 
 
 def registered_jobs() -> list[JobSpec]:
