@@ -22,7 +22,14 @@ def test_build_dispatch_and_print_a_bill(cli: CliRunner, database_url: str, tmp_
     out = ok(qtrack(cli, database_url, "shipments", "add", "SHP-000001", *bags, "--as", "bill"))
     assert "containers: 2" in out
     fails(
-        cli, database_url, "shipments", "dispatch", "SHP-000001", "--as", "bill", code="permission_denied"
+        cli,
+        database_url,
+        "shipments",
+        "dispatch",
+        "SHP-000001",
+        "--as",
+        "bill",
+        code="permission_denied",
     )
     ok(qtrack(cli, database_url, "shipments", "issue", "shp-000001", "--as", "bill"))
     out = ok(qtrack(cli, database_url, "shipments", "dispatch", "SHP-000001", "--as", "dee"))

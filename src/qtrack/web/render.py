@@ -26,6 +26,8 @@ NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/items", "Items", (Permission.ITEM_READ,)),
     ("/items/new", "New item", (Permission.ITEM_CREATE,)),
     ("/locations", "Locations", (Permission.ITEM_READ,)),
+    ("/shipments", "Shipments", (Permission.SHIPMENT_READ,)),
+    ("/reports/daily", "Daily summary", (Permission.REPORT_READ,)),
     ("/admin", "Admin", (Permission.ADMIN_USERS, Permission.ADMIN_CONFIG)),
 )
 
@@ -75,7 +77,7 @@ def _is_current(href: str, path: str) -> bool:
     # Locations), but Home is only "/" and /items/new is not under Items.
     if path == href:
         return True
-    return href in {"/admin", "/locations"} and path.startswith(href + "/")
+    return href in {"/admin", "/locations", "/shipments"} and path.startswith(href + "/")
 
 
 def layout_context(principal: Caller, settings: Settings, path: str) -> dict[str, Any]:
