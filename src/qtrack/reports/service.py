@@ -6,11 +6,12 @@ grouped in the database: a day costs what that day holds, never a scan of the hi
 one with every action) plus the scans on a bill's screen, added or refused.
 """
 
+from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts.models import User
@@ -55,30 +56,34 @@ async def daily_summary(
             )
         return stmt
 
-    by_type = dict(
-        (await session.execute(events(Event.type, func.count()).group_by(Event.type))).all()
-    )
-    status = Event.after["status"].as_string()
-    states = (
+    # One pass over the day's events, grouped finely (a handful of types and states, the
+    # people who worked): every figure below is a sum over these few groups.
+    status = case((Event.type == "status_changed", Event.after["status"].as_string()))
+    scanned = Event.client_event_id.is_not(None)
+    groups = (
         await session.execute(
-            events(status, func.count())
-            .where(Event.type == "status_changed")
-            .group_by(status)
-            .order_by(func.count().desc())
+            events(Event.type, status, Event.actor_id, scanned, func.count()).group_by(
+                Event.type, status, Event.actor_id, scanned
+            )
         )
     ).all()
-    with_client_id = await session.scalar(
-        events(func.count()).where(Event.client_event_id.is_not(None))
+    by_type: Counter[str] = Counter()
+    state_counts: Counter[str] = Counter()
+    by_actor: Counter[int] = Counter()
+    with_client_id = 0
+    for kind, state, actor_id, from_scan, n in groups:
+        by_type[kind] += n
+        if state is not None:
+            state_counts[str(state)] += n
+        if actor_id is not None:
+            by_actor[actor_id] += n
+        with_client_id += n if from_scan else 0
+    names = dict(
+        (await session.execute(select(User.id, User.username).where(User.id.in_(by_actor)))).all()
+        if by_actor
+        else []
     )
-    people = (
-        await session.execute(
-            events(User.username, func.count())
-            .join(User, User.id == Event.actor_id)
-            .group_by(User.username)
-            .order_by(func.count().desc(), User.username)
-            .limit(TOP)
-        )
-    ).all()
+    people = sorted(((names[a], n) for a, n in by_actor.items()), key=lambda p: (-p[1], p[0]))
     bills = dict(
         (
             await session.execute(
@@ -109,7 +114,6 @@ async def daily_summary(
                 difference_kg=totals.difference_kg,
             )
         )
-    state_counts = {str(k): int(n) for k, n in states}
     return DailySummary(
         date=day,
         timezone=settings.timezone,
@@ -120,7 +124,7 @@ async def daily_summary(
         registered=by_type.get("created", 0),
         scans=int(with_client_id or 0) + sum(bills.get(k, 0) for k in SCAN_KINDS),
         moves=by_type.get("moved", 0),
-        status_changes=[Count(key=k, count=n) for k, n in state_counts.items()],
+        status_changes=[Count(key=k, count=n) for k, n in state_counts.most_common()],
         shipments_issued=bills.get("issued", 0),
         shipments_dispatched=len(days),
         dispatched_containers=sum(d.containers for d in days),
@@ -131,5 +135,5 @@ async def daily_summary(
         expired=state_counts.get("expired", 0),
         refused_scans=bills.get("scan_refused", 0),
         weight_differences=[d for d in days if d.difference_kg],
-        top_people=[Count(key=name, count=int(n)) for name, n in people],
+        top_people=[Count(key=name, count=int(n)) for name, n in people[:TOP]],
     )

@@ -143,6 +143,8 @@ async def scan_page(
     can_dispense = principal.can(Permission.ITEM_DISPENSE)
     if transitions or can_dispense:
         modes.append(("act", "Act"))
+    if principal.can(Permission.SHIPMENT_CREATE):
+        modes.append(("shipment", "Shipment"))
     return page(
         request,
         "web/scan.html",
