@@ -32,7 +32,9 @@ class Inbox:
         self.messages: list[tuple[list[str], bytes]] = []
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
-        self.messages.append((list(envelope.rcpt_tos), bytes(envelope.content or b"")))
+        content = envelope.content or b""
+        raw = content if isinstance(content, bytes) else content.encode()
+        self.messages.append((list(envelope.rcpt_tos), raw))
         return "250 OK"
 
 
@@ -105,7 +107,8 @@ async def test_summary_counts_the_day(
     csv_text = (await client.get(f"{API}.csv?date={today}", headers=team.admin.headers)).text
     assert f"dispatched,{number},ACME; 1 containers; 5.500 kg" in csv_text
     pdf = await client.get(f"{API}.pdf?date={today}", headers=team.admin.headers)
-    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF")
     bad = await client.get(f"{API}?date=2026-13-01", headers=team.admin.headers)
     assert (bad.status_code, bad.json()["error"]["code"]) == (422, "validation_error")
     unknown = await client.get(f"{API}?site=NOWHERE", headers=team.admin.headers)
@@ -152,5 +155,8 @@ async def test_mail_is_sent_once_a_day_after_the_configured_time(
     assert mail["Subject"] == f"qtrack daily summary {today.isoformat()}"
     assert mail["From"] == "qtrack@example.com"
     parts = {p.get_content_type(): p for p in mail.walk()}
-    assert number in parts["text/plain"].get_payload(decode=True).decode()
-    assert "application/pdf" in parts and "text/csv" in parts
+    body = parts["text/plain"].get_payload(decode=True)
+    assert isinstance(body, bytes)
+    assert number in body.decode()
+    assert "application/pdf" in parts
+    assert "text/csv" in parts

@@ -16,7 +16,8 @@ async def test_build_issue_and_dispatch_from_the_pages(
     open_bag = await register(client, team.operator, type="bag")
     await web_login(client, "bill")
     listing = await client.get("/shipments")
-    assert listing.status_code == 200 and 'id="new-shipment"' in listing.text
+    assert listing.status_code == 200
+    assert 'id="new-shipment"' in listing.text
     token = csrf_of(listing.text)
     made = await client.post(
         "/shipments", data={"csrf_token": token, "consignee": "ACME <Lyon>", "destination": "Lyon"}
@@ -36,7 +37,8 @@ async def test_build_issue_and_dispatch_from_the_pages(
     assert forged.status_code == 403
     bill_page = await client.get("/shipments/SHP-000001")
     assert "ACME &lt;Lyon&gt;" in bill_page.text
-    assert 'id="step-issue"' in bill_page.text and 'id="step-dispatch"' not in bill_page.text
+    assert 'id="step-issue"' in bill_page.text
+    assert 'id="step-dispatch"' not in bill_page.text
     issued = await client.post(
         "/shipments/SHP-000001/step", data={"csrf_token": token, "step": "issue"}
     )
@@ -49,7 +51,8 @@ async def test_build_issue_and_dispatch_from_the_pages(
     await web_login(client, "dee")
     page = await client.get("/shipments/SHP-000001")
     token = csrf_of(page.text)
-    assert 'id="step-dispatch"' in page.text and 'id="add-line"' not in page.text
+    assert 'id="step-dispatch"' in page.text
+    assert 'id="add-line"' not in page.text
     sent = await client.post(
         "/shipments/SHP-000001/step", data={"csrf_token": token, "step": "dispatch"}
     )

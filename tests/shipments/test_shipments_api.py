@@ -134,7 +134,8 @@ async def test_dispatch_moves_every_container_and_its_contents(
     cancel = await post(client, f"{API}/{ship['id']}/cancel", team.admin)
     assert (cancel.status_code, cancel.json()["error"]["code"]) == (409, "shipment_wrong_status")
     done = await post(client, f"{API}/{ship['id']}/deliver", team.dispatcher)
-    assert done.status_code == 200 and done.json()["status"] == "delivered"
+    assert done.status_code == 200
+    assert done.json()["status"] == "delivered"
     assert {line["status"] for line in done.json()["lines"]} == {"delivered"}
 
 
@@ -218,12 +219,14 @@ async def test_bill_pdf_and_csv(client: httpx.AsyncClient, team: Team) -> None:
     pdf = await client.get(f"{API}/{ship['id']}/bill.pdf", headers=team.viewer.headers)
     assert pdf.status_code == 403
     pdf = await client.get(f"{API}/{ship['id']}/bill.pdf", headers=team.biller.headers)
-    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF")
     assert pdf.headers["content-type"] == "application/pdf"
     text = (await client.get(f"{API}/{ship['id']}/bill.csv", headers=team.biller.headers)).text
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][5].startswith("'=")  # no formula reaches a spreadsheet
-    assert rows[2][1] == bag and rows[2][6] == "2.000"
+    assert rows[2][1] == bag
+    assert rows[2][6] == "2.000"
     assert rows[-1][0] == "total"
     missing = await client.get(f"{API}/SHP-999999/bill.pdf", headers=team.biller.headers)
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "shipment_not_found")
