@@ -54,6 +54,10 @@ from qtrack.labels.cache import QrCache
 from qtrack.locations import api as locations_api
 from qtrack.locations import pages as locations_pages
 from qtrack.operations import pages as operations_pages
+from qtrack.reports import api as reports_api
+from qtrack.reports import pages as reports_pages
+from qtrack.shipments import api as shipments_api
+from qtrack.shipments import pages as shipments_pages
 from qtrack.web import pwa as web_pwa
 from qtrack.workflow import api as workflow_api
 from qtrack.workflow import pages as workflow_pages
@@ -134,6 +138,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(workflow_api.router)
     app.include_router(item_types_api.router)
     app.include_router(locations_api.router)
+    app.include_router(shipments_api.router)
+    app.include_router(reports_api.router)
+    app.include_router(shipments_pages.router)
+    app.include_router(reports_pages.router)
     app.include_router(locations_pages.router)
     app.include_router(accounts_admin_pages.router)
     app.include_router(item_types_pages.router)

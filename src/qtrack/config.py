@@ -92,8 +92,21 @@ class Settings(BaseSettings):
     webhooks_secret_overlap_s: int = Field(default=86_400, ge=0)
     webhooks_concurrency: int = Field(default=16, ge=1, le=256)
     webhooks_batch: int = Field(default=100, ge=1, le=1000)
+    # The end-of-day summary (reports/): e-mailed each day at this local time (HH:MM in
+    # QTRACK_TIMEZONE) to these recipients, through this SMTP server. No recipients: no mail.
+    daily_report_at: str = Field(default="18:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    daily_report_recipients: CsvList = Field(default_factory=list)
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_sender: str = "qtrack@localhost"
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
 
-    @field_validator("cors_origins", "trusted_hosts", "trusted_proxies", mode="before")
+    @field_validator(
+        "cors_origins", "trusted_hosts", "trusted_proxies", "daily_report_recipients", mode="before"
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         """Accept `a,b,c` or a JSON list from the environment, as well as a real list."""

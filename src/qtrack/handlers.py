@@ -12,8 +12,16 @@ from qtrack.integrations.webhooks import consumer as webhooks_consumer  # fan-ou
 from qtrack.jobs import housekeeping as jobs_housekeeping  # prunes finished jobs daily
 from qtrack.jobs import registry
 from qtrack.jobs.registry import JobSpec
+from qtrack.reports import jobs as reports_jobs  # mails the end-of-day summary daily
 
-__all__ = ["audit_jobs", "events_feed", "jobs_housekeeping", "registered_jobs", "webhooks_consumer"]
+__all__ = [
+    "audit_jobs",
+    "events_feed",
+    "jobs_housekeeping",
+    "registered_jobs",
+    "reports_jobs",
+    "webhooks_consumer",
+]
 
 
 def registered_jobs() -> list[JobSpec]:

@@ -475,7 +475,7 @@ def test_an_unknown_role_lists_the_roles_there_are(cli: CliRunner, database_url:
     assert result.exit_code == 1
     assert result.stderr.strip() == (
         "error: role_not_found: No role 'qa'; the roles are: "
-        "admin, dispatcher, operator, supervisor, viewer"
+        "admin, biller, dispatcher, operator, supervisor, viewer"
     )
     assert usernames(database_url) == []
 
@@ -484,7 +484,7 @@ def test_roles_list_shows_each_role_with_its_permissions(cli: CliRunner, databas
     out = ok(qtrack(cli, database_url, "roles", "list"))
     lines = out.splitlines()
     keys = [line.split()[0] for line in lines if not line.startswith(" ")]
-    assert keys == ["admin", "dispatcher", "operator", "supervisor", "viewer"]
+    assert keys == ["admin", "biller", "dispatcher", "operator", "supervisor", "viewer"]
     shown = {
         lines[i].split()[0]: set(lines[i + 1].strip().split(", ")) for i in range(0, len(lines), 2)
     }

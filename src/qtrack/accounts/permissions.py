@@ -23,6 +23,12 @@ class Permission(StrEnum):
     LOCATION_MANAGE = "location.manage"
     LABEL_PRINT = "label.print"
     SHIPMENT_MANAGE = "shipment.manage"
+    SHIPMENT_READ = "shipment.read"
+    SHIPMENT_CREATE = "shipment.create"
+    SHIPMENT_ISSUE = "shipment.issue"
+    SHIPMENT_DISPATCH = "shipment.dispatch"
+    SHIPMENT_CANCEL = "shipment.cancel"
+    REPORT_READ = "report.read"
     ORDER_MANAGE = "order.manage"
     EVENT_READ = "event.read"
     EPCIS_CAPTURE = "epcis.capture"
@@ -53,6 +59,8 @@ _FLOOR = {
     Permission.ITEM_DISPENSE,
     Permission.LABEL_PRINT,
 }
+# Building a bill: reading shipments and adding containers to a draft.
+_SHIPPING = {Permission.SHIPMENT_READ, Permission.SHIPMENT_CREATE}
 
 # key -> (name, description, permissions). Migrations seed these; a test keeps them equal.
 BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
@@ -71,6 +79,14 @@ BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
                 Permission.AUDIT_VERIFY,
                 Permission.ORDER_MANAGE,
             }
+            | _SHIPPING
+            | {
+                Permission.SHIPMENT_MANAGE,
+                Permission.SHIPMENT_ISSUE,
+                Permission.SHIPMENT_DISPATCH,
+                Permission.SHIPMENT_CANCEL,
+                Permission.REPORT_READ,
+            }
         ),
     ),
     "operator": (
@@ -88,7 +104,18 @@ BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
                 Permission.ITEM_PACK,
                 Permission.LABEL_PRINT,
                 Permission.SHIPMENT_MANAGE,
+                Permission.SHIPMENT_DISPATCH,
             }
+            | _SHIPPING
+        ),
+    ),
+    "biller": (
+        "Biller",
+        "Builds shipments from sealed containers, issues and prints the bills",
+        frozenset(
+            _READ
+            | _SHIPPING
+            | {Permission.SHIPMENT_ISSUE, Permission.LABEL_PRINT, Permission.SHIPMENT_MANAGE}
         ),
     ),
     "viewer": ("Viewer", "Reads items and their history; changes nothing", frozenset(_READ)),

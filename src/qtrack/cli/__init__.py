@@ -22,6 +22,7 @@ from qtrack.cli import (
     reports,
     roles,
     server,
+    shipments,
     tokens,
     users,
     worker,
@@ -56,6 +57,8 @@ app.add_typer(labels.app, name="labels")
 app.add_typer(items.app, name="items")
 app.add_typer(locations.app, name="locations")
 app.add_typer(epcis.app, name="epcis")
+app.add_typer(shipments.app, name="shipments")
+app.add_typer(reports.app, name="reports")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)
 app.command("worker")(worker.worker)

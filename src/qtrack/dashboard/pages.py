@@ -34,6 +34,8 @@ NAV: tuple[NavLink, ...] = (
     # Not under Items: a separate link, current only on its own page.
     NavLink("/items/new", "New item", (Permission.ITEM_CREATE,)),
     NavLink("/locations", "Locations", (Permission.ITEM_READ,), section=True),
+    NavLink("/shipments", "Shipments", (Permission.SHIPMENT_READ,), section=True),
+    NavLink("/reports/daily", "Daily summary", (Permission.REPORT_READ,)),
     NavLink("/admin", "Admin", (Permission.ADMIN_USERS, Permission.ADMIN_CONFIG), section=True),
 )
 
@@ -137,6 +139,8 @@ async def scan_page(
         modes.append(("pack", "Pack"))
     if can_transition or can_dispense:
         modes.append(("act", "Act"))
+    if principal.can(Permission.SHIPMENT_CREATE):
+        modes.append(("shipment", "Shipment"))
     styles = workflow_service.state_styles(await item_types.list_item_types(session))
     return page(
         request,

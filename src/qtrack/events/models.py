@@ -27,6 +27,8 @@ class Event(Base):
         UniqueConstraint("item_id", "seq"),
         Index("ix_event_item_id_id", "item_id", "id"),
         Index("ix_event_txid_id", "txid", "id"),
+        # The daily summary counts one day's events by a range on this (reports/).
+        Index("ix_event_recorded_at", "recorded_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

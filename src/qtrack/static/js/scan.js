@@ -33,7 +33,7 @@ function save(key, value) {
 }
 
 // What survives a reload: the mode, the location or container being filled, the scans.
-const state = Object.assign({ mode: "lookup", putaway: null, pack: null, act: null }, load(STATE_KEY, {}));
+const state = Object.assign({ mode: "lookup", putaway: null, pack: null, act: null, shipment: null }, load(STATE_KEY, {}));
 if (!config.modes.includes(state.mode)) state.mode = "lookup";
 let scans = load(HISTORY_KEY, []); // the last scans, newest first
 let lastUndo = null; // {label, url, body} of the last action that can be taken back
@@ -155,7 +155,7 @@ function showLocation(location) {
 
 function renderMode() {
   for (const radio of document.querySelectorAll('input[name="mode"]')) radio.checked = radio.value === state.mode;
-  for (const mode of ["putaway", "pack", "act"]) {
+  for (const mode of ["putaway", "pack", "act", "shipment"]) {
     const panel = $(`panel-${mode}`);
     if (panel) panel.hidden = state.mode !== mode;
   }
@@ -166,6 +166,9 @@ function renderMode() {
     $("pack-target").textContent = state.pack ? `${state.pack.code}${state.pack.name ? ` · ${state.pack.name}` : ""}` : "none yet, scan a container";
   }
   actMode.render();
+  if ($("shipment-target")) {
+    $("shipment-target").textContent = state.shipment || "none yet, scan the bill's code";
+  }
   document.body.dataset.mode = state.mode;
   save(STATE_KEY, state);
 }
@@ -323,7 +326,39 @@ async function handleScan(raw, { forceLookup = false, symbologyId = null } = {})
     await act({ kind: "pack", container: state.pack.code }, data, `${data} into ${state.pack.code}`);
     return;
   }
+  if (mode === "shipment") return shipmentScan(data);
   await actMode.scan(data);
+}
+
+// Shipment mode: the bill's code, then containers. Online only: a bill is built at the dock,
+// and each scan's answer (added, or refused and why) matters before the next one.
+async function shipmentCall(path, body) {
+  try {
+    const response = await fetch(path, {
+      method: body ? "POST" : "GET",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": document.body.dataset.csrf || "" },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { ok: response.ok, json: await response.json() };
+  } catch (err) {
+    return { ok: false, json: null };
+  }
+}
+
+async function shipmentScan(data, undoLast = false) {
+  if (!state.shipment) {
+    const ref = data.trim().replace(/\/+$/, "").split("/").pop();
+    const { ok, json } = await shipmentCall(`/api/v1/shipments/${encodeURIComponent(ref)}`);
+    if (!ok) return report("unknown", `${data}: ${json && json.error ? json.error.message : "no network"} — scan the bill first`);
+    state.shipment = json.number;
+    renderMode();
+    return report("ok", `Bill ${json.number} (${json.status}): now scan the containers`);
+  }
+  const { ok, json } = await shipmentCall(`/api/v1/shipments/${encodeURIComponent(state.shipment)}/scan`, undoLast ? { undo: true } : { data });
+  if (!ok || !json) return report("refused", `${data}: ${json && json.error ? json.error.message : "needs the network"}`);
+  const totals = json.shipment.totals;
+  const tally = ` · ${totals.containers} containers, ${totals.items} items`;
+  report(json.outcome === "refused" ? "refused" : "ok", json.message + tally);
 }
 
 async function undo() {
@@ -423,6 +458,8 @@ for (const radio of document.querySelectorAll('input[name="mode"]')) {
     input.focus();
   });
 }
+if ($("shipment-undo")) $("shipment-undo").addEventListener("click", () => { busy = busy.then(() => shipmentScan("", true)); });
+
 for (const button of document.querySelectorAll("[data-reset]")) {
   button.addEventListener("click", () => {
     state[button.dataset.reset] = null;

@@ -1,0 +1,98 @@
+"""The daily summary as text (the e-mail's body), CSV and PDF."""
+
+import csv
+import io
+
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen.canvas import Canvas
+
+from qtrack.reports.schemas import DailySummary
+
+
+def rows(summary: DailySummary) -> list[tuple[str, str, str]]:
+    """(section, what, value) for every figure of the summary."""
+    out = [
+        ("activity", "events", str(summary.events)),
+        ("activity", "items registered", str(summary.registered)),
+        ("activity", "scans", str(summary.scans)),
+        ("activity", "moves", str(summary.moves)),
+    ]
+    out += [("status changes", c.key, str(c.count)) for c in summary.status_changes]
+    out += [
+        ("shipments", "issued", str(summary.shipments_issued)),
+        ("shipments", "dispatched", str(summary.shipments_dispatched)),
+        ("shipments", "containers dispatched", str(summary.dispatched_containers)),
+        ("shipments", "items dispatched", str(summary.dispatched_items)),
+        ("shipments", "gross kg dispatched", f"{summary.dispatched_gross_kg:.3f}"),
+    ]
+    out += [
+        ("dispatched", s.number, f"{s.consignee}; {s.containers} containers; {s.gross_kg:.3f} kg")
+        for s in summary.shipments
+    ]
+    out += [
+        ("exceptions", "rejected", str(summary.rejected)),
+        ("exceptions", "expired", str(summary.expired)),
+        ("exceptions", "refused scans", str(summary.refused_scans)),
+    ]
+    out += [
+        ("weight differences", s.number, f"{s.difference_kg:+.3f} kg")
+        for s in summary.weight_differences
+    ]
+    out += [("who did most", c.key, str(c.count)) for c in summary.top_people]
+    return out
+
+
+def title(summary: DailySummary) -> str:
+    """The summary's heading (and the e-mail's subject)."""
+    site = f" - {summary.site}" if summary.site else ""
+    return f"qtrack daily summary {summary.date.isoformat()}{site}"
+
+
+def render_text(summary: DailySummary) -> str:
+    """Plain text, one figure a line, grouped by section."""
+    lines = [title(summary), f"({summary.timezone})", ""]
+    section = None
+    for group, what, value in rows(summary):
+        if group != section:
+            lines += ["", group.upper()] if section else [group.upper()]
+            section = group
+        lines.append(f"  {what}: {value}")
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(summary: DailySummary) -> str:
+    """section,what,value rows."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["section", "what", "value"])
+    for group, what, value in rows(summary):
+        writer.writerow([group, "'" + what if what[:1] in "=+-@" else what, value])
+    return out.getvalue()
+
+
+def render_pdf(summary: DailySummary) -> bytes:
+    """An A4 page (or more) listing the figures."""
+    out = io.BytesIO()
+    canvas = Canvas(out, pagesize=A4, pageCompression=1)
+    canvas.setTitle(title(summary))
+    top, margin = A4[1] - 40, 40
+    canvas.setFont("Helvetica-Bold", 16)
+    canvas.drawString(margin, top, title(summary))
+    y = top - 30
+    section = None
+    for group, what, value in rows(summary):
+        if y < margin + 20:
+            canvas.showPage()
+            y = top
+        if group != section:
+            canvas.setFont("Helvetica-Bold", 11)
+            y -= 6
+            canvas.drawString(margin, y, group.capitalize())
+            y -= 14
+            section = group
+        canvas.setFont("Helvetica", 10)
+        canvas.drawString(margin + 12, y, what)
+        canvas.drawRightString(A4[0] - margin, y, value)
+        y -= 13
+    canvas.save()
+    return out.getvalue()

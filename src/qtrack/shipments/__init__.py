@@ -1,0 +1,1 @@
+"""Shipments (bills): containers going somewhere, built by scanning, dispatched at once."""

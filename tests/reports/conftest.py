@@ -1,0 +1,5 @@
+"""The shipment tests' people serve here too."""
+
+from tests.shipments.conftest import team
+
+__all__ = ["team"]
