@@ -111,15 +111,15 @@ async def test_the_scan_screen_offers_the_modes_the_caller_may_use(
     await signed_in(client, db, "op", "operator")
     operator = config((await client.get("/scan")).text)
     assert operator["modes"] == ["lookup", "putaway", "pack", "act"]
-    assert operator["can_dispense"] is True
-    states = operator["states"]
+    states, types = operator["states"], operator["types"]
     assert isinstance(states, dict)
+    assert isinstance(types, dict)
     assert states["material quarantine"] == "Quarantine"
+    assert types["material"] == "Material lot"  # the scan card names a type as people do
 
     await signed_in(client, db, "vic", "viewer")
     viewer = config((await client.get("/scan")).text)
     assert viewer["modes"] == ["lookup"]
-    assert viewer["can_dispense"] is False
 
 
 async def test_the_admin_start_page_lists_only_what_the_admin_may_manage(

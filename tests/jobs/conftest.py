@@ -29,6 +29,14 @@ def isolated_registry() -> Iterator[None]:
 
 
 @pytest.fixture
+def no_shipped_schedules(isolated_registry: None) -> None:
+    """Only the schedules the test itself declares: the shipped ones (audit checkpoints,
+    housekeeping, reports...) would otherwise enqueue jobs of their own when they fall due."""
+    now = registry.snapshot()
+    registry.restore(registry.Snapshot(now.jobs, {}, now.pollers))
+
+
+@pytest.fixture
 def state(app: FastAPI) -> AppState:
     value: AppState = app.state.qtrack
     return value

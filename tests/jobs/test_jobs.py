@@ -75,6 +75,7 @@ async def test_a_job_enqueued_in_a_rolled_back_transaction_never_runs(
     assert len(calls) == 1
 
 
+@pytest.mark.usefixtures("no_shipped_schedules")
 async def test_a_job_waits_for_its_run_at(db: Database, make_runner: Callable[..., Runner]) -> None:
     calls = recording("test.later")
     with FakeClock(datetime(2026, 6, 1, 12, 0, tzinfo=UTC)) as clock:
@@ -253,6 +254,7 @@ async def test_two_runners_never_run_one_job_twice_at_once(
     assert set(statuses) == {DONE}
 
 
+@pytest.mark.usefixtures("no_shipped_schedules")
 async def test_a_schedule_runs_once_per_due_time_however_many_runners(
     state: AppState, make_runner: Callable[..., Runner]
 ) -> None:

@@ -53,6 +53,9 @@ QUANTITY_BIZ_STEP: dict[str, str] = {
     "adjust": "cycle_counting",
 }
 AGGREGATIONS = ("packed", "unpacked")
+# A container's own record of what went in or out: the packed item's AggregationEvent already
+# says it (with the container as parentID), so EPCIS gets it once.
+NOT_EPCIS = ("content_added", "content_removed")
 ADDS = ("created", "packed")
 DELETES = ("unpacked", "archived")
 ARCHIVED_DISPOSITION = "inactive"

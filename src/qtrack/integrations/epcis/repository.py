@@ -84,7 +84,7 @@ def events_after(
         select(*EVENT_COLUMNS)
         .join(Item, Item.id == Event.item_id)
         .outerjoin(Location, Location.id == Event.location_id)
-        .where(*where)
+        .where(Event.type.not_in(mapping.NOT_EPCIS), *where)
         .order_by(Event.id)
         .limit(limit)
     )
