@@ -5,22 +5,30 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from qtrack.accounts.deps import require
+from qtrack.accounts.deps import AUTHENTICATED, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.containers import service as containers_service
+from qtrack.containers.errors import ContainerCycle, NotAContainer
 from qtrack.containers.schemas import ContentsRead, PackRequest, UnpackRequest
 from qtrack.core.deps import SessionDep
+from qtrack.core.openapi import errors
 from qtrack.items import service as items_service
 from qtrack.items import writes
-from qtrack.items.api import apply_once
+from qtrack.items.api import CHANGE_ERRORS, apply_once
+from qtrack.items.errors import ContainerClosed, ItemNotFound
+from qtrack.items.schemas import ChangeResult
 
-router = APIRouter(prefix="/api/v1", tags=["items"])
+router = APIRouter(prefix="/api/v1", tags=["items"], responses=AUTHENTICATED)
 Reader = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
 Packer = Annotated[Principal, Depends(require(Permission.ITEM_PACK))]
 
 
-@router.post("/items/{code}/pack")
+@router.post(
+    "/items/{code}/pack",
+    response_model=ChangeResult,
+    responses=errors(CHANGE_ERRORS, NotAContainer, ContainerCycle, ContainerClosed),
+)
 async def pack_item(
     code: str, body: PackRequest, actor: Packer, session: SessionDep, request: Request
 ) -> Response:
@@ -41,7 +49,11 @@ async def pack_item(
     )
 
 
-@router.post("/items/{code}/unpack")
+@router.post(
+    "/items/{code}/unpack",
+    response_model=ChangeResult,
+    responses=errors(CHANGE_ERRORS, ContainerClosed),
+)
 async def unpack_item(
     code: str, body: UnpackRequest, actor: Packer, session: SessionDep, request: Request
 ) -> Response:
@@ -61,7 +73,7 @@ async def unpack_item(
     )
 
 
-@router.get("/items/{code}/contents")
+@router.get("/items/{code}/contents", responses=errors(ItemNotFound))
 async def item_contents(code: str, _: Reader, session: SessionDep) -> ContentsRead:
     """What a container holds directly, and its total weight with everything nested."""
     container = await items_service.find_item(session, code=code)

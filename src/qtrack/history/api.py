@@ -4,20 +4,29 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from qtrack.accounts.deps import require
+from qtrack.accounts.deps import AUTHENTICATED, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep
-from qtrack.core.pagination import Page, PageCursor, PageLimit, decode_int_cursor, encode_cursor
+from qtrack.core.openapi import errors
+from qtrack.core.pagination import (
+    InvalidCursor,
+    Page,
+    PageCursor,
+    PageLimit,
+    decode_int_cursor,
+    encode_cursor,
+)
 from qtrack.events.schemas import EventRead
 from qtrack.history import service as history_service
 from qtrack.items import service as items_service
+from qtrack.items.errors import ItemNotFound
 
-router = APIRouter(prefix="/api/v1", tags=["items"])
+router = APIRouter(prefix="/api/v1", tags=["items"], responses=AUTHENTICATED)
 EventReader = Annotated[Principal, Depends(require(Permission.EVENT_READ))]
 
 
-@router.get("/items/{code}/events")
+@router.get("/items/{code}/events", responses=errors(InvalidCursor, ItemNotFound))
 async def item_history(
     code: str, _: EventReader, session: SessionDep, limit: PageLimit = 50, cursor: PageCursor = None
 ) -> Page[EventRead]:
@@ -32,7 +41,7 @@ async def item_history(
     )
 
 
-@router.get("/events", tags=["events"])
+@router.get("/events", tags=["events"], responses=errors(InvalidCursor))
 async def event_feed(
     _: EventReader, session: SessionDep, after: PageCursor = None, limit: PageLimit = 100
 ) -> Page[EventRead]:

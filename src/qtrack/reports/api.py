@@ -5,15 +5,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from qtrack.accounts.deps import require
+from qtrack.accounts.deps import PERMISSION_ERRORS, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.clock import utcnow
 from qtrack.core.deps import SessionDep, StateDep
+from qtrack.core.openapi import binary, errors
 from qtrack.reports import files, service
 from qtrack.reports.schemas import DailySummary
 
-router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=errors(PERMISSION_ERRORS))
 
 Reader = Annotated[Principal, Depends(require(Permission.REPORT_READ))]
 DayQuery = Annotated[date | None, Query(alias="date", description="Local day; today if absent")]
@@ -36,7 +37,11 @@ async def daily(
     return await _summary(session, state, day, site)
 
 
-@router.get("/daily.csv")
+@router.get(
+    "/daily.csv",
+    response_class=Response,
+    responses=binary("text/csv", description="The day's summary as CSV"),
+)
 async def daily_csv(
     _: Reader, session: SessionDep, state: StateDep, day: DayQuery = None, site: SiteQuery = None
 ) -> Response:
@@ -49,7 +54,11 @@ async def daily_csv(
     )
 
 
-@router.get("/daily.pdf")
+@router.get(
+    "/daily.pdf",
+    response_class=Response,
+    responses=binary("application/pdf", description="The day's summary as PDF"),
+)
 async def daily_pdf(
     _: Reader, session: SessionDep, state: StateDep, day: DayQuery = None, site: SiteQuery = None
 ) -> Response:

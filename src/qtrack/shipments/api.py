@@ -4,11 +4,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from qtrack.accounts.deps import OriginDep, require
+from qtrack.accounts.deps import PERMISSION_ERRORS, OriginDep, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep, StateDep
+from qtrack.core.idempotency import IdempotencyKeyReused
+from qtrack.core.openapi import binary, errors
+from qtrack.locations.service import LocationNotFound
 from qtrack.shipments import actions, bill, repository, service
+from qtrack.shipments import errors as shipment_errors
 from qtrack.shipments.schemas import (
     HistoryRead,
     LineAdd,
@@ -21,7 +25,29 @@ from qtrack.shipments.schemas import (
     Status,
 )
 
-router = APIRouter(prefix="/api/v1/shipments", tags=["shipments"])
+# Every refusal a bill's routes can give, said once for the router: the bill's own, and an
+# unknown code or location named in a line or a destination.
+router = APIRouter(
+    prefix="/api/v1/shipments",
+    tags=["shipments"],
+    responses=errors(
+        PERMISSION_ERRORS,
+        shipment_errors.ShipmentNotFound,
+        shipment_errors.ShipmentNotEditable,
+        shipment_errors.ShipmentStatusConflict,
+        shipment_errors.ShipmentEmpty,
+        shipment_errors.ContainerOnOtherShipment,
+        shipment_errors.ContainerAlreadyOnShipment,
+        shipment_errors.ContainerWrongState,
+        shipment_errors.NotAContainer,
+        shipment_errors.UnknownCode,
+        shipment_errors.ContainersBlocked,
+        shipment_errors.LineNotFound,
+        shipment_errors.InvalidScan,
+        LocationNotFound,
+        IdempotencyKeyReused,
+    ),
+)
 
 Reader = Annotated[Principal, Depends(require(Permission.SHIPMENT_READ))]
 Builder = Annotated[Principal, Depends(require(Permission.SHIPMENT_CREATE))]
@@ -141,7 +167,11 @@ async def cancel(ref: str, actor: Canceller, session: SessionDep) -> ShipmentRea
     return await repository.read(session, shipment)
 
 
-@router.get("/{ref}/bill.pdf")
+@router.get(
+    "/{ref}/bill.pdf",
+    response_class=Response,
+    responses=binary("application/pdf", description="The printable bill"),
+)
 async def bill_pdf(ref: str, _: Reader, session: SessionDep, state: StateDep) -> Response:
     """The printable bill."""
     read = await service.read_shipment(session, ref)
@@ -152,7 +182,11 @@ async def bill_pdf(ref: str, _: Reader, session: SessionDep, state: StateDep) ->
     )
 
 
-@router.get("/{ref}/bill.csv")
+@router.get(
+    "/{ref}/bill.csv",
+    response_class=Response,
+    responses=binary("text/csv", description="The bill's lines and totals"),
+)
 async def bill_csv(ref: str, _: Reader, session: SessionDep) -> Response:
     """The bill's lines and totals as CSV."""
     read = await service.read_shipment(session, ref)

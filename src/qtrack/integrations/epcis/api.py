@@ -9,17 +9,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from qtrack.accounts.deps import require
+from qtrack.accounts.deps import PERMISSION_ERRORS, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep, SettingsDep
 from qtrack.core.http import ORJSONResponse
+from qtrack.core.openapi import errors
 from qtrack.core.pagination import MAX_PAGE_SIZE, encode_cursor
 from qtrack.integrations.epcis import query as epcis_query
 from qtrack.integrations.epcis import service
+from qtrack.integrations.epcis.errors import CaptureTooLarge, DocumentInvalid, QueryInvalid
 from qtrack.integrations.epcis.schemas import CaptureReport
 
-router = APIRouter(prefix="/api/v1/epcis", tags=["epcis"])
+router = APIRouter(prefix="/api/v1/epcis", tags=["epcis"], responses=errors(PERMISSION_ERRORS))
 EventReader = Annotated[Principal, Depends(require(Permission.EVENT_READ))]
 Capturer = Annotated[Principal, Depends(require(Permission.EPCIS_CAPTURE))]
 
@@ -71,7 +73,7 @@ def _media_type(request: Request) -> str:
     )
 
 
-@router.get("/events", openapi_extra=_QUERY_DOC)
+@router.get("/events", openapi_extra=_QUERY_DOC, responses=errors(PERMISSION_ERRORS, QueryInvalid))
 async def query_events(
     request: Request, _: EventReader, session: SessionDep, settings: SettingsDep
 ) -> Response:
@@ -87,7 +89,11 @@ async def query_events(
     return ORJSONResponse(document, headers=headers, media_type=_media_type(request))
 
 
-@router.post("/capture", openapi_extra=_CAPTURE_DOC)
+@router.post(
+    "/capture",
+    openapi_extra=_CAPTURE_DOC,
+    responses=errors(PERMISSION_ERRORS, DocumentInvalid, CaptureTooLarge),
+)
 async def capture(
     request: Request,
     response: Response,

@@ -5,13 +5,16 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
-from qtrack.accounts.deps import OriginDep, require
+from qtrack.accounts.deps import PERMISSION_ERRORS, OriginDep, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep, StateDep
+from qtrack.core.openapi import errors
 from qtrack.core.pagination import Page, PageCursor, PageLimit, decode_int_cursor, encode_cursor
 from qtrack.integrations.webhooks import deliveries, service, types
+from qtrack.integrations.webhooks.deliveries import DeliveryNotFound, DeliveryUnfinished
 from qtrack.integrations.webhooks.models import WebhookEndpoint
+from qtrack.integrations.webhooks.safety import WebhookUrlRefused
 from qtrack.integrations.webhooks.schemas import (
     AttemptRead,
     DeliveryDetail,
@@ -26,8 +29,21 @@ from qtrack.integrations.webhooks.schemas import (
     WebhookRead,
     WebhookUpdate,
 )  # fmt: skip
+from qtrack.integrations.webhooks.service import WebhookChanged, WebhookDisabled, WebhookNotFound
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(
+    prefix="/api/v1/webhooks",
+    tags=["webhooks"],
+    responses=errors(
+        PERMISSION_ERRORS,
+        WebhookNotFound,
+        WebhookChanged,
+        WebhookDisabled,
+        WebhookUrlRefused,
+        DeliveryNotFound,
+        DeliveryUnfinished,
+    ),
+)
 Manager = Annotated[Principal, Depends(require(Permission.WEBHOOKS_MANAGE))]
 NO_STORE = {"Cache-Control": "no-store"}
 
