@@ -26,6 +26,9 @@ from qtrack.shipments.models import Shipment, ShipmentEvent
 TOP = 5
 SCAN_KINDS = ("line_added", "scan_refused")
 
+# A container's own record of what went in or out: the packed item's event already says it.
+CONTAINER_SIDE = frozenset({"content_added", "content_removed"})
+
 
 def day_bounds(day: date, settings: Settings) -> tuple[datetime, datetime]:
     """The UTC instants where this local day starts and the next one starts."""
@@ -75,7 +78,8 @@ async def daily_summary(
         by_type[kind] += n
         if state is not None:
             state_counts[str(state)] += n
-        if actor_id is not None:
+        # A pack is one thing a person did, though the container records it too.
+        if actor_id is not None and kind not in CONTAINER_SIDE:
             by_actor[actor_id] += n
         with_client_id += n if from_scan else 0
     names = dict(
