@@ -5,7 +5,9 @@ no tables of its own.
 """
 
 from qtrack.accounts import models as accounts_models
+from qtrack.alerts import models as alerts_models
 from qtrack.audit import models as audit_models
+from qtrack.categories import models as categories_models
 from qtrack.codes import models as codes_models
 from qtrack.core import idempotency as idempotency_models
 from qtrack.core.orm import Base
@@ -18,13 +20,16 @@ from qtrack.jobs import models as jobs_models
 from qtrack.locations import models as locations_models
 from qtrack.shipments import models as shipments_models
 from qtrack.signing import models as signing_models
+from qtrack.stock import models as stock_models
 from qtrack.workflow import models as workflow_models
 
 metadata = Base.metadata
 
 __all__ = [
     "accounts_models",
+    "alerts_models",
     "audit_models",
+    "categories_models",
     "codes_models",
     "events_models",
     "idempotency_models",
@@ -36,6 +41,7 @@ __all__ = [
     "metadata",
     "shipments_models",
     "signing_models",
+    "stock_models",
     "webhooks_models",
     "workflow_models",
 ]

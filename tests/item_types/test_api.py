@@ -124,6 +124,8 @@ async def test_create_type_on_a_new_workflow(
         "low_stock_threshold": "2.5",
         "attribute_schema": SCHEMA,
         "label_template": None,
+        "category": None,
+        "critical": False,
         "initial_state": "drawn",
         "states": [
             {

@@ -36,6 +36,9 @@ class Permission(StrEnum):
     ADMIN_USERS = "admin.users"
     ADMIN_CONFIG = "admin.config"
     WEBHOOKS_MANAGE = "webhooks.manage"
+    STOCK_READ = "stock.read"
+    STOCK_MANAGE = "stock.manage"
+    ALERT_ACKNOWLEDGE = "alert.acknowledge"
 
 
 ALL_PERMISSIONS: frozenset[str] = frozenset(p.value for p in Permission)
@@ -49,7 +52,7 @@ STATUS_CHANGES: tuple[str, ...] = (
     Permission.SHIPMENT_MANAGE,
 )
 
-_READ = {Permission.ITEM_READ, Permission.EVENT_READ}
+_READ = {Permission.ITEM_READ, Permission.EVENT_READ, Permission.STOCK_READ}
 _FLOOR = {
     Permission.ITEM_CREATE,
     Permission.ITEM_TRANSITION,
@@ -78,6 +81,8 @@ BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
                 Permission.LOCATION_MANAGE,
                 Permission.AUDIT_VERIFY,
                 Permission.ORDER_MANAGE,
+                Permission.STOCK_MANAGE,
+                Permission.ALERT_ACKNOWLEDGE,
             }
             | _SHIPPING
             | {
@@ -92,7 +97,7 @@ BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
     "operator": (
         "Operator",
         "Scans, registers, moves, packs and dispenses",
-        frozenset(_READ | _FLOOR),
+        frozenset(_READ | _FLOOR | {Permission.ALERT_ACKNOWLEDGE}),
     ),
     "dispatcher": (
         "Dispatcher",

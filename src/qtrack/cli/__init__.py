@@ -11,6 +11,7 @@ import typer
 
 from qtrack.cli import (
     audit,
+    categories,
     db,
     epcis,
     imports,
@@ -23,6 +24,7 @@ from qtrack.cli import (
     roles,
     server,
     shipments,
+    stock,
     tokens,
     users,
     worker,
@@ -59,6 +61,9 @@ app.add_typer(locations.app, name="locations")
 app.add_typer(epcis.app, name="epcis")
 app.add_typer(shipments.app, name="shipments")
 app.add_typer(reports.app, name="reports")
+app.add_typer(categories.app, name="categories")
+app.add_typer(stock.app, name="stock")
+app.add_typer(stock.alerts_app, name="alerts")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)
 app.command("worker")(worker.worker)

@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from qtrack.accounts.deps import require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
+from qtrack.categories import service as categories_service
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
 from qtrack.item_types import service as item_types
@@ -35,8 +36,9 @@ TEXT_FIELDS = (
     "unit",
     "low_stock_threshold",
     "label_template",
+    "category",
 )
-FLAGS = ("tracks_quantity", "tracks_expiry", "can_contain")
+FLAGS = ("tracks_quantity", "tracks_expiry", "can_contain", "critical")
 # A schema is configuration, not a document store; anything longer is a pasted mistake.
 MAX_SCHEMA_CHARS = 100_000
 # Friendlier words for what pydantic reports, by error type.
@@ -73,6 +75,7 @@ def _values_of(item_type: ItemType) -> dict[str, Any]:
         "unit": item_type.unit,
         "low_stock_threshold": "" if threshold is None else str(threshold),
         "label_template": item_type.label_template_key or "",
+        "category": item_type.category.key if item_type.category is not None else "",
         "attribute_schema": json.dumps(schema, indent=2) if schema else "",
         **{k: getattr(item_type, k) for k in FLAGS},
     }
@@ -83,6 +86,7 @@ def _parse(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {k: values[k] for k in (*TEXT_FIELDS, *FLAGS)}
     data["low_stock_threshold"] = values["low_stock_threshold"] or None
     data["label_template"] = values["label_template"] or None
+    data["category"] = values["category"] or None
     text = values["attribute_schema"].strip()
     if len(text) > MAX_SCHEMA_CHARS:
         errors["attribute_schema"] = f"At most {MAX_SCHEMA_CHARS:,} characters"
@@ -126,6 +130,8 @@ def _service_errors(exc: QtrackError) -> dict[str, str]:
         return {k: exc.message for k in ("key", "code_prefix") if k in details}
     if isinstance(exc, workflow_service.WorkflowNotFound):
         return {"workflow": exc.message}
+    if isinstance(exc, categories_service.CategoryNotFound):
+        return {"category": exc.message}
     return {}
 
 
@@ -158,6 +164,9 @@ async def _form_page(
             "saved": request.query_params.get("saved") == "1",
             "workflows": await workflow_service.list_workflows(session),
             "templates": await item_types.template_choices(session),
+            "categories": await categories_service.reads(
+                session, await categories_service.list_categories(session)
+            ),
         },
         status_code=status_code,
     )

@@ -12,6 +12,7 @@ from qtrack.accounts.deps import AUTHENTICATED, PERMISSION_ERRORS, OriginDep, re
 from qtrack.accounts.permissions import STATUS_CHANGES, Permission
 from qtrack.accounts.principal import Principal
 from qtrack.accounts.service import SignatureFailed, TooManyAttempts
+from qtrack.categories.service import CategoryNotFound
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import BadRequest
 from qtrack.core.http import ORJSONResponse, version_of_etag
@@ -144,11 +145,17 @@ async def create_item_batch(
     )
 
 
-@router.get("/items", responses=errors(InvalidCursor, ItemNotFound, LocationNotFound))
+@router.get(
+    "/items", responses=errors(InvalidCursor, ItemNotFound, LocationNotFound, CategoryNotFound)
+)
 async def list_items(
     _: Reader,
     session: SessionDep,
     item_type: Annotated[str | None, Query(alias="type")] = None,
+    category: Annotated[
+        str | None,
+        Query(max_length=64, description="A category key: types in it or in those under it"),
+    ] = None,
     status: str | None = None,
     location: Annotated[
         str | None, Query(description="A location code: items there or below")
@@ -171,6 +178,7 @@ async def list_items(
     after = decode_key_cursor(cursor)
     filters = items_service.ItemFilter(
         type=item_type,
+        category=category,
         status=status,
         location=location,
         container=container,

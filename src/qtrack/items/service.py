@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from qtrack.accounts.principal import Principal
+from qtrack.categories import service as categories_service
 from qtrack.item_types.models import ItemType
 from qtrack.items import repository, rules
 from qtrack.items.errors import ItemNotFound
@@ -99,6 +100,8 @@ class ItemFilter:
     q: str | None = None
     # (item type key, state) pairs left out, e.g. lots that are done with.
     not_in_states: frozenset[tuple[str, str]] = frozenset()
+    # A category key: items whose type is in it or in a category under it.
+    category: str | None = None
 
 
 async def list_items(
@@ -108,6 +111,9 @@ async def list_items(
     stmt = repository.item_rows().where(Item.archived.is_(filters.archived))
     if filters.type:
         stmt = stmt.where(ItemType.key == filters.type)
+    if filters.category:
+        categories = await categories_service.subtree_select(session, filters.category)
+        stmt = stmt.where(ItemType.category_id.in_(categories))
     if filters.status:
         stmt = stmt.where(Item.status == filters.status)
     if filters.location and filters.directly_at:
