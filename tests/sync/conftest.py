@@ -1,13 +1,40 @@
 """Sync test helpers: a device's local copy, kept by pulling as a mobile client would."""
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
+from qtrack.core.db import Database
 from tests.factories.accounts import AppLogin
 
 CHANGES = "/api/v1/sync/changes"
+
+
+async def feed_settled(db: Database, seconds: float = 90.0) -> None:
+    """Wait until every event recorded so far can be read from the change feed.
+
+    On PostgreSQL an event is readable once every transaction that began writing before it
+    has ended anywhere in the cluster (other tests share it); a first sync starting before
+    that sends such items once more after its snapshot, which is right but makes exact
+    counts in a test flaky."""
+    if db.engine.dialect.name != "postgresql":
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    query = text(
+        "SELECT count(*) FILTER (WHERE txid < pg_snapshot_xmin(pg_current_snapshot())::text"
+        "::bigint) = count(*) FROM event"
+    )
+    while True:
+        async with db.session_scope("read") as session:
+            if await session.scalar(query):
+                return
+        assert loop.time() < deadline, "the change feed never caught up"
+        await asyncio.sleep(0.1)
 
 
 @dataclass
@@ -43,6 +70,28 @@ class Replica:
             if not page["has_more"]:
                 return seen
         raise AssertionError("the pull never ended")
+
+    async def pull_until(
+        self,
+        client: httpx.AsyncClient,
+        done: Callable[["Replica"], bool],
+        *,
+        limit: int = 500,
+        seconds: float = 90.0,
+    ) -> list[dict[str, Any]]:
+        """Pull again and again until `done(self)` holds; return every change received.
+
+        On PostgreSQL an item's change reaches the feed once every transaction that began
+        writing before it has ended anywhere in the cluster (other tests share it), so a
+        change may take a while to show: the wait is generous."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        seen = await self.pull(client, limit)
+        while not done(self):
+            assert loop.time() < deadline, "the device never caught up"
+            await asyncio.sleep(0.1)
+            seen.extend(await self.pull(client, limit))
+        return seen
 
     def of(self, kind: str) -> dict[str, dict[str, Any]]:
         """The records of one kind by their human key."""
