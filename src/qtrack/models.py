@@ -18,6 +18,7 @@ from qtrack.jobs import models as jobs_models
 from qtrack.locations import models as locations_models
 from qtrack.shipments import models as shipments_models
 from qtrack.signing import models as signing_models
+from qtrack.sync import models as sync_models
 from qtrack.workflow import models as workflow_models
 
 metadata = Base.metadata
@@ -36,6 +37,7 @@ __all__ = [
     "metadata",
     "shipments_models",
     "signing_models",
+    "sync_models",
     "webhooks_models",
     "workflow_models",
 ]
