@@ -60,6 +60,7 @@ from qtrack.reports import api as reports_api
 from qtrack.reports import pages as reports_pages
 from qtrack.shipments import api as shipments_api
 from qtrack.shipments import pages as shipments_pages
+from qtrack.sync import api as sync_api
 from qtrack.web import pwa as web_pwa
 from qtrack.workflow import api as workflow_api
 from qtrack.workflow import pages as workflow_pages
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_api.router)
     app.include_router(epcis_api.router)
     app.include_router(webhooks_api.router)
+    app.include_router(sync_api.router)
     app.include_router(webhooks_pages.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a

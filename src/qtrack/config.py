@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     smtp_sender: str = "qtrack@localhost"
     smtp_timeout_s: float = Field(default=30.0, gt=0)
+    # Offline sync (sync/): records of the kinds kept by their updated_at (locations, item
+    # types, workflows, bills...) changed less than this long before a pull are sent again by
+    # the next pull, so a change whose transaction committed late is never missed; a cursor
+    # older than the max age is refused (410) and the client starts again.
+    sync_overlap_s: int = Field(default=120, ge=0, le=86_400)
+    sync_cursor_max_age_s: int = Field(default=2_592_000, ge=60)
 
     @field_validator(
         "cors_origins", "trusted_hosts", "trusted_proxies", "daily_report_recipients", mode="before"
