@@ -1,7 +1,7 @@
 """sync: the changes devices pushed, each once, with the answer it got
 
 Revision ID: 0018
-Revises: 0013
+Revises: 0016
 Create Date: 2026-12-05 08:40:00.000000+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0013"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
