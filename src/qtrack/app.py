@@ -56,6 +56,7 @@ from qtrack.locations import api as locations_api
 from qtrack.locations import pages as locations_pages
 from qtrack.operations import pages as operations_pages
 from qtrack.operations import system_pages as operations_system_pages
+from qtrack.orders import api as orders_api
 from qtrack.reports import api as reports_api
 from qtrack.reports import pages as reports_pages
 from qtrack.shipments import api as shipments_api
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(item_types_api.router)
     app.include_router(locations_api.router)
     app.include_router(shipments_api.router)
+    app.include_router(orders_api.router)
     app.include_router(reports_api.router)
     app.include_router(shipments_pages.router)
     app.include_router(reports_pages.router)

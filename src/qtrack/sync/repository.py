@@ -50,6 +50,8 @@ ITEMS_AFTER = (
     .order_by(_item.c.id)
     .limit(bindparam("limit"))
 )
+# One item by code (a pushed change's current record).
+ITEM_BY_CODE = _ITEMS.where(_item.c.code == bindparam("code"))
 # The items the change feed named.
 ITEMS_BY_ID = _ITEMS.where(_item.c.id.in_(bindparam("ids", expanding=True)))
 
