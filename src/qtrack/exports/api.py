@@ -10,9 +10,9 @@ from starlette.responses import StreamingResponse
 from qtrack.accounts.deps import AUTHENTICATED, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
+from qtrack.categories.service import CategoryNotFound
 from qtrack.core.clock import utcnow
 from qtrack.core.deps import SessionDep, StateDep
-from qtrack.categories.service import CategoryNotFound
 from qtrack.core.openapi import Responses, binary, errors
 from qtrack.exports import service, sources
 from qtrack.exports.formats import FORMATS, MEDIA_TYPES, Format, filename
