@@ -14,6 +14,7 @@ from qtrack.cli import (
     categories,
     db,
     epcis,
+    exports,
     imports,
     items,
     jobs,
@@ -66,6 +67,7 @@ app.add_typer(stock.app, name="stock")
 app.add_typer(stock.alerts_app, name="alerts")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)
+app.add_typer(exports.app, name="export")
 app.command("worker")(worker.worker)
 app.add_typer(jobs.app, name="jobs")
 
