@@ -70,6 +70,7 @@ from qtrack.workflow import pages as workflow_pages
 log = structlog.get_logger("qtrack.app")
 # The shipped migrations' head cannot change while the process runs; read the scripts once.
 _schema_head = functools.cache(migrations.head_revision)
+_known_revisions = functools.cache(lambda: frozenset(migrations.revisions()))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=metrics,
             limiter=create_rate_limiter(redis),
             schema_head=schema_head,
+            known_revisions=_known_revisions(),
         )
         app.state.qr_cache = QrCache(redis=redis)
         if metrics is not None:
