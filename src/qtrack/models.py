@@ -17,8 +17,10 @@ from qtrack.item_types import models as item_types_models
 from qtrack.items import models as items_models
 from qtrack.jobs import models as jobs_models
 from qtrack.locations import models as locations_models
+from qtrack.orders import models as orders_models
 from qtrack.shipments import models as shipments_models
 from qtrack.signing import models as signing_models
+from qtrack.sync import models as sync_models
 from qtrack.workflow import models as workflow_models
 
 metadata = Base.metadata
@@ -36,8 +38,10 @@ __all__ = [
     "jobs_models",
     "locations_models",
     "metadata",
+    "orders_models",
     "shipments_models",
     "signing_models",
+    "sync_models",
     "webhooks_models",
     "workflow_models",
 ]

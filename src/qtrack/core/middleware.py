@@ -33,11 +33,15 @@ def _route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Gives every request an id, logs one line for it, counts it, and owns the 500 path."""
+    """Gives every request an id, logs one line for it, counts it, and owns the 500 path.
 
-    def __init__(self, app: ASGIApp, metrics: Metrics | None) -> None:
+    A request slower than `slow_request_ms` (0: none) logs a warning as well, so that a slow
+    route stands out at the level operators watch."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics | None, slow_request_ms: int = 0) -> None:
         self.app = app
         self.metrics = metrics
+        self.slow_s = slow_request_ms / 1000 if slow_request_ms > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,6 +104,17 @@ class RequestContextMiddleware:
                 user=request_user_of(scope),
                 client=(scope.get("client") or (None,))[0],
             )
+            if self.slow_s is not None and elapsed >= self.slow_s:
+                access_log.warning(
+                    "slow_request",
+                    method=method,
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                    threshold_ms=round(self.slow_s * 1000),
+                )
+                if self.metrics is not None:
+                    self.metrics.slow_requests.labels(route).inc()
             structlog.contextvars.clear_contextvars()
 
 

@@ -1,7 +1,7 @@
 """imports: each upload and its run (data_import), its kept file, remembered mappings
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0018
 Create Date: 2026-12-05 08:30:00.000000+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0013"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
