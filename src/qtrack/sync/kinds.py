@@ -20,6 +20,8 @@ from qtrack.items.repository import item_json
 from qtrack.locations import service as locations_service
 from qtrack.locations.models import Location
 from qtrack.locations.schemas import LocationRead
+from qtrack.orders import repository as orders_repository
+from qtrack.orders.models import RestockOrder
 from qtrack.shipments.models import Shipment, ShipmentLine
 from qtrack.sync.registry import Kind, Record, register
 from qtrack.workflow import service as workflow_service
@@ -30,6 +32,14 @@ from qtrack.workflow.schemas import WorkflowRead
 def stamp(record: dict[str, Any], row: Any) -> Record:
     """A record with the row's id first and its last change time."""
     return {"id": row.id, **record, "updated_at": _time(row.updated_at)}
+
+
+async def _orders(session: AsyncSession, rows: Sequence[RestockOrder]) -> list[Record]:
+    # Few and small: the order API's own read (lines and receipts) for each.
+    return [
+        stamp((await orders_repository.read(session, row)).model_dump(mode="json"), row)
+        for row in rows
+    ]
 
 
 def _time(value: Any) -> str | None:
@@ -84,7 +94,7 @@ async def _shipments(session: AsyncSession, rows: Sequence[Shipment]) -> list[Re
         wanted = {row.destination_location_id for row in rows} - {None}
         if wanted:
             named = select(Location.id, Location.code).where(Location.id.in_(wanted))
-            places = dict((await session.execute(named)).tuples().all())
+            places = {row.id: row.code for row in await session.execute(named)}
     return [
         stamp(
             {
@@ -128,3 +138,4 @@ ITEM = register(
     Kind("item", Item, Permission.ITEM_READ, "code", _items, archived="archived", feed=True)
 )
 SHIPMENT = register(Kind("shipment", Shipment, Permission.SHIPMENT_READ, "number", _shipments))
+ORDER = register(Kind("order", RestockOrder, Permission.ORDER_READ, "code", _orders))
