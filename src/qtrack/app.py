@@ -40,6 +40,7 @@ from qtrack.dashboard import pages as dashboard_pages
 from qtrack.exports import api as exports_api
 from qtrack.history import api as history_api
 from qtrack.imports import api as imports_api
+from qtrack.imports import pages as imports_pages
 from qtrack.integrations.epcis import api as epcis_api
 from qtrack.integrations.webhooks import api as webhooks_api
 from qtrack.integrations.webhooks import pages as webhooks_pages
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sync_api.router)
     app.include_router(webhooks_pages.router)
     app.include_router(imports_api.router)
+    app.include_router(imports_pages.router)
     app.include_router(exports_api.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
