@@ -57,6 +57,7 @@ from qtrack.locations import pages as locations_pages
 from qtrack.operations import pages as operations_pages
 from qtrack.operations import system_pages as operations_system_pages
 from qtrack.orders import api as orders_api
+from qtrack.orders import pages as orders_pages
 from qtrack.reports import api as reports_api
 from qtrack.reports import pages as reports_pages
 from qtrack.shipments import api as shipments_api
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(orders_api.router)
     app.include_router(reports_api.router)
     app.include_router(shipments_pages.router)
+    app.include_router(orders_pages.router)
     app.include_router(reports_pages.router)
     app.include_router(locations_pages.router)
     app.include_router(accounts_admin_pages.router)

@@ -35,6 +35,7 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/items/new", "New item", (Permission.ITEM_CREATE,)),
     NavLink("/locations", "Locations", (Permission.ITEM_READ,), section=True),
     NavLink("/shipments", "Shipments", (Permission.SHIPMENT_READ,), section=True),
+    NavLink("/orders", "Orders", (Permission.ORDER_READ,), section=True),
     NavLink("/reports/daily", "Daily summary", (Permission.REPORT_READ,)),
     NavLink("/admin", "Admin", (Permission.ADMIN_USERS, Permission.ADMIN_CONFIG), section=True),
 )
