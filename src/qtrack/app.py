@@ -37,6 +37,7 @@ from qtrack.core.state import AppState
 from qtrack.core.system import SystemCollector, watched_paths
 from qtrack.core.templating import STATIC_DIR
 from qtrack.dashboard import pages as dashboard_pages
+from qtrack.exports import api as exports_api
 from qtrack.history import api as history_api
 from qtrack.integrations.epcis import api as epcis_api
 from qtrack.integrations.webhooks import api as webhooks_api
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_api.router)
     app.include_router(sync_api.router)
     app.include_router(webhooks_pages.router)
+    app.include_router(exports_api.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # refused host gets a request id, a log line and the security headers.

@@ -13,6 +13,7 @@ from qtrack.cli import (
     audit,
     db,
     epcis,
+    exports,
     imports,
     items,
     jobs,
@@ -63,6 +64,7 @@ app.add_typer(orders.app, name="orders")
 app.add_typer(reports.app, name="reports")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)
+app.add_typer(exports.app, name="export")
 app.command("worker")(worker.worker)
 app.add_typer(jobs.app, name="jobs")
 

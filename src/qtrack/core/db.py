@@ -179,6 +179,22 @@ class Database:
                 await session.rollback()
                 raise
 
+    @asynccontextmanager
+    async def snapshot_scope(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads and sees one snapshot throughout, however many statements
+        it runs (an export read in batches): REPEATABLE READ on PostgreSQL, a deferred
+        transaction on SQLite (WAL keeps its snapshot from the first read on)."""
+        engine = self.engine
+        if not self.settings.is_sqlite:
+            engine = engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        async with AsyncSession(engine, expire_on_commit=False, autoflush=False) as session:
+            try:
+                yield session
+            finally:
+                await session.rollback()
+
     async def schema_revision(self) -> str | None:
         """The Alembic revision the database is at; None when it was never migrated."""
         async with self.engine.connect() as conn:

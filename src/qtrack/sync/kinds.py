@@ -34,6 +34,14 @@ def stamp(record: dict[str, Any], row: Any) -> Record:
     return {"id": row.id, **record, "updated_at": _time(row.updated_at)}
 
 
+async def _orders(session: AsyncSession, rows: Sequence[RestockOrder]) -> list[Record]:
+    # Few and small: the order API's own read (lines and receipts) for each.
+    return [
+        stamp((await orders_repository.read(session, row)).model_dump(mode="json"), row)
+        for row in rows
+    ]
+
+
 def _time(value: Any) -> str | None:
     if value is None:
         return None
@@ -86,7 +94,7 @@ async def _shipments(session: AsyncSession, rows: Sequence[Shipment]) -> list[Re
         wanted = {row.destination_location_id for row in rows} - {None}
         if wanted:
             named = select(Location.id, Location.code).where(Location.id.in_(wanted))
-            places = dict((await session.execute(named)).tuples().all())
+            places = {row.id: row.code for row in await session.execute(named)}
     return [
         stamp(
             {
