@@ -39,6 +39,7 @@ from qtrack.core.templating import STATIC_DIR
 from qtrack.dashboard import pages as dashboard_pages
 from qtrack.exports import api as exports_api
 from qtrack.history import api as history_api
+from qtrack.imports import api as imports_api
 from qtrack.integrations.epcis import api as epcis_api
 from qtrack.integrations.webhooks import api as webhooks_api
 from qtrack.integrations.webhooks import pages as webhooks_pages
@@ -176,11 +177,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_api.router)
     app.include_router(sync_api.router)
     app.include_router(webhooks_pages.router)
+    app.include_router(imports_api.router)
     app.include_router(exports_api.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # refused host gets a request id, a log line and the security headers.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # An import's upload may be larger (QTRACK_IMPORT_MAX_BYTES, and a little for the form).
+    uploads = settings.import_max_bytes + 65_536
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        larger={"/api/v1/imports": uploads, "/imports": uploads},
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -11,6 +11,7 @@ import typer
 
 from qtrack.cli import (
     audit,
+    backup,
     db,
     epcis,
     exports,
@@ -65,6 +66,8 @@ app.add_typer(reports.app, name="reports")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)
 app.add_typer(exports.app, name="export")
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 app.command("worker")(worker.worker)
 app.add_typer(jobs.app, name="jobs")
 
