@@ -65,6 +65,7 @@ from qtrack.reports import pages as reports_pages
 from qtrack.shipments import api as shipments_api
 from qtrack.shipments import pages as shipments_pages
 from qtrack.sync import api as sync_api
+from qtrack.sync import pages as sync_pages
 from qtrack.web import pwa as web_pwa
 from qtrack.workflow import api as workflow_api
 from qtrack.workflow import pages as workflow_pages
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(epcis_api.router)
     app.include_router(webhooks_api.router)
     app.include_router(sync_api.router)
+    app.include_router(sync_pages.router)
     app.include_router(webhooks_pages.router)
     app.include_router(imports_api.router)
     app.include_router(exports_api.router)
