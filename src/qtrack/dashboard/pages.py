@@ -41,6 +41,7 @@ NAV: tuple[NavLink, ...] = (
     ),
     NavLink("/locations", "Locations", (Permission.ITEM_READ,), section=True),
     NavLink("/shipments", "Shipments", (Permission.SHIPMENT_READ,), section=True),
+    NavLink("/orders", "Orders", (Permission.ORDER_READ,), section=True),
     NavLink("/reports/daily", "Daily summary", (Permission.REPORT_READ,)),
     NavLink("/admin", "Admin", (Permission.ADMIN_USERS, Permission.ADMIN_CONFIG), section=True),
 )
