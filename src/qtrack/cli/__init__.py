@@ -21,6 +21,7 @@ from qtrack.cli import (
     keys,
     labels,
     locations,
+    orders,
     reports,
     roles,
     server,
@@ -60,6 +61,7 @@ app.add_typer(items.app, name="items")
 app.add_typer(locations.app, name="locations")
 app.add_typer(epcis.app, name="epcis")
 app.add_typer(shipments.app, name="shipments")
+app.add_typer(orders.app, name="orders")
 app.add_typer(reports.app, name="reports")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)
