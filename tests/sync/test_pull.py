@@ -136,10 +136,11 @@ async def test_without_overlap_nothing_is_sent_twice(
 async def test_bills_are_synced_to_those_who_may_read_them(
     client: httpx.AsyncClient, db: Database, admin: AppLogin
 ) -> None:
+    await create_location(client, admin, "DOCK")
     biller = await logged_in(client, db, "bill", "biller")
     created = await client.post(
         "/api/v1/shipments",
-        json={"consignee": "ACME", "destination": "Lyon"},
+        json={"consignee": "ACME", "destination": "Lyon", "destination_location": "DOCK"},
         headers=biller.headers,
     )
     assert created.status_code == 201, created.text
@@ -148,6 +149,7 @@ async def test_bills_are_synced_to_those_who_may_read_them(
     bill = device.of("shipment")[created.json()["number"]]
     assert (bill["status"], bill["consignee"], bill["containers"]) == ("draft", "ACME", [])
     assert bill["version"] == created.json()["version"]
+    assert bill["destination_location"] == "DOCK"
 
 
 def _forge(cursor: str, **changes: Any) -> str:
@@ -224,3 +226,23 @@ def test_cursor_times_are_exact() -> None:
 
     moment = datetime(2026, 12, 5, 8, 1, 2, 345678, tzinfo=UTC)
     assert from_micros(micros(moment)) == moment
+
+
+async def test_restock_orders_are_synced_to_those_who_may_read_them(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin
+) -> None:
+    created = await client.post(
+        "/api/v1/orders",
+        json={"supplier": "Acme", "lines": [{"type": "supply", "quantity": "40"}]},
+        headers=admin.headers,
+    )
+    assert created.status_code == 201, created.text
+    device = Replica(admin)
+    await device.pull(client)
+    order = device.of("order")[created.json()["code"]]
+    assert (order["status"], order["supplier"], order["version"]) == ("draft", "Acme", 1)
+    assert [line["type"] for line in order["lines"]] == ["supply"]
+    viewer = await logged_in(client, db, "vic", "viewer")
+    seen = Replica(viewer)
+    await seen.pull(client)
+    assert "order" not in {kind for kind, _ in seen.records}
