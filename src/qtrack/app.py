@@ -36,6 +36,7 @@ from qtrack.core.redis import create_redis
 from qtrack.core.state import AppState
 from qtrack.core.templating import STATIC_DIR
 from qtrack.dashboard import pages as dashboard_pages
+from qtrack.expiry import api as expiry_api
 from qtrack.history import api as history_api
 from qtrack.integrations.epcis import api as epcis_api
 from qtrack.integrations.webhooks import api as webhooks_api
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     wiring.provide(app)
     # The scan paths first: Starlette tries routes in order, and every route tried before
     # the one that matches costs CPU on the busiest requests (item lookup, scan, changes).
+    app.include_router(expiry_api.router)  # before items: /items/fefo is not an item's code
     app.include_router(items_api.router)
     app.include_router(codes_api.router)
     app.include_router(containers_api.router)

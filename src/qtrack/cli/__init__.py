@@ -13,6 +13,7 @@ from qtrack.cli import (
     audit,
     db,
     epcis,
+    expiry,
     imports,
     items,
     jobs,
@@ -59,6 +60,7 @@ app.add_typer(locations.app, name="locations")
 app.add_typer(epcis.app, name="epcis")
 app.add_typer(shipments.app, name="shipments")
 app.add_typer(reports.app, name="reports")
+app.add_typer(expiry.app, name="expiry")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)
 app.command("worker")(worker.worker)

@@ -26,12 +26,13 @@ from qtrack.core.pagination import (
     encode_cursor,
 )
 from qtrack.item_types.service import ItemTypeNotFound
-from qtrack.items import changes, create, moves, writes
+from qtrack.items import changes, create, moves, rules, writes
 from qtrack.items import service as items_service
 from qtrack.items.errors import (
     IfMatchRequired,
     InsufficientQuantity,
     ItemArchived,
+    ItemExpired,
     ItemNotFound,
     QuantityNotTracked,
     ReasonRequired,
@@ -148,6 +149,7 @@ async def create_item_batch(
 async def list_items(
     _: Reader,
     session: SessionDep,
+    state: StateDep,
     item_type: Annotated[str | None, Query(alias="type")] = None,
     status: str | None = None,
     location: Annotated[
@@ -159,6 +161,17 @@ async def list_items(
     batch: str | None = None,
     gtin: str | None = None,
     expiring_before: date | None = None,
+    expiring_within_days: Annotated[
+        int | None,
+        Query(ge=0, le=3650, description="Live items expiring from today to N days from now"),
+    ] = None,
+    expiring_soon: Annotated[
+        bool, Query(description="Live items expiring within their item type's window")
+    ] = False,
+    expired: Annotated[
+        bool | None,
+        Query(description="true: past their expiry date or in the expired state, not used up"),
+    ] = None,
     archived: bool = False,
     q: Annotated[
         str | None, Query(min_length=1, max_length=100, description="Code, name or batch contains")
@@ -177,6 +190,10 @@ async def list_items(
         batch=batch,
         gtin=gtin,
         expiring_before=expiring_before,
+        expiring_within_days=expiring_within_days,
+        expiring_soon=expiring_soon,
+        expired=expired,
+        today=rules.site_today(state.settings),
         archived=archived,
         q=q,
     )
@@ -255,6 +272,7 @@ async def edit_item(
         PERMISSION_ERRORS,
         CHANGE_ERRORS,
         TransitionNotAllowed,
+        ItemExpired,
         SamePerson,
         ReasonRequired,
         SignatureRequired,
@@ -321,12 +339,20 @@ async def move_item(
 @router.post(
     "/items/{code}/quantity",
     response_model=ChangeResult,
-    responses=errors(CHANGE_ERRORS, QuantityNotTracked, InsufficientQuantity, ReasonRequired),
+    responses=errors(
+        CHANGE_ERRORS, QuantityNotTracked, InsufficientQuantity, ItemExpired, ReasonRequired
+    ),
 )
 async def change_quantity(
-    code: str, body: QuantityRequest, actor: Counter, session: SessionDep, request: Request
+    code: str,
+    body: QuantityRequest,
+    actor: Counter,
+    session: SessionDep,
+    state: StateDep,
+    request: Request,
 ) -> StarletteResponse:
-    """Dispense, consume, receive, or adjust to a counted quantity (never below zero)."""
+    """Dispense, consume, receive, or adjust to a counted quantity (never below zero); an
+    expired item is not dispensed or consumed."""
 
     return await apply_once(
         request,
@@ -341,6 +367,7 @@ async def change_quantity(
             actor=actor,
             reason=body.reason,
             context=writes.context_of(body),
+            settings=state.settings,
         ),
     )
 
