@@ -37,6 +37,7 @@ from qtrack.core.state import AppState
 from qtrack.core.templating import STATIC_DIR
 from qtrack.dashboard import pages as dashboard_pages
 from qtrack.expiry import api as expiry_api
+from qtrack.expiry import pages as expiry_pages
 from qtrack.history import api as history_api
 from qtrack.integrations.epcis import api as epcis_api
 from qtrack.integrations.webhooks import api as webhooks_api
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(shipments_api.router)
     app.include_router(reports_api.router)
     app.include_router(shipments_pages.router)
+    app.include_router(expiry_pages.router)
     app.include_router(reports_pages.router)
     app.include_router(locations_pages.router)
     app.include_router(accounts_admin_pages.router)

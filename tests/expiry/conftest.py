@@ -66,7 +66,5 @@ async def supply(
     client: httpx.AsyncClient, who: AppLogin, expiry_on: str | None, **fields: Any
 ) -> str:
     """A supply with 10 pieces expiring then; its code."""
-    item = await register(
-        client, who, type="supply", quantity="10", expiry_on=expiry_on, **fields
-    )
+    item = await register(client, who, type="supply", quantity="10", expiry_on=expiry_on, **fields)
     return str(item["code"])

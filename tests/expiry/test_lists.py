@@ -32,7 +32,12 @@ async def test_expired_and_expiring_lists(
     assert consumed.status_code == 200
     assert await _codes(client, admin, expired="true") == {past, used}
     assert await _codes(client, admin, expired="false") == {
-        today_, in_10, in_40, undated, kit_5, kit_10
+        today_,
+        in_10,
+        in_40,
+        undated,
+        kit_5,
+        kit_10,
     }
     assert await _codes(client, admin, expiring_within_days=10) == {today_, in_10, kit_5, kit_10}
     assert await _codes(client, admin, expiring_within_days=0) == {today_}

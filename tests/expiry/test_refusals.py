@@ -32,7 +32,8 @@ async def test_an_expired_supply_is_not_dispensed_or_consumed(
         assert day(-1) in error["message"]
         assert error["details"] == {"code": old, "expiry_on": day(-1), "status": "in_stock"}
     item = (await client.get(f"/api/v1/items/{old}", headers=operator.headers)).json()
-    assert item["quantity"] == "10.000000" and item["version"] == 1  # nothing changed
+    assert item["quantity"] == "10.000000"
+    assert item["version"] == 1
 
 
 async def test_receiving_and_counting_an_expired_item_still_work(
@@ -135,15 +136,11 @@ async def test_a_bag_holding_an_expired_lot_does_not_go_on_a_bill_or_leave(
     fresh_bag, fresh_lot = await _bag_with(client, admin, day(5))
     added = await client.post(lines, json={"code": fresh_bag}, headers=admin.headers)
     assert added.status_code == 201, added.text
-    issued = await client.post(
-        f"/api/v1/shipments/{number}/issue", json={}, headers=admin.headers
-    )
+    issued = await client.post(f"/api/v1/shipments/{number}/issue", json={}, headers=admin.headers)
     assert issued.status_code == 200, issued.text
     async with db.session_scope() as session:
         await session.execute(
-            update(Item)
-            .where(Item.code == fresh_lot)
-            .values(expiry_on=today() - timedelta(days=1))
+            update(Item).where(Item.code == fresh_lot).values(expiry_on=today() - timedelta(days=1))
         )
     dispatch = await client.post(
         f"/api/v1/shipments/{number}/dispatch", json={}, headers=admin.headers

@@ -13,6 +13,7 @@ from qtrack.item_types import service as item_types_service
 from qtrack.items import expiring, repository, rules
 from qtrack.items import service as items_service
 from qtrack.items.expiring import SweepBatch
+from qtrack.items.schemas import ItemRead
 from qtrack.locations import service as locations_service
 
 log = structlog.get_logger("qtrack.expiry")
@@ -93,3 +94,21 @@ async def fefo(
     )
     items = [repository.to_item_read(row) for row in rows]
     return FefoRead(today=today, suggestion=items[0] if items else None, next=items[1:])
+
+
+async def panels(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    done_with: frozenset[tuple[str, str]] = frozenset(),
+    limit: int,
+) -> tuple[list[ItemRead], list[ItemRead]]:
+    """What expires soon (each type's window) and what has expired, soonest first, leaving
+    out the (type, state) pairs `done_with` (a rejected lot warns of nothing)."""
+    today = rules.site_today(settings)
+    soon = items_service.ItemFilter(expiring_soon=True, today=today, not_in_states=done_with)
+    gone = items_service.ItemFilter(expired=True, today=today, not_in_states=done_with)
+    return (
+        await items_service.soonest_to_expire(session, filters=soon, limit=limit),
+        await items_service.soonest_to_expire(session, filters=gone, limit=limit),
+    )

@@ -117,6 +117,28 @@ async def list_items(
     session: AsyncSession, *, filters: ItemFilter, sort: str, cursor: list[Any] | None, limit: int
 ) -> tuple[list[ItemRead], list[Any] | None]:
     """A page of items and the cursor of the next page."""
+    stmt = await _filtered(session, filters)
+    order, after = repository.keyset(sort, cursor)
+    if after is not None:
+        stmt = stmt.where(after)
+    rows = (await session.execute(stmt.order_by(*order).limit(limit))).all()
+    items = [repository.to_item_read(r) for r in rows]
+    next_cursor = repository.cursor_value(sort, rows[-1][0]) if len(rows) == limit else None
+    return items, next_cursor
+
+
+async def soonest_to_expire(
+    session: AsyncSession, *, filters: ItemFilter, limit: int
+) -> list[ItemRead]:
+    """The first items of a filter by expiry date, soonest (or longest expired) first: a
+    short list for a panel, not paged."""
+    stmt = await _filtered(session, filters)
+    stmt = stmt.order_by(Item.expiry_on.is_(None), Item.expiry_on, Item.id).limit(limit)
+    return [repository.to_item_read(r) for r in (await session.execute(stmt)).all()]
+
+
+async def _filtered(session: AsyncSession, filters: ItemFilter) -> Any:
+    """The items of a filter, unordered."""
     stmt = repository.item_rows().where(Item.archived.is_(filters.archived))
     if filters.type:
         stmt = stmt.where(ItemType.key == filters.type)
@@ -147,13 +169,7 @@ async def list_items(
         stmt = stmt.where(repository.text_search(filters.q))
     if filters.not_in_states:
         stmt = stmt.where(tuple_(ItemType.key, Item.status).not_in(sorted(filters.not_in_states)))
-    order, after = repository.keyset(sort, cursor)
-    if after is not None:
-        stmt = stmt.where(after)
-    rows = (await session.execute(stmt.order_by(*order).limit(limit))).all()
-    items = [repository.to_item_read(r) for r in rows]
-    next_cursor = repository.cursor_value(sort, rows[-1][0]) if len(rows) == limit else None
-    return items, next_cursor
+    return stmt
 
 
 @dataclass(frozen=True)
