@@ -7,7 +7,7 @@ from tests.factories.accounts import AppLogin
 from tests.factories.items import register
 
 
-async def _codes(client: httpx.AsyncClient, who: AppLogin, **params: object) -> set[str]:
+async def _codes(client: httpx.AsyncClient, who: AppLogin, **params: str | int) -> set[str]:
     answer = await client.get("/api/v1/items", params=params, headers=who.headers)
     assert answer.status_code == 200, answer.text
     return {item["code"] for item in answer.json()["items"]}
