@@ -14,6 +14,7 @@ from qtrack.cli import (
     db,
     epcis,
     expiry,
+    exports,
     imports,
     items,
     jobs,
@@ -63,6 +64,7 @@ app.add_typer(reports.app, name="reports")
 app.add_typer(expiry.app, name="expiry")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)
+app.add_typer(exports.app, name="export")
 app.command("worker")(worker.worker)
 app.add_typer(jobs.app, name="jobs")
 

@@ -50,6 +50,7 @@ ADMIN_SECTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("/admin/label-templates", "Label templates", "Label sizes and what they show", _CONFIG),
     ("/admin/keys", "Signing keys", "The keys that sign QR labels", _CONFIG),
     ("/admin/jobs", "Background jobs", "Queued, running and dead jobs; schedules", _CONFIG),
+    ("/admin/system", "System", "Database, Redis, jobs, errors, processes, disks", _CONFIG),
     (
         "/admin/webhooks",
         "Webhooks",

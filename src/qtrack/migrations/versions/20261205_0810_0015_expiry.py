@@ -8,7 +8,7 @@ unless the workflow marks one already. Downgrading removes the flag from every s
 earlier code refuses keys it does not know).
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0017
 Create Date: 2026-12-05 08:10:00.000000+00:00
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0013"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

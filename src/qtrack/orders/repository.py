@@ -1,0 +1,131 @@
+"""Reading orders: the order with its lines and receipts, the list, and the history, each in
+a fixed number of queries whatever the size."""
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qtrack.accounts.models import User
+from qtrack.item_types.models import ItemType
+from qtrack.orders.models import RestockOrder, RestockOrderEvent, RestockOrderLine, RestockReceipt
+from qtrack.orders.schemas import HistoryRead, LineRead, OrderRead, OrderSummary, ReceiptRead
+
+ZERO = Decimal(0)
+
+
+def line_read(line: RestockOrderLine, item_type: ItemType) -> LineRead:
+    """A line as the API shows it."""
+    return LineRead(
+        position=line.position,
+        type=item_type.key,
+        type_name=item_type.name,
+        unit=item_type.unit if item_type.tracks_quantity else "items",
+        counts_quantity=item_type.tracks_quantity,
+        quantity=line.quantity,
+        supplier_ref=line.supplier_ref,
+        received_quantity=line.received_quantity,
+        remaining=max(ZERO, line.quantity - line.received_quantity),
+    )
+
+
+async def lines_of(session: AsyncSession, order_id: int) -> list[tuple[RestockOrderLine, ItemType]]:
+    """The order's lines with their item types, in position order (one query)."""
+    rows = await session.execute(
+        select(RestockOrderLine, ItemType)
+        .join(ItemType, ItemType.id == RestockOrderLine.type_id)
+        .where(RestockOrderLine.order_id == order_id)
+        .order_by(RestockOrderLine.position)
+    )
+    return [(line, item_type) for line, item_type in rows]
+
+
+async def read(session: AsyncSession, order: RestockOrder) -> OrderRead:
+    """The order with its lines and receipts (three queries)."""
+    lines = await lines_of(session, order.id)
+    position_of = {line.id: line.position for line, _ in lines}
+    receipts = await session.execute(
+        select(RestockReceipt, User.username)
+        .outerjoin(User, User.id == RestockReceipt.received_by_id)
+        .where(RestockReceipt.order_id == order.id)
+        .order_by(RestockReceipt.id)
+    )
+    creator = (
+        await session.scalar(select(User.username).where(User.id == order.created_by_id))
+        if order.created_by_id is not None
+        else None
+    )
+    return OrderRead(
+        id=order.id,
+        code=order.code,
+        status=order.status,
+        supplier=order.supplier,
+        notes=order.notes,
+        created_by=creator,
+        created_at=order.created_at,
+        submitted_at=order.submitted_at,
+        approved_at=order.approved_at,
+        received_at=order.received_at,
+        cancelled_at=order.cancelled_at,
+        version=order.version,
+        lines=[line_read(line, item_type) for line, item_type in lines],
+        receipts=[
+            ReceiptRead(
+                line=position_of.get(r.line_id, 0),
+                quantity=r.quantity,
+                gtin=r.gtin,
+                batch=r.batch,
+                expiry_on=r.expiry_on,
+                items=list(r.item_codes),
+                reason=r.reason,
+                received_by=username,
+                received_at=r.received_at,
+            )
+            for r, username in receipts
+        ],
+    )
+
+
+def list_query(*, status: str | None, q: str | None) -> Select[Any]:
+    """Orders newest first, with their number of lines, by status and text."""
+    lines = (
+        select(func.count())
+        .where(RestockOrderLine.order_id == RestockOrder.id)
+        .correlate(RestockOrder)
+        .scalar_subquery()
+    )
+    stmt = select(RestockOrder, lines).order_by(RestockOrder.id.desc())
+    if status:
+        stmt = stmt.where(RestockOrder.status == status)
+    if q:
+        like = f"%{q.strip()}%"
+        stmt = stmt.where(or_(RestockOrder.code.ilike(like), RestockOrder.supplier.ilike(like)))
+    return stmt
+
+
+def summary_of(order: RestockOrder, lines: int) -> OrderSummary:
+    """A row of the list."""
+    return OrderSummary(
+        id=order.id,
+        code=order.code,
+        status=order.status,
+        supplier=order.supplier,
+        lines=lines,
+        created_at=order.created_at,
+        submitted_at=order.submitted_at,
+    )
+
+
+async def history(session: AsyncSession, order_id: int) -> list[HistoryRead]:
+    """The order's own events, oldest first."""
+    rows = await session.execute(
+        select(RestockOrderEvent, User.username)
+        .outerjoin(User, User.id == RestockOrderEvent.actor_id)
+        .where(RestockOrderEvent.order_id == order_id)
+        .order_by(RestockOrderEvent.id)
+    )
+    return [
+        HistoryRead(type=e.type, actor=name, recorded_at=e.recorded_at, data=e.data)
+        for e, name in rows
+    ]
