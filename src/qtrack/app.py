@@ -42,6 +42,7 @@ from qtrack.expiry import pages as expiry_pages
 from qtrack.exports import api as exports_api
 from qtrack.history import api as history_api
 from qtrack.imports import api as imports_api
+from qtrack.imports import pages as imports_pages
 from qtrack.integrations.epcis import api as epcis_api
 from qtrack.integrations.webhooks import api as webhooks_api
 from qtrack.integrations.webhooks import pages as webhooks_pages
@@ -61,11 +62,13 @@ from qtrack.locations import pages as locations_pages
 from qtrack.operations import pages as operations_pages
 from qtrack.operations import system_pages as operations_system_pages
 from qtrack.orders import api as orders_api
+from qtrack.orders import pages as orders_pages
 from qtrack.reports import api as reports_api
 from qtrack.reports import pages as reports_pages
 from qtrack.shipments import api as shipments_api
 from qtrack.shipments import pages as shipments_pages
 from qtrack.sync import api as sync_api
+from qtrack.sync import pages as sync_pages
 from qtrack.web import pwa as web_pwa
 from qtrack.workflow import api as workflow_api
 from qtrack.workflow import pages as workflow_pages
@@ -165,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports_api.router)
     app.include_router(shipments_pages.router)
     app.include_router(expiry_pages.router)
+    app.include_router(orders_pages.router)
     app.include_router(reports_pages.router)
     app.include_router(locations_pages.router)
     app.include_router(accounts_admin_pages.router)
@@ -178,8 +182,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(epcis_api.router)
     app.include_router(webhooks_api.router)
     app.include_router(sync_api.router)
+    app.include_router(sync_pages.router)
     app.include_router(webhooks_pages.router)
     app.include_router(imports_api.router)
+    app.include_router(imports_pages.router)
     app.include_router(exports_api.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a

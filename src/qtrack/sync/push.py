@@ -251,6 +251,7 @@ async def _apply_or_refuse(
         uuid=uuid,
         item=result.item.model_dump(mode="json"),
         version=result.item.version,
+        events=[event.model_dump(mode="json") for event in result.events],
     )
 
 
