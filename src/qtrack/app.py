@@ -25,7 +25,7 @@ from qtrack.core.db import Database
 from qtrack.core.errors import install_error_handlers
 from qtrack.core.health import router as health_router
 from qtrack.core.logging import configure_logging
-from qtrack.core.metrics import Metrics
+from qtrack.core.metrics import Metrics, enable_multiprocess, start_refreshing
 from qtrack.core.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
@@ -34,9 +34,13 @@ from qtrack.core.middleware import (
 from qtrack.core.ratelimit import create_rate_limiter
 from qtrack.core.redis import create_redis
 from qtrack.core.state import AppState
+from qtrack.core.system import SystemCollector, watched_paths
 from qtrack.core.templating import STATIC_DIR
 from qtrack.dashboard import pages as dashboard_pages
+from qtrack.exports import api as exports_api
 from qtrack.history import api as history_api
+from qtrack.imports import api as imports_api
+from qtrack.imports import pages as imports_pages
 from qtrack.integrations.epcis import api as epcis_api
 from qtrack.integrations.webhooks import api as webhooks_api
 from qtrack.integrations.webhooks import pages as webhooks_pages
@@ -54,10 +58,15 @@ from qtrack.labels.cache import QrCache
 from qtrack.locations import api as locations_api
 from qtrack.locations import pages as locations_pages
 from qtrack.operations import pages as operations_pages
+from qtrack.operations import system_pages as operations_system_pages
+from qtrack.orders import api as orders_api
+from qtrack.orders import pages as orders_pages
 from qtrack.reports import api as reports_api
 from qtrack.reports import pages as reports_pages
 from qtrack.shipments import api as shipments_api
 from qtrack.shipments import pages as shipments_pages
+from qtrack.sync import api as sync_api
+from qtrack.sync import pages as sync_pages
 from qtrack.web import pwa as web_pwa
 from qtrack.workflow import api as workflow_api
 from qtrack.workflow import pages as workflow_pages
@@ -71,15 +80,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the qtrack ASGI app for these settings (the environment's when none are given)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    metrics = Metrics() if settings.metrics_enabled else None
+    if settings.metrics_enabled and settings.metrics_dir is not None:
+        enable_multiprocess(settings.metrics_dir)
+    metrics = Metrics(kind="web", version=__version__) if settings.metrics_enabled else None
     schema_head = _schema_head()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings)
         redis = create_redis(settings)
+        ticker = None
         if metrics is not None:
             metrics.watch_pool(db.pool_stats)
+            db.slow_query_listeners.append(metrics.slow_queries.inc)
+            ticker = start_refreshing(metrics)
         app.state.qtrack = AppState(
             settings=settings,
             db=db,
@@ -89,6 +103,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             schema_head=schema_head,
         )
         app.state.qr_cache = QrCache(redis=redis)
+        if metrics is not None:
+            system = SystemCollector(
+                db, redis, watched_paths(settings.database_url, settings.metrics_dir)
+            )
+            metrics.register(system)
+            app.state.qtrack.before_scrape.append(system.refresh)
         log.info(
             "startup", version=__version__, database=db.engine.dialect.name, redis=redis is not None
         )
@@ -99,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if runner is not None:
                 await runner.stop()
+            if ticker is not None:
+                ticker.cancel()
             if redis is not None:
                 await redis.aclose()
             await db.dispose()
@@ -139,8 +161,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(item_types_api.router)
     app.include_router(locations_api.router)
     app.include_router(shipments_api.router)
+    app.include_router(orders_api.router)
     app.include_router(reports_api.router)
     app.include_router(shipments_pages.router)
+    app.include_router(orders_pages.router)
     app.include_router(reports_pages.router)
     app.include_router(locations_pages.router)
     app.include_router(accounts_admin_pages.router)
@@ -149,14 +173,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(labels_pages.router)
     app.include_router(codes_pages.router)
     app.include_router(operations_pages.router)
+    app.include_router(operations_system_pages.router)
     app.include_router(audit_api.router)
     app.include_router(epcis_api.router)
     app.include_router(webhooks_api.router)
+    app.include_router(sync_api.router)
+    app.include_router(sync_pages.router)
     app.include_router(webhooks_pages.router)
+    app.include_router(imports_api.router)
+    app.include_router(imports_pages.router)
+    app.include_router(exports_api.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # refused host gets a request id, a log line and the security headers.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # An import's upload may be larger (QTRACK_IMPORT_MAX_BYTES, and a little for the form).
+    uploads = settings.import_max_bytes + 65_536
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        larger={"/api/v1/imports": uploads, "/imports": uploads},
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -174,5 +210,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.trusted_hosts != ["*"]:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.public_url.startswith("https://"))
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(
+        RequestContextMiddleware, metrics=metrics, slow_request_ms=settings.slow_request_ms
+    )
     return app

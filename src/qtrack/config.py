@@ -6,6 +6,7 @@ Every field is documented in docs/settings.md; a test keeps the two in step.
 import ipaddress
 import json
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,7 +32,10 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=10, ge=0, le=200)
     database_pool_timeout_s: float = Field(default=10.0, gt=0)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    # Statements and requests slower than these are logged as warnings and counted in
+    # /metrics (0: never).
     slow_query_ms: int = Field(default=200, ge=0)
+    slow_request_ms: int = Field(default=1000, ge=0)
     redis_url: str | None = None
     secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
     public_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
@@ -47,6 +51,9 @@ class Settings(BaseSettings):
     # default): addresses or networks, `*` for any, empty for none.
     trusted_proxies: CsvList = ["127.0.0.1", "::1"]
     metrics_enabled: bool = True
+    # Where every process of this host (`qtrack serve`'s workers, `qtrack worker`) writes its
+    # metrics, so that /metrics sums them all; unset: each process reports only itself.
+    metrics_dir: Path | None = None
     access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_s: int = Field(default=30 * 86_400, ge=300)
     web_session_ttl_s: int = Field(default=12 * 3600, ge=300)
@@ -75,6 +82,12 @@ class Settings(BaseSettings):
     # The most events one EPCIS capture takes (a larger document is refused with 413); the
     # body is capped by max_request_bytes as well.
     epcis_capture_limit: int = Field(default=1000, ge=1, le=100_000)
+    # Imports (imports/): the largest file taken (413 beyond it; its upload has this limit
+    # instead of max_request_bytes), what an .xlsx may unpack to, and the size from which an
+    # upload is run by a background job rather than while the request waits.
+    import_max_bytes: int = Field(default=200 * 1_048_576, ge=1024)
+    import_max_unpacked_bytes: int = Field(default=1_073_741_824, ge=1_048_576)
+    import_inline_max_bytes: int = Field(default=1_048_576, ge=0)
     # Webhooks (integrations/webhooks/): receivers on loopback, link-local or private
     # addresses are refused unless allowed (on-premise receivers); short timeouts; retries
     # with exponential backoff (each wait three times the last, from the base, at most the
@@ -103,6 +116,12 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     smtp_sender: str = "qtrack@localhost"
     smtp_timeout_s: float = Field(default=30.0, gt=0)
+    # Offline sync (sync/): records of the kinds kept by their updated_at (locations, item
+    # types, workflows, bills...) changed less than this long before a pull are sent again by
+    # the next pull, so a change whose transaction committed late is never missed; a cursor
+    # older than the max age is refused (410) and the client starts again.
+    sync_overlap_s: int = Field(default=120, ge=0, le=86_400)
+    sync_cursor_max_age_s: int = Field(default=2_592_000, ge=60)
 
     @field_validator(
         "cors_origins", "trusted_hosts", "trusted_proxies", "daily_report_recipients", mode="before"

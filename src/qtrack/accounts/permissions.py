@@ -30,6 +30,12 @@ class Permission(StrEnum):
     SHIPMENT_CANCEL = "shipment.cancel"
     REPORT_READ = "report.read"
     ORDER_MANAGE = "order.manage"
+    ORDER_READ = "order.read"
+    ORDER_CREATE = "order.create"
+    ORDER_SUBMIT = "order.submit"
+    ORDER_APPROVE = "order.approve"
+    ORDER_RECEIVE = "order.receive"
+    ORDER_CANCEL = "order.cancel"
     EVENT_READ = "event.read"
     EPCIS_CAPTURE = "epcis.capture"
     AUDIT_VERIFY = "audit.verify"
@@ -61,6 +67,13 @@ _FLOOR = {
 }
 # Building a bill: reading shipments and adding containers to a draft.
 _SHIPPING = {Permission.SHIPMENT_READ, Permission.SHIPMENT_CREATE}
+# Restocking on the floor: drafting orders, sending them for approval, receiving the goods.
+_RESTOCK = {
+    Permission.ORDER_READ,
+    Permission.ORDER_CREATE,
+    Permission.ORDER_SUBMIT,
+    Permission.ORDER_RECEIVE,
+}
 
 # key -> (name, description, permissions). Migrations seed these; a test keeps them equal.
 BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
@@ -78,7 +91,10 @@ BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
                 Permission.LOCATION_MANAGE,
                 Permission.AUDIT_VERIFY,
                 Permission.ORDER_MANAGE,
+                Permission.ORDER_APPROVE,
+                Permission.ORDER_CANCEL,
             }
+            | _RESTOCK
             | _SHIPPING
             | {
                 Permission.SHIPMENT_MANAGE,
@@ -92,7 +108,7 @@ BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
     "operator": (
         "Operator",
         "Scans, registers, moves, packs and dispenses",
-        frozenset(_READ | _FLOOR),
+        frozenset(_READ | _FLOOR | _RESTOCK),
     ),
     "dispatcher": (
         "Dispatcher",

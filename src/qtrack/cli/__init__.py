@@ -11,14 +11,17 @@ import typer
 
 from qtrack.cli import (
     audit,
+    backup,
     db,
     epcis,
+    exports,
     imports,
     items,
     jobs,
     keys,
     labels,
     locations,
+    orders,
     reports,
     roles,
     server,
@@ -58,9 +61,13 @@ app.add_typer(items.app, name="items")
 app.add_typer(locations.app, name="locations")
 app.add_typer(epcis.app, name="epcis")
 app.add_typer(shipments.app, name="shipments")
+app.add_typer(orders.app, name="orders")
 app.add_typer(reports.app, name="reports")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)
+app.add_typer(exports.app, name="export")
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 app.command("worker")(worker.worker)
 app.add_typer(jobs.app, name="jobs")
 

@@ -9,6 +9,7 @@ from qtrack import __version__
 from qtrack.cli.db import ensure_migrated
 from qtrack.config import get_settings
 from qtrack.core.logging import configure_logging
+from qtrack.core.metrics import forget_dead_processes
 
 
 def version() -> None:
@@ -26,6 +27,10 @@ def serve(
     configure_logging("WARNING", settings.log_format)
     # Every request would fail on a database without our tables: say so once, and stop.
     ensure_migrated(settings)
+    if settings.metrics_enabled and settings.metrics_dir is not None:
+        # The workers about to start share this folder; what earlier runs left is stale.
+        settings.metrics_dir.mkdir(parents=True, exist_ok=True)
+        forget_dead_processes(settings.metrics_dir, everything=True)
     run_server(
         "qtrack.app:create_app",
         host=host or settings.host,

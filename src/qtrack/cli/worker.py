@@ -7,10 +7,11 @@ from typing import Annotated
 import structlog
 import typer
 
-from qtrack import handlers
+from qtrack import __version__, handlers
 from qtrack.config import Settings, get_settings
 from qtrack.core.db import Database
 from qtrack.core.logging import configure_logging
+from qtrack.core.metrics import Metrics, enable_multiprocess, start_refreshing
 from qtrack.core.ratelimit import create_rate_limiter
 from qtrack.core.redis import create_redis
 from qtrack.core.state import AppState
@@ -38,6 +39,14 @@ def worker(
 async def _work(settings: Settings, concurrency: int) -> None:
     db = Database(settings)
     redis = create_redis(settings)
+    ticker = None
+    if settings.metrics_enabled and settings.metrics_dir is not None:
+        # The web workers' /metrics and /admin/system then count this process too.
+        enable_multiprocess(settings.metrics_dir)
+        metrics = Metrics(kind="worker", version=__version__)
+        metrics.watch_pool(db.pool_stats)
+        db.slow_query_listeners.append(metrics.slow_queries.inc)
+        ticker = start_refreshing(metrics)
     state = AppState(
         settings=settings, db=db, redis=redis, metrics=None, limiter=create_rate_limiter(redis)
     )
@@ -56,6 +65,8 @@ async def _work(settings: Settings, concurrency: int) -> None:
         log.info("worker_stopping", runner=runner.id, running=runner.busy)
         await runner.stop()
     finally:
+        if ticker is not None:
+            ticker.cancel()
         if redis is not None:
             await redis.aclose()
         await db.dispose()

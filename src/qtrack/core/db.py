@@ -11,7 +11,7 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -77,7 +77,6 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
     else:
         engine = create_async_engine(url, poolclass=NullPool)
 
-    _log_slow_queries(engine, settings.slow_query_ms)
     _mark_connect_failures(engine)
     return engine
 
@@ -101,7 +100,11 @@ def _mark_connect_failures(engine: AsyncEngine) -> None:
             raise DatabaseUnavailable() from exc
 
 
-def _log_slow_queries(engine: AsyncEngine, threshold_ms: int) -> None:
+def _log_slow_queries(
+    engine: AsyncEngine, threshold_ms: int, listeners: list[Callable[[], None]]
+) -> None:
+    """Log each statement slower than the threshold (QTRACK_SLOW_QUERY_MS; 0: none), and tell
+    the listeners (the slow-query counter of /metrics)."""
     if threshold_ms <= 0:
         return
 
@@ -130,6 +133,8 @@ def _log_slow_queries(engine: AsyncEngine, threshold_ms: int) -> None:
         if elapsed_ms >= threshold_ms:
             # Parameters are left out on purpose: they may hold personal data or secrets.
             log.warning("slow_query", duration_ms=round(elapsed_ms, 1), statement=statement[:500])
+            for listener in listeners:
+                listener()
 
 
 class Database:
@@ -138,6 +143,9 @@ class Database:
     def __init__(self, settings: Settings, *, pooled: bool = True) -> None:
         self.settings = settings
         self.engine = create_engine(settings, pooled=pooled)
+        # Called on each slow statement (after it is logged): /metrics counts them.
+        self.slow_query_listeners: list[Callable[[], None]] = []
+        _log_slow_queries(self.engine, settings.slow_query_ms, self.slow_query_listeners)
         write_engine = self.engine
         if settings.is_sqlite:
             write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
@@ -170,6 +178,22 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @asynccontextmanager
+    async def snapshot_scope(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads and sees one snapshot throughout, however many statements
+        it runs (an export read in batches): REPEATABLE READ on PostgreSQL, a deferred
+        transaction on SQLite (WAL keeps its snapshot from the first read on)."""
+        engine = self.engine
+        if not self.settings.is_sqlite:
+            engine = engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        async with AsyncSession(engine, expire_on_commit=False, autoflush=False) as session:
+            try:
+                yield session
+            finally:
+                await session.rollback()
 
     async def schema_revision(self) -> str | None:
         """The Alembic revision the database is at; None when it was never migrated."""

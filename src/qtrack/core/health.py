@@ -11,7 +11,8 @@ from starlette.responses import Response
 
 from qtrack.core.errors import DatabaseUnavailable, NotFound
 from qtrack.core.http import ORJSONResponse
-from qtrack.core.state import app_state
+from qtrack.core.metrics import Metrics, forget_dead_processes, multiprocess_dir
+from qtrack.core.state import AppState, app_state
 
 router = APIRouter(tags=["health"])
 log = structlog.get_logger("qtrack.health")
@@ -101,15 +102,28 @@ def _schema_check(revision: str | None, head: str | None) -> str:
     return f"at {revision}, this qtrack expects {head}: run `qtrack db upgrade`"
 
 
-@router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    """Prometheus exposition of this worker's metrics."""
-    state = app_state(request)
-    if state.metrics is None:
-        raise NotFound("Metrics are disabled")
+async def scrape(state: AppState) -> Metrics:
+    """Bring every figure up to date for a read of the registry: /metrics and the admin
+    system page read the same data this way."""
+    metrics = state.metrics
+    if metrics is None:
+        raise NotFound("Metrics are disabled (QTRACK_METRICS_ENABLED)")
+    metrics.refresh()
+    directory = multiprocess_dir()
+    if directory is not None:
+        # Workers that died (and were replaced) must not count as alive any longer.
+        forget_dead_processes(directory)
     for refresh in state.before_scrape:
         try:
             await asyncio.wait_for(refresh(), CHECK_TIMEOUT_S)
         except Exception as exc:  # the gauges keep their last values; the scrape goes on
             log.warning("metrics_refresh_failed", error=type(exc).__name__)
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return metrics
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition of the metrics: this worker's, or with QTRACK_METRICS_DIR those
+    of every qtrack process of the host, summed."""
+    found = await scrape(app_state(request))
+    return Response(generate_latest(found.registry), media_type=CONTENT_TYPE_LATEST)

@@ -33,8 +33,15 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/items", "Items", (Permission.ITEM_READ,)),
     # Not under Items: a separate link, current only on its own page.
     NavLink("/items/new", "New item", (Permission.ITEM_CREATE,)),
+    NavLink(
+        "/imports",
+        "Import",
+        (Permission.ITEM_CREATE, Permission.LOCATION_MANAGE, Permission.ADMIN_CONFIG),
+        section=True,
+    ),
     NavLink("/locations", "Locations", (Permission.ITEM_READ,), section=True),
     NavLink("/shipments", "Shipments", (Permission.SHIPMENT_READ,), section=True),
+    NavLink("/orders", "Orders", (Permission.ORDER_READ,), section=True),
     NavLink("/reports/daily", "Daily summary", (Permission.REPORT_READ,)),
     NavLink("/admin", "Admin", (Permission.ADMIN_USERS, Permission.ADMIN_CONFIG), section=True),
 )
@@ -51,6 +58,7 @@ ADMIN_SECTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("/admin/label-templates", "Label templates", "Label sizes and what they show", _CONFIG),
     ("/admin/keys", "Signing keys", "The keys that sign QR labels", _CONFIG),
     ("/admin/jobs", "Background jobs", "Queued, running and dead jobs; schedules", _CONFIG),
+    ("/admin/system", "System", "Database, Redis, jobs, errors, processes, disks", _CONFIG),
     (
         "/admin/webhooks",
         "Webhooks",

@@ -2,7 +2,6 @@
 implementation, once per client event id)."""
 
 from collections.abc import Awaitable, Callable
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
@@ -28,6 +27,7 @@ from qtrack.core.pagination import (
 from qtrack.item_types.service import ItemTypeNotFound
 from qtrack.items import changes, create, moves, writes
 from qtrack.items import service as items_service
+from qtrack.items.deps import ItemFilterQuery
 from qtrack.items.errors import (
     IfMatchRequired,
     InsufficientQuantity,
@@ -148,38 +148,13 @@ async def create_item_batch(
 async def list_items(
     _: Reader,
     session: SessionDep,
-    item_type: Annotated[str | None, Query(alias="type")] = None,
-    status: str | None = None,
-    location: Annotated[
-        str | None, Query(description="A location code: items there or below")
-    ] = None,
-    container: Annotated[
-        str | None, Query(description="An item code: what it directly holds")
-    ] = None,
-    batch: str | None = None,
-    gtin: str | None = None,
-    expiring_before: date | None = None,
-    archived: bool = False,
-    q: Annotated[
-        str | None, Query(min_length=1, max_length=100, description="Code, name or batch contains")
-    ] = None,
+    filters: ItemFilterQuery,
     sort: Annotated[str, Query(pattern="^-?(code|created|name)$")] = "code",
     limit: PageLimit = 50,
     cursor: PageCursor = None,
 ) -> Page[ItemRead]:
     """Items, filtered and sorted, a page at a time."""
     after = decode_key_cursor(cursor)
-    filters = items_service.ItemFilter(
-        type=item_type,
-        status=status,
-        location=location,
-        container=container,
-        batch=batch,
-        gtin=gtin,
-        expiring_before=expiring_before,
-        archived=archived,
-        q=q,
-    )
     items, next_key = await items_service.list_items(
         session, filters=filters, sort=sort, cursor=after, limit=limit
     )

@@ -101,34 +101,41 @@ class ItemFilter:
     not_in_states: frozenset[tuple[str, str]] = frozenset()
 
 
+async def item_conditions(session: AsyncSession, filters: ItemFilter) -> list[Any]:
+    """The WHERE conditions of a filter, over `Item` and its `ItemType` (the items list and
+    the items export narrow by the same ones); 404 for a location or container not found."""
+    conditions: list[Any] = [Item.archived.is_(filters.archived)]
+    if filters.type:
+        conditions.append(ItemType.key == filters.type)
+    if filters.status:
+        conditions.append(Item.status == filters.status)
+    if filters.location and filters.directly_at:
+        place = await locations_service.get_by_code(session, filters.location)
+        conditions.append(Item.location_id == place.id)
+    elif filters.location:
+        subtree = await locations_service.subtree_ids_select(session, filters.location)
+        conditions.append(Item.location_id.in_(subtree))
+    if filters.container:
+        container = await find_item(session, code=filters.container)
+        conditions.append(Item.parent_id == container.id)
+    if filters.batch:
+        conditions.append(Item.batch == filters.batch)
+    if filters.gtin:
+        conditions.append(Item.gtin == filters.gtin)
+    if filters.expiring_before:
+        conditions.append(Item.expiry_on < filters.expiring_before)
+    if filters.q:
+        conditions.append(repository.text_search(filters.q))
+    if filters.not_in_states:
+        conditions.append(tuple_(ItemType.key, Item.status).not_in(sorted(filters.not_in_states)))
+    return conditions
+
+
 async def list_items(
     session: AsyncSession, *, filters: ItemFilter, sort: str, cursor: list[Any] | None, limit: int
 ) -> tuple[list[ItemRead], list[Any] | None]:
     """A page of items and the cursor of the next page."""
-    stmt = repository.item_rows().where(Item.archived.is_(filters.archived))
-    if filters.type:
-        stmt = stmt.where(ItemType.key == filters.type)
-    if filters.status:
-        stmt = stmt.where(Item.status == filters.status)
-    if filters.location and filters.directly_at:
-        place = await locations_service.get_by_code(session, filters.location)
-        stmt = stmt.where(Item.location_id == place.id)
-    elif filters.location:
-        subtree = await locations_service.subtree_ids_select(session, filters.location)
-        stmt = stmt.where(Item.location_id.in_(subtree))
-    if filters.container:
-        container = await find_item(session, code=filters.container)
-        stmt = stmt.where(Item.parent_id == container.id)
-    if filters.batch:
-        stmt = stmt.where(Item.batch == filters.batch)
-    if filters.gtin:
-        stmt = stmt.where(Item.gtin == filters.gtin)
-    if filters.expiring_before:
-        stmt = stmt.where(Item.expiry_on < filters.expiring_before)
-    if filters.q:
-        stmt = stmt.where(repository.text_search(filters.q))
-    if filters.not_in_states:
-        stmt = stmt.where(tuple_(ItemType.key, Item.status).not_in(sorted(filters.not_in_states)))
+    stmt = repository.item_rows().where(*await item_conditions(session, filters))
     order, after = repository.keyset(sort, cursor)
     if after is not None:
         stmt = stmt.where(after)

@@ -127,6 +127,35 @@ async def subtree_ids_select(session: AsyncSession, code: str) -> Select[int]:
     return select(Location.id).where(Location.path.startswith(location.path))
 
 
+async def location_conditions(
+    session: AsyncSession,
+    *,
+    parent: str | None = None,
+    kind: str | None = None,
+    q: str | None = None,
+    include_archived: bool = False,
+) -> list[Any]:
+    """The WHERE conditions of the locations list's filters (the list and the export narrow
+    by the same ones); 404 for a parent not found."""
+    conditions: list[Any] = []
+    if parent is not None:
+        parent_location = await get_by_code(session, parent)
+        conditions.append(Location.parent_id == parent_location.id)
+    if kind is not None:
+        conditions.append(Location.kind == kind)
+    if q and q.strip():
+        term = q.strip()
+        conditions.append(
+            or_(
+                Location.code.contains(term.upper(), autoescape=True),
+                func.lower(Location.name).contains(term.lower(), autoescape=True),
+            )
+        )
+    if not include_archived:
+        conditions.append(Location.archived.is_(False))
+    return conditions
+
+
 async def list_locations(
     session: AsyncSession,
     *,
@@ -138,24 +167,12 @@ async def list_locations(
     include_archived: bool = False,
 ) -> Sequence[Location]:
     """Locations by id, optionally only one parent's children, one kind, or matching `q`."""
-    stmt = select(Location).order_by(Location.id).limit(limit)
+    conditions = await location_conditions(
+        session, parent=parent, kind=kind, q=q, include_archived=include_archived
+    )
+    stmt = select(Location).where(*conditions).order_by(Location.id).limit(limit)
     if after_id is not None:
         stmt = stmt.where(Location.id > after_id)
-    if parent is not None:
-        parent_location = await get_by_code(session, parent)
-        stmt = stmt.where(Location.parent_id == parent_location.id)
-    if kind is not None:
-        stmt = stmt.where(Location.kind == kind)
-    if q and q.strip():
-        term = q.strip()
-        stmt = stmt.where(
-            or_(
-                Location.code.contains(term.upper(), autoescape=True),
-                func.lower(Location.name).contains(term.lower(), autoescape=True),
-            )
-        )
-    if not include_archived:
-        stmt = stmt.where(Location.archived.is_(False))
     return (await session.scalars(stmt)).all()
 
 

@@ -187,23 +187,14 @@ async def read(session: AsyncSession, shipment: Shipment) -> ShipmentRead:
     )
 
 
-def list_query(*, status: str | None, q: str | None) -> Select[Shipment, Any]:
-    """Shipments newest first, with their number of containers, filtered."""
-    counts = (
-        select(ShipmentLine.shipment_id, func.count().label("n"))
-        .group_by(ShipmentLine.shipment_id)
-        .subquery()
-    )
-    stmt = (
-        select(Shipment, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.shipment_id == Shipment.id)
-        .order_by(Shipment.id.desc())
-    )
+def list_conditions(*, status: str | None, q: str | None) -> list[Any]:
+    """The WHERE conditions of the bills list's filters (the list and the export share them)."""
+    conditions: list[Any] = []
     if status:
-        stmt = stmt.where(Shipment.status == status)
+        conditions.append(Shipment.status == status)
     if q:
         pattern = f"%{q.strip().lower()}%"
-        stmt = stmt.where(
+        conditions.append(
             or_(
                 func.lower(Shipment.number).like(pattern),
                 func.lower(Shipment.consignee).like(pattern),
@@ -212,7 +203,22 @@ def list_query(*, status: str | None, q: str | None) -> Select[Shipment, Any]:
                 func.lower(Shipment.vehicle).like(pattern),
             )
         )
-    return stmt
+    return conditions
+
+
+def list_query(*, status: str | None, q: str | None) -> Select[Shipment, Any]:
+    """Shipments newest first, with their number of containers, filtered."""
+    counts = (
+        select(ShipmentLine.shipment_id, func.count().label("n"))
+        .group_by(ShipmentLine.shipment_id)
+        .subquery()
+    )
+    return (
+        select(Shipment, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.shipment_id == Shipment.id)
+        .where(*list_conditions(status=status, q=q))
+        .order_by(Shipment.id.desc())
+    )
 
 
 def summary_of(shipment: Shipment, containers: int) -> ShipmentSummary:

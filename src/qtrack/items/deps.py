@@ -1,0 +1,43 @@
+"""Request dependencies of the items: the items list's filters, read from the query string
+(the list and the items export take the same ones)."""
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import Depends, Query
+
+from qtrack.items.service import ItemFilter
+
+
+def item_filter(
+    item_type: Annotated[str | None, Query(alias="type")] = None,
+    status: str | None = None,
+    location: Annotated[
+        str | None, Query(description="A location code: items there or below")
+    ] = None,
+    container: Annotated[
+        str | None, Query(description="An item code: what it directly holds")
+    ] = None,
+    batch: str | None = None,
+    gtin: str | None = None,
+    expiring_before: date | None = None,
+    archived: bool = False,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Code, name or batch contains")
+    ] = None,
+) -> ItemFilter:
+    """The items list's filters from the query string."""
+    return ItemFilter(
+        type=item_type,
+        status=status,
+        location=location,
+        container=container,
+        batch=batch,
+        gtin=gtin,
+        expiring_before=expiring_before,
+        archived=archived,
+        q=q,
+    )
+
+
+ItemFilterQuery = Annotated[ItemFilter, Depends(item_filter)]

@@ -1,0 +1,1 @@
+"""Restock orders: lines of item type x quantity, their steps, and receiving what arrived."""

@@ -1,0 +1,70 @@
+"""An order's steps: submit, approve, cancel (receiving is in `receiving.py`).
+
+draft -> submitted -> approved -> partly_received -> received; draft, submitted or approved
+-> cancelled. Each step needs its own permission and holds the order's row lock, so two
+steps of one order take turns and the second sees what the first did.
+"""
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qtrack.accounts.permissions import Permission
+from qtrack.accounts.principal import Principal
+from qtrack.core.clock import utcnow
+from qtrack.orders.errors import OrderEmpty, OrderWrongStatus
+from qtrack.orders.models import RestockOrder, RestockOrderLine
+from qtrack.orders.service import get_order, need, record
+
+CANCELLABLE = ("draft", "submitted", "approved")
+
+
+def check_from(order: RestockOrder, *allowed: str, step: str) -> None:
+    """Refuse (409 order_wrong_status) a step the order's status does not allow."""
+    if order.status not in allowed:
+        raise OrderWrongStatus(
+            f"Order {order.code} is {order.status}; it cannot be {step}",
+            details={"order": order.code, "status": order.status, "allowed": list(allowed)},
+        )
+
+
+async def submit(session: AsyncSession, *, ref: str | int, actor: Principal) -> RestockOrder:
+    """Draft -> submitted: the lines are final and wait for approval."""
+    need(actor, Permission.ORDER_SUBMIT)
+    order = await get_order(session, ref, lock=True)
+    check_from(order, "draft", step="submitted")
+    has_lines = await session.scalar(
+        select(RestockOrderLine.id).where(RestockOrderLine.order_id == order.id).limit(1)
+    )
+    if has_lines is None:
+        raise OrderEmpty(f"Order {order.code} has no lines", details={"order": order.code})
+    order.status, order.submitted_at = "submitted", utcnow()
+    order.version += 1
+    record(session, order, "submitted", actor)
+    await session.flush()
+    return order
+
+
+async def approve(session: AsyncSession, *, ref: str | int, actor: Principal) -> RestockOrder:
+    """Submitted -> approved: the goods may be received against it."""
+    need(actor, Permission.ORDER_APPROVE)
+    order = await get_order(session, ref, lock=True)
+    check_from(order, "submitted", step="approved")
+    order.status, order.approved_at = "approved", utcnow()
+    order.version += 1
+    record(session, order, "approved", actor)
+    await session.flush()
+    return order
+
+
+async def cancel(
+    session: AsyncSession, *, ref: str | int, actor: Principal, reason: str | None
+) -> RestockOrder:
+    """Draft, submitted or approved -> cancelled (once something arrived, it cannot be)."""
+    need(actor, Permission.ORDER_CANCEL)
+    order = await get_order(session, ref, lock=True)
+    check_from(order, *CANCELLABLE, step="cancelled")
+    order.status, order.cancelled_at = "cancelled", utcnow()
+    order.version += 1
+    record(session, order, "cancelled", actor, reason=reason)
+    await session.flush()
+    return order

@@ -1,0 +1,174 @@
+"""Orders JSON API: orders, a draft's lines, the steps, receiving, and the order on paper."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from qtrack.accounts.deps import PERMISSION_ERRORS, require
+from qtrack.accounts.permissions import Permission
+from qtrack.accounts.principal import Principal
+from qtrack.core.deps import SessionDep, StateDep
+from qtrack.core.errors import ValidationFailed
+from qtrack.core.openapi import binary, errors
+from qtrack.item_types.service import ItemTypeNotFound
+from qtrack.locations.service import LocationNotFound
+from qtrack.orders import actions, document, receiving, repository, service
+from qtrack.orders import errors as order_errors
+from qtrack.orders.schemas import (
+    CancelBody,
+    HistoryRead,
+    LineCreate,
+    LineUpdate,
+    OrderCreate,
+    OrderRead,
+    OrderSummary,
+    ReceiveBody,
+    ReceiveOutcome,
+    Status,
+)
+
+# Every refusal an order's routes can give, said once for the router.
+router = APIRouter(
+    prefix="/api/v1/orders",
+    tags=["orders"],
+    responses=errors(
+        PERMISSION_ERRORS,
+        order_errors.OrderNotFound,
+        order_errors.OrderLineNotFound,
+        order_errors.OrderNotEditable,
+        order_errors.OrderWrongStatus,
+        order_errors.OrderEmpty,
+        order_errors.ReceiptLineUnknown,
+        order_errors.OverReceiveReasonRequired,
+        order_errors.ReceiptInvalid,
+        ItemTypeNotFound,
+        LocationNotFound,
+        ValidationFailed,
+    ),
+)
+
+Reader = Annotated[Principal, Depends(require(Permission.ORDER_READ))]
+Creator = Annotated[Principal, Depends(require(Permission.ORDER_CREATE))]
+Submitter = Annotated[Principal, Depends(require(Permission.ORDER_SUBMIT))]
+Approver = Annotated[Principal, Depends(require(Permission.ORDER_APPROVE))]
+Receiver = Annotated[Principal, Depends(require(Permission.ORDER_RECEIVE))]
+Canceller = Annotated[Principal, Depends(require(Permission.ORDER_CANCEL))]
+
+
+@router.get("")
+async def list_orders(
+    actor: Reader,
+    session: SessionDep,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[OrderSummary]:
+    """Orders newest first, filtered by status and text (code, supplier)."""
+    return await service.list_orders(
+        session, actor=actor, status=status_, q=q, limit=limit, offset=offset
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_order(body: OrderCreate, actor: Creator, session: SessionDep) -> OrderRead:
+    """A new draft order with the next code, and its first lines if given."""
+    order = await service.create_order(session, body=body, actor=actor)
+    return await repository.read(session, order)
+
+
+@router.get("/{code}")
+async def get_order(code: str, actor: Reader, session: SessionDep) -> OrderRead:
+    """An order (by code or id) with its lines and receipts."""
+    return await service.read_order(session, code, actor=actor)
+
+
+@router.get("/{code}/history")
+async def order_history(code: str, _: Reader, session: SessionDep) -> list[HistoryRead]:
+    """The order's own events, oldest first."""
+    order = await service.get_order(session, code)
+    return await repository.history(session, order.id)
+
+
+@router.post("/{code}/lines", status_code=status.HTTP_201_CREATED)
+async def add_line(code: str, body: LineCreate, actor: Creator, session: SessionDep) -> OrderRead:
+    """Add a line to a draft."""
+    order = await service.add_line(session, ref=code, body=body, actor=actor)
+    return await repository.read(session, order)
+
+
+@router.patch("/{code}/lines/{position}")
+async def update_line(
+    code: str, position: int, body: LineUpdate, actor: Creator, session: SessionDep
+) -> OrderRead:
+    """Change a draft's line (only the fields sent)."""
+    order = await service.update_line(session, ref=code, position=position, body=body, actor=actor)
+    return await repository.read(session, order)
+
+
+@router.delete("/{code}/lines/{position}")
+async def remove_line(code: str, position: int, actor: Creator, session: SessionDep) -> OrderRead:
+    """Delete a draft's line."""
+    order = await service.remove_line(session, ref=code, position=position, actor=actor)
+    return await repository.read(session, order)
+
+
+@router.post("/{code}/submit")
+async def submit(code: str, actor: Submitter, session: SessionDep) -> OrderRead:
+    """Draft -> submitted."""
+    return await repository.read(session, await actions.submit(session, ref=code, actor=actor))
+
+
+@router.post("/{code}/approve")
+async def approve(code: str, actor: Approver, session: SessionDep) -> OrderRead:
+    """Submitted -> approved."""
+    return await repository.read(session, await actions.approve(session, ref=code, actor=actor))
+
+
+@router.post("/{code}/cancel")
+async def cancel(
+    code: str, actor: Canceller, session: SessionDep, body: CancelBody | None = None
+) -> OrderRead:
+    """Draft, submitted or approved -> cancelled."""
+    order = await actions.cancel(
+        session, ref=code, actor=actor, reason=body.reason if body else None
+    )
+    return await repository.read(session, order)
+
+
+@router.post("/{code}/receive")
+async def receive(
+    code: str, body: ReceiveBody, actor: Receiver, session: SessionDep, state: StateDep
+) -> ReceiveOutcome:
+    """Record what arrived (scanned GS1 data and/or typed fields): new lots on one line."""
+    return await receiving.receive(session, state.settings, ref=code, body=body, actor=actor)
+
+
+@router.get(
+    "/{code}/order.pdf",
+    response_class=Response,
+    responses=binary("application/pdf", description="The printable order"),
+)
+async def order_pdf(code: str, actor: Reader, session: SessionDep, state: StateDep) -> Response:
+    """The printable order, with a QR that opens it (and starts receiving)."""
+    read = await service.read_order(session, code, actor=actor)
+    return Response(
+        document.render_pdf(read, public_url=state.settings.public_url),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{read.code}.pdf"'},
+    )
+
+
+@router.get(
+    "/{code}/order.csv",
+    response_class=Response,
+    responses=binary("text/csv", description="The order's lines"),
+)
+async def order_csv(code: str, actor: Reader, session: SessionDep) -> Response:
+    """The order's lines as CSV."""
+    read = await service.read_order(session, code, actor=actor)
+    return Response(
+        document.render_csv(read),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{read.code}.csv"'},
+    )

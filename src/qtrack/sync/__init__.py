@@ -1,0 +1,1 @@
+"""Offline-first sync: devices pull what changed by cursor and push what they did offline."""

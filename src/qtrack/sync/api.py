@@ -1,0 +1,86 @@
+"""Sync JSON API: pull the changes since a cursor, push what a device did offline, and read
+the pushed changes that were refused."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from qtrack.accounts.deps import AUTHENTICATED, CurrentPrincipal, OriginDep
+from qtrack.core.deps import SessionDep, StateDep
+from qtrack.core.errors import Forbidden
+from qtrack.core.http import ORJSONResponse
+from qtrack.core.openapi import errors
+from qtrack.core.pagination import (
+    InvalidCursor,
+    Page,
+    PageCursor,
+    PageLimit,
+    decode_int_cursor,
+    encode_cursor,
+)
+from qtrack.sync import pull, push, service
+from qtrack.sync.cursor import SyncCursorInvalid, SyncResyncRequired
+from qtrack.sync.schemas import PushAnswer, PushRequest, RefusedRead, SyncPageRead
+
+router = APIRouter(prefix="/api/v1/sync", tags=["sync"], responses=AUTHENTICATED)
+
+
+class NotAReviewer(Forbidden):
+    code, message = "permission_denied", "Only reviewers see everyone's refused changes"
+
+
+@router.get(
+    "/changes",
+    response_model=SyncPageRead,
+    responses=errors(SyncCursorInvalid, SyncResyncRequired),
+)
+async def changes(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    state: StateDep,
+    since: Annotated[
+        str | None,
+        Query(max_length=4096, description="`next_cursor` of the last page; none: a first sync"),
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=pull.MAX_LIMIT, description="Changes per page")
+    ] = pull.DEFAULT_LIMIT,
+) -> Response:
+    """Every record you may see that changed since the cursor, in order (docs/sync.md)."""
+    page = await pull.read_changes(session, state.settings, principal, since, limit)
+    return ORJSONResponse(page.as_json())
+
+
+@router.post("/push", response_model=PushAnswer, responses=errors(422))
+async def push_changes(
+    body: PushRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    state: StateDep,
+    origin: OriginDep,
+) -> Response:
+    """Apply a device's offline changes, each once, each with its own answer (docs/sync.md)."""
+    answer = await push.push(
+        session, state.settings, state.limiter, principal=principal, origin=origin, batch=body
+    )
+    return ORJSONResponse(answer)
+
+
+@router.get("/refused", responses=errors(InvalidCursor, NotAReviewer))
+async def refused_changes(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    everyone: Annotated[
+        bool, Query(description="Everyone's, not only yours (supervisors and admins)")
+    ] = False,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
+) -> Page[RefusedRead]:
+    """Pushed changes that were rejected or conflicted, newest first, with why."""
+    if everyone and not service.may_review(principal):
+        raise NotAReviewer()
+    reads, before = await service.refused(
+        session, principal, everyone=everyone, before=decode_int_cursor(cursor), limit=limit
+    )
+    return Page(items=reads, next_cursor=encode_cursor(before) if before else None)

@@ -1,0 +1,257 @@
+"""Push: offline changes applied once each, each answered on its own, refusals kept."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from qtrack.core.db import Database
+from qtrack.events.models import Event
+from qtrack.sync.models import SyncChange
+from tests.factories.accounts import AppLogin, logged_in
+from tests.factories.items import codes_of
+from tests.factories.locations import create_location
+
+PUSH = "/api/v1/sync/push"
+REFUSED = "/api/v1/sync/refused"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def at(minutes: float) -> str:
+    """A device time, minutes after a fixed moment."""
+    return (datetime(2026, 12, 5, 6, 0, tzinfo=UTC) + timedelta(minutes=minutes)).isoformat()
+
+
+async def push(
+    client: httpx.AsyncClient, who: AppLogin, *changes: dict[str, Any], device: str = "hh-1"
+) -> dict[str, Any]:
+    response = await client.post(
+        PUSH, json={"device_id": device, "changes": list(changes)}, headers=who.headers
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    assert [r["id"] for r in answer["results"]] == [c.get("id") for c in changes]
+    return answer
+
+
+async def events(db: Database) -> int:
+    async with db.session_scope("read") as session:
+        return int(await session.scalar(select(func.count()).select_from(Event)) or 0)
+
+
+async def item(client: httpx.AsyncClient, who: AppLogin, code: str) -> dict[str, Any]:
+    response = await client.get(f"/api/v1/items/{code}", headers=who.headers)
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+async def test_items_made_offline_get_codes_and_later_changes_may_name_them_by_uuid(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin, operator: AppLogin
+) -> None:
+    await create_location(client, admin, "A1")
+    await create_location(client, admin, "B1")
+    lot, bag = new_id(), new_id()
+    changes: list[dict[str, Any]] = [
+        {"id": new_id(), "type": "create", "uuid": lot, "occurred_at": at(0),
+         "record": {"type": "material", "location": "A1", "quantity": "20", "batch": "B-7"}},
+        {"id": new_id(), "type": "create", "uuid": bag, "occurred_at": at(1),
+         "record": {"type": "bag", "location": "A1"}},
+        {"id": new_id(), "type": "transition", "item_uuid": lot, "base_version": 1,
+         "transition": "quarantine", "occurred_at": at(2)},
+        {"id": new_id(), "type": "quantity", "item_uuid": lot, "kind": "dispense",
+         "amount": "2.5", "occurred_at": at(3)},
+        {"id": new_id(), "type": "move", "item_uuid": bag, "location": "B1", "occurred_at": at(4)},
+        {"id": new_id(), "type": "pack", "item_uuid": lot, "container_uuid": bag,
+         "occurred_at": at(5)},
+    ]  # fmt: skip
+    answer = await push(client, operator, *changes)
+    assert [r["outcome"] for r in answer["results"]] == ["applied"] * 6, answer
+    codes = answer["created"]
+    assert set(codes) == {lot, bag}
+    assert codes[lot].startswith("MAT-")
+    assert codes[bag].startswith("BAG-")
+    assert answer["results"][0]["uuid"] == lot
+    now = await item(client, operator, codes[lot])
+    assert (now["status"], Decimal(now["quantity"]), now["location"], now["container"]) == (
+        "quarantine", Decimal("17.5"), "B1", codes[bag],
+    )  # fmt: skip
+    assert answer["results"][5]["item"]["version"] == now["version"]
+    # The device's clock and its change id are on the events.
+    async with db.session_scope("read") as session:
+        recorded = (
+            await session.execute(
+                select(Event.client_event_id, Event.occurred_at).where(
+                    Event.client_event_id == changes[3]["id"]
+                )
+            )
+        ).one()
+    assert recorded.occurred_at == datetime.fromisoformat(at(3))
+
+    # The same batch again (the answer was lost): the same answers, nothing recorded twice.
+    before = await events(db)
+    again = await push(client, operator, *changes)
+    assert again == answer
+    assert await events(db) == before
+
+
+async def test_each_change_is_answered_alone_and_refusals_are_kept(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin, operator: AppLogin
+) -> None:
+    await create_location(client, admin, "A1")
+    lot, other = await codes_of(client, operator, 2)
+    supervisor = await logged_in(client, db, "sue", "supervisor")
+    changes = [
+        {"id": new_id(), "type": "move", "item": lot, "location": "A1"},
+        {"id": new_id(), "type": "move", "item": lot, "location": "NOWHERE"},
+        {"id": new_id(), "type": "transition", "item": other, "transition": "quarantine"},
+        {"id": new_id(), "type": "transition", "item": other, "transition": "start_test"},
+        # Releasing needs item.release, which operators do not have.
+        {"id": new_id(), "type": "transition", "item": other, "transition": "release"},
+        {"id": new_id(), "type": "teleport", "item": lot},
+        {"id": new_id(), "type": "move", "item": lot},
+        {"type": "move", "item": lot, "location": "A1"},
+        {"id": new_id(), "type": "quantity", "item": lot, "kind": "dispense", "amount": "999"},
+        {"id": new_id(), "type": "move", "item_uuid": new_id(), "location": "A1"},
+    ]
+    answer = await push(client, operator, *changes)
+    outcomes = [(r["outcome"], r.get("reason"), r.get("code")) for r in answer["results"]]
+    assert outcomes == [
+        ("applied", None, None),
+        ("rejected", "invalid", "location_not_found"),
+        ("applied", None, None),
+        ("applied", None, None),
+        ("rejected", "not_allowed", "permission_denied"),
+        ("rejected", "invalid", "validation_error"),
+        ("rejected", "invalid", "validation_error"),
+        ("rejected", "invalid", "validation_error"),
+        ("rejected", "invalid", "insufficient_quantity"),
+        ("rejected", "invalid", "unknown_record"),
+    ]
+    # Kept, with why, for the user (newest first) ...
+    mine = await client.get(REFUSED, headers=operator.headers)
+    assert mine.status_code == 200
+    kept = mine.json()["items"]
+    refused_ids = [c["id"] for c, r in zip(changes, answer["results"], strict=True)
+                   if r["outcome"] != "applied" and "id" in c]  # fmt: skip
+    assert [k["change_id"] for k in kept] == refused_ids[::-1]
+    assert kept[-1]["code"] == "location_not_found"
+    assert kept[-1]["change"] == changes[1]
+    assert kept[-1]["user"] == "olga"
+    # ... and for supervisors, who may see everyone's; others may not ask for that.
+    theirs = await client.get(REFUSED, params={"everyone": True}, headers=supervisor.headers)
+    assert [k["change_id"] for k in theirs.json()["items"]] == refused_ids[::-1]
+    assert (await client.get(REFUSED, headers=supervisor.headers)).json()["items"] == []
+    denied = await client.get(REFUSED, params={"everyone": True}, headers=operator.headers)
+    assert denied.status_code == 403
+
+
+async def test_a_change_id_used_for_another_change_is_refused(
+    client: httpx.AsyncClient, operator: AppLogin
+) -> None:
+    (lot,) = await codes_of(client, operator, 1)
+    same = new_id()
+    first = await push(client, operator, {"id": same, "type": "move", "item": lot, "location": "X"})
+    assert first["results"][0]["code"] == "location_not_found"
+    second = await push(
+        client,
+        operator,
+        {"id": same, "type": "transition", "item": lot, "transition": "quarantine"},
+    )
+    assert second["results"][0]["code"] == "change_id_reused"
+    assert (await item(client, operator, lot))["status"] == "received"
+
+
+async def test_stale_changes_conflict_with_the_current_record(
+    client: httpx.AsyncClient, admin: AppLogin, operator: AppLogin
+) -> None:
+    for code in ("A1", "B1", "C1"):
+        await create_location(client, admin, code)
+    (lot,) = await codes_of(client, operator, 1, location="A1", quantity="10")
+    # Device 1 moved it to B1 at 06:10 and counted 8; device 2, which saw version 1 too,
+    # moved it to C1 earlier, at 06:05, counted 9, and dispensed 1.
+    one = await push(
+        client, operator,
+        {"id": new_id(), "type": "move", "item": lot, "base_version": 1, "location": "B1",
+         "occurred_at": at(10)},
+        {"id": new_id(), "type": "quantity", "item": lot, "base_version": 2, "kind": "adjust",
+         "reason": "count", "amount": "8", "occurred_at": at(11)},
+    )  # fmt: skip
+    assert [r["outcome"] for r in one["results"]] == ["applied", "applied"], one
+    two = await push(
+        client, operator,
+        {"id": new_id(), "type": "move", "item": lot, "base_version": 1, "location": "C1",
+         "occurred_at": at(5)},
+        {"id": new_id(), "type": "quantity", "item": lot, "base_version": 1, "kind": "adjust",
+         "reason": "count", "amount": "9", "occurred_at": at(6)},
+        {"id": new_id(), "type": "quantity", "item": lot, "base_version": 1, "kind": "dispense",
+         "amount": "1", "occurred_at": at(7)},
+        device="hh-2",
+    )  # fmt: skip
+    move, count, dispense = two["results"]
+    assert (move["outcome"], move["reason"], move["code"]) == ("conflict", "stale", "superseded")
+    assert move["item"]["location"] == "B1"  # the server's record, as it is
+    assert (count["outcome"], count["code"]) == ("conflict", "version_mismatch")
+    assert Decimal(count["item"]["quantity"]) == 8
+    assert dispense["outcome"] == "applied"  # amounts add up whatever the version
+    assert Decimal(dispense["item"]["quantity"]) == 7
+    # A later move by device time wins even on an old version.
+    late = await push(
+        client, operator,
+        {"id": new_id(), "type": "move", "item": lot, "base_version": 1, "location": "C1",
+         "occurred_at": at(30)},
+    )  # fmt: skip
+    assert late["results"][0]["outcome"] == "applied"
+    assert (await item(client, operator, lot))["location"] == "C1"
+
+
+async def test_nothing_needing_a_signature_is_pushed(
+    client: httpx.AsyncClient, db: Database, operator: AppLogin
+) -> None:
+    (lot,) = await codes_of(client, operator, 1)
+    answer = await push(
+        client,
+        operator,
+        {"id": new_id(), "type": "scan", "scan": {
+            "data": lot, "action": {"kind": "transition", "transition": "quarantine",
+                                    "password": "secret"}}},
+        {"id": new_id(), "type": "scan", "scan": {
+            "data": lot, "action": {"kind": "transition", "transition": "quarantine"}}},
+    )  # fmt: skip
+    first, second = answer["results"]
+    assert (first["outcome"], first["reason"], first["code"]) == (
+        "rejected", "not_allowed", "signature_not_pushed",
+    )  # fmt: skip
+    assert second["outcome"] == "applied"
+    assert second["item"]["status"] == "quarantine"
+
+
+@pytest.mark.postgres_only
+async def test_the_same_batch_sent_twice_at_once_is_applied_once(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin, operator: AppLogin
+) -> None:
+    await create_location(client, admin, "A1")
+    lots = await codes_of(client, operator, 5, quantity="10")
+    created = new_id()
+    changes = [
+        {"id": new_id(), "type": "quantity", "item": code, "kind": "dispense", "amount": "1"}
+        for code in lots
+    ] + [{"id": new_id(), "type": "create", "uuid": created, "record": {"type": "bag"}}]
+    before = await events(db)
+    answers = await asyncio.gather(*(push(client, operator, *changes) for _ in range(4)))
+    assert all(a == answers[0] for a in answers)
+    assert all(r["outcome"] == "applied" for r in answers[0]["results"])
+    assert await events(db) == before + 6
+    for code in lots:
+        assert Decimal((await item(client, operator, code))["quantity"]) == 9
+    async with db.session_scope("read") as session:
+        rows = await session.scalar(select(func.count()).select_from(SyncChange))
+    assert rows == 6
