@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile,
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from qtrack.accounts.deps import PERMISSION_ERRORS, require_any
+from qtrack.accounts.deps import PERMISSION_ERRORS, PermissionDenied, require_any
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep, SettingsDep
 from qtrack.core.errors import ValidationFailed
-from qtrack.core.openapi import Responses, errors
+from qtrack.core.openapi import Responses, binary, errors
 from qtrack.core.tabular import BadDelimiter, BadEncoding, EmptyTable, TableUnreadable, XlsxBomb
 from qtrack.imports import service
 from qtrack.imports.errors import ImportNotFound, ImportNotRunnable, ImportTooLarge
@@ -23,6 +23,10 @@ from qtrack.imports.fields import Kind
 from qtrack.imports.models import QUEUED
 from qtrack.imports.schemas import ImportRead, read
 from qtrack.items.bulk_load import FileChanged
+from qtrack.items.errors import ItemNotFound
+from qtrack.labels import pdf
+from qtrack.labels import service as labels_service
+from qtrack.locations.service import LocationNotFound
 
 router = APIRouter(prefix="/api/v1/imports", tags=["imports"], responses=errors(PERMISSION_ERRORS))
 
@@ -158,12 +162,45 @@ async def run_import(
         await service.enqueue(session, imp, dry_run=body.dry_run)
         response.status_code = status.HTTP_202_ACCEPTED
         return read(imp)
-    content = await service.stored_file(session, imp)
-    with tempfile.TemporaryDirectory(prefix="qtrack-upload-") as folder:
-        path = Path(folder) / "upload"
-        path.write_bytes(content)
-        table = service.read_table(settings, path, filename=imp.filename, delimiter=imp.delimiter)
-        await service.run(
-            session, settings, imp, table, actor=actor, dry_run=body.dry_run, workers=0
-        )
+    await service.run_stored(session, settings, imp, actor=actor, dry_run=body.dry_run)
     return read(imp)
+
+
+@router.get(
+    "/{import_id}/labels.pdf",
+    response_class=Response,
+    responses=binary("application/pdf", description="Labels of what the import created")
+    | errors(ImportNotFound, ImportNotRunnable, PermissionDenied, ItemNotFound, LocationNotFound),
+)
+async def import_labels(
+    import_id: int,
+    actor: Importer,
+    session: SessionDep,
+    settings: SettingsDep,
+    part: Annotated[int, Query(ge=1, description="Which 1,000 of the labels")] = 1,
+) -> Response:
+    """The labels of the items or locations an import created, a thousand a PDF."""
+    if not actor.can(Permission.LABEL_PRINT):
+        raise PermissionDenied(details={"missing": [Permission.LABEL_PRINT.value]})
+    imp = await service.get_import(session, import_id, actor=actor)
+    if part > service.label_parts(imp):
+        raise ImportNotRunnable(
+            "This import made no such labels", details={"id": imp.id, "part": part}
+        )
+    items, locations = service.created_codes(imp)
+    each = service.LABELS_PER_PDF
+    start, end = (part - 1) * each, part * each
+    # (an import creates items or locations, never both)
+    items, locations = items[start:end], locations[start:end]
+    template = await labels_service.sheet_template(session, requested=None, items=items)
+    contents = await labels_service.label_contents(
+        session, settings, items=items, locations=locations
+    )
+    layout = pdf.SheetLayout.from_template(template)
+    body = await run_in_threadpool(pdf.label_pdf, contents, layout)
+    name = f"import-{imp.id}-labels-{part}.pdf"
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
+    )

@@ -10,6 +10,7 @@ row (and its problems) and nothing else. Items go through the bulk loader
 locations and item types through their own use case, row by row.
 """
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from qtrack.items import bulk_load, importer
 from qtrack.jobs import service as jobs_service
 
 JOB = "imports.run"
+LABELS_PER_PDF = 1000  # labels.service.MAX_LABELS: one PDF of labels at most
 Progress = Callable[[str, int], None]
 
 
@@ -171,6 +173,45 @@ async def stored_file(session: AsyncSession, imp: DataImport) -> bytes:
             "This import's file is no longer kept; upload it again", details={"id": imp.id}
         )
     return content
+
+
+async def run_stored(
+    session: AsyncSession,
+    settings: Settings,
+    imp: DataImport,
+    *,
+    actor: Principal,
+    dry_run: bool,
+) -> DataImport:
+    """Run a kept upload now, in the caller's transaction (a small file: see `enqueue`)."""
+    content = await stored_file(session, imp)
+    with tempfile.TemporaryDirectory(prefix="qtrack-import-") as folder:
+        path = Path(folder) / "upload"
+        path.write_bytes(content)
+        table = read_table(settings, path, filename=imp.filename, delimiter=imp.delimiter)
+        return await run(session, settings, imp, table, actor=actor, dry_run=dry_run, workers=0)
+
+
+def created_codes(imp: DataImport) -> tuple[list[str], list[str]]:
+    """The item codes and the location codes a finished import created, in order (items
+    as the gap-free ranges their types reserved)."""
+    items: list[str] = []
+    locations: list[str] = []
+    for created in (imp.result or {}).get("created", []):
+        if created.get("first"):
+            prefix, _, first = str(created["first"]).rpartition("-")
+            start = int(first)
+            items.extend(f"{prefix}-{n:06d}" for n in range(start, start + int(created["count"])))
+        elif imp.kind == "locations" and created.get("key"):
+            locations.append(str(created["key"]))
+    return items, locations
+
+
+def label_parts(imp: DataImport) -> int:
+    """How many PDFs of at most LABELS_PER_PDF labels the created things need."""
+    if imp.kind == "item_types" or imp.status != DONE:
+        return 0
+    return -(-imp.rows_written // LABELS_PER_PDF)
 
 
 def prepare(imp: DataImport, *, dry_run: bool, mapping: dict[str, Any] | None) -> None:

@@ -34,14 +34,6 @@ def stamp(record: dict[str, Any], row: Any) -> Record:
     return {"id": row.id, **record, "updated_at": _time(row.updated_at)}
 
 
-async def _orders(session: AsyncSession, rows: Sequence[RestockOrder]) -> list[Record]:
-    # Few and small: the order API's own read (lines and receipts) for each.
-    return [
-        stamp((await orders_repository.read(session, row)).model_dump(mode="json"), row)
-        for row in rows
-    ]
-
-
 def _time(value: Any) -> str | None:
     if value is None:
         return None
@@ -118,6 +110,12 @@ async def _shipments(session: AsyncSession, rows: Sequence[Shipment]) -> list[Re
         )
         for row in rows
     ]
+
+
+async def _orders(session: AsyncSession, rows: Sequence[RestockOrder]) -> list[Record]:
+    # The order API's own read (lines and receipts), in three queries for the whole page.
+    reads = await orders_repository.read_many(session, rows)
+    return [stamp(read.model_dump(mode="json"), row) for read, row in zip(reads, rows, strict=True)]
 
 
 WORKFLOW = register(Kind("workflow", Workflow, Permission.ITEM_READ, "key", _workflows))
