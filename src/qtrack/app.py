@@ -41,8 +41,12 @@ from qtrack.core.state import AppState
 from qtrack.core.system import SystemCollector, watched_paths
 from qtrack.core.templating import STATIC_DIR
 from qtrack.dashboard import pages as dashboard_pages
+from qtrack.expiry import api as expiry_api
+from qtrack.expiry import pages as expiry_pages
 from qtrack.exports import api as exports_api
 from qtrack.history import api as history_api
+from qtrack.imports import api as imports_api
+from qtrack.imports import pages as imports_pages
 from qtrack.integrations.epcis import api as epcis_api
 from qtrack.integrations.webhooks import api as webhooks_api
 from qtrack.integrations.webhooks import pages as webhooks_pages
@@ -62,6 +66,7 @@ from qtrack.locations import pages as locations_pages
 from qtrack.operations import pages as operations_pages
 from qtrack.operations import system_pages as operations_system_pages
 from qtrack.orders import api as orders_api
+from qtrack.orders import pages as orders_pages
 from qtrack.reports import api as reports_api
 from qtrack.reports import pages as reports_pages
 from qtrack.shipments import api as shipments_api
@@ -69,6 +74,7 @@ from qtrack.shipments import pages as shipments_pages
 from qtrack.stock import api as stock_api
 from qtrack.stock import pages as stock_pages
 from qtrack.sync import api as sync_api
+from qtrack.sync import pages as sync_pages
 from qtrack.web import pwa as web_pwa
 from qtrack.workflow import api as workflow_api
 from qtrack.workflow import pages as workflow_pages
@@ -76,6 +82,7 @@ from qtrack.workflow import pages as workflow_pages
 log = structlog.get_logger("qtrack.app")
 # The shipped migrations' head cannot change while the process runs; read the scripts once.
 _schema_head = functools.cache(migrations.head_revision)
+_known_revisions = functools.cache(lambda: frozenset(migrations.revisions()))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -103,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=metrics,
             limiter=create_rate_limiter(redis),
             schema_head=schema_head,
+            known_revisions=_known_revisions(),
         )
         app.state.qr_cache = QrCache(redis=redis)
         if metrics is not None:
@@ -115,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "startup", version=__version__, database=db.engine.dialect.name, redis=redis is not None
         )
         runner = app.state.job_runner = await job_probes.start_in_process(app.state.qtrack)
-        job_probes.install(app.state.qtrack, runner)
+        job_probes.install(app.state.qtrack)
         try:
             yield
         finally:
@@ -141,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     wiring.provide(app)
     # The scan paths first: Starlette tries routes in order, and every route tried before
     # the one that matches costs CPU on the busiest requests (item lookup, scan, changes).
+    app.include_router(expiry_api.router)  # before items: /items/fefo is not an item's code
     app.include_router(items_api.router)
     app.include_router(codes_api.router)
     app.include_router(containers_api.router)
@@ -172,6 +181,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(orders_api.router)
     app.include_router(reports_api.router)
     app.include_router(shipments_pages.router)
+    app.include_router(expiry_pages.router)
+    app.include_router(orders_pages.router)
     app.include_router(reports_pages.router)
     app.include_router(locations_pages.router)
     app.include_router(accounts_admin_pages.router)
@@ -185,12 +196,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(epcis_api.router)
     app.include_router(webhooks_api.router)
     app.include_router(sync_api.router)
+    app.include_router(sync_pages.router)
     app.include_router(webhooks_pages.router)
+    app.include_router(imports_api.router)
+    app.include_router(imports_pages.router)
     app.include_router(exports_api.router)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # refused host gets a request id, a log line and the security headers.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # An import's upload may be larger (QTRACK_IMPORT_MAX_BYTES, and a little for the form).
+    uploads = settings.import_max_bytes + 65_536
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        larger={"/api/v1/imports": uploads, "/imports": uploads},
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     # The most events one EPCIS capture takes (a larger document is refused with 413); the
     # body is capped by max_request_bytes as well.
     epcis_capture_limit: int = Field(default=1000, ge=1, le=100_000)
+    # Imports (imports/): the largest file taken (413 beyond it; its upload has this limit
+    # instead of max_request_bytes), what an .xlsx may unpack to, and the size from which an
+    # upload is run by a background job rather than while the request waits.
+    import_max_bytes: int = Field(default=200 * 1_048_576, ge=1024)
+    import_max_unpacked_bytes: int = Field(default=1_073_741_824, ge=1_048_576)
+    import_inline_max_bytes: int = Field(default=1_048_576, ge=0)
     # Webhooks (integrations/webhooks/): receivers on loopback, link-local or private
     # addresses are refused unless allowed (on-premise receivers); short timeouts; retries
     # with exponential backoff (each wait three times the last, from the base, at most the

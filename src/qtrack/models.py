@@ -12,6 +12,7 @@ from qtrack.codes import models as codes_models
 from qtrack.core import idempotency as idempotency_models
 from qtrack.core.orm import Base
 from qtrack.events import models as events_models
+from qtrack.imports import models as imports_models
 from qtrack.integrations.webhooks import models as webhooks_models
 from qtrack.inventory import models as inventory_models
 from qtrack.item_types import models as item_types_models
@@ -35,6 +36,7 @@ __all__ = [
     "codes_models",
     "events_models",
     "idempotency_models",
+    "imports_models",
     "inventory_models",
     "item_types_models",
     "items_models",

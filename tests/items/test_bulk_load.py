@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from qtrack.accounts.principal import Principal
 from qtrack.accounts.service import get_user
+from qtrack.core import tabular
 from qtrack.core.db import Database
 from qtrack.events.models import Event
 from qtrack.history import verify
@@ -98,8 +99,9 @@ async def _import(url: str, path: Path, *, commit: bool, workers: int = 0) -> di
     try:
         async with db.sessionmaker("write")() as session:
             actor = principal(await get_user(session, "op"))
+            table = tabular.open_table(path, max_unpacked=1 << 30)
             await bulk_load.import_items(
-                session, db.settings, path=path, actor=actor, workers=workers
+                session, db.settings, table=table, fields=table.header, actor=actor, workers=workers
             )
             written = await _written(session)
             await (session.commit() if commit else session.rollback())
@@ -116,7 +118,8 @@ async def _through_register_items(url: str, path: Path) -> dict[str, Any]:
         async with db.sessionmaker("write")() as session:
             actor = principal(await get_user(session, "op"))
             types, locations = await importer.known_types_and_locations(session)
-            header, rows = importer.read_rows(path)
+            table = tabular.open_table(path, max_unpacked=1 << 30)
+            header, rows = table.header, importer.read_rows(table, table.header)
             specs = []
             for line, cells in rows:
                 spec, problems = importer.check_row(
@@ -206,11 +209,13 @@ def test_a_file_that_changes_between_the_passes_imports_nothing(
         "type,name\nmaterial,A\n" + (f"material,B\n{extra}" if extra else ""), encoding="utf-8"
     )
     real = importer.read_rows
-    reads: list[Path] = []
+    reads: list[tabular.Table] = []
 
-    def read_rows(path: Path) -> Any:
-        reads.append(path)  # the second read (the writing pass) finds the file changed
-        return real(changed if len(reads) > 1 else path)
+    def read_rows(table: tabular.Table, fields: importer.Header) -> Any:
+        reads.append(table)  # the second read (the writing pass) finds the file changed
+        if len(reads) > 1:
+            table = tabular.open_table(changed, max_unpacked=1 << 30)
+        return real(table, fields)
 
     monkeypatch.setattr(importer, "read_rows", read_rows)
 

@@ -113,8 +113,8 @@ def test_one_bad_row_imports_nothing_and_every_problem_is_named(
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("name,location\nTalc,WH-A\n", "no 'type' column"),
-        ("type,colour\nmaterial,red\n", "unknown columns colour"),
+        ("name,location\nTalc,WH-A\n", "line 1, type: no column holds 'type', which is required"),
+        ("type,colour\nmaterial,red\n", "line 1, colour: matches no field"),
         ("type,name\nmaterial,Talc,extra\n", "more cells than the header"),
     ],
 )

@@ -15,6 +15,7 @@ from qtrack.events.models import Event
 from qtrack.items.models import Item
 from qtrack.orders.models import RestockReceipt
 from tests.orders.conftest import API, Team, approved_order, new_order, post
+from tests.sync.conftest import Replica
 
 SUPPLY = {"type": "supply", "quantity": "100", "supplier_ref": "SYR-5ML"}
 BAGS = {"type": "bag", "quantity": "3"}
@@ -336,3 +337,25 @@ async def test_twin_receipts_never_receive_twice(
         receipts = await session.scalar(select(func.count()).select_from(RestockReceipt))
         lots = await session.scalar(select(func.count()).select_from(Item))
     assert (receipts, lots) == (2, 2)
+
+
+async def test_devices_sync_orders_as_the_api_shows_them(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    device = Replica(team.operator)
+    await device.pull(client)
+    order = await approved_order(client, team, {"type": "supply", "quantity": "5"})
+    await post(client, f"{API}/{order['code']}/receive", team.operator, {"quantity": "2"})
+    await device.pull_until(
+        client,
+        lambda d: any(
+            k == "order" and r["status"] == "partly_received" for (k, _), r in d.records.items()
+        ),
+    )
+    (record,) = [r for (k, _), r in device.records.items() if k == "order"]
+    shown = (await client.get(f"{API}/{order['code']}", headers=team.operator.headers)).json()
+    assert {k: v for k, v in record.items() if k != "updated_at"} == shown
+    # Nobody without order.read gets the kind.
+    biller = Replica(team.biller)
+    await biller.pull(client)
+    assert "order" not in {kind for kind, _ in biller.records}

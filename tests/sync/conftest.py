@@ -1,8 +1,10 @@
 """Sync test helpers: a device's local copy, kept by pulling as a mobile client would."""
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,6 +14,7 @@ from qtrack.core.db import Database
 from tests.factories.accounts import AppLogin
 
 CHANGES = "/api/v1/sync/changes"
+PUSH = "/api/v1/sync/push"
 
 
 async def feed_settled(db: Database, seconds: float = 90.0) -> None:
@@ -95,5 +98,50 @@ class Replica:
 
     def of(self, kind: str) -> dict[str, dict[str, Any]]:
         """The records of one kind by their human key."""
-        keys = {"workflow": "key", "item_type": "key", "location": "code", "item": "code"}
+        keys = {
+            "workflow": "key", "item_type": "key", "location": "code", "item": "code",
+            "order": "code",
+        }  # fmt: skip
         return {r[keys.get(k, "number")]: r for (k, _), r in self.records.items() if k == kind}
+
+
+class Device:
+    """A handheld: its copy of the server (pulled), and what it did while offline."""
+
+    def __init__(self, name: str, who: AppLogin) -> None:
+        self.name = name
+        self.replica = Replica(who)
+        self.outbox: list[dict[str, Any]] = []
+        self.answers: dict[str, dict[str, Any]] = {}
+
+    def act(self, minute: float, code: str, **change: Any) -> None:
+        """Do something offline to an item, at the version this device holds."""
+        seen = self.replica.of("item")[code]
+        self.outbox.append(
+            {
+                "id": str(uuid.uuid4()),
+                "occurred_at": (
+                    datetime(2026, 12, 5, 6, 0, tzinfo=UTC) + timedelta(minutes=minute)
+                ).isoformat(),
+                "item": code,
+                "base_version": seen["version"],
+                **change,
+            }
+        )
+
+    async def reconnect(self, client: httpx.AsyncClient) -> None:
+        """Push what waits (oldest first), keep the answers, then pull."""
+        if not self.outbox:
+            await self.replica.pull(client)
+            return
+        response = await client.post(
+            PUSH,
+            json={"device_id": self.name, "changes": self.outbox},
+            headers=self.replica.who.headers,
+        )
+        assert response.status_code == 200, response.text
+        for change, result in zip(self.outbox, response.json()["results"], strict=True):
+            assert result["id"] == change["id"]
+            self.answers[change["id"]] = result
+        self.outbox = []
+        await self.replica.pull(client)

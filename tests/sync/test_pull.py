@@ -1,15 +1,19 @@
 """Pull: a first sync pages through everything once, later pulls bring what changed, cursors
 that cannot be read on are refused with codes that say to start again."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import select
 
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
 from qtrack.core.db import Database
 from qtrack.core.pagination import decode_cursor, encode_cursor
+from qtrack.locations.models import Location
 from qtrack.sync.cursor import VERSION
 from tests.conftest import start_app
 from tests.factories.accounts import AppLogin, logged_in
@@ -136,10 +140,11 @@ async def test_without_overlap_nothing_is_sent_twice(
 async def test_bills_are_synced_to_those_who_may_read_them(
     client: httpx.AsyncClient, db: Database, admin: AppLogin
 ) -> None:
+    await create_location(client, admin, "DOCK")
     biller = await logged_in(client, db, "bill", "biller")
     created = await client.post(
         "/api/v1/shipments",
-        json={"consignee": "ACME", "destination": "Lyon"},
+        json={"consignee": "ACME", "destination": "Lyon", "destination_location": "DOCK"},
         headers=biller.headers,
     )
     assert created.status_code == 201, created.text
@@ -148,6 +153,7 @@ async def test_bills_are_synced_to_those_who_may_read_them(
     bill = device.of("shipment")[created.json()["number"]]
     assert (bill["status"], bill["consignee"], bill["containers"]) == ("draft", "ACME", [])
     assert bill["version"] == created.json()["version"]
+    assert bill["destination_location"] == "DOCK"
 
 
 def _forge(cursor: str, **changes: Any) -> str:
@@ -224,3 +230,52 @@ def test_cursor_times_are_exact() -> None:
 
     moment = datetime(2026, 12, 5, 8, 1, 2, 345678, tzinfo=UTC)
     assert from_micros(micros(moment)) == moment
+
+
+async def test_restock_orders_are_synced_to_those_who_may_read_them(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin
+) -> None:
+    created = await client.post(
+        "/api/v1/orders",
+        json={"supplier": "Acme", "lines": [{"type": "supply", "quantity": "40"}]},
+        headers=admin.headers,
+    )
+    assert created.status_code == 201, created.text
+    device = Replica(admin)
+    await device.pull(client)
+    order = device.of("order")[created.json()["code"]]
+    assert (order["status"], order["supplier"], order["version"]) == ("draft", "Acme", 1)
+    assert [line["type"] for line in order["lines"]] == ["supply"]
+    viewer = await logged_in(client, db, "vic", "viewer")
+    seen = Replica(viewer)
+    await seen.pull(client)
+    assert "order" not in {kind for kind, _ in seen.records}
+
+
+@pytest.mark.postgres_only
+async def test_a_table_change_that_commits_late_still_arrives(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin, operator: AppLogin
+) -> None:
+    await create_location(client, admin, "SLOW")
+    await create_location(client, admin, "FAST")
+    device = Replica(operator)
+    await device.pull(client)
+    async with db.session_scope() as session:
+        # A slow transaction stamps its change now but commits only later ...
+        slow = await session.scalar(select(Location).where(Location.code == "SLOW"))
+        assert slow is not None
+        slow.name = "Renamed slowly"
+        await session.flush()
+        await asyncio.sleep(0.05)
+        # ... while a later change commits at once and a pull reads past both times.
+        quick = await client.patch(
+            "/api/v1/locations/FAST", json={"name": "Quick"}, headers=admin.headers
+        )
+        assert quick.status_code == 200
+        await device.pull(client)
+        assert device.of("location")["FAST"]["name"] == "Quick"
+        assert device.of("location")["SLOW"]["name"] != "Renamed slowly"
+    # Committed now, stamped before the change the device has already seen: the overlap
+    # brings it all the same.
+    await device.pull(client)
+    assert device.of("location")["SLOW"]["name"] == "Renamed slowly"

@@ -5,7 +5,7 @@ from typing import Literal
 
 from qtrack.accounts.models import User
 
-Via = Literal["jwt", "token", "session", "cli"]
+Via = Literal["jwt", "token", "session", "cli", "job"]
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,11 @@ import typer
 
 from qtrack.cli import (
     audit,
+    backup,
     categories,
     db,
     epcis,
+    expiry,
     exports,
     imports,
     items,
@@ -21,6 +23,7 @@ from qtrack.cli import (
     keys,
     labels,
     locations,
+    orders,
     reports,
     roles,
     server,
@@ -61,13 +64,17 @@ app.add_typer(items.app, name="items")
 app.add_typer(locations.app, name="locations")
 app.add_typer(epcis.app, name="epcis")
 app.add_typer(shipments.app, name="shipments")
+app.add_typer(orders.app, name="orders")
 app.add_typer(reports.app, name="reports")
 app.add_typer(categories.app, name="categories")
 app.add_typer(stock.app, name="stock")
 app.add_typer(stock.alerts_app, name="alerts")
+app.add_typer(expiry.app, name="expiry")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)
 app.add_typer(exports.app, name="export")
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 app.command("worker")(worker.worker)
 app.add_typer(jobs.app, name="jobs")
 

@@ -3,6 +3,7 @@ security headers. Pure ASGI rather than BaseHTTPMiddleware: it costs less per re
 keeps streaming intact."""
 
 import time
+from collections.abc import Mapping
 
 import structlog
 from starlette.datastructures import MutableHeaders
@@ -124,24 +125,38 @@ class BodySizeLimitMiddleware:
     to the limit and replayed, so a chunked upload cannot get past it either.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # path prefix -> a larger limit (file uploads), counted as the body streams in
+        self.larger = dict(larger or {})
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.larger.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
 
+        limit = self._limit_for(scope.get("path", ""))
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
             try:
-                too_big = int(declared) > self.max_bytes
+                too_big = int(declared) > limit
             except ValueError:
                 too_big = False
             if too_big:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, limit)
                 return
+        if limit != self.max_bytes:
+            await self._streamed(scope, receive, send, limit)
+            return
 
         messages: list[Message] = []
         size = 0
@@ -152,7 +167,7 @@ class BodySizeLimitMiddleware:
                 break
             size += len(message.get("body", b""))
             if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, self.max_bytes)
                 return
             if not message.get("more_body", False):
                 break
@@ -167,13 +182,42 @@ class BodySizeLimitMiddleware:
 
         await self.app(scope, replay_receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _streamed(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """A large upload is never held whole here: its body is counted as the handler reads
+        it; past the limit the handler is told the client left, and whatever it answers is
+        replaced by the 413."""
+        size = 0
+        over = False
+
+        async def counting_receive() -> Message:
+            nonlocal size, over
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > limit:
+                    over = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not over:
+                await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not over:
+                raise
+        if over:
+            await self._refuse(scope, receive, send, limit)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = await error_response(
             Request(scope),
             413,
             "payload_too_large",
-            f"The request body is larger than {self.max_bytes} bytes",
-            details={"max_bytes": self.max_bytes},
+            f"The request body is larger than {limit} bytes",
+            details={"max_bytes": limit},
         )
         await response(scope, receive, send)
 

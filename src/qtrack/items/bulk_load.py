@@ -30,7 +30,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -40,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts.principal import Principal
 from qtrack.config import Settings
+from qtrack.core import tabular
 from qtrack.core.clock import utcnow
 from qtrack.core.errors import Conflict
 from qtrack.core.orm import Base
@@ -61,7 +61,8 @@ EVENT_COLUMNS = (
     "recorded_at", "location_id", "before", "after", "hash",
 )  # fmt: skip
 LABEL_COLUMNS = ("item_id", "serial", "key_id", "token", "issued_at", "issued_by_id")
-# Below this many bytes of CSV (some 20,000 rows), worker processes cost more than they save.
+# Below this many bytes of a file (some 20,000 CSV rows), worker processes cost more than
+# they save.
 PARALLEL_FROM = 1_000_000
 
 # COPY text format: a backslash, tab, newline or carriage return in a value must be escaped.
@@ -103,6 +104,7 @@ class Built:
 
 
 Rows = list[tuple[int, list[str]]]
+Progress = Callable[[str, int], None]  # (phase: "checked" or "written", rows so far)
 Row = dict[str, Any]
 Assigned = list[tuple[int, int]]  # (item id, code number) of each row
 _plan: Plan | None = None  # set in each worker process
@@ -259,10 +261,10 @@ class _Runner:
             self.pool.shutdown(cancel_futures=True)
 
 
-def _workers(requested: int | None, path: Path) -> int:
+def _workers(requested: int | None, table: tabular.Table) -> int:
     if requested is not None:
         return max(0, requested)
-    if path.stat().st_size < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+    if table.size < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
         return 0
     return min(2, os.cpu_count() or 1)
 
@@ -274,12 +276,18 @@ async def _plan_for(session: AsyncSession, header: Header, actor: Principal) -> 
 
 
 async def _check(
-    session: AsyncSession, path: Path, actor: Principal, workers: int | None, report: ImportReport
+    session: AsyncSession,
+    table: tabular.Table,
+    fields: Header,
+    actor: Principal,
+    workers: int | None,
+    report: ImportReport,
+    progress: Progress | None,
 ) -> tuple[Plan, dict[str, int]]:
     """The checking pass: every row, problems noted by line; how many rows of each type."""
-    header, rows = importer.read_rows(path)
+    header, rows = fields, importer.read_rows(table, fields)
     plan = await _plan_for(session, header, actor)
-    runner = _Runner(plan, _workers(workers, path))
+    runner = _Runner(plan, _workers(workers, table))
     per_type: dict[str, int] = {}
     type_at = header.index("type")
     try:
@@ -290,8 +298,12 @@ async def _check(
                 per_type[key] = per_type.get(key, 0) + 1
             if runner.submit(chunk):
                 _note(report, await runner.next())
+                if progress is not None:
+                    progress("checked", report.rows)
         while (built := await runner.next()) is not None:
             _note(report, built)
+        if progress is not None:
+            progress("checked", report.rows)
     finally:
         runner.close()
     return plan, per_type
@@ -380,18 +392,25 @@ async def import_items(
     session: AsyncSession,
     settings: Settings,
     *,
-    path: Path,
+    table: tabular.Table,
+    fields: Header,
     actor: Principal,
     dry_run: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
     workers: int | None = None,
+    problems: list[RowProblem] | None = None,
 ) -> ImportReport:
-    """Check every row of a CSV file of items, then (unless a dry run) register them all in
-    the session's transaction; raises ImportRefused, writing nothing, when any row is wrong.
+    """Check every row of a table of items, then (unless a dry run) register them all in the
+    session's transaction; raises ImportRefused, writing nothing, when any row is wrong.
 
-    `workers`: processes that check, hash and sign (None: as many as pay on this machine)."""
+    `fields`: the item field each column holds ('' for one left out); `problems`: what the
+    caller already found wrong (formula cells, the header), listed before the rows' own;
+    `progress(phase, rows)`: called as rows are "checked" and "written"; `workers`:
+    processes that check, hash and sign (None: as many as pay on this machine)."""
     report = ImportReport()
-    plan, per_type = await _check(session, path, actor, workers, report)
+    for problem in problems or ():
+        report.note(problem)
+    plan, per_type = await _check(session, table, fields, actor, workers, report, progress)
     if not report.ok:
         raise importer.refusal(report)
     if dry_run or report.rows == 0:
@@ -432,12 +451,12 @@ async def import_items(
             stock[key] = stock.get(key, Decimal(0)) + held
         done += sum(built.statuses.values())
         if progress is not None:
-            progress(done)
+            progress("written", done)
 
-    header, rows = importer.read_rows(path)
+    header, rows = fields, importer.read_rows(table, fields)
     type_at = header.index("type")
     left = dict(per_type)  # codes reserved and not yet given: a changed file must not overrun
-    runner = _Runner(plan, _workers(workers, path))
+    runner = _Runner(plan, _workers(workers, table))
     try:
         for chunk in _chunks(rows, importer.CHUNK):
             assigned = []

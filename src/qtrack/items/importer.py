@@ -1,4 +1,4 @@
-"""Bulk import of items from CSV: reading and checking the rows.
+"""Bulk import of items from a table (CSV or .xlsx): reading and checking the rows.
 
 `bulk_load.import_items` is the use case: it checks every row first, then registers them all
 or none. A file is read twice. The first pass parses and checks each row against the same rules a
@@ -12,10 +12,8 @@ gap-free code, its hash-chained `created` event, its first signed label and the 
 counts (a test compares the two).
 """
 
-import csv
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.core.errors import QtrackError, ValidationFailed
+from qtrack.core.tabular import Table
 from qtrack.item_types import service as item_types
 from qtrack.item_types.models import ItemType
 from qtrack.items import rules
@@ -94,43 +93,26 @@ class ImportRefused(ValidationFailed):
 Header = tuple[str, ...]
 
 
-def read_rows(path: Path) -> tuple[Header, Iterator[tuple[int, list[str]]]]:
-    """The header, and (line number, cells) for each data row; the header must name known
-    columns only. Cells are raw (`row_of` makes a row of them)."""
-    with path.open(newline="", encoding="utf-8-sig") as stream:
-        header = tuple(name.strip() for name in next(csv.reader(stream), []))
-    unknown = sorted(set(header) - set(COLUMNS))
-    if "type" not in header or unknown:
-        detail = f"unknown columns {', '.join(unknown)}" if unknown else "no 'type' column"
-        raise ImportRefused(
-            f"The header is not valid: {detail}. Columns: {', '.join(COLUMNS)}",
-            details=[{"loc": ["header"], "msg": detail, "type": "bad_header"}],
-        )
-
-    def rows() -> Iterator[tuple[int, list[str]]]:
-        # The file is opened when the rows are first asked for, and closed with the iterator.
-        with path.open(newline="", encoding="utf-8-sig") as stream:
-            reader = csv.reader(stream)
-            next(reader, None)  # the header
-            for cells in reader:
-                if not cells:  # a blank line, as csv.DictReader skips them
-                    continue
-                if len(cells) > len(header):
-                    raise ImportRefused(
-                        f"Line {reader.line_num} has more cells than the header",
-                        details=[{"loc": [str(reader.line_num)], "msg": "too many cells"}],
-                    )
-                yield reader.line_num, cells
-
-    return header, rows()
+def read_rows(table: Table, fields: Header) -> Iterator[tuple[int, list[str]]]:
+    """(row number, cells) for each data row of a table whose columns hold `fields` (one a
+    column, '' for a column left out). Cells are raw (`row_of` makes a row of them)."""
+    for number, cells in table.rows():
+        if len(cells) > len(fields):
+            raise ImportRefused(
+                f"Row {number} has more cells than the header",
+                details=[{"loc": [str(number)], "msg": "too many cells"}],
+            )
+        yield number, cells
 
 
 def row_of(header: Header, cells: list[str]) -> dict[str, str]:
-    """A row as column -> stripped value ('' where the line ends early)."""
+    """A row as field -> stripped value ('' where the line ends early); columns left out of
+    the mapping (named '') are dropped."""
     row = dict(zip(header, map(str.strip, cells), strict=False))
     if len(cells) < len(header):
         for name in header[len(cells) :]:
             row[name] = ""
+    row.pop("", None)
     return row
 
 

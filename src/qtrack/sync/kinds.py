@@ -20,6 +20,8 @@ from qtrack.items.repository import item_json
 from qtrack.locations import service as locations_service
 from qtrack.locations.models import Location
 from qtrack.locations.schemas import LocationRead
+from qtrack.orders import repository as orders_repository
+from qtrack.orders.models import RestockOrder
 from qtrack.shipments.models import Shipment, ShipmentLine
 from qtrack.sync.registry import Kind, Record, register
 from qtrack.workflow import service as workflow_service
@@ -84,7 +86,7 @@ async def _shipments(session: AsyncSession, rows: Sequence[Shipment]) -> list[Re
         wanted = {row.destination_location_id for row in rows} - {None}
         if wanted:
             named = select(Location.id, Location.code).where(Location.id.in_(wanted))
-            places = dict((await session.execute(named)).tuples().all())
+            places = {row.id: row.code for row in await session.execute(named)}
     return [
         stamp(
             {
@@ -110,6 +112,12 @@ async def _shipments(session: AsyncSession, rows: Sequence[Shipment]) -> list[Re
     ]
 
 
+async def _orders(session: AsyncSession, rows: Sequence[RestockOrder]) -> list[Record]:
+    # The order API's own read (lines and receipts), in three queries for the whole page.
+    reads = await orders_repository.read_many(session, rows)
+    return [stamp(read.model_dump(mode="json"), row) for read, row in zip(reads, rows, strict=True)]
+
+
 WORKFLOW = register(Kind("workflow", Workflow, Permission.ITEM_READ, "key", _workflows))
 ITEM_TYPE = register(
     Kind(
@@ -128,3 +136,4 @@ ITEM = register(
     Kind("item", Item, Permission.ITEM_READ, "code", _items, archived="archived", feed=True)
 )
 SHIPMENT = register(Kind("shipment", Shipment, Permission.SHIPMENT_READ, "number", _shipments))
+ORDER = register(Kind("order", RestockOrder, Permission.ORDER_READ, "code", _orders))

@@ -2,7 +2,7 @@
 its levels, alerts; the stock and alert permissions in the shipped roles
 
 Revision ID: 0014
-Revises: 0018
+Revises: 0015
 Create Date: 2026-12-05 08:00:00.000000+00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0018"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

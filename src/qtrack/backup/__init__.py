@@ -1,0 +1,1 @@
+"""Backups made while the server runs, and restores into an empty database."""

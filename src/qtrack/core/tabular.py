@@ -1,0 +1,336 @@
+"""Reading a spreadsheet someone uploaded: CSV or .xlsx, checked before a row is trusted.
+
+    table = tabular.open_table(path, filename="stock.xlsx", max_unpacked=...)
+    table.header            # the first row, as text
+    for number, cells in table.rows(): ...   # every later row, numbered as the file numbers it
+
+What is refused, each with its own error code, before any row is read:
+
+* a CSV that is not UTF-8 (`import_bad_encoding`, naming the line and the byte): guessing
+  an encoding turns "Müller" into "MÃ¼ller" without a word;
+* a CSV whose header has one column holding `;`, a tab or `|` (`import_bad_delimiter`):
+  it was written with another separator, which the caller may name (`delimiter=`);
+* an .xlsx whose members unpack past a limit or at a ratio no spreadsheet has
+  (`import_xlsx_bomb`, 413): the zip's directory is read before anything is inflated;
+* anything else that is neither (`import_bad_format`), or an .xlsx that cannot be read.
+
+Formulas are never evaluated: calamine reads the values a spreadsheet program saved, and a
+cell that holds a formula is named in `formula_cells` so that the caller can refuse it.
+"""
+
+import codecs
+import csv
+import hashlib
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import python_calamine
+
+from qtrack.core.errors import PayloadTooLarge, ValidationFailed
+
+Format = Literal["csv", "xlsx"]
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# A real worksheet's XML packs 5-30 times smaller; a bomb, thousands of times.
+MAX_RATIO = 200
+# Members smaller than this are never a bomb, whatever their ratio (tiny XML packs well).
+RATIO_FROM_BYTES = 1_048_576
+MAX_MEMBERS = 10_000
+_BLOCK = 1 << 20
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_CELL_WITH_FORMULA = re.compile(
+    rb"<(?:\w+:)?c\b[^>]*?\br=\"([A-Z]+)([0-9]+)\"[^>]*>(?:(?!</(?:\w+:)?c>).)*?<(?:\w+:)?f[\s>/]",
+    re.S,
+)
+
+
+class TableUnreadable(ValidationFailed):
+    code, message = "import_bad_format", "The file is not a CSV or .xlsx file qtrack can read"
+
+
+class BadEncoding(ValidationFailed):
+    code, message = "import_bad_encoding", "The CSV file is not UTF-8"
+
+
+class BadDelimiter(ValidationFailed):
+    code, message = "import_bad_delimiter", "The CSV file is not separated by the delimiter"
+
+
+class EmptyTable(ValidationFailed):
+    code, message = "import_empty", "The file has no header row"
+
+
+class XlsxBomb(PayloadTooLarge):
+    code, message = "import_xlsx_bomb", "The .xlsx file unpacks to far more than it holds"
+
+
+@dataclass
+class Table:
+    """A readable table: its header and, on demand (as often as asked), its rows."""
+
+    path: Path
+    format: Format
+    header: tuple[str, ...]
+    size: int  # bytes of the file
+    rows_estimate: int  # data rows, counted cheaply (a CSV's line breaks, a sheet's height)
+    delimiter: str = ","
+    # (row number, column index) of every cell that holds a formula (.xlsx only)
+    formula_cells: list[tuple[int, int]] = field(default_factory=list)
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(row number, cells as text) for each data row after the header; blank rows skipped.
+
+        A CSV's row number is its line number (where the row starts); an .xlsx row's is the
+        number the spreadsheet shows."""
+        return _csv_rows(self) if self.format == "csv" else _xlsx_rows(self)
+
+    @property
+    def signature(self) -> str:
+        """What identifies the file's layout: a hash of its header (for remembered mappings)."""
+        return header_signature(self.header)
+
+
+def header_signature(header: tuple[str, ...] | list[str]) -> str:
+    """A short hash of a header's column names, case and spacing aside."""
+    names = "\x1f".join(" ".join(name.lower().split()) for name in header)
+    return hashlib.sha256(names.encode()).hexdigest()[:32]
+
+
+def open_table(
+    path: Path, *, filename: str | None = None, delimiter: str = ",", max_unpacked: int
+) -> Table:
+    """Check a file and read its header; raises one of this module's errors when it is not a
+    table qtrack can read. `filename` (as uploaded) decides nothing: the content does."""
+    with path.open("rb") as stream:
+        head = stream.read(8)
+    if head.startswith(b"PK\x03\x04"):
+        return _open_xlsx(path, max_unpacked=max_unpacked)
+    if head.startswith(b"\xd0\xcf\x11\xe0"):  # OLE2: .xls, or an encrypted .xlsx
+        raise TableUnreadable(
+            "The file is an old Excel (.xls) or a password-protected workbook; save it as "
+            ".xlsx without a password, or as CSV UTF-8",
+            details={"filename": filename},
+        )
+    if delimiter not in DELIMITERS:
+        raise BadDelimiter(
+            f"The delimiter {delimiter!r} is not one of , ; tab |",
+            details={"delimiter": delimiter, "allowed": list(DELIMITERS)},
+        )
+    return _open_csv(path, delimiter)
+
+
+def _cell_text(value: Any) -> str:
+    """A spreadsheet value as the text a CSV would hold: 25 not 25.0, dates in ISO form."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return str(value)
+    return "" if value is None else str(value)
+
+
+# CSV
+
+
+def _check_encoding(path: Path) -> int:
+    """Decode the whole file as UTF-8 in blocks (it is never held whole); return how many line
+    breaks it has. BadEncoding names the line and the byte of the first that is not UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 0
+    with path.open("rb") as stream:
+        first = stream.read(4)
+        if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise BadEncoding(
+                "The CSV file is UTF-16; save it as 'CSV UTF-8' and upload it again",
+                details={"encoding": "utf-16", "line": 1},
+            )
+        stream.seek(0)
+        consumed = 0
+        while block := stream.read(_BLOCK):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                before = block[: exc.start]
+                line = lines + before.count(b"\n") + 1
+                bad = block[exc.start : exc.start + 1].hex().upper()
+                raise BadEncoding(
+                    f"The CSV file is not UTF-8: line {line} has the byte 0x{bad}, which "
+                    "UTF-8 does not allow there (the file may be Latin-1 or Windows-1252). "
+                    "Save it as 'CSV UTF-8' and upload it again",
+                    details={"line": line, "byte": consumed + exc.start, "value": f"0x{bad}"},
+                ) from None
+            lines += block.count(b"\n")
+            consumed += len(block)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise BadEncoding(
+                f"The CSV file is not UTF-8: it ends in the middle of a character (line "
+                f"{lines + 1}). Save it as 'CSV UTF-8' and upload it again",
+                details={"line": lines + 1, "byte": consumed},
+            ) from None
+    return lines
+
+
+def _open_csv(path: Path, delimiter: str) -> Table:
+    breaks = _check_encoding(path)
+    with path.open(newline="", encoding="utf-8-sig") as stream:
+        header = tuple(name.strip() for name in next(csv.reader(stream, delimiter=delimiter), []))
+    if not any(header):
+        raise EmptyTable("The file is empty: its first line must name the columns")
+    if len(header) == 1:
+        for other, name in DELIMITERS.items():
+            if other != delimiter and other in header[0]:
+                raise BadDelimiter(
+                    f"The header has one column holding '{other}': the file seems separated "
+                    f"by {name}s, not {DELIMITERS[delimiter]}s. Save it comma-separated, or "
+                    f"say delimiter={other!r} when you upload it",
+                    details={"delimiter": delimiter, "found": other, "header": header[0][:200]},
+                )
+    return Table(path, "csv", header, path.stat().st_size, max(0, breaks - 1), delimiter)
+
+
+def _csv_rows(table: Table) -> Iterator[tuple[int, list[str]]]:
+    with table.path.open(newline="", encoding="utf-8-sig") as stream:
+        reader = csv.reader(stream, delimiter=table.delimiter)
+        next(reader, None)  # the header
+        start = reader.line_num + 1
+        for cells in reader:
+            if cells and any(cells):  # a blank line, as csv.DictReader skips them
+                yield start, cells
+            start = reader.line_num + 1
+
+
+# XLSX
+
+
+def _check_zip(path: Path, max_unpacked: int) -> zipfile.ZipFile:
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise TableUnreadable("The file looks like a zip but cannot be opened") from None
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise XlsxBomb(
+            f"The .xlsx file has {len(members)} parts; a workbook has a few dozen",
+            details={"members": len(members), "max": MAX_MEMBERS},
+        )
+    total = 0
+    for member in members:
+        total += member.file_size
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size >= RATIO_FROM_BYTES and ratio > MAX_RATIO:
+            raise XlsxBomb(
+                f"The part {member.filename!r} of the .xlsx file unpacks {ratio:,.0f} times "
+                f"larger than it is stored (at most {MAX_RATIO}); it was refused unread",
+                details={"member": member.filename, "ratio": round(ratio), "max": MAX_RATIO},
+            )
+    if total > max_unpacked:
+        raise XlsxBomb(
+            f"The .xlsx file unpacks to {total:,} bytes, more than {max_unpacked:,}",
+            details={"unpacked": total, "max": max_unpacked},
+        )
+    return archive
+
+
+def _first_sheet_member(archive: zipfile.ZipFile) -> str | None:
+    """The zip member of the workbook's first sheet (what calamine reads as index 0)."""
+    try:
+        workbook = archive.read("xl/workbook.xml")
+        rels = archive.read("xl/_rels/workbook.xml.rels")
+    except KeyError:
+        return None
+    sheet = re.search(rb"<(?:\w+:)?sheet\b[^>]*?\br:id=\"([^\"]+)\"", workbook)
+    if sheet is None:
+        return None
+    for rel in re.finditer(rb"<(?:\w+:)?Relationship\b[^>]*>", rels):
+        if re.search(rb"\bId=\"" + re.escape(sheet.group(1)) + rb"\"", rel.group(0)):
+            target = re.search(rb"\bTarget=\"([^\"]+)\"", rel.group(0))
+            if target is None:
+                return None
+            name = target.group(1).decode()
+            return name.lstrip("/") if name.startswith("/") else f"xl/{name}"
+    return None
+
+
+def _column_index(letters: bytes) -> int:
+    index = 0
+    for letter in letters:
+        index = index * 26 + (letter - 64)
+    return index - 1
+
+
+def _formula_cells(archive: zipfile.ZipFile) -> list[tuple[int, int]]:
+    """(row number, column index) of each formula cell of the first sheet. The sheet's XML is
+    streamed once looking for a formula tag; only a sheet that has one is searched cell by
+    cell."""
+    member = _first_sheet_member(archive)
+    if member is None or member not in archive.namelist():
+        return []
+    found = False
+    tail = b""
+    with archive.open(member) as stream:
+        while block := stream.read(_BLOCK):
+            if _FORMULA.search(tail + block):
+                found = True
+                break
+            tail = block[-16:]
+    if not found:
+        return []
+    xml = archive.read(member)
+    return [(int(row), _column_index(col)) for col, row in _CELL_WITH_FORMULA.findall(xml)]
+
+
+def _open_xlsx(path: Path, *, max_unpacked: int) -> Table:
+    with _check_zip(path, max_unpacked) as archive:
+        formulas = _formula_cells(archive)
+    try:
+        with python_calamine.CalamineWorkbook.from_path(str(path)) as workbook:
+            if not workbook.sheet_names:
+                raise EmptyTable("The workbook has no sheet")
+            sheet = workbook.get_sheet_by_index(0)
+            height = sheet.height
+            start_col = (sheet.start or (0, 0))[1]
+            first = next(iter(sheet.iter_rows()), [])
+    except (python_calamine.CalamineError, python_calamine.ZipError, python_calamine.XmlError):
+        raise TableUnreadable("The .xlsx file cannot be read: it is damaged") from None
+    except python_calamine.PasswordError:
+        raise TableUnreadable("The workbook is password-protected; save it without") from None
+    header = tuple(_cell_text(cell).strip() for cell in first)
+    while header and not header[-1]:
+        header = header[:-1]
+    if not any(header):
+        raise EmptyTable("The first sheet's first row must name the columns")
+    # Cells are numbered from the sheet's first used column, as calamine gives them.
+    formulas = [(row, column - start_col) for row, column in formulas]
+    return Table(
+        path, "xlsx", header, path.stat().st_size, max(0, height - 1), formula_cells=formulas
+    )
+
+
+def _xlsx_rows(table: Table) -> Iterator[tuple[int, list[str]]]:
+    with python_calamine.CalamineWorkbook.from_path(str(table.path)) as workbook:
+        sheet = workbook.get_sheet_by_index(0)
+        start_row = (sheet.start or (0, 0))[0]
+        rows = sheet.iter_rows()
+        next(rows, None)  # the header
+        number = start_row + 1
+        width = len(table.header)
+        for values in rows:
+            number += 1
+            cells = [_cell_text(value) for value in values]
+            while len(cells) > width and not cells[-1]:
+                cells.pop()
+            if any(cells):
+                yield number, cells

@@ -1,0 +1,66 @@
+"""`qtrack import`: the same service from the command line, for every kind and both formats."""
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tests.accounts.test_cli import create_user, qtrack
+from tests.factories.xlsx import write_xlsx
+from tests.items.test_cli import add_locations, show
+
+
+def test_an_xlsx_file_of_items_with_a_mapping(
+    cli: CliRunner, database_url: str, tmp_path: Path
+) -> None:
+    create_user(cli, database_url, "op", "--role", "operator")
+    add_locations(cli, database_url)
+    path = write_xlsx(
+        tmp_path / "stock.xlsx",
+        [["Kind", "Product", "Where"], ["material", "Talc", "WH-A"], ["bag", "Bag", None]],
+    )
+
+    result = qtrack(
+        cli, database_url, "import", str(path), "--as", "op",
+        "--map", "Kind=type", "--map", "Product=name", "--map", "Where=location",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == [
+        "  material: 1 (MAT-000001 … MAT-000001)",
+        "  bag: 1 (BAG-000001 … BAG-000001)",
+    ]
+    assert show(cli, database_url, "MAT-000001")["location"] == "WH-A"
+    # the mapping is remembered for this layout
+    again = qtrack(cli, database_url, "import", str(path), "--as", "op", "--dry-run")
+    assert again.exit_code == 0, again.output
+    assert "2 rows checked, no problems" in again.stdout
+
+
+def test_locations_and_their_problems(cli: CliRunner, database_url: str, tmp_path: Path) -> None:
+    create_user(cli, database_url, "boss", "--role", "admin")
+    path = tmp_path / "places.csv"
+    path.write_text("code,name,kind,parent\nB-1,Hall,building,S-1\nS-1,Site,site,\n")
+
+    result = qtrack(cli, database_url, "import", str(path), "--as", "boss", "--kind", "locations")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == ["  S-1", "  B-1"]
+
+    result = qtrack(cli, database_url, "import", str(path), "--as", "boss", "--kind", "locations")
+    assert result.exit_code == 1
+    assert "line 2, code: location 'B-1' already exists" in result.stderr
+    assert "error: import_invalid: 2 problems in 2 rows" in result.stderr
+
+
+def test_a_file_in_another_encoding_is_explained(
+    cli: CliRunner, database_url: str, tmp_path: Path
+) -> None:
+    create_user(cli, database_url, "op", "--role", "operator")
+    path = tmp_path / "latin.csv"
+    path.write_bytes("type,name\nmaterial,Müller\n".encode("cp1252"))
+
+    result = qtrack(cli, database_url, "import", str(path), "--as", "op")
+
+    assert result.exit_code == 1
+    assert "import_bad_encoding" in result.stderr
+    assert "line 2" in result.stderr

@@ -1,0 +1,107 @@
+"""An import's size limit (413), and a large import run by a background job with progress."""
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from qtrack.config import Settings
+from qtrack.core.state import AppState
+from qtrack.imports import progress
+from qtrack.jobs.runner import Runner
+from tests.conftest import make_settings
+from tests.imports.conftest import Floor, upload
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Imports over 4 KiB refused; over 1 KiB run in the background."""
+    return make_settings(database_url, import_max_bytes=4096, import_inline_max_bytes=1024)
+
+
+def rows(count: int) -> bytes:
+    return b"type,name\n" + b"".join(f"material,Lot {n}\n".encode() for n in range(count))
+
+
+async def test_a_file_over_the_limit_is_413(client: httpx.AsyncClient, floor: Floor) -> None:
+    too_big = rows(400)
+    assert len(too_big) > 4096
+
+    response = await upload(client, floor.operator, too_big)
+
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "import_too_large"
+    assert error["details"]["max_bytes"] == 4096
+
+
+async def test_a_body_far_over_the_limit_is_refused_before_it_is_read(
+    client: httpx.AsyncClient, floor: Floor
+) -> None:
+    response = await upload(client, floor.operator, b"x" * (4096 + 70_000))
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+@pytest.fixture
+def seen_progress(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int]]:
+    """Every (status, checked, written) an import's live progress showed."""
+    seen: list[tuple[str, int, int]] = []
+
+    class Watched(progress.Live):
+        def __setattr__(self, name: str, value: Any) -> None:
+            super().__setattr__(name, value)
+            if name in ("checked", "written", "status") and "written" in self.__dict__:
+                seen.append((self.status, self.checked, self.written))
+
+    def start(import_id: int, status: str) -> progress.Live:
+        live = progress._running[import_id] = Watched(status)
+        return live
+
+    monkeypatch.setattr(progress, "start", start)
+    return seen
+
+
+async def test_a_large_file_is_run_by_a_job_and_its_progress_can_be_followed(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    floor: Floor,
+    seen_progress: list[tuple[str, int, int]],
+) -> None:
+    content = rows(150)
+    assert 1024 < len(content) < 4096
+
+    queued = await upload(client, floor.operator, content)
+
+    assert queued.status_code == 202, queued.text
+    body = queued.json()
+    assert (body["status"], body["rows_total"], body["rows_written"]) == ("queued", 150, 0)
+    state: AppState = app.state.qtrack
+    assert await Runner(state, kind="worker", concurrency=1).run_until_idle() >= 1
+
+    done = (
+        await client.get(f"/api/v1/imports/{body['id']}", headers=floor.operator.headers)
+    ).json()
+    assert (done["status"], done["rows_checked"], done["rows_written"]) == ("done", 150, 150)
+    assert done["created"][0]["last"] == "MAT-000150"
+    assert done["time_left_s"] is None
+    assert ("writing", 150, 150) in seen_progress
+    item = await client.get("/api/v1/items/MAT-000150", headers=floor.operator.headers)
+    assert item.json()["name"] == "Lot 149"
+
+
+async def test_a_dry_run_in_the_background_writes_nothing(
+    client: httpx.AsyncClient, app: FastAPI, floor: Floor
+) -> None:
+    body = (await upload(client, floor.operator, rows(150), dry_run=True)).json()
+    state: AppState = app.state.qtrack
+    await Runner(state, kind="worker", concurrency=1).run_until_idle()
+
+    done = (
+        await client.get(f"/api/v1/imports/{body['id']}", headers=floor.operator.headers)
+    ).json()
+    assert (done["status"], done["rows_checked"], done["rows_written"]) == ("checked", 150, 0)
+    missing = await client.get("/api/v1/items/MAT-000001", headers=floor.operator.headers)
+    assert missing.status_code == 404

@@ -1,0 +1,53 @@
+"""`qtrack orders`, run as an operator and a supervisor would."""
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tests.accounts.test_cli import create_user, ok, qtrack
+from tests.items.test_cli import fails
+
+
+def test_draft_approve_receive_and_print_an_order(
+    cli: CliRunner, database_url: str, tmp_path: Path
+) -> None:
+    create_user(cli, database_url, "op", "--role", "operator")
+    create_user(cli, database_url, "sue", "--role", "supervisor")
+    out = ok(
+        qtrack(
+            cli, database_url, "orders", "create", "--supplier", "MedCo",
+            "--line", "supply:10:SYR-5ML", "--as", "op",
+        )
+    )  # fmt: skip
+    assert out.startswith("ORD-000001  draft  MedCo")
+    out = ok(
+        qtrack(cli, database_url, "orders", "add-line", "ORD-000001", "bag", "2", "--as", "op")
+    )
+    assert "2  bag" in out
+    ok(qtrack(cli, database_url, "orders", "submit", "ord-000001", "--as", "op"))
+    fails(
+        cli, database_url, "orders", "approve", "ORD-000001", "--as", "op",
+        code="permission_denied",
+    )  # fmt: skip
+    ok(qtrack(cli, database_url, "orders", "approve", "ORD-000001", "--as", "sue"))
+    fails(
+        cli, database_url, "orders", "receive", "ORD-000001", "--line", "1",
+        "--quantity", "11", "--as", "op", code="over_receive_reason_required",
+    )  # fmt: skip
+    out = ok(
+        qtrack(
+            cli, database_url, "orders", "receive", "ORD-000001",
+            "--data", "(01)09506000134352(17)271231(10)LOT1", "--line", "1",
+            "--quantity", "10", "--as", "op",
+        )
+    )  # fmt: skip
+    assert out.startswith("received: SUP-000001\nORD-000001  partly_received")
+    listed = ok(qtrack(cli, database_url, "orders", "list", "--status", "partly_received"))
+    assert "ORD-000001" in listed
+    pdf, sheet = tmp_path / "o.pdf", tmp_path / "o.csv"
+    ok(qtrack(cli, database_url, "orders", "print", "ORD-000001", "-o", str(pdf)))
+    ok(qtrack(cli, database_url, "orders", "print", "ORD-000001", "-o", str(sheet)))
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert "supply" in sheet.read_text()
+    shown = ok(qtrack(cli, database_url, "orders", "show", "ORD-000001"))
+    assert "SYR-5ML" in shown

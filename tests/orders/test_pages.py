@@ -1,0 +1,99 @@
+"""Order pages as a browser posts them: draft, steps, and the receive screen a scanner
+types into."""
+
+import re
+
+import httpx
+
+from tests.factories.accounts import csrf_of, web_login
+from tests.orders.conftest import Team
+
+
+async def test_draft_submit_approve_and_receive_from_the_pages(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    await web_login(client, "op")
+    listing = await client.get("/orders")
+    assert listing.status_code == 200
+    assert 'id="new-order"' in listing.text
+    assert 'href="/orders"' in listing.text  # the navigation names the section
+    token = csrf_of(listing.text)
+    made = await client.post("/orders", data={"csrf_token": token, "supplier": "MedCo <EU>"})
+    assert (made.status_code, made.headers["location"]) == (303, "/orders/ORD-000001")
+
+    refused = await client.post(
+        "/orders/ORD-000001/lines",
+        data={"csrf_token": token, "type": "supply", "quantity": "-1"},
+    )
+    assert refused.status_code == 422
+    assert 'aria-invalid="true" aria-describedby="e-quantity"' in refused.text
+    for line in (
+        {"type": "supply", "quantity": "10", "supplier_ref": "09506000134352"},
+        {"type": "bag", "quantity": "2"},
+    ):
+        added = await client.post("/orders/ORD-000001/lines", data={"csrf_token": token, **line})
+        assert added.status_code == 303, added.text
+    page = await client.get("/orders/ORD-000001")
+    assert "MedCo &lt;EU&gt;" in page.text
+    assert page.text.count("data-line=") == 2
+    assert 'id="step-submit"' in page.text
+    assert 'id="step-approve"' not in page.text
+    forged = await client.post("/orders/ORD-000001/step", data={"step": "submit"})
+    assert forged.status_code == 403
+    submitted = await client.post(
+        "/orders/ORD-000001/step", data={"csrf_token": token, "step": "submit"}
+    )
+    assert submitted.status_code == 303
+    early = await client.get("/orders/ORD-000001/receive")
+    assert 'id="not-receiving"' in early.text
+
+    await web_login(client, "sue")
+    page = await client.get("/orders/ORD-000001")
+    approved = await client.post(
+        "/orders/ORD-000001/step", data={"csrf_token": csrf_of(page.text), "step": "approve"}
+    )
+    assert approved.status_code == 303
+    again = await client.post(
+        "/orders/ORD-000001/step", data={"csrf_token": csrf_of(page.text), "step": "approve"}
+    )
+    assert again.status_code == 409
+    assert 'id="order-error"' in again.text
+
+    await web_login(client, "op")
+    # Scanning the order's QR (its page's URL) opens its receive screen.
+    found = await client.get(
+        "/orders/receive", params={"order": "HTTP://127.0.0.1:8000/ORDERS/ORD-000001"}
+    )
+    assert (found.status_code, found.headers["location"]) == (303, "/orders/ORD-000001/receive")
+    screen = await client.get("/orders/ORD-000001/receive")
+    token = csrf_of(screen.text)
+    attempt = re.search(r'name="client_event_id" value="([0-9a-f]+)"', screen.text)
+    assert attempt is not None
+    scan = {
+        "csrf_token": token,
+        "client_event_id": attempt.group(1),
+        "data": "(01)09506000134352(17)271231(10)LOT9",
+    }
+    over = await client.post("/orders/ORD-000001/receive", data={**scan, "quantity": "12"})
+    assert over.status_code == 422
+    assert "say why more is taken in" in over.text
+    received = await client.post("/orders/ORD-000001/receive", data={**scan, "quantity": "10"})
+    assert received.status_code == 303, received.text
+    # The same form sent twice (a double click) is one receipt.
+    twice = await client.post("/orders/ORD-000001/receive", data={**scan, "quantity": "10"})
+    assert twice.status_code == 303
+    after = await client.get("/orders/ORD-000001/receive")
+    assert 'id="last-receipt"' in after.text
+    assert "Received 10 on line 1: SUP-000001." in after.text
+    assert after.text.count("data-receipt=") == 1
+    bags = await client.post(
+        "/orders/ORD-000001/receive",
+        data={"csrf_token": token, "line": "2", "quantity": "2", "client_event_id": "b"},
+    )
+    assert bags.status_code == 303
+    done = await client.get("/orders/ORD-000001")
+    assert '<span class="muted" id="order-status">received</span>' in done.text
+    assert 'id="receive-link"' not in done.text
+
+    await web_login(client, "vic")
+    assert (await client.get("/orders")).status_code == 403
