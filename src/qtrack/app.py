@@ -37,6 +37,8 @@ from qtrack.core.state import AppState
 from qtrack.core.system import SystemCollector, watched_paths
 from qtrack.core.templating import STATIC_DIR
 from qtrack.dashboard import pages as dashboard_pages
+from qtrack.expiry import api as expiry_api
+from qtrack.expiry import pages as expiry_pages
 from qtrack.exports import api as exports_api
 from qtrack.history import api as history_api
 from qtrack.imports import api as imports_api
@@ -74,6 +76,7 @@ from qtrack.workflow import pages as workflow_pages
 log = structlog.get_logger("qtrack.app")
 # The shipped migrations' head cannot change while the process runs; read the scripts once.
 _schema_head = functools.cache(migrations.head_revision)
+_known_revisions = functools.cache(lambda: frozenset(migrations.revisions()))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -101,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=metrics,
             limiter=create_rate_limiter(redis),
             schema_head=schema_head,
+            known_revisions=_known_revisions(),
         )
         app.state.qr_cache = QrCache(redis=redis)
         if metrics is not None:
@@ -139,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     wiring.provide(app)
     # The scan paths first: Starlette tries routes in order, and every route tried before
     # the one that matches costs CPU on the busiest requests (item lookup, scan, changes).
+    app.include_router(expiry_api.router)  # before items: /items/fefo is not an item's code
     app.include_router(items_api.router)
     app.include_router(codes_api.router)
     app.include_router(containers_api.router)
@@ -164,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(orders_api.router)
     app.include_router(reports_api.router)
     app.include_router(shipments_pages.router)
+    app.include_router(expiry_pages.router)
     app.include_router(orders_pages.router)
     app.include_router(reports_pages.router)
     app.include_router(locations_pages.router)

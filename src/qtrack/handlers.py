@@ -8,6 +8,7 @@ a domain that adds a module with handlers adds one line here.
 
 from qtrack.audit import jobs as audit_jobs  # signs a checkpoint over the chain heads hourly
 from qtrack.events import feed as events_feed  # runs the change feed's consumers
+from qtrack.expiry import jobs as expiry_jobs  # the daily expiry sweep
 from qtrack.imports import jobs as imports_jobs  # runs large imports in the background
 from qtrack.integrations.webhooks import consumer as webhooks_consumer  # fan-out and delivery
 from qtrack.jobs import housekeeping as jobs_housekeeping  # prunes finished jobs daily
@@ -18,6 +19,7 @@ from qtrack.reports import jobs as reports_jobs  # mails the end-of-day summary 
 __all__ = [
     "audit_jobs",
     "events_feed",
+    "expiry_jobs",
     "imports_jobs",
     "jobs_housekeeping",
     "registered_jobs",

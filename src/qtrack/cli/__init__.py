@@ -14,6 +14,7 @@ from qtrack.cli import (
     backup,
     db,
     epcis,
+    expiry,
     exports,
     imports,
     items,
@@ -63,6 +64,7 @@ app.add_typer(epcis.app, name="epcis")
 app.add_typer(shipments.app, name="shipments")
 app.add_typer(orders.app, name="orders")
 app.add_typer(reports.app, name="reports")
+app.add_typer(expiry.app, name="expiry")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)
 app.add_typer(exports.app, name="export")

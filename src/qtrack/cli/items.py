@@ -321,5 +321,6 @@ def items_quantity(
             actor=actor,
             reason=body.reason,
             context=writes.context_of(body),
+            settings=get_settings(),
         ),
     )

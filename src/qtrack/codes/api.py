@@ -26,6 +26,7 @@ from qtrack.items import service as items_service
 from qtrack.items.errors import (
     InsufficientQuantity,
     ItemArchived,
+    ItemExpired,
     ItemNotFound,
     QuantityNotTracked,
     ReasonRequired,
@@ -83,6 +84,7 @@ async def verify_code(
         ItemTypeNotFound,
         LocationNotFound,
         ItemArchived,
+        ItemExpired,
         TransitionNotAllowed,
         SamePerson,
         ReasonRequired,

@@ -225,6 +225,7 @@ async def scan(
             actor=principal,
             reason=action.reason,
             context=context,
+            settings=settings,
         )
     result.result = changed
     result.item = changed.item

@@ -4,7 +4,6 @@ Thin edges: each page loads what it renders through the domains' services, in a 
 of queries whatever the number of rows, and renders it into the signed-in layout.
 """
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -14,8 +13,8 @@ from starlette.responses import Response
 from qtrack.accounts.deps import CurrentPrincipal, require, require_any
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
-from qtrack.core.clock import utcnow
 from qtrack.core.deps import SessionDep, StateDep
+from qtrack.expiry import service as expiry_service
 from qtrack.history import service as history_service
 from qtrack.inventory import service as inventory_service
 from qtrack.item_types import service as item_types
@@ -108,16 +107,8 @@ async def dashboard(
             }
             for r in rows
         ]
-        soon = utcnow().date() + timedelta(days=30)
-        context["expiring_before"] = soon.isoformat()
-        context["expiring"], _ = await items_service.list_items(
-            session,
-            filters=items_service.ItemFilter(
-                expiring_before=soon, not_in_states=await done_with_states(session)
-            ),
-            sort="code",
-            cursor=None,
-            limit=10,
+        context["expiring"], context["expired"] = await expiry_service.panels(
+            session, state.settings, done_with=await done_with_states(session), limit=10
         )
         context["low_stock"] = await items_service.low_stock(session, limit=10)
     if principal.can(Permission.EVENT_READ):

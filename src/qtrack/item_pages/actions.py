@@ -241,7 +241,7 @@ async def item_quantity(
         },
         change=lambda body, _: changes.change_quantity(
             session, code=code, kind=body.kind, amount=body.amount, actor=actor,
-            reason=body.reason, context=EventContext(),
+            reason=body.reason, context=EventContext(), settings=state.settings,
         ),
         done=lambda body, events: {"done": body.kind, "amount": str(body.amount)},
         field_of=lambda exc: "amount" if exc.code == "insufficient_quantity" else None,

@@ -21,7 +21,7 @@ from qtrack.core.errors import QtrackError
 from qtrack.core.pagination import decode_key_cursor, encode_cursor
 from qtrack.item_pages.pages import bulk_form_context
 from qtrack.item_types import service as item_types
-from qtrack.items import create
+from qtrack.items import create, rules
 from qtrack.items import service as items_service
 from qtrack.items.schemas import ItemCreate
 from qtrack.locations import service as locations_service
@@ -34,6 +34,8 @@ Reader = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
 Creator = Annotated[Principal, Depends(require(Permission.ITEM_CREATE))]
 
 PAGE_SIZE = 50
+# The items list's expiry filter: live items expiring within their type's window, or expired.
+EXPIRY_CHOICES = {"soon": "Expiring soon", "expired": "Expired"}
 # Form fields of the new-item page, in the order they are shown.
 ITEM_FIELDS = (
     "type",
@@ -60,6 +62,8 @@ async def items_list(
     status: Annotated[str | None, Query(max_length=64)] = None,
     location: Annotated[str | None, Query(max_length=64)] = None,
     expiring_before: Annotated[str | None, Query(max_length=10)] = None,
+    expiry: Annotated[str | None, Query(max_length=16)] = None,
+    expiring_within_days: Annotated[str | None, Query(max_length=4)] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
     """Items with filters and search, a page at a time."""
@@ -69,6 +73,8 @@ async def items_list(
         "status": status or "",
         "location": (location or "").strip().upper(),
         "expiring_before": expiring_before or "",
+        "expiry": expiry if expiry in EXPIRY_CHOICES else "",
+        "expiring_within_days": (expiring_within_days or "").strip(),
     }
     error = None
     items: list[Any] = []
@@ -80,6 +86,10 @@ async def items_list(
             status=form["status"] or None,
             location=form["location"] or None,
             expiring_before=_date(form["expiring_before"]),
+            expiring_soon=form["expiry"] == "soon",
+            expired=True if form["expiry"] == "expired" else None,
+            expiring_within_days=_days(form["expiring_within_days"]),
+            today=rules.site_today(state.settings),
             q=form["q"] or None,
         )
         items, next_key = await items_service.list_items(
@@ -101,15 +111,26 @@ async def items_list(
             "error": error,
             "item_types": types,
             "styles": styles,
+            "expiry_choices": EXPIRY_CHOICES,
             "statuses": sorted({(k[1], v["label"]) for k, v in styles.items()}),
             "next_query": {**query, "cursor": encode_cursor(next_key)} if next_key else None,
             "first_query": query if cursor else None,
+            "export_query": query,  # the Export links download what these filters show
             # Where the bulk result page links back to: this very page of the list.
             "back": {**query, "cursor": cursor} if cursor else query,
             **await bulk_form_context(session, principal),
         },
         status_code=400 if error else 200,
     )
+
+
+def _days(value: str) -> int | None:
+    if not value:
+        return None
+    days = int(value)
+    if not 0 <= days <= 3650:
+        raise ValueError(days)
+    return days
 
 
 def _date(value: str) -> date | None:

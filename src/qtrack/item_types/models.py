@@ -27,6 +27,8 @@ class ItemType(TimestampMixin, Base):
     tracks_expiry: Mapped[bool] = mapped_column(default=False)
     can_contain: Mapped[bool] = mapped_column(default=False)
     low_stock_threshold: Mapped[Decimal | None] = mapped_column(QUANTITY)
+    # How many days before its expiry date an item of this type counts as "expiring soon".
+    expiry_window_days: Mapped[int] = mapped_column(default=30, server_default="30")
     attribute_schema: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # The label template its labels print with when none is asked for (None: the server's).
     label_template_key: Mapped[str | None] = mapped_column(

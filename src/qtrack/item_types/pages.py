@@ -34,6 +34,7 @@ TEXT_FIELDS = (
     "workflow",
     "unit",
     "low_stock_threshold",
+    "expiry_window_days",
     "label_template",
 )
 FLAGS = ("tracks_quantity", "tracks_expiry", "can_contain")
@@ -44,6 +45,7 @@ _MESSAGES = {
     "missing": "Required",
     "string_too_short": "Required",
     "decimal_parsing": "A number, e.g. 10",
+    "int_parsing": "A whole number, e.g. 30",
     "dict_type": 'The schema must be a JSON object, e.g. {"type": "object"}',
 }
 _PATTERNS = {
@@ -72,6 +74,7 @@ def _values_of(item_type: ItemType) -> dict[str, Any]:
         "workflow": item_type.workflow.key,
         "unit": item_type.unit,
         "low_stock_threshold": "" if threshold is None else str(threshold),
+        "expiry_window_days": str(item_type.expiry_window_days),
         "label_template": item_type.label_template_key or "",
         "attribute_schema": json.dumps(schema, indent=2) if schema else "",
         **{k: getattr(item_type, k) for k in FLAGS},
@@ -83,6 +86,8 @@ def _parse(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {k: values[k] for k in (*TEXT_FIELDS, *FLAGS)}
     data["low_stock_threshold"] = values["low_stock_threshold"] or None
     data["label_template"] = values["label_template"] or None
+    if not values["expiry_window_days"]:  # empty: the default (a new type) or as it is
+        data.pop("expiry_window_days")
     text = values["attribute_schema"].strip()
     if len(text) > MAX_SCHEMA_CHARS:
         errors["attribute_schema"] = f"At most {MAX_SCHEMA_CHARS:,} characters"
@@ -186,7 +191,7 @@ async def new_item_type_form(
 ) -> Response:
     """The form to define a new kind of item."""
     values: dict[str, Any] = dict.fromkeys(TEXT_FIELDS, "") | dict.fromkeys(FLAGS, False)
-    values |= {"unit": "pcs", "attribute_schema": ""}
+    values |= {"unit": "pcs", "attribute_schema": "", "expiry_window_days": "30"}
     return await _form_page(request, session, principal, state.settings, values=values)
 
 

@@ -39,6 +39,9 @@ TemplateRef = Annotated[
     Field(description="Key of the label template its labels print with by default"),
 ]
 Threshold = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
+ExpiryWindow = Annotated[
+    int, Field(ge=0, le=3650, description='Days before expiry an item counts as "expiring soon"')
+]
 AttributeSchema = Annotated[
     dict[str, Any], Field(description="JSON Schema (draft 2020-12) the items' attributes must fit")
 ]
@@ -63,6 +66,7 @@ class ItemTypeCreate(BaseModel):
     tracks_expiry: bool = False
     can_contain: bool = False
     low_stock_threshold: Threshold | None = None
+    expiry_window_days: ExpiryWindow = 30
     attribute_schema: AttributeSchema = Field(default_factory=dict)
     label_template: TemplateRef | None = None
 
@@ -81,6 +85,7 @@ class ItemTypeUpdate(BaseModel):
     tracks_expiry: bool | None = None
     can_contain: bool | None = None
     low_stock_threshold: Threshold | None = None
+    expiry_window_days: ExpiryWindow | None = None
     attribute_schema: AttributeSchema | None = None
     label_template: TemplateRef | None = None
 
@@ -103,6 +108,7 @@ class ItemTypeRead(BaseModel):
     tracks_expiry: bool
     can_contain: bool
     low_stock_threshold: Decimal | None = Field(description='A decimal string, e.g. "10"')
+    expiry_window_days: int = Field(description='Days before expiry an item is "expiring soon"')
     attribute_schema: dict[str, Any]
     label_template: str | None = Field(description="Key of the template its labels print with")
     initial_state: str
@@ -122,6 +128,7 @@ class ItemTypeRead(BaseModel):
             tracks_expiry=item_type.tracks_expiry,
             can_contain=item_type.can_contain,
             low_stock_threshold=plain_decimal(item_type.low_stock_threshold),
+            expiry_window_days=item_type.expiry_window_days,
             attribute_schema=item_type.attribute_schema,
             label_template=item_type.label_template_key,
             initial_state=definition.initial,

@@ -32,6 +32,7 @@ from qtrack.items.errors import (
     IfMatchRequired,
     InsufficientQuantity,
     ItemArchived,
+    ItemExpired,
     ItemNotFound,
     QuantityNotTracked,
     ReasonRequired,
@@ -230,6 +231,7 @@ async def edit_item(
         PERMISSION_ERRORS,
         CHANGE_ERRORS,
         TransitionNotAllowed,
+        ItemExpired,
         SamePerson,
         ReasonRequired,
         SignatureRequired,
@@ -296,12 +298,20 @@ async def move_item(
 @router.post(
     "/items/{code}/quantity",
     response_model=ChangeResult,
-    responses=errors(CHANGE_ERRORS, QuantityNotTracked, InsufficientQuantity, ReasonRequired),
+    responses=errors(
+        CHANGE_ERRORS, QuantityNotTracked, InsufficientQuantity, ItemExpired, ReasonRequired
+    ),
 )
 async def change_quantity(
-    code: str, body: QuantityRequest, actor: Counter, session: SessionDep, request: Request
+    code: str,
+    body: QuantityRequest,
+    actor: Counter,
+    session: SessionDep,
+    state: StateDep,
+    request: Request,
 ) -> StarletteResponse:
-    """Dispense, consume, receive, or adjust to a counted quantity (never below zero)."""
+    """Dispense, consume, receive, or adjust to a counted quantity (never below zero); an
+    expired item is not dispensed or consumed."""
 
     return await apply_once(
         request,
@@ -316,6 +326,7 @@ async def change_quantity(
             actor=actor,
             reason=body.reason,
             context=writes.context_of(body),
+            settings=state.settings,
         ),
     )
 

@@ -6,6 +6,7 @@ actions, CLI): the item's row locked and read in one statement, the rules, the e
 was read and written (`writes`).
 """
 
+from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
@@ -52,11 +53,12 @@ async def change_status(
 ) -> ChangeResult:
     """Move an item to another state of its workflow and record the event."""
     row = await writes.lock(session, code)
+    definition = await rules.definition_for(session, row)
     chosen, signature = await rules.check_transition(
         session,
         settings,
         limiter,
-        definition=await rules.definition_for(session, row),
+        definition=definition,
         item_id=row.id,
         status=row.status,
         transition=transition,
@@ -66,6 +68,8 @@ async def change_status(
         password=password,
         origin=origin,
     )
+    if rules.uses_up(chosen):
+        rules.refuse_if_expired(row, definition, rules.site_today(settings), _VERBS[chosen.name])
     (recorded,) = await events_service.record(
         session,
         actor,
@@ -99,6 +103,10 @@ async def change_status(
     )
 
 
+# How a refusal names what an expired item may not be (by transition or quantity change).
+_VERBS: defaultdict[str, str] = defaultdict(
+    lambda: "used", {"dispense": "dispensed", "consume": "consumed"}
+)
 _QUANTITY_PERMISSION = {
     "dispense": Permission.ITEM_DISPENSE,
     "consume": Permission.ITEM_DISPENSE,
@@ -116,9 +124,12 @@ async def change_quantity(
     actor: Principal,
     reason: str | None,
     context: EventContext,
+    settings: Settings | None = None,
 ) -> ChangeResult:
     """Dispense, consume, receive (each more than 0) or adjust to a counted quantity (0 or
-    more); never below zero. An adjustment to what is already there records nothing."""
+    more); never below zero. An adjustment to what is already there records nothing. An
+    expired item is not dispensed or consumed (409 item_expired); `settings` say where the
+    site is, for today's date (UTC without them)."""
     permission = _QUANTITY_PERMISSION[kind]
     if not actor.can(permission):
         raise PermissionDenied(details={"missing": [permission.value]})
@@ -137,6 +148,9 @@ async def change_quantity(
     row = await writes.lock(session, code)
     if not row.tracks_quantity:
         raise QuantityNotTracked(details={"type": row.type_key})
+    if kind in ("dispense", "consume"):
+        definition = await rules.definition_for(session, row)
+        rules.refuse_if_expired(row, definition, rules.site_today(settings), _VERBS[kind])
     current = row.quantity or Decimal(0)
     if kind in ("dispense", "consume"):
         new = current - amount

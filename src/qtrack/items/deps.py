@@ -6,10 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
+from qtrack.core.deps import StateDep
+from qtrack.items import rules
 from qtrack.items.service import ItemFilter
 
 
 def item_filter(
+    state: StateDep,
     item_type: Annotated[str | None, Query(alias="type")] = None,
     status: str | None = None,
     location: Annotated[
@@ -21,6 +24,17 @@ def item_filter(
     batch: str | None = None,
     gtin: str | None = None,
     expiring_before: date | None = None,
+    expiring_within_days: Annotated[
+        int | None,
+        Query(ge=0, le=3650, description="Live items expiring from today to N days from now"),
+    ] = None,
+    expiring_soon: Annotated[
+        bool, Query(description="Live items expiring within their item type's window")
+    ] = False,
+    expired: Annotated[
+        bool | None,
+        Query(description="true: past their expiry date or in the expired state, not used up"),
+    ] = None,
     archived: bool = False,
     q: Annotated[
         str | None, Query(min_length=1, max_length=100, description="Code, name or batch contains")
@@ -35,6 +49,10 @@ def item_filter(
         batch=batch,
         gtin=gtin,
         expiring_before=expiring_before,
+        expiring_within_days=expiring_within_days,
+        expiring_soon=expiring_soon,
+        expired=expired,
+        today=rules.site_today(state.settings),
         archived=archived,
         q=q,
     )

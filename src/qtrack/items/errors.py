@@ -38,6 +38,13 @@ class InsufficientQuantity(Conflict):
     code, message = "insufficient_quantity", "Not enough quantity: it may not go below zero"
 
 
+class ItemExpired(Conflict):
+    """Past its expiry date, or in its workflow's expired state: it may not be dispensed,
+    consumed or shipped. The message names the date."""
+
+    code, message = "item_expired", "The item has expired; it cannot be used"
+
+
 class ContainerClosed(Conflict):
     """The container's state is closed (e.g. a sealed or dispatched bag): nothing goes in or
     comes out. Raised here, not in `containers`: a move takes an item out of its container."""

@@ -1,15 +1,19 @@
 """The rules a change must pass: the workflow's transitions and the item type's fields."""
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts import service as accounts_service
 from qtrack.accounts.audit import Origin
 from qtrack.accounts.deps import PermissionDenied
+from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.config import Settings
+from qtrack.core.clock import utcnow
 from qtrack.core.errors import ValidationFailed
 from qtrack.core.ratelimit import RateLimiter
 from qtrack.events import service as events_service
@@ -17,15 +21,17 @@ from qtrack.events.service import Signature
 from qtrack.item_types.attributes import validate_attributes
 from qtrack.item_types.models import ItemType
 from qtrack.items.errors import (
+    ItemExpired,
     ItemNotFound,
     ReasonRequired,
     SamePerson,
     SignatureRequired,
     TransitionNotAllowed,
 )
+from qtrack.items.models import Item
 from qtrack.workflow import service as workflow_service
 from qtrack.workflow.models import Workflow
-from qtrack.workflow.schemas import Transition, WorkflowDefinition
+from qtrack.workflow.schemas import State, Transition, WorkflowDefinition
 
 # Parsed workflow definitions by (id, updated_at): the lookup reads only the workflow's id and
 # version with the item, and the definition's JSON is loaded and parsed once per version.
@@ -169,3 +175,71 @@ def check_fields(item_type: ItemType, fields: Mapping[str, Any], loc: list[str])
     attributes = fields.get("attributes")
     if attributes is not None:
         validate_attributes(item_type, attributes, [*loc, "attributes"])
+
+
+# Transitions that use an item up, whatever the workflow calls its states: those that need
+# the dispensing permission, and any named dispense or consume.
+_USING_UP = frozenset({"dispense", "consume"})
+
+
+def uses_up(transition: Transition) -> bool:
+    """Whether taking this transition dispenses or consumes the item."""
+    return transition.permission == Permission.ITEM_DISPENSE or transition.name in _USING_UP
+
+
+def site_today(settings: Settings | None) -> date:
+    """Today's date where the site is (QTRACK_TIMEZONE): an expiry date is a local day."""
+    now = utcnow()
+    return (now.astimezone(settings.zone) if settings is not None else now).date()
+
+
+def is_past(expiry_on: date | None, today: date) -> bool:
+    """Whether an expiry date has passed: an item may be used on its expiry day itself."""
+    return expiry_on is not None and expiry_on < today
+
+
+def refuse_if_expired(row: Any, definition: WorkflowDefinition, today: date, verb: str) -> None:
+    """409 item_expired, naming the date, when the item is past its expiry date or in its
+    workflow's expired state."""
+    expired: State | None = definition.expired_state
+    past = is_past(row.expiry_on, today)
+    if not past and not (expired is not None and row.status == expired.key):
+        return
+    when = f"on {row.expiry_on.isoformat()}" if row.expiry_on is not None else "(no date)"
+    raise ItemExpired(
+        f"{row.code} expired {when}; it cannot be {verb}",
+        details={
+            "code": row.code,
+            "expiry_on": row.expiry_on.isoformat() if row.expiry_on is not None else None,
+            "status": row.status,
+        },
+    )
+
+
+async def refuse_if_expired_inside(
+    session: AsyncSession, container: Any, today: date, verb: str
+) -> None:
+    """409 item_expired when the item, or anything packed inside it at any depth, has
+    expired (a bag of supplies goes on a bill whole)."""
+    refuse_if_expired(container, await definition_for(session, container), today, verb)
+    frontier = [container.id]
+    while frontier:
+        level = (
+            await session.execute(
+                select(
+                    Item.id,
+                    Item.code,
+                    Item.status,
+                    Item.expiry_on,
+                    ItemType.workflow_id,
+                    Workflow.updated_at.label("workflow_updated_at"),
+                )
+                .join(ItemType, Item.type_id == ItemType.id)
+                .join(Workflow, ItemType.workflow_id == Workflow.id)
+                .where(Item.parent_id.in_(frontier), Item.archived.is_(False))
+                .order_by(Item.code)
+            )
+        ).all()
+        for row in level:
+            refuse_if_expired(row, await definition_for(session, row), today, verb)
+        frontier = [row.id for row in level]

@@ -7,20 +7,23 @@ unpack).
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import and_, false, not_, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from qtrack.accounts.principal import Principal
+from qtrack.core.clock import utcnow
+from qtrack.item_types import service as item_types_service
 from qtrack.item_types.models import ItemType
 from qtrack.items import repository, rules
 from qtrack.items.errors import ItemNotFound
 from qtrack.items.models import Item
 from qtrack.items.schemas import ItemRead
 from qtrack.locations import service as locations_service
+from qtrack.workflow import service as workflow_service
 
 
 async def read_item(session: AsyncSession, item_id: int) -> ItemRead:
@@ -95,6 +98,15 @@ class ItemFilter:
     batch: str | None = None
     gtin: str | None = None
     expiring_before: date | None = None
+    # Live items expiring from today to today + N days (not yet expired).
+    expiring_within_days: int | None = None
+    # Live items expiring within their own type's window (`item_type.expiry_window_days`).
+    expiring_soon: bool = False
+    # True: past their expiry date or in their workflow's expired state (and not used up);
+    # False: neither.
+    expired: bool | None = None
+    # The day the expiry filters count from (None: today in UTC); the callers pass the site's.
+    today: date | None = None
     archived: bool = False
     q: str | None = None
     # (item type key, state) pairs left out, e.g. lots that are done with.
@@ -124,6 +136,12 @@ async def item_conditions(session: AsyncSession, filters: ItemFilter) -> list[An
         conditions.append(Item.gtin == filters.gtin)
     if filters.expiring_before:
         conditions.append(Item.expiry_on < filters.expiring_before)
+    if (
+        filters.expired is not None
+        or filters.expiring_within_days is not None
+        or filters.expiring_soon
+    ):
+        conditions += await _expiry_conditions(session, filters)
     if filters.q:
         conditions.append(repository.text_search(filters.q))
     if filters.not_in_states:
@@ -143,6 +161,89 @@ async def list_items(
     items = [repository.to_item_read(r) for r in rows]
     next_cursor = repository.cursor_value(sort, rows[-1][0]) if len(rows) == limit else None
     return items, next_cursor
+
+
+async def soonest_to_expire(
+    session: AsyncSession, *, filters: ItemFilter, limit: int
+) -> list[ItemRead]:
+    """The first items of a filter by expiry date, soonest (or longest expired) first: a
+    short list for a panel, not paged."""
+    stmt = repository.item_rows().where(*await item_conditions(session, filters))
+    stmt = stmt.order_by(Item.expiry_on.is_(None), Item.expiry_on, Item.id).limit(limit)
+    return [repository.to_item_read(r) for r in (await session.execute(stmt)).all()]
+
+
+@dataclass(frozen=True)
+class ExpiryStates:
+    """What the expiry filters need of the item types: (type id, state) pairs of each
+    workflow's expired state, of the terminal states that are not it (used up: dispensed,
+    consumed, destroyed), and each type's "expiring soon" window in days."""
+
+    expired: frozenset[tuple[int, str]]
+    done: frozenset[tuple[int, str]]
+    windows: dict[int, int]
+    # States an item may be used (dispensed, consumed) from: those a using-up transition
+    # leaves; in a workflow without one (supplies are counted out), every live state.
+    usable: frozenset[tuple[int, str]] = frozenset()
+
+
+async def expiry_states(session: AsyncSession) -> ExpiryStates:
+    """The expired and used-up states and the windows of every item type (one query)."""
+    expired: set[tuple[int, str]] = set()
+    done: set[tuple[int, str]] = set()
+    windows: dict[int, int] = {}
+    usable: set[tuple[int, str]] = set()
+    for item_type in await item_types_service.list_item_types(session):
+        windows[item_type.id] = item_type.expiry_window_days
+        definition = workflow_service.definition_of(item_type.workflow)
+        using = {s for t in definition.transitions if rules.uses_up(t) for s in t.from_}
+        for state in definition.states:
+            if state.expired:
+                expired.add((item_type.id, state.key))
+            elif state.terminal:
+                done.add((item_type.id, state.key))
+            elif state.key in using or not using:
+                usable.add((item_type.id, state.key))
+    return ExpiryStates(frozenset(expired), frozenset(done), windows, frozenset(usable))
+
+
+def expiry_conditions(filters: ItemFilter, states: ExpiryStates, today: date) -> list[Any]:
+    """The WHERE conditions of a filter's expiry parts."""
+    pair = tuple_(Item.type_id, Item.status)
+    in_expired = pair.in_(sorted(states.expired)) if states.expired else false()
+    live = pair.not_in(sorted(states.done)) if states.done else true()
+    past = Item.expiry_on < today
+    conditions: list[Any] = []
+    if filters.expired is True:
+        conditions += [or_(past, in_expired), live]
+    elif filters.expired is False:
+        conditions += [or_(Item.expiry_on.is_(None), Item.expiry_on >= today), not_(in_expired)]
+    if filters.expiring_within_days is not None or filters.expiring_soon:
+        conditions += [Item.expiry_on >= today, not_(in_expired), live]
+    if filters.expiring_within_days is not None:
+        conditions.append(Item.expiry_on <= today + timedelta(days=filters.expiring_within_days))
+    if filters.expiring_soon:
+        by_window: dict[int, list[int]] = {}
+        for type_id, days in states.windows.items():
+            by_window.setdefault(days, []).append(type_id)
+        conditions.append(
+            or_(
+                false(),
+                *(
+                    and_(
+                        Item.type_id.in_(sorted(type_ids)),
+                        Item.expiry_on <= today + timedelta(days=days),
+                    )
+                    for days, type_ids in sorted(by_window.items())
+                ),
+            )
+        )
+    return conditions
+
+
+async def _expiry_conditions(session: AsyncSession, filters: ItemFilter) -> list[Any]:
+    today = filters.today or utcnow().date()
+    return expiry_conditions(filters, await expiry_states(session), today)
 
 
 async def low_stock(session: AsyncSession, *, limit: int) -> list[ItemRead]:

@@ -100,6 +100,10 @@ async def _move_all(
         raise ShipmentEmpty(f"Shipment {shipment.number} has no containers")
     # Lock in code order (as packing does), then check every one before changing any.
     items = [await writes.lock(session, code) for code in codes]
+    if transition == DISPATCH:  # nothing expired leaves, even if it expired on the bill
+        today = rules.site_today(settings)
+        for item in items:
+            await rules.refuse_if_expired_inside(session, item, today, "shipped")
     blocking = []
     for item in items:
         definition = await rules.definition_for(session, item)

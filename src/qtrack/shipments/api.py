@@ -10,6 +10,7 @@ from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.idempotency import IdempotencyKeyReused
 from qtrack.core.openapi import binary, errors
+from qtrack.items.errors import ItemExpired
 from qtrack.locations.service import LocationNotFound
 from qtrack.shipments import actions, bill, repository, service
 from qtrack.shipments import errors as shipment_errors
@@ -44,6 +45,7 @@ router = APIRouter(
         shipment_errors.ContainersBlocked,
         shipment_errors.LineNotFound,
         shipment_errors.InvalidScan,
+        ItemExpired,
         LocationNotFound,
         IdempotencyKeyReused,
     ),

@@ -218,6 +218,7 @@ async def add_line(
     shipment = await get_shipment(session, ref, lock=True)
     _editable(shipment)
     item = await _container(session, settings, actor, code)
+    await rules.refuse_if_expired_inside(session, item, rules.site_today(settings), "shipped")
     taken = await _open_line_of(session, item.id)
     if taken is not None:
         if taken[0] == shipment.id:

@@ -160,6 +160,11 @@ class PushResult(BaseModel):
         default=None, description="applied: the item now; conflict: the server's current item"
     )
     version: int | None = Field(default=None, description="applied: the item's new version")
+    events: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="applied: the history events it recorded (none: it changed nothing)",
+    )
+    uuid: str | None = Field(default=None, description="create: the new item's UUID")
 
 
 class PushAnswer(BaseModel):

@@ -12,7 +12,7 @@ MATERIAL: dict[str, Any] = {
         {"key": "rejected", "label": "Rejected", "colour": "#cf222e"},
         {"key": "dispensed", "label": "Dispensed", "colour": "#8250df", "terminal": True},
         {"key": "consumed", "label": "Consumed", "colour": "#57606a", "terminal": True},
-        {"key": "expired", "label": "Expired", "colour": "#9a6700"},
+        {"key": "expired", "label": "Expired", "colour": "#9a6700", "expired": True},
         {"key": "destroyed", "label": "Destroyed", "colour": "#24292f", "terminal": True},
     ],
     "transitions": [
@@ -112,7 +112,13 @@ SUPPLY: dict[str, Any] = {
         {"key": "in_stock", "label": "In stock", "colour": "#1a7f37"},
         {"key": "low", "label": "Low", "colour": "#bf8700"},
         {"key": "out", "label": "Out", "colour": "#cf222e"},
-        {"key": "expired", "label": "Expired", "colour": "#57606a", "terminal": True},
+        {
+            "key": "expired",
+            "label": "Expired",
+            "colour": "#57606a",
+            "terminal": True,
+            "expired": True,
+        },
     ],
     "transitions": [
         {"name": "mark_low", "from": ["in_stock"], "to": "low"},

@@ -65,7 +65,7 @@ _CBV = {
 def _blank_state() -> dict[str, Any]:
     return {
         "key": "", "label": "", "colour": DEFAULT_COLOUR, "terminal": False, "closed": False,
-        "epcis_disposition": "",
+        "expired": False, "epcis_disposition": "",
     }  # fmt: skip
 
 
@@ -124,7 +124,7 @@ def read_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any], dict[str,
         states.append(
             {"key": first(row, "key"), "label": first(row, "label"),
              "colour": first(row, "colour"), "terminal": "terminal" in row,
-             "closed": "closed" in row,
+             "closed": "closed" in row, "expired": "expired" in row,
              "epcis_disposition": first(row, "epcis_disposition")}
         )  # fmt: skip
     errors: dict[str, str] = {}

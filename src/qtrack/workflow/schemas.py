@@ -44,6 +44,11 @@ class State(BaseModel):
     # For containers in this state: whether their contents are fixed (a sealed or dispatched
     # bag): nothing may be packed into them or taken out.
     closed: bool = False
+    # The state expired items are in: the expiry sweep moves an item past its expiry date
+    # here, by a transition of the workflow that leads to it. At most one state a workflow;
+    # none: the sweep leaves such items as they are and reports them. Left out of the stored
+    # definition when not set, so workflows that never set it read as before.
+    expired: bool = Field(default=False, exclude_if=lambda value: not value)
     # The CBV disposition of an item in this state, for EPCIS (None: qtrack's default; left
     # out of the stored definition then, so workflows that never set it read as before).
     epcis_disposition: Disposition | None = Field(default=None, exclude_if=_unset)
@@ -105,6 +110,9 @@ class WorkflowDefinition(BaseModel):
                 names[(source, t.name)] = t.to
             if t.signature_required and not t.signature_meaning:
                 problems.append(f"transition '{t.name}' requires a signature but gives no meaning")
+        expired = [s.key for s in self.states if s.expired]
+        if len(expired) > 1:
+            problems.append(f"more than one expired state: {', '.join(expired)}")
         terminal = {s.key for s in self.states if s.terminal}
         for t in self.transitions:
             leaving = sorted(set(t.from_) & terminal)
@@ -132,6 +140,11 @@ class WorkflowDefinition(BaseModel):
     def state(self, key: str) -> State | None:
         """The state with this key."""
         return next((s for s in self.states if s.key == key), None)
+
+    @property
+    def expired_state(self) -> State | None:
+        """The state expired items are in (None: the workflow has none)."""
+        return next((s for s in self.states if s.expired), None)
 
     def transitions_from(self, state: str) -> list[Transition]:
         """What can be done from a state."""

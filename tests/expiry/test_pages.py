@@ -1,0 +1,75 @@
+"""The expiry pages: the dashboard's panels, the items list's filter, the /expiry page and
+its sweep button."""
+
+import re
+
+import httpx
+
+from qtrack.core.db import Database
+from tests.expiry.conftest import day, supply
+from tests.factories.accounts import AppLogin, csrf_of, signed_in
+
+
+def _codes(html: str, section: str) -> list[str]:
+    part = html.split(f'id="{section}"', 1)[1].split("</section>", 1)[0]
+    return re.findall(r'<a href="/items/([A-Z]+-\d+)">', part)
+
+
+async def test_the_dashboard_shows_what_expires_soon_and_what_has_expired(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin
+) -> None:
+    await signed_in(client, db, "op", "operator")
+    empty = (await client.get("/")).text
+    assert "Nothing expires soon." in empty
+    assert "Nothing has expired." in empty
+    late = await supply(client, admin, day(20))
+    soon = await supply(client, admin, day(3))
+    gone = await supply(client, admin, day(-1))
+    await supply(client, admin, day(45))
+    html = (await client.get("/")).text
+    assert _codes(html, "expiring-soon") == [soon, late]  # soonest first
+    assert _codes(html, "expired") == [gone]
+    assert 'href="/items?expiry=soon"' in html
+
+
+async def test_the_items_list_filters_by_expiry(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin
+) -> None:
+    await signed_in(client, db, "op", "operator")
+    soon = await supply(client, admin, day(3))
+    gone = await supply(client, admin, day(-1))
+    listed = await client.get("/items", params={"expiry": "expired"})
+    assert listed.status_code == 200
+    assert gone in listed.text
+    assert soon not in listed.text
+    assert '<option value="expired" selected>' in listed.text
+    listed = await client.get("/items", params={"expiry": "soon"})
+    assert soon in listed.text
+    assert gone not in listed.text
+    listed = await client.get("/items", params={"expiring_within_days": "2"})
+    assert soon not in listed.text
+    bad = await client.get("/items", params={"expiring_within_days": "x"})
+    assert bad.status_code == 400
+    assert 'role="alert"' in bad.text
+
+
+async def test_the_expiry_page_lists_and_a_supervisor_sweeps_from_it(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin
+) -> None:
+    soon = await supply(client, admin, day(3))
+    gone = await supply(client, admin, day(-1))
+    await signed_in(client, db, "op", "operator")
+    page = await client.get("/expiry")
+    assert page.status_code == 200
+    assert _codes(page.text, "expired") == [gone]
+    assert _codes(page.text, "expiring") == [soon]
+    assert "Sweep now" not in page.text  # an operator may not
+    client.cookies.clear()
+    await signed_in(client, db, "sue", "supervisor")
+    page = await client.get("/expiry")
+    assert "Sweep now" in page.text
+    swept = await client.post("/expiry/sweep", data={"csrf_token": csrf_of(page.text)})
+    assert swept.status_code == 200, swept.text
+    assert "1 expired, 0 left" in swept.text
+    item = (await client.get(f"/api/v1/items/{gone}", headers=admin.headers)).json()
+    assert item["status"] == "expired"

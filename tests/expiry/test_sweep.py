@@ -1,0 +1,119 @@
+"""The expiry sweep: items past their expiry date move to their workflow's expired state as
+system events with the reason, once, whoever runs it (API, job, CLI, two at a time)."""
+
+import asyncio
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from qtrack.core.db import Database
+from qtrack.core.state import AppState
+from qtrack.events.models import Event
+from qtrack.expiry import jobs as expiry_jobs
+from qtrack.expiry import service
+from qtrack.jobs import registry
+from qtrack.jobs.registry import JobContext
+from tests.accounts.test_cli import ok, qtrack
+from tests.expiry.conftest import day, supply, today
+from tests.factories.accounts import AppLogin
+from tests.factories.items import codes_of, register
+
+
+async def _sweep(client: httpx.AsyncClient, who: AppLogin) -> dict[str, object]:
+    answer = await client.post("/api/v1/expiry/sweep", headers=who.headers)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, object] = answer.json()
+    return body
+
+
+async def test_the_sweep_expires_what_its_workflow_lets_it_and_reports_the_rest(
+    client: httpx.AsyncClient, admin: AppLogin, kit: str
+) -> None:
+    old_supply = await supply(client, admin, day(-1))
+    fresh_supply = await supply(client, admin, day(0))
+    old_kit = (await register(client, admin, type=kit, expiry_on=day(-5)))["code"]
+    # A received lot: the material workflow expires lots from quarantine on, not before.
+    received = (await register(client, admin, type="material", expiry_on=day(-2)))["code"]
+    done = await _sweep(client, admin)
+    assert done["today"] == today().isoformat()
+    expired = {e["code"]: e for e in done["expired"]}  # type: ignore[attr-defined]
+    assert set(expired) == {old_supply, old_kit}
+    assert expired[old_kit]["before"] == "ready"
+    assert expired[old_kit]["after"] == "gone_off"
+    assert expired[old_supply]["after"] == "expired"
+    assert done["left"] == [
+        {
+            "code": received,
+            "type": "material",
+            "expiry_on": day(-2),
+            "status": "received",
+            "why": "its workflow has no way from 'received' to 'expired'",
+        }
+    ]
+    events = await client.get(f"/api/v1/items/{old_kit}/events", headers=admin.headers)
+    last = events.json()["items"][0]  # newest first
+    assert last["type"] == "status_changed"
+    assert last["actor"] is None  # the system
+    assert last["reason"] == f"Past its expiry date ({day(-5)})"
+    assert last["after"] == {"status": "gone_off", "transition": "spoil"}
+    fresh = (await client.get(f"/api/v1/items/{fresh_supply}", headers=admin.headers)).json()
+    assert fresh["status"] == "in_stock"
+    # Idempotent: a second sweep expires nothing more and records nothing.
+    again = await _sweep(client, admin)
+    assert again["expired"] == []
+    assert [e["code"] for e in again["left"]] == [received]  # type: ignore[attr-defined]
+    events_again = await client.get(f"/api/v1/items/{old_kit}/events", headers=admin.headers)
+    assert len(events_again.json()["items"]) == len(events.json()["items"])
+    stats = (await client.get("/api/v1/stats", headers=admin.headers)).json()
+    counted = {(r["type"], r["status"]): r["count"] for r in stats["by_type_status"]}
+    assert counted[("kit", "gone_off")] == 1
+    assert ("kit", "ready") not in counted
+
+
+async def test_only_a_supervisor_may_run_the_sweep_on_demand(
+    client: httpx.AsyncClient, operator: AppLogin
+) -> None:
+    refused = await client.post("/api/v1/expiry/sweep", headers=operator.headers)
+    assert refused.status_code == 403
+
+
+async def test_the_daily_job_is_scheduled_and_sweeps_in_batches(
+    client: httpx.AsyncClient, admin: AppLogin, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert any(s.name == "expiry.sweep" for s in registry.schedules())
+    codes = await codes_of(client, admin, 5, type="supply", quantity="1", expiry_on=day(-1))
+    monkeypatch.setattr(service, "BATCH", 2)
+    state: AppState = app.state.qtrack
+    await expiry_jobs.sweep(JobContext(state, "expiry.sweep"), {})
+    for code in codes:
+        item = (await client.get(f"/api/v1/items/{code}", headers=admin.headers)).json()
+        assert item["status"] == "expired"
+
+
+@pytest.mark.postgres_only
+async def test_two_sweeps_at_once_expire_each_item_once(
+    client: httpx.AsyncClient, admin: AppLogin, db: Database, app: FastAPI
+) -> None:
+    codes = await codes_of(client, admin, 40, type="supply", quantity="1", expiry_on=day(-1))
+    settings = app.state.qtrack.settings
+
+    async def one() -> int:
+        async with db.session_scope() as session:
+            done = await service.sweep(session, settings, size=7)
+            return len(done.expired)
+
+    counts = await asyncio.gather(one(), one(), one())
+    assert sum(counts) == len(codes)
+    async with db.session_scope("read") as session:
+        recorded = await session.scalar(
+            select(func.count()).select_from(Event).where(Event.reason.like("Past its expiry%"))
+        )
+    assert recorded == len(codes)
+
+
+def test_the_cli_sweeps_and_says_what_it_did(cli: CliRunner, database_url: str) -> None:
+    out = ok(qtrack(cli, database_url, "expiry", "sweep"))
+    assert out.strip() == f"{today().isoformat()}: 0 expired, 0 left"
