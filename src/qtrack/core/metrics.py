@@ -165,6 +165,12 @@ class Metrics:
             ["type", "outcome"],
             registry=own,
         )
+        self.job_runs = Counter(
+            "qtrack_job_runs",
+            "Job attempts finished, by job and outcome (done, retry, dead)",
+            ["job", "outcome"],
+            registry=own,
+        )
         self.errors_last_hour = Gauge(
             "qtrack_http_errors_last_hour",
             "Error responses in the last hour, by class (4xx, 5xx)",
