@@ -171,6 +171,16 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
+    asyncio.run(recreate_database(args.database_url))
+    try:
+        scenario(args)
+    finally:
+        if not args.keep:
+            asyncio.run(drop_database(args.database_url))
+
+
+def scenario(args: argparse.Namespace) -> None:
+    """Start the layout, load it, break it, check the database, print the table."""
     load_before = load_average()
     started_at = datetime.now(UTC)
     dsn = asyncpg_dsn(args.database_url)
@@ -188,7 +198,6 @@ def main() -> None:
     }
     events: list[str] = []
 
-    asyncio.run(recreate_database(args.database_url))
     with tempfile.TemporaryDirectory(prefix="qtrack-layout-") as tmp:
         work = Path(tmp)
         env["QTRACK_METRICS_DIR"] = str(work / "metrics")
@@ -275,10 +284,10 @@ def main() -> None:
             time.sleep(2)
             servers[0].run()
             worker.run()
-            back = wait_until("server 1 again", lambda: healthy(apps[0]))
+            back = wait_until("server 1 again", lambda: healthy(apps[0]), timeout_s=300)
             events.append(f"server 1 serving again {back + 2:.1f} s after the kill")
             worker_back = wait_until(
-                "the worker again", lambda: asyncio.run(worker_alive(dsn, killed_at))
+                "the worker again", lambda: asyncio.run(worker_alive(dsn, killed_at)), 300
             )
             events.append(f"worker alive again {worker_back + 2:.1f} s after the kill")
 
@@ -300,14 +309,10 @@ def main() -> None:
                 fh.close()
         _sent, acked = read_acks(acks)
 
-    try:
-        lost, duplicated, items_off, counts_ok = asyncio.run(check_writes(dsn, acked))
-        touched, sample = asyncio.run(_item_ids(dsn, acked, 2000))
-        breaks = asyncio.run(check_chains(args.database_url, touched + sample))
-        written = asyncio.run(_status_events(dsn, state.last_event_id))
-    finally:
-        if not args.keep:
-            asyncio.run(drop_database(args.database_url))
+    lost, duplicated, items_off, counts_ok = asyncio.run(check_writes(dsn, acked))
+    touched, sample = asyncio.run(_item_ids(dsn, acked, 2000))
+    breaks = asyncio.run(check_chains(args.database_url, touched + sample))
+    written = asyncio.run(_status_events(dsn, state.last_event_id))
 
     scans, writes = results["scans"], results["writes"]
     rows: list[list[object]] = [

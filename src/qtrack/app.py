@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "startup", version=__version__, database=db.engine.dialect.name, redis=redis is not None
         )
         runner = app.state.job_runner = await job_probes.start_in_process(app.state.qtrack)
-        job_probes.install(app.state.qtrack, runner)
+        job_probes.install(app.state.qtrack)
         try:
             yield
         finally:

@@ -115,6 +115,7 @@ async def items_list(
             "statuses": sorted({(k[1], v["label"]) for k, v in styles.items()}),
             "next_query": {**query, "cursor": encode_cursor(next_key)} if next_key else None,
             "first_query": query if cursor else None,
+            "export_query": query,  # the Export links download what these filters show
             # Where the bulk result page links back to: this very page of the list.
             "back": {**query, "cursor": cursor} if cursor else query,
             **await bulk_form_context(session, principal),
