@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -64,14 +64,42 @@ def qtrack_server(env: Mapping[str, str], workers: int = 1) -> Iterator[Server]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("server exited during startup")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=0.5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.02)
+        _wait_until_up(proc, f"{base}/healthz", lambda status: status == 200)
+        yield Server(proc, base, time.perf_counter() - started)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def _wait_until_up(proc: subprocess.Popen[bytes], url: str, ok: Callable[[int], bool]) -> None:
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited during startup")
+        try:
+            if ok(httpx.get(url, timeout=0.5).status_code):
+                return
+        except httpx.TransportError:
+            time.sleep(0.02)
+
+
+@contextmanager
+def reference_server(dsn: str, workers: int = 2) -> Iterator[Server]:
+    """Start `benchmarks/reference.py` (the bare ASGI app on asyncpg) under the same HTTP
+    server as `qtrack serve`, and stop it afterwards."""
+    port = free_port()
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "benchmarks.reference", "--dsn", dsn),
+            *("--port", str(port), "--workers", str(workers)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # It answers 401 to anything without a token: any answer means it is up.
+        _wait_until_up(proc, f"{base}/api/v1/items/x", lambda status: status == 401)
         yield Server(proc, base, time.perf_counter() - started)
     finally:
         proc.terminate()

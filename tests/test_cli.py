@@ -4,6 +4,7 @@ import asyncio
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from typer.testing import CliRunner, Result
 from qtrack import __version__, migrations
 from qtrack.accounts.models import SecurityEvent, User
 from qtrack.cli import app
+from qtrack.cli.db import ensure_migrated
 from qtrack.config import Settings, get_settings
 from qtrack.core.db import Database
 from qtrack.core.security import verify_password
@@ -195,6 +197,22 @@ def test_serve_refuses_a_database_behind_head(cli: CliRunner, tmp_path: Path) ->
     line = _one_line_error(result, "database_not_migrated: ")
     head = migrations.head_revision()
     assert f"(at 0005, this qtrack needs {head}): run `qtrack db upgrade`" in line
+
+
+def test_serve_goes_on_with_a_warning_on_a_database_a_newer_release_migrated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'newer.db'}"
+    migrations.upgrade(url, "head")
+    with sqlite3.connect(tmp_path / "newer.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_next'")
+    settings = Settings(_env_file=None, database_url=url)
+    ensure_migrated(settings)  # no SystemExit: a rolling upgrade restarts old servers too
+    head = migrations.head_revision()
+    assert capsys.readouterr().err == (
+        f"warning: the database is at 9999_next, newer than this qtrack ({head}): "
+        "upgrade this installation\n"
+    )
 
 
 def test_a_refused_admin_password_says_which_rule(cli: CliRunner, tmp_path: Path) -> None:

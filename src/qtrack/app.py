@@ -76,6 +76,7 @@ from qtrack.workflow import pages as workflow_pages
 log = structlog.get_logger("qtrack.app")
 # The shipped migrations' head cannot change while the process runs; read the scripts once.
 _schema_head = functools.cache(migrations.head_revision)
+_known_revisions = functools.cache(lambda: frozenset(migrations.revisions()))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=metrics,
             limiter=create_rate_limiter(redis),
             schema_head=schema_head,
+            known_revisions=_known_revisions(),
         )
         app.state.qr_cache = QrCache(redis=redis)
         if metrics is not None:
@@ -115,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "startup", version=__version__, database=db.engine.dialect.name, redis=redis is not None
         )
         runner = app.state.job_runner = await job_probes.start_in_process(app.state.qtrack)
-        job_probes.install(app.state.qtrack, runner)
+        job_probes.install(app.state.qtrack)
         try:
             yield
         finally:

@@ -149,6 +149,27 @@ async def test_readyz_fails_while_the_schema_is_behind(settings: Settings) -> No
     )
 
 
+async def test_readyz_serves_on_while_a_newer_release_has_migrated(settings: Settings) -> None:
+    """A rolling upgrade: the new release migrated the database; the old servers stay in the
+    load balancer until they are replaced."""
+    app, lifespan = await start_app(settings)
+    try:
+        async with app.state.qtrack.db.session_scope() as session:
+            await session.execute(text("UPDATE alembic_version SET version_num = '9999_next'"))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.get("/readyz")
+    finally:
+        await lifespan.__aexit__(None, None, None)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    head = migrations.head_revision()
+    assert body["checks"]["schema"] == (
+        f"degraded: at 9999_next, newer than this qtrack ({head}): upgrade this server"
+    )
+
+
 async def test_readyz_fails_on_a_database_never_migrated(empty_database_url: str) -> None:
     settings = Settings(
         _env_file=None, env="test", database_url=empty_database_url, log_level="ERROR"

@@ -71,3 +71,34 @@ async def test_redis_outage_falls_back_to_this_process() -> None:
         assert (await limiter.recent("f", 60)).count == 1
     finally:
         await dead.aclose()
+
+
+async def test_far_from_the_limit_redis_is_asked_only_now_and_then(redis_url: str) -> None:
+    first, second = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    one, two = RedisRateLimiter(first), RedisRateLimiter(second)
+    try:
+        counts = [(await one.hit("busy", 60, 1000)).count for _ in range(10)]
+        assert counts == list(range(1, 11))  # this process's view counts every hit
+        # Only the first hit went to Redis: the other worker sees one, and its own.
+        assert (await two.hit("busy", 60)).count == 2
+        one.SYNC_S = 0  # stale at once: the next hit reconciles, adding the nine it kept
+        assert (await one.hit("busy", 60, 1000)).count == 12
+        assert (await two.hit("busy", 60)).count == 13
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_near_the_limit_every_hit_is_counted_in_redis(redis_url: str) -> None:
+    first, second = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    one, two = RedisRateLimiter(first), RedisRateLimiter(second)
+    try:
+        # A limit of 8: a quarter of it is the margin, so past 6 every hit is exact.
+        for _ in range(6):
+            await two.hit("near", 60)
+        assert (await one.hit("near", 60, 8)).count == 7
+        assert (await two.hit("near", 60, 8)).count == 8
+        assert (await one.hit("near", 60, 8)).count == 9  # over: the caller refuses it
+    finally:
+        await first.aclose()
+        await second.aclose()

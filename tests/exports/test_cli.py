@@ -52,6 +52,9 @@ def test_export_events_and_locations(cli: CliRunner, database_url: str) -> None:
     assert out == ""
     out, _ = exported(cli, database_url, "shipments")
     assert out.startswith("\ufeffid,number,status")
+    out, said = exported(cli, database_url, "orders", "--status", "draft")
+    assert out.startswith("\ufeffid,code,status,supplier")
+    assert said == "0 orders exported"
 
 
 def test_export_refuses_what_names_nothing_and_leaves_no_file(

@@ -229,3 +229,23 @@ async def test_each_kind_needs_the_permission_to_read_it(
     assert response.json()["error"]["code"] == "permission_denied"
     response = await client.get("/api/v1/exports/items")
     assert response.status_code == 401
+
+
+async def test_orders_export(client: httpx.AsyncClient, admin: AppLogin, db: Database) -> None:
+    for supplier, lines in (("Medline", [{"type": "supply", "quantity": "10"}]), ("Acme", [])):
+        made = await client.post(
+            "/api/v1/orders", json={"supplier": supplier, "lines": lines}, headers=admin.headers
+        )
+        assert made.status_code == 201, made.text
+    orders = lines_of(
+        await client.get("/api/v1/exports/orders?format=jsonl", headers=admin.headers)
+    )
+    assert [(o["supplier"], o["status"], o["lines"]) for o in orders] == [
+        ("Acme", "draft", 0),
+        ("Medline", "draft", 1),
+    ]
+    rows = rows_of_csv(await client.get("/api/v1/exports/orders?q=med", headers=admin.headers))
+    assert [r["supplier"] for r in rows] == ["Medline"]
+    viewer = await logged_in(client, db, "vic", "viewer")
+    refused = await client.get("/api/v1/exports/orders", headers=viewer.headers)
+    assert refused.status_code == 403

@@ -62,6 +62,10 @@ async def test_the_server_runs_jobs_in_process_and_stops_its_runner(settings: Se
 
         await _until(done)
         assert calls == [job_id]
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            metrics = (await client.get("/metrics")).text
+        assert 'qtrack_job_runs_total{job="test.inline",outcome="done"} 1.0' in metrics
     finally:
         await lifespan.__aexit__(None, None, None)
     assert _runner_tasks() == []

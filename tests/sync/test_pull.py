@@ -1,15 +1,19 @@
 """Pull: a first sync pages through everything once, later pulls bring what changed, cursors
 that cannot be read on are refused with codes that say to start again."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import select
 
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
 from qtrack.core.db import Database
 from qtrack.core.pagination import decode_cursor, encode_cursor
+from qtrack.locations.models import Location
 from qtrack.sync.cursor import VERSION
 from tests.conftest import start_app
 from tests.factories.accounts import AppLogin, logged_in
@@ -246,3 +250,32 @@ async def test_restock_orders_are_synced_to_those_who_may_read_them(
     seen = Replica(viewer)
     await seen.pull(client)
     assert "order" not in {kind for kind, _ in seen.records}
+
+
+@pytest.mark.postgres_only
+async def test_a_table_change_that_commits_late_still_arrives(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin, operator: AppLogin
+) -> None:
+    await create_location(client, admin, "SLOW")
+    await create_location(client, admin, "FAST")
+    device = Replica(operator)
+    await device.pull(client)
+    async with db.session_scope() as session:
+        # A slow transaction stamps its change now but commits only later ...
+        slow = await session.scalar(select(Location).where(Location.code == "SLOW"))
+        assert slow is not None
+        slow.name = "Renamed slowly"
+        await session.flush()
+        await asyncio.sleep(0.05)
+        # ... while a later change commits at once and a pull reads past both times.
+        quick = await client.patch(
+            "/api/v1/locations/FAST", json={"name": "Quick"}, headers=admin.headers
+        )
+        assert quick.status_code == 200
+        await device.pull(client)
+        assert device.of("location")["FAST"]["name"] == "Quick"
+        assert device.of("location")["SLOW"]["name"] != "Renamed slowly"
+    # Committed now, stamped before the change the device has already seen: the overlap
+    # brings it all the same.
+    await device.pull(client)
+    assert device.of("location")["SLOW"]["name"] == "Renamed slowly"

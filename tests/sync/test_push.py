@@ -152,6 +152,10 @@ async def test_each_change_is_answered_alone_and_refusals_are_kept(
     assert (await client.get(REFUSED, headers=supervisor.headers)).json()["items"] == []
     denied = await client.get(REFUSED, params={"everyone": True}, headers=operator.headers)
     assert denied.status_code == 403
+    # Counted for /metrics, by type and outcome.
+    metrics = (await client.get("/metrics")).text
+    assert 'qtrack_sync_pushed_changes_total{outcome="applied",type="move"} 1.0' in metrics
+    assert 'qtrack_sync_pushed_changes_total{outcome="rejected",type="unknown"} 1.0' in metrics
 
 
 async def test_a_change_id_used_for_another_change_is_refused(
@@ -255,3 +259,28 @@ async def test_the_same_batch_sent_twice_at_once_is_applied_once(
     async with db.session_scope("read") as session:
         rows = await session.scalar(select(func.count()).select_from(SyncChange))
     assert rows == 6
+
+
+async def test_a_change_the_api_already_made_under_its_id_is_not_made_again(
+    client: httpx.AsyncClient, db: Database, operator: AppLogin
+) -> None:
+    (lot,) = await codes_of(client, operator, 1, quantity="10")
+    change = new_id()
+    direct = await client.post(
+        f"/api/v1/items/{lot}/quantity",
+        json={"kind": "dispense", "amount": "1", "client_event_id": change},
+        headers=operator.headers,
+    )
+    assert direct.status_code == 200
+    before = await events(db)
+    # The answer was lost; the device queued the dispense and pushes it under the same id.
+    answer = await push(
+        client,
+        operator,
+        {"id": change, "type": "quantity", "item": lot, "kind": "dispense", "amount": "1"},
+    )
+    (result,) = answer["results"]
+    assert result["outcome"] == "applied"
+    assert result["version"] == direct.json()["item"]["version"]
+    assert await events(db) == before
+    assert Decimal((await item(client, operator, lot))["quantity"]) == 9

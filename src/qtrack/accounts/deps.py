@@ -122,8 +122,9 @@ async def _limit_api_rate(state: AppState, principal: Principal) -> None:
         if principal.token_id
         else f"api:session:{principal.session_id}"
     )
-    window = await state.limiter.hit(key, 60)
-    if window.count > state.settings.api_rate_limit_per_minute:
+    limit = state.settings.api_rate_limit_per_minute
+    window = await state.limiter.hit(key, 60, limit)
+    if window.count > limit:
         raise ApiRateLimited(headers={"Retry-After": str(window.retry_after_s)})
 
 

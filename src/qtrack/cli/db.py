@@ -22,10 +22,20 @@ def reachable(settings: Settings) -> None:
 
 
 def ensure_migrated(settings: Settings) -> None:
-    """Refuse to go on with a database that is not at this qtrack's migration head."""
+    """Refuse to go on with a database behind this qtrack's migration head (or never
+    migrated); go on, with a warning, on one a newer release migrated."""
     current = run_with_db(settings, lambda db: db.schema_revision())
     head = qmigrations.head_revision()
     if current == head:
+        return
+    if current is not None and current not in qmigrations.revisions():
+        # A newer release migrated it during a rolling upgrade (docs/deploy.md): this code
+        # keeps working on the added schema, so a restart of an old server must not fail.
+        typer.echo(
+            f"warning: the database is at {current}, newer than this qtrack ({head}): "
+            "upgrade this installation",
+            err=True,
+        )
         return
     where = "" if current is None else f" (at {current}, this qtrack needs {head})"
     fail("database_not_migrated", f"database is not migrated{where}: run `qtrack db upgrade`")

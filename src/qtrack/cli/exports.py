@@ -23,7 +23,7 @@ from qtrack.integrations.epcis.query import parse_time
 from qtrack.items.service import ItemFilter
 
 app = typer.Typer(
-    help="Data out: items, events, locations or bills as CSV, .xlsx or JSON Lines.",
+    help="Data out: items, events, locations, bills or orders as CSV, .xlsx or JSON Lines.",
     no_args_is_help=True,
 )
 
@@ -175,3 +175,14 @@ def export_shipments(
 ) -> None:
     """Bills, newest first, with their number of containers."""
     _export(lambda session: sources.shipments(session, status=status, q=q), fmt, out)
+
+
+@app.command("orders")
+def export_orders(
+    fmt: FormatOption = "csv",
+    out: OutOption = None,
+    status: Annotated[str | None, typer.Option(help="draft, submitted, approved...")] = None,
+    q: QOption = None,
+) -> None:
+    """Restock orders, newest first, with their number of lines."""
+    _export(lambda session: sources.orders(session, status=status, q=q), fmt, out)

@@ -31,16 +31,31 @@ def serve(
         # The workers about to start share this folder; what earlier runs left is stale.
         settings.metrics_dir.mkdir(parents=True, exist_ok=True)
         forget_dead_processes(settings.metrics_dir, everything=True)
-    uvicorn.run(
+    run_server(
         "qtrack.app:create_app",
-        factory=True,
         host=host or settings.host,
         port=port or settings.port,
         workers=workers or settings.workers,
+        trusted_proxies=settings.trusted_proxies,
+    )
+
+
+def run_server(
+    app: str, *, host: str, port: int, workers: int, trusted_proxies: list[str] | None = None
+) -> None:
+    """Serve an ASGI app factory ("module:function") over HTTP: the one place that says which
+    server and how (the benchmarks' reference app is served by it too, to compare like with
+    like)."""
+    uvicorn.run(
+        app,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
         log_config=None,  # create_app configures structured logging in every worker
         server_header=False,
         # The client address (rate limits, security log) is taken from X-Forwarded-For only
         # when the connection comes from one of these proxies.
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or None,
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=trusted_proxies or None,
     )

@@ -40,6 +40,7 @@ async def _work(settings: Settings, concurrency: int) -> None:
     db = Database(settings)
     redis = create_redis(settings)
     ticker = None
+    metrics = None
     if settings.metrics_enabled and settings.metrics_dir is not None:
         # The web workers' /metrics and /admin/system then count this process too.
         enable_multiprocess(settings.metrics_dir)
@@ -48,7 +49,7 @@ async def _work(settings: Settings, concurrency: int) -> None:
         db.slow_query_listeners.append(metrics.slow_queries.inc)
         ticker = start_refreshing(metrics)
     state = AppState(
-        settings=settings, db=db, redis=redis, metrics=None, limiter=create_rate_limiter(redis)
+        settings=settings, db=db, redis=redis, metrics=metrics, limiter=create_rate_limiter(redis)
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -47,8 +47,8 @@ async def readyz(request: Request) -> Response:
     try:
         revision = await asyncio.wait_for(state.db.schema_revision(), CHECK_TIMEOUT_S)
         checks["database"] = "ok"
-        checks["schema"] = _schema_check(revision, state.schema_head)
-        if checks["schema"] != "ok":
+        checks["schema"] = _schema_check(revision, state.schema_head, state.known_revisions)
+        if not checks["schema"].startswith(("ok", "degraded")):
             status_code = 503
     except Exception as exc:  # any failure means "not ready"; say which
         cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) and exc.__cause__ else exc
@@ -94,11 +94,15 @@ async def readyz(request: Request) -> Response:
     return ORJSONResponse({"status": overall, "checks": checks}, status_code=status_code)
 
 
-def _schema_check(revision: str | None, head: str | None) -> str:
+def _schema_check(revision: str | None, head: str | None, known: frozenset[str]) -> str:
     if head is None or revision == head:
         return "ok"
     if revision is None:
         return "not migrated: run `qtrack db upgrade`"
+    if known and revision not in known:
+        # A newer release migrated the database (its migrations add, never take away, so this
+        # code still works on it): serving on is what makes a rolling upgrade invisible.
+        return f"degraded: at {revision}, newer than this qtrack ({head}): upgrade this server"
     return f"at {revision}, this qtrack expects {head}: run `qtrack db upgrade`"
 
 

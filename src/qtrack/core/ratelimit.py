@@ -2,7 +2,12 @@
 
 Two kinds:
 * fixed windows (`hit`), cheap enough for every API request: a counter per key per window,
-  aligned to the epoch so every worker agrees;
+  aligned to the epoch so every worker agrees. Given the limit, the Redis counter is not
+  asked on every hit: each process counts locally and reconciles with Redis (adds what it
+  counted, reads the total) at most every `SYNC_S` seconds, and on every hit once the total
+  it knows of comes within a quarter of the limit. Far from the limit a request costs no
+  network round trip; near it the count is exact again, so all workers together can go over
+  a limit only by what they counted in the last `SYNC_S` while under three quarters of it;
 * sliding logs (`add_event` / `recent`), exact over the last `window_s` seconds, for rare
   events where a burst across a window edge must not double the allowance (failed logins).
 
@@ -55,8 +60,10 @@ class RateLimiter(ABC):
         return self.kind
 
     @abstractmethod
-    async def hit(self, key: str, window_s: int) -> Window:
-        """Count one event in the key's current fixed window; return the new count."""
+    async def hit(self, key: str, window_s: int, limit: int | None = None) -> Window:
+        """Count one event in the key's current fixed window; return the new count. With the
+        limit the caller enforces, the count may come from this process's reconciled view
+        while it is well below the limit (see the module's docstring)."""
 
     @abstractmethod
     async def add_event(self, key: str, window_s: int) -> tuple[int, str]:
@@ -92,7 +99,7 @@ class MemoryRateLimiter(RateLimiter):
         for key in [k for k, v in self._logs.items() if not v or v[-1][0] < now - 86_400]:
             del self._logs[key]
 
-    async def hit(self, key: str, window_s: int) -> Window:
+    async def hit(self, key: str, window_s: int, limit: int | None = None) -> Window:
         now = time.time()
         self._sweep(now)
         index, retry = _fixed_window(window_s, now)
@@ -126,17 +133,31 @@ class MemoryRateLimiter(RateLimiter):
         return Window(len(events), _retry_after(first, window_s, now))
 
 
+@dataclass
+class _Slot:
+    """One process's view of a shared fixed-window counter."""
+
+    index: int  # the window
+    total: int = 0  # the shared count as Redis last said (this process's hits included)
+    pending: int = 0  # hits counted here since, not yet added in Redis
+    synced: bool = False
+    syncing: bool = False
+    synced_at: float = 0.0
+
+
 class RedisRateLimiter(RateLimiter):
     """Counters in Redis, shared by every worker; per-process fallback when Redis fails."""
 
     kind = "redis"
     RETRY_REDIS_AFTER_S = 5.0
+    SYNC_S = 0.25  # how stale this process's view of a shared count may be, far from a limit
 
     def __init__(self, redis: Redis, prefix: str = "qtrack:rl") -> None:
         self.redis = redis
         self.prefix = prefix
         self.fallback = MemoryRateLimiter()
         self._down_until = 0.0
+        self._slots: dict[tuple[str, int], _Slot] = {}
 
     def in_force(self) -> str:
         """`in-process` while Redis is failing, `redis` otherwise."""
@@ -149,20 +170,44 @@ class RedisRateLimiter(RateLimiter):
         log.warning("ratelimit_redis_failed", error=type(exc).__name__)
         self._down_until = time.monotonic() + self.RETRY_REDIS_AFTER_S
 
-    async def hit(self, key: str, window_s: int) -> Window:
+    async def hit(self, key: str, window_s: int, limit: int | None = None) -> Window:
         if self._down():
             return await self.fallback.hit(key, window_s)
-        index, retry = _fixed_window(window_s, time.time())
+        now = time.time()
+        index, retry = _fixed_window(window_s, now)
+        slot = self._slots.get((key, window_s))
+        if slot is None or slot.index != index:
+            if len(self._slots) > 10_000:
+                self._slots = {k: v for k, v in self._slots.items() if v.index >= index - 1}
+            slot = self._slots[(key, window_s)] = _Slot(index)
+        slot.pending += 1
+        mono = time.monotonic()
+        if (
+            limit is not None
+            and slot.synced
+            and slot.total + slot.pending <= limit - limit // 4
+            and (mono - slot.synced_at < self.SYNC_S or slot.syncing)
+        ):
+            return Window(slot.total + slot.pending, retry)
+        # Reconcile: add what this process counted since, read the total. Hits that arrive
+        # while this one waits are counted into `pending` again and go with the next one.
+        delta, slot.pending = slot.pending, 0
+        slot.syncing, slot.synced_at = True, mono
         rkey = f"{self.prefix}:fw:{window_s}:{index}:{key}"
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(rkey)
+                pipe.incrby(rkey, delta)
                 pipe.expire(rkey, window_s + 1)
                 count, _ = await pipe.execute()
         except (RedisError, OSError) as exc:
+            slot.pending += delta
+            slot.syncing = False
             self._failed(exc)
             return await self.fallback.hit(key, window_s)
-        return Window(int(count), retry)
+        slot.syncing = False
+        slot.synced = True
+        slot.total = max(slot.total, int(count))
+        return Window(slot.total + slot.pending, retry)
 
     async def add_event(self, key: str, window_s: int) -> tuple[int, str]:
         if self._down():

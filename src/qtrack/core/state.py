@@ -31,6 +31,9 @@ class AppState:
     before_scrape: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # The migration this code expects the database at; /readyz fails while it is elsewhere.
     schema_head: str | None = None
+    # Every migration this code ships: a revision outside them is a newer release's (a rolling
+    # upgrade migrated the database ahead of this process), which /readyz only flags.
+    known_revisions: frozenset[str] = frozenset()
 
 
 def app_state(conn: HTTPConnection) -> AppState:

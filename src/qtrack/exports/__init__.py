@@ -1,1 +1,2 @@
-"""Data out: items, events, locations and bills as CSV, .xlsx or JSON Lines, streamed."""
+"""Data out: items, events, locations, bills and restock orders as CSV, .xlsx or JSON Lines,
+streamed."""

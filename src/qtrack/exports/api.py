@@ -19,6 +19,7 @@ from qtrack.items.deps import ItemFilterQuery
 from qtrack.items.errors import ItemNotFound
 from qtrack.locations.schemas import LocationKind
 from qtrack.locations.service import LocationNotFound
+from qtrack.orders.schemas import Status as OrderStatus
 from qtrack.shipments.schemas import Status as ShipmentStatus
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"], responses=AUTHENTICATED)
@@ -136,4 +137,22 @@ async def export_shipments(
 ) -> StreamingResponse:
     """The bills the bills list shows for these filters, with their number of containers."""
     source = await sources.shipments(session, status=status, q=q)
+    return _response(state, source, fmt)
+
+
+@router.get(
+    "/orders",
+    response_class=StreamingResponse,
+    responses=_download("The restock orders, newest first"),
+)
+async def export_orders(
+    _: Annotated[Principal, Depends(require(Permission.ORDER_READ))],
+    session: SessionDep,
+    state: StateDep,
+    status: OrderStatus | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    fmt: FormatQuery = "csv",
+) -> StreamingResponse:
+    """The restock orders the orders list shows for these filters, with their number of lines."""
+    source = await sources.orders(session, status=status, q=q)
     return _response(state, source, fmt)

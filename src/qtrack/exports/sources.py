@@ -23,6 +23,8 @@ from qtrack.items import service as items_service
 from qtrack.items.models import Item
 from qtrack.locations import service as locations_service
 from qtrack.locations.models import Location
+from qtrack.orders import repository as orders_repository
+from qtrack.orders.models import RestockOrder
 from qtrack.shipments import repository as shipments_repository
 from qtrack.shipments.models import Shipment, ShipmentLine
 
@@ -289,4 +291,42 @@ async def shipments(
     ).where(*shipments_repository.list_conditions(status=status, q=q))
     return Keyset(
         "shipments", SHIPMENT_COLUMNS, stmt, (Shipment.id.desc(),), lambda r: Shipment.id < r[0]
+    )
+
+
+ORDER_COLUMNS = (
+    Column("id", "int"),
+    Column("code"),
+    Column("status"),
+    Column("supplier"),
+    Column("notes"),
+    Column("lines", "int"),
+    Column("created_at", "datetime"),
+    Column("submitted_at", "datetime"),
+    Column("approved_at", "datetime"),
+    Column("received_at", "datetime"),
+    Column("cancelled_at", "datetime"),
+)
+
+
+async def orders(
+    session: AsyncSession, *, status: str | None = None, q: str | None = None
+) -> Keyset:
+    """Restock orders as the orders list narrows them, newest first, with their number of
+    lines."""
+    stmt = select(
+        RestockOrder.id,
+        RestockOrder.code,
+        RestockOrder.status,
+        RestockOrder.supplier,
+        RestockOrder.notes,
+        orders_repository.line_count(),
+        RestockOrder.created_at,
+        RestockOrder.submitted_at,
+        RestockOrder.approved_at,
+        RestockOrder.received_at,
+        RestockOrder.cancelled_at,
+    ).where(*orders_repository.list_conditions(status=status, q=q))
+    return Keyset(
+        "orders", ORDER_COLUMNS, stmt, (RestockOrder.id.desc(),), lambda r: RestockOrder.id < r[0]
     )

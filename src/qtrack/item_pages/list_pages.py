@@ -93,7 +93,7 @@ async def items_list(
             q=form["q"] or None,
         )
         items, next_key = await items_service.list_items(
-            session, filters=filters, sort="code", cursor=after, limit=PAGE_SIZE
+            session, filters=filters, sort=None, cursor=after, limit=PAGE_SIZE
         )
     except (QtrackError, ValueError) as exc:
         error = exc.message if isinstance(exc, QtrackError) else "A filter is not valid"
@@ -115,6 +115,7 @@ async def items_list(
             "statuses": sorted({(k[1], v["label"]) for k, v in styles.items()}),
             "next_query": {**query, "cursor": encode_cursor(next_key)} if next_key else None,
             "first_query": query if cursor else None,
+            "export_query": query,  # the Export links download what these filters show
             # Where the bulk result page links back to: this very page of the list.
             "back": {**query, "cursor": cursor} if cursor else query,
             **await bulk_form_context(session, principal),

@@ -88,10 +88,13 @@ def keyset(sort: str, cursor: list[Any] | None) -> tuple[list[Any], Any]:
     value, last_id = cursor
     if column is Item.id:
         return order, (Item.id < last_id) if descending else (Item.id > last_id)
+    # The redundant bound on the column alone is what an index on it can seek to; without
+    # it PostgreSQL walks the index from the start and filters (an export's last batch of
+    # two million items read them all).
     if descending:
-        after = or_(column < value, and_(column == value, Item.id < last_id))
+        after = and_(column <= value, or_(column < value, Item.id < last_id))
     else:
-        after = or_(column > value, and_(column == value, Item.id > last_id))
+        after = and_(column >= value, or_(column > value, Item.id > last_id))
     return order, after
 
 

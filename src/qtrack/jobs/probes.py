@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from qtrack.core.state import AppState
@@ -19,11 +19,11 @@ class _Latest:
 
 
 class JobsCollector(Collector):
-    """Queue depth, oldest due job, failures and runners, as of the last refresh."""
+    """Queue depth, oldest due job, failures and runners, as of the last refresh. (Attempts
+    by outcome are counted by each runner as they finish: `qtrack_job_runs`.)"""
 
-    def __init__(self, latest: _Latest, runner: Runner | None) -> None:
+    def __init__(self, latest: _Latest) -> None:
         self._latest = latest
-        self._runner = runner
 
     def collect(self) -> Iterable[Metric]:
         stats = self._latest.stats
@@ -39,18 +39,9 @@ class JobsCollector(Collector):
         yield GaugeMetricFamily(
             "qtrack_job_runners", "Processes alive that run jobs", value=stats.runners
         )
-        if self._runner is not None:
-            runs = CounterMetricFamily(
-                "qtrack_job_runs",
-                "Job attempts this process finished, by job and outcome (done, retry, dead)",
-                labels=["job", "outcome"],
-            )
-            for (name, outcome), count in sorted(self._runner.outcomes.items()):
-                runs.add_metric([name, outcome], count)
-            yield runs
 
 
-def install(state: AppState, runner: Runner | None) -> None:
+def install(state: AppState) -> None:
     """Add the jobs' figures to this app's /readyz and /metrics."""
     latest = _Latest()
 
@@ -64,7 +55,7 @@ def install(state: AppState, runner: Runner | None) -> None:
 
     state.readiness_checks["jobs"] = readiness
     if state.metrics is not None:
-        state.metrics.registry.register(JobsCollector(latest, runner))
+        state.metrics.registry.register(JobsCollector(latest))
         state.before_scrape.append(refresh)
 
 

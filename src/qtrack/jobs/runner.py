@@ -317,7 +317,10 @@ class Runner:
             .where(_job.c.id == job.id, _job.c.locked_by == self.id, _job.c.attempts == job.attempt)
             .values(**values)
         )
-        self.outcomes[(job.name, "retry" if outcome == WAITING else outcome)] += 1
+        counted = "retry" if outcome == WAITING else outcome
+        self.outcomes[(job.name, counted)] += 1
+        if self.state.metrics is not None:  # summed over every runner of the host
+            self.state.metrics.job_runs.labels(job.name, counted).inc()
         try:
             async with self.state.db.session_scope() as session:
                 result = await session.execute(stmt)

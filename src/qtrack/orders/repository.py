@@ -108,21 +108,34 @@ async def read_many(session: AsyncSession, orders: Sequence[RestockOrder]) -> li
     ]
 
 
-def list_query(*, status: str | None, q: str | None) -> Select[Any]:
-    """Orders newest first, with their number of lines, by status and text."""
-    lines = (
+def list_conditions(*, status: str | None, q: str | None) -> list[Any]:
+    """The WHERE conditions of the orders list's filters (the list and the export share them)."""
+    conditions: list[Any] = []
+    if status:
+        conditions.append(RestockOrder.status == status)
+    if q:
+        like = f"%{q.strip()}%"
+        conditions.append(or_(RestockOrder.code.ilike(like), RestockOrder.supplier.ilike(like)))
+    return conditions
+
+
+def line_count() -> Any:
+    """The number of an order's lines, as a scalar subquery correlated with the order."""
+    return (
         select(func.count())
         .where(RestockOrderLine.order_id == RestockOrder.id)
         .correlate(RestockOrder)
         .scalar_subquery()
     )
-    stmt = select(RestockOrder, lines).order_by(RestockOrder.id.desc())
-    if status:
-        stmt = stmt.where(RestockOrder.status == status)
-    if q:
-        like = f"%{q.strip()}%"
-        stmt = stmt.where(or_(RestockOrder.code.ilike(like), RestockOrder.supplier.ilike(like)))
-    return stmt
+
+
+def list_query(*, status: str | None, q: str | None) -> Select[Any]:
+    """Orders newest first, with their number of lines, by status and text."""
+    return (
+        select(RestockOrder, line_count())
+        .where(*list_conditions(status=status, q=q))
+        .order_by(RestockOrder.id.desc())
+    )
 
 
 def summary_of(order: RestockOrder, lines: int) -> OrderSummary:

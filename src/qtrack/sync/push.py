@@ -39,6 +39,7 @@ from qtrack.codes import scan as scan_service
 from qtrack.config import Settings
 from qtrack.containers import service as containers_service
 from qtrack.core.errors import Conflict, QtrackError, ValidationFailed
+from qtrack.core.idempotency import IdempotencyRecord
 from qtrack.core.ratelimit import RateLimiter
 from qtrack.events.models import Event
 from qtrack.events.service import EventContext
@@ -157,10 +158,38 @@ async def _one(
         return claimed  # answered before: the same answer, nothing applied again
     if problem is None:
         assert change is not None
-        problem = await _apply_or_refuse(session, settings, limiter, principal, origin, change)
+        problem = await _answered_by_api(session, principal, change) or await _apply_or_refuse(
+            session, settings, limiter, principal, origin, change
+        )
     _settle(claimed, problem)
     await session.flush()
     return problem
+
+
+async def _answered_by_api(
+    session: AsyncSession, principal: Principal, change: PushChange
+) -> dict[str, Any] | None:
+    """The answer of a change the API already made under this id as its client event id
+    (a client that sent it directly, lost the answer, then queued it for a push)."""
+    stored = (
+        await session.execute(
+            select(IdempotencyRecord.status_code, IdempotencyRecord.body).where(
+                IdempotencyRecord.user_id == principal.user.id,
+                IdempotencyRecord.key == change.id,
+            )
+        )
+    ).first()
+    if stored is None or stored.status_code not in (200, 201) or not isinstance(stored.body, dict):
+        return None
+    body = stored.body
+    item = body.get("item") or next(iter(body.get("items") or []), None)
+    if not isinstance(item, dict):
+        return None
+    events = body.get("events") or (body.get("result") or {}).get("events") or []
+    uuid = change.uuid if isinstance(change, CreateChange) else None
+    return _answer(
+        change.id, "applied", uuid=uuid, item=item, version=item.get("version"), events=events
+    )
 
 
 async def _claim(

@@ -1,0 +1,64 @@
+"""The lists' Export links download, with the signed-in session, what the list shows."""
+
+import csv
+import html
+import io
+import re
+
+import httpx
+
+from qtrack.core.db import Database
+from tests.factories.accounts import AppLogin, logged_in, signed_in
+from tests.factories.items import register, register_many
+from tests.factories.locations import create_location
+
+
+def export_links(page: str) -> dict[str, str]:
+    """The Export links of a page: format -> URL."""
+    found = re.findall(
+        r'<a class="button quiet" data-export="(\w+)" href="([^"]+)" download>', page
+    )
+    return {fmt: html.unescape(href) for fmt, href in found}
+
+
+async def test_the_items_list_exports_what_its_filters_show(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    admin: AppLogin = await logged_in(client, db, "boss", "admin")
+    await create_location(client, admin, "Z1")
+    await register_many(client, admin, 2, name="Lactose", location="Z1")
+    await register(client, admin, name="Starch")
+    await signed_in(client, db, "vic", "viewer")
+    page = await client.get("/items", params={"q": "lactose", "location": "z1"})
+    assert page.status_code == 200
+    links = export_links(page.text)
+    assert set(links) == {"csv", "xlsx", "jsonl"}
+    assert links["csv"] == "/api/v1/exports/items?q=lactose&location=Z1&format=csv"
+    response = await client.get(links["csv"])  # the session cookie, as the browser sends it
+    assert response.status_code == 200, response.text
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert [r["name"] for r in rows] == ["Lactose", "Lactose"]
+    workbook = await client.get(links["xlsx"])
+    assert workbook.headers["content-disposition"].endswith('.xlsx"')
+
+
+async def test_shipments_and_locations_lists_have_export_links(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    await signed_in(client, db, "boss", "admin")
+    page = await client.get("/shipments", params={"status": "draft", "q": ""})
+    assert export_links(page.text)["jsonl"] == (
+        "/api/v1/exports/shipments?status=draft&format=jsonl"
+    )
+    page = await client.get("/locations")
+    assert export_links(page.text)["csv"] == "/api/v1/exports/locations?format=csv"
+    assert (await client.get("/api/v1/exports/locations?format=csv")).status_code == 200
+
+
+async def test_the_orders_list_has_export_links(client: httpx.AsyncClient, db: Database) -> None:
+    await signed_in(client, db, "boss", "admin")
+    page = await client.get("/orders", params={"q": "acme", "status": "nonsense"})
+    assert page.status_code == 200
+    # A status the list does not know is ignored by the list, and left out of the export.
+    assert export_links(page.text)["csv"] == "/api/v1/exports/orders?q=acme&format=csv"
+    assert (await client.get("/api/v1/exports/orders?q=acme&format=csv")).status_code == 200
