@@ -53,3 +53,12 @@ async def test_shipments_and_locations_lists_have_export_links(
     page = await client.get("/locations")
     assert export_links(page.text)["csv"] == "/api/v1/exports/locations?format=csv"
     assert (await client.get("/api/v1/exports/locations?format=csv")).status_code == 200
+
+
+async def test_the_orders_list_has_export_links(client: httpx.AsyncClient, db: Database) -> None:
+    await signed_in(client, db, "boss", "admin")
+    page = await client.get("/orders", params={"q": "acme", "status": "nonsense"})
+    assert page.status_code == 200
+    # A status the list does not know is ignored by the list, and left out of the export.
+    assert export_links(page.text)["csv"] == "/api/v1/exports/orders?q=acme&format=csv"
+    assert (await client.get("/api/v1/exports/orders?q=acme&format=csv")).status_code == 200

@@ -152,6 +152,10 @@ async def test_each_change_is_answered_alone_and_refusals_are_kept(
     assert (await client.get(REFUSED, headers=supervisor.headers)).json()["items"] == []
     denied = await client.get(REFUSED, params={"everyone": True}, headers=operator.headers)
     assert denied.status_code == 403
+    # Counted for /metrics, by type and outcome.
+    metrics = (await client.get("/metrics")).text
+    assert 'qtrack_sync_pushed_changes_total{outcome="applied",type="move"} 1.0' in metrics
+    assert 'qtrack_sync_pushed_changes_total{outcome="rejected",type="unknown"} 1.0' in metrics
 
 
 async def test_a_change_id_used_for_another_change_is_refused(

@@ -47,7 +47,7 @@ async def test_expiring_soon_leaves_out_lots_that_are_done_with(
     await web_login(client, "op")
     page = await client.get("/")
     assert page.status_code == 200
-    listed = re.search(r"Expiring within 30 days</a></h2>(.*?)</section>", page.text, re.S)
+    listed = re.search(r"Expiring soon</a></h2>(.*?)</section>", page.text, re.S)
     assert listed
     for code in (waiting, in_stock):
         assert f'href="/items/{code}"' in listed.group(1), code

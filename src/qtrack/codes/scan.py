@@ -18,19 +18,26 @@ from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.codes import service as codes_service
 from qtrack.codes.classify import Classified, classify
-from qtrack.codes.scan_schemas import ScanAction, ScannedLocation, ScanRequest, ScanResult
+from qtrack.codes.scan_schemas import (
+    ScanAction,
+    ScannedLocation,
+    ScanRequest,
+    ScanResult,
+    ScanWarning,
+)
 from qtrack.config import Settings
 from qtrack.containers import service as containers_service
 from qtrack.core.errors import ValidationFailed
 from qtrack.core.ratelimit import RateLimiter
-from qtrack.items import changes, create, moves, repository, rules, writes
+from qtrack.items import changes, create, expiring, moves, repository, rules, writes
 from qtrack.items import service as items_service
-from qtrack.items.errors import ItemNotFound
+from qtrack.items.errors import ItemExpired, ItemNotFound
 from qtrack.items.models import Item
 from qtrack.items.schemas import ActionRead, ChangeResult, ItemCreate
 from qtrack.locations import service as locations_service
 from qtrack.locations.models import Location
 from qtrack.signing import tokens
+from qtrack.workflow.schemas import WorkflowDefinition
 
 
 class ScanInvalid(ValidationFailed):
@@ -155,6 +162,7 @@ async def resolve(
             for t in rules.transitions_open(definition, item.status, item.archived, principal)
         ]
         result.can = _can(principal, item)
+        result.warnings = await _warnings(session, settings, item, definition, body)
     elif location is not None:
         result.location = ScannedLocation(
             code=location.code, name=location.name, kind=location.kind
@@ -231,6 +239,52 @@ async def scan(
     result.item = changed.item
     result.message = _done(action, changed)
     return result
+
+
+async def _warnings(
+    session: AsyncSession,
+    settings: Settings,
+    item: Found,
+    definition: WorkflowDefinition,
+    body: ScanRequest,
+) -> list[ScanWarning]:
+    """An expired item says so; when dispensing or picking, a lot that is not the first to
+    expire at its location says which one is (first expired, first out)."""
+    today = rules.site_today(settings)
+    try:
+        rules.refuse_if_expired(item, definition, today, "used")
+    except ItemExpired as exc:
+        return [ScanWarning(code="expired", message=exc.message, details=exc.details)]
+    picking = body.fefo or (body.action is not None and body.action.kind == "dispense")
+    if not picking or item.expiry_on is None or item.location_id is None or item.archived:
+        return []
+    earlier = await expiring.first_to_expire(
+        session,
+        await items_service.expiry_states(session),
+        today=today,
+        type_id=item.type_id,
+        gtin=item.gtin,
+        location_ids=[item.location_id],
+        exclude_id=item.id,
+        limit=1,
+    )
+    if not earlier or earlier[0][0].expiry_on is None:
+        return []
+    first = earlier[0][0]
+    if first.expiry_on >= item.expiry_on:
+        return []
+    return [
+        ScanWarning(
+            code="fefo",
+            message=f"{first.code} at {item.location_code} expires earlier "
+            f"({first.expiry_on.isoformat()}): use it first",
+            details={
+                "suggested": first.code,
+                "suggested_expiry_on": first.expiry_on.isoformat(),
+                "scanned_expiry_on": item.expiry_on.isoformat(),
+            },
+        )
+    ]
 
 
 def _need(value: Any, field: str) -> Any:

@@ -36,6 +36,19 @@ class ScanRequest(ChangeContext):
     )
     symbology: Annotated[str, StringConstraints(max_length=8)] | None = None
     action: ScanAction | None = None
+    fefo: bool = Field(
+        default=False,
+        description="Dispensing or picking: warn when another lot of the same type at the "
+        "item's location expires earlier (a dispense action always checks)",
+    )
+
+
+class ScanWarning(BaseModel):
+    """Something the operator should know before going on (the scan still answers)."""
+
+    code: Literal["expired", "fefo"]
+    message: str
+    details: dict[str, Any] | None = None
 
 
 class ScannedLocation(BaseModel):
@@ -66,3 +79,7 @@ class ScanResult(BaseModel):
         default_factory=list, description="e.g. receive: create from the GS1 data"
     )
     result: ChangeResult | None = Field(default=None, description="What the action did")
+    warnings: list[ScanWarning] = Field(
+        default_factory=list,
+        description="expired: the item has expired; fefo: another lot there expires earlier",
+    )

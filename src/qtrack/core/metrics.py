@@ -158,6 +158,13 @@ class Metrics:
         self.slow_queries = Counter(
             "qtrack_db_slow_queries", "Statements slower than QTRACK_SLOW_QUERY_MS", registry=own
         )
+        # Offline sync: what became of the changes devices pushed (applied, rejected, conflict).
+        self.pushed_changes = Counter(
+            "qtrack_sync_pushed_changes",
+            "Changes devices pushed (POST /api/v1/sync/push), by type and outcome",
+            ["type", "outcome"],
+            registry=own,
+        )
         self.job_runs = Counter(
             "qtrack_job_runs",
             "Job attempts finished, by job and outcome (done, retry, dead)",

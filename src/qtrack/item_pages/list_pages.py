@@ -97,7 +97,7 @@ async def items_list(
             q=form["q"] or None,
         )
         items, next_key = await items_service.list_items(
-            session, filters=filters, sort="code", cursor=after, limit=PAGE_SIZE
+            session, filters=filters, sort=None, cursor=after, limit=PAGE_SIZE
         )
     except (QtrackError, ValueError) as exc:
         error = exc.message if isinstance(exc, QtrackError) else "A filter is not valid"

@@ -153,7 +153,13 @@ async def list_items(
     _: Reader,
     session: SessionDep,
     filters: ItemFilterQuery,
-    sort: Annotated[str, Query(pattern="^-?(code|created|name)$")] = "code",
+    sort: Annotated[
+        str | None,
+        Query(
+            pattern="^-?(code|created|name)$",
+            description="By code unless given; newest first (-created) when searching (q)",
+        ),
+    ] = None,
     limit: PageLimit = 50,
     cursor: PageCursor = None,
 ) -> Page[ItemRead]:

@@ -61,9 +61,8 @@ EVENT_COLUMNS = (
     "recorded_at", "location_id", "before", "after", "hash",
 )  # fmt: skip
 LABEL_COLUMNS = ("item_id", "serial", "key_id", "token", "issued_at", "issued_by_id")
-# Below this many bytes of a file (some 20,000 CSV rows), worker processes cost more than
-# they save.
-PARALLEL_FROM = 1_000_000
+# Below this many rows, worker processes cost more than they save.
+PARALLEL_FROM_ROWS = 20_000
 
 # COPY text format: a backslash, tab, newline or carriage return in a value must be escaped.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -264,7 +263,10 @@ class _Runner:
 def _workers(requested: int | None, table: tabular.Table) -> int:
     if requested is not None:
         return max(0, requested)
-    if table.size < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+    if (
+        table.rows_estimate < PARALLEL_FROM_ROWS
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
         return 0
     return min(2, os.cpu_count() or 1)
 

@@ -155,10 +155,25 @@ async def item_conditions(session: AsyncSession, filters: ItemFilter) -> list[An
     return conditions
 
 
+def default_sort(filters: ItemFilter) -> str:
+    """By code; newest first when searching text. A common word ("stearate") matches a third
+    of a large table, and in code order PostgreSQL walks the code index past every code that
+    sorts before the first match (200,000 `BAG-…` rows at two million items: half a second);
+    newest first finds a page of matches at once, and a rare text takes the trigram indexes
+    whichever the order."""
+    return "-created" if filters.q else "code"
+
+
 async def list_items(
-    session: AsyncSession, *, filters: ItemFilter, sort: str, cursor: list[Any] | None, limit: int
+    session: AsyncSession,
+    *,
+    filters: ItemFilter,
+    sort: str | None,
+    cursor: list[Any] | None,
+    limit: int,
 ) -> tuple[list[ItemRead], list[Any] | None]:
-    """A page of items and the cursor of the next page."""
+    """A page of items and the cursor of the next page (`sort` None: `default_sort`)."""
+    sort = sort or default_sort(filters)
     stmt = repository.item_rows().where(*await item_conditions(session, filters))
     order, after = repository.keyset(sort, cursor)
     if after is not None:

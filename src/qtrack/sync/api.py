@@ -64,6 +64,11 @@ async def push_changes(
     answer = await push.push(
         session, state.settings, state.limiter, principal=principal, origin=origin, batch=body
     )
+    if state.metrics is not None:
+        for change, result in zip(body.changes, answer["results"], strict=True):
+            kind = change.get("type")
+            kind = kind if isinstance(kind, str) and kind in push.NEEDS else "unknown"
+            state.metrics.pushed_changes.labels(kind, result["outcome"]).inc()
     return ORJSONResponse(answer)
 
 

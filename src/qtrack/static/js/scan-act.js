@@ -18,7 +18,7 @@ function button(text, attrs) {
  * screen calls `render()` when it redraws, `scan(data)` for a scan in act mode, and `reset()`
  * when "Choose another action" is pressed.
  */
-export function createActMode({ state, changed, lookup, act, report, showItem, stateName, focusScan }) {
+export function createActMode({ state, changed, lookup, warningsOf, act, report, showItem, stateName, focusScan }) {
   // The item scanned last with what may be done to it, and the action picked for it while
   // its reason, amount or password is being typed.
   let pending = null; // {item, choices}
@@ -147,12 +147,14 @@ export function createActMode({ state, changed, lookup, act, report, showItem, s
     picked = null;
     const choices = choicesFor(result);
     const status = stateName(result.item.type, result.item.status);
+    const warned = warningsOf(result);
+    const note = warned ? ` — ${warned}` : "";
     if (!choices.length) {
       pending = null;
-      report("unknown", `${result.item.code}: ${status} — nothing you may do to it now`, { code: result.item.code });
+      report("unknown", `${result.item.code}: ${status}${note} — nothing you may do to it now`, { code: result.item.code });
     } else {
       pending = { item: result.item, choices };
-      report("ok", `${result.item.code}: ${status} — choose what to do`, { code: result.item.code });
+      report(warned ? "unknown" : "ok", `${result.item.code}: ${status}${note} — choose what to do`, { code: result.item.code });
     }
     renderAct();
   }

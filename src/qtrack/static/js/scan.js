@@ -198,8 +198,14 @@ function scanBody(data, extra = {}) {
   return symbology ? { data, symbology, ...extra } : { data, ...extra };
 }
 
-async function lookup(data) {
-  return outbox.post(SCAN_URL, scanBody(data));
+async function lookup(data, extra = {}) {
+  return outbox.post(SCAN_URL, scanBody(data, extra));
+}
+
+/** What the scan's answer warns of (expired, or another lot to use first), as one sentence. */
+function warningsOf(data) {
+  const warnings = (data && data.warnings) || [];
+  return warnings.map((w) => w.message).join(" ");
 }
 
 /** What an action did, and how to take it back if the workflow allows it. */
@@ -234,7 +240,8 @@ function settled(record, answer, { live }) {
     const item = data.item || (data.result && data.result.item);
     if (live && item) showItem(item);
     lastUndo = live ? undoFor(record, data) : lastUndo;
-    report("ok", `${record.label}: done`, { code: item && item.code });
+    const warned = warningsOf(data);
+    report(warned ? "unknown" : "ok", `${record.label}: done${warned ? ` — ${warned}` : ""}`, { code: item && item.code });
   } else if (answer.outcome === "refused") {
     report(answer.code === "nothing_to_act_on" ? "unknown" : "refused", `${record.label}: ${answer.message}`);
   } else {
@@ -297,7 +304,8 @@ async function handleScan(raw, { forceLookup = false, symbologyId = null } = {})
       const result = answer.data;
       if (result.matched === "item") {
         showItem(result.item);
-        report("ok", `${result.item.code}: ${stateName(result.item.type, result.item.status)}${result.item.location ? ` at ${result.item.location}` : ""}`, { code: result.item.code });
+        const warned = warningsOf(result);
+        report(warned ? "unknown" : "ok", `${result.item.code}: ${stateName(result.item.type, result.item.status)}${result.item.location ? ` at ${result.item.location}` : ""}${warned ? ` — ${warned}` : ""}`, { code: result.item.code });
       } else if (result.matched === "location") {
         showLocation(result.location);
         report("ok", `Location ${result.location.code}`);
@@ -398,7 +406,9 @@ async function undo() {
 const actMode = createActMode({
   state,
   changed: () => renderMode(),
-  lookup,
+  // Act mode is where lots are dispensed and picked: first expired, first out.
+  lookup: (data) => lookup(data, { fefo: true }),
+  warningsOf,
   act,
   report,
   showItem,
