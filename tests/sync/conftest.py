@@ -100,7 +100,7 @@ class Replica:
         """The records of one kind by their human key."""
         keys = {
             "workflow": "key", "item_type": "key", "location": "code", "item": "code",
-            "order": "code",
+            "order": "code", "category": "key",
         }  # fmt: skip
         return {r[keys.get(k, "number")]: r for (k, _), r in self.records.items() if k == kind}
 

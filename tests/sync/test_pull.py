@@ -279,3 +279,34 @@ async def test_a_table_change_that_commits_late_still_arrives(
     # brings it all the same.
     await device.pull(client)
     assert device.of("location")["SLOW"]["name"] == "Renamed slowly"
+
+
+async def test_categories_come_before_the_item_types_that_name_them(
+    client: httpx.AsyncClient, admin: AppLogin, operator: AppLogin
+) -> None:
+    for body in ({"key": "consumables", "name": "Consumables"},
+                 {"key": "syringes", "name": "Syringes", "parent": "consumables"}):  # fmt: skip
+        created = await client.post("/api/v1/categories", json=body, headers=admin.headers)
+        assert created.status_code == 201, created.text
+    typed = await client.patch(
+        "/api/v1/item-types/supply", json={"category": "syringes"}, headers=admin.headers
+    )
+    assert typed.status_code == 200, typed.text
+    device = Replica(operator)
+    seen = await device.pull(client)
+    kinds = [c["kind"] for c in seen]
+    assert kinds.index("category") < kinds.index("item_type")
+    syringes = device.of("category")["syringes"]
+    assert (syringes["parent"], syringes["path"]) == ("consumables", ["Consumables", "Syringes"])
+    assert device.of("item_type")["supply"]["category"] == "syringes"
+    spare = await client.post(
+        "/api/v1/categories", json={"key": "spare", "name": "Spare"}, headers=admin.headers
+    )
+    assert spare.status_code == 201
+    await device.pull(client)
+    assert "spare" in device.of("category")
+    archived = await client.post("/api/v1/categories/spare/archive", headers=admin.headers)
+    assert archived.status_code == 200, archived.text
+    gone = await device.pull(client)
+    assert ("category", "spare", "delete") in {(c["kind"], c["key"], c["op"]) for c in gone}
+    assert "spare" not in device.of("category")

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from qtrack.accounts.permissions import Permission
+from qtrack.categories import service as categories_service
+from qtrack.categories.models import Category
 from qtrack.item_types.models import ItemType
 from qtrack.item_types.schemas import ItemTypeRead
 from qtrack.items.models import Item
@@ -54,6 +56,11 @@ async def _workflows(session: AsyncSession, rows: Sequence[Workflow]) -> list[Re
         )
         for row in rows
     ]
+
+
+async def _categories(session: AsyncSession, rows: Sequence[Category]) -> list[Record]:
+    reads = await categories_service.reads(session, rows)
+    return [stamp(read.model_dump(mode="json"), row) for read, row in zip(reads, rows, strict=True)]
 
 
 async def _item_types(session: AsyncSession, rows: Sequence[ItemType]) -> list[Record]:
@@ -119,6 +126,10 @@ async def _orders(session: AsyncSession, rows: Sequence[RestockOrder]) -> list[R
 
 
 WORKFLOW = register(Kind("workflow", Workflow, Permission.ITEM_READ, "key", _workflows))
+# Before item types, which name their category.
+CATEGORY = register(
+    Kind("category", Category, Permission.ITEM_READ, "key", _categories, archived="archived")
+)
 ITEM_TYPE = register(
     Kind(
         "item_type",
