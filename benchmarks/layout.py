@@ -130,7 +130,7 @@ def nginx_config(work: Path, proxy: int, apps: list[int]) -> Path:
     return main
 
 
-def wait_until(what: str, probe: Callable[[], bool], timeout_s: float = 60) -> float:
+def wait_until(what: str, probe: Callable[[], bool], timeout_s: float = 300) -> float:
     """Poll until `probe` holds; the seconds it took."""
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:

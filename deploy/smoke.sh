@@ -47,8 +47,7 @@ cleanup() {
       tail -n 30 "$log"
     done
   fi
-  dropdb --force --if-exists -d "$PG/postgres" "$DB" 2>/dev/null \
-    || psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
+  psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
   "$BIN/python" -c "import redis, sys; redis.Redis.from_url(sys.argv[1]).flushdb()" "$REDIS_URL" \
     2>/dev/null
   rm -rf "$WORK"
@@ -68,7 +67,7 @@ EOF
 )
 
 say "database $DB, proxy https://127.0.0.1:$P_PROXY, app servers :$P_APP1 :$P_APP2"
-createdb -d "$PG/postgres" "$DB" 2>/dev/null || psql -q "$PG/postgres" -c "CREATE DATABASE $DB" >/dev/null
+psql -q "$PG/postgres" -c "CREATE DATABASE $DB" >/dev/null || fail "cannot create database $DB"
 
 # What /etc/qtrack/qtrack.env holds on a real host (deploy/systemd/qtrack.env.example).
 export QTRACK_ENV=prod

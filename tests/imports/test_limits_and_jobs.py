@@ -8,7 +8,9 @@ from fastapi import FastAPI
 
 from qtrack.config import Settings
 from qtrack.core.state import AppState
-from qtrack.imports import progress
+from qtrack.imports import jobs as imports_jobs
+from qtrack.imports import progress, service
+from qtrack.jobs.registry import JobContext
 from qtrack.jobs.runner import Runner
 from tests.conftest import make_settings
 from tests.imports.conftest import Floor, upload
@@ -103,5 +105,34 @@ async def test_a_dry_run_in_the_background_writes_nothing(
         await client.get(f"/api/v1/imports/{body['id']}", headers=floor.operator.headers)
     ).json()
     assert (done["status"], done["rows_checked"], done["rows_written"]) == ("checked", 150, 0)
+    missing = await client.get("/api/v1/items/MAT-000001", headers=floor.operator.headers)
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(("attempt", "status"), [(1, "queued"), (3, "failed")])
+async def test_a_run_that_breaks_off_is_tried_again_then_failed(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    floor: Floor,
+    monkeypatch: pytest.MonkeyPatch,
+    attempt: int,
+    status: str,
+) -> None:
+    body = (await upload(client, floor.operator, rows(150))).json()
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the disk is gone")
+
+    monkeypatch.setattr(service, "run", broken)
+    state: AppState = app.state.qtrack
+    context = JobContext(state=state, name=service.JOB, attempt=attempt)
+    with pytest.raises(RuntimeError):
+        await imports_jobs.run_import(context, {"import_id": body["id"], "dry_run": False})
+
+    url = f"/api/v1/imports/{body['id']}"
+    after = (await client.get(url, headers=floor.operator.headers)).json()
+    assert after["status"] == status
+    if status == "failed":
+        assert after["error"]["code"] == "import_broke_off"
     missing = await client.get("/api/v1/items/MAT-000001", headers=floor.operator.headers)
     assert missing.status_code == 404

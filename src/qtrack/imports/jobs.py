@@ -23,11 +23,12 @@ from qtrack.accounts.principal import Principal
 from qtrack.core.clock import utcnow
 from qtrack.core.errors import QtrackError
 from qtrack.imports import progress, service
-from qtrack.imports.models import CHECKING, FAILED, RUNNING, DataImport
+from qtrack.imports.models import CHECKING, FAILED, QUEUED, RUNNING, DataImport
 from qtrack.jobs.registry import JobContext, job
 
 log = structlog.get_logger("qtrack.imports")
 PROGRESS_EVERY_S = 1.0
+ATTEMPTS = 3
 
 
 async def _principal(ctx: JobContext, user_id: int) -> Principal:
@@ -54,10 +55,35 @@ async def _persist_progress(ctx: JobContext, import_id: int) -> None:
             )
 
 
-@job(service.JOB, max_attempts=3, timeout=3600)
+async def _broke_off(ctx: JobContext, import_id: int, error: BaseException) -> None:
+    """After a failed try: queued again for the next, or failed after the last."""
+    last = ctx.attempt >= ATTEMPTS
+    async with ctx.session() as session:
+        imp = await session.get(DataImport, import_id)
+        if imp is None or imp.status not in RUNNING:
+            return
+        if last:
+            imp.status, imp.finished_at = FAILED, utcnow()
+            imp.error_code = "import_broke_off"
+            imp.error_message = (
+                f"The import broke off ({type(error).__name__}); nothing was written"
+            )
+        else:
+            imp.status = QUEUED
+
+
+@job(service.JOB, max_attempts=ATTEMPTS, timeout=3600)
 async def run_import(ctx: JobContext, payload: dict[str, Any]) -> None:
     """Run one queued import: check every row, then write them all (or refuse)."""
     import_id, dry_run = int(payload["import_id"]), bool(payload.get("dry_run"))
+    try:
+        await _run(ctx, import_id, dry_run)
+    except Exception as exc:
+        await _broke_off(ctx, import_id, exc)
+        raise
+
+
+async def _run(ctx: JobContext, import_id: int, dry_run: bool) -> None:
     async with ctx.session() as session:
         imp = await session.get(DataImport, import_id)
         if imp is None or imp.status not in RUNNING:
