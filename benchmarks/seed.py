@@ -552,6 +552,21 @@ async def _finish(dsn: str, counts: dict[str, int], type_ids: dict[str, int]) ->
                 " WHERE NOT archived AND location_id IS NOT NULL GROUP BY location_id"
                 " ON CONFLICT (location_id, shard) DO UPDATE SET count = excluded.count"
             )
+            # On-hand per type and location and per type (location 0), as the write path
+            # keeps it: quantities of quantity-tracked types, else a count (seeded items are
+            # all live and in their initial states, which count).
+            amount = (
+                "CASE WHEN t.tracks_quantity THEN coalesce(sum(i.quantity), 0) ELSE count(*) END"
+            )
+            for place, where in (("i.location_id", "AND i.location_id IS NOT NULL"), ("0", "")):
+                await conn.execute(
+                    "INSERT INTO stock_on_hand (type_id, location_id, on_hand)"  # noqa: S608
+                    f" SELECT i.type_id, {place}, {amount}"
+                    " FROM item i JOIN item_type t ON t.id = i.type_id"
+                    f" WHERE NOT i.archived {where}"
+                    f" GROUP BY i.type_id, {place}, t.tracks_quantity"
+                    " ON CONFLICT (type_id, location_id) DO UPDATE SET on_hand = excluded.on_hand"
+                )
             await conn.execute(
                 "SELECT setval(pg_get_serial_sequence('item', 'id'), (SELECT max(id) FROM item))"
             )

@@ -15,7 +15,11 @@ from qtrack import handlers as _handlers  # noqa: F401  (registers every job, sc
 from qtrack.accounts import admin_pages as accounts_admin_pages
 from qtrack.accounts import api as accounts_api
 from qtrack.accounts import pages as accounts_pages
+from qtrack.alerts import api as alerts_api
+from qtrack.alerts import pages as alerts_pages
 from qtrack.audit import api as audit_api
+from qtrack.categories import api as categories_api
+from qtrack.categories import pages as categories_pages
 from qtrack.codes import api as codes_api
 from qtrack.codes import pages as codes_pages
 from qtrack.config import Settings, get_settings
@@ -67,6 +71,8 @@ from qtrack.reports import api as reports_api
 from qtrack.reports import pages as reports_pages
 from qtrack.shipments import api as shipments_api
 from qtrack.shipments import pages as shipments_pages
+from qtrack.stock import api as stock_api
+from qtrack.stock import pages as stock_pages
 from qtrack.sync import api as sync_api
 from qtrack.sync import pages as sync_pages
 from qtrack.web import pwa as web_pwa
@@ -149,6 +155,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(containers_api.router)
     app.include_router(history_api.router)
     app.include_router(inventory_api.router)
+    app.include_router(stock_api.router)
+    app.include_router(alerts_api.router)
+    app.include_router(categories_api.router)
+    app.include_router(stock_pages.router)
+    app.include_router(alerts_pages.router)
+    app.include_router(categories_pages.router)
     app.include_router(health_router)
     install_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     # QTRACK_TIMEZONE) to these recipients, through this SMTP server. No recipients: no mail.
     daily_report_at: str = Field(default="18:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     daily_report_recipients: CsvList = Field(default_factory=list)
+    # The alert digest (alerts/digest.py): each hour, the alerts raised since the last one are
+    # mailed to these recipients (through the SMTP server below). No recipients: no digest.
+    alert_digest_recipients: CsvList = Field(default_factory=list)
     smtp_host: str = ""
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
@@ -124,7 +127,12 @@ class Settings(BaseSettings):
     sync_cursor_max_age_s: int = Field(default=2_592_000, ge=60)
 
     @field_validator(
-        "cors_origins", "trusted_hosts", "trusted_proxies", "daily_report_recipients", mode="before"
+        "cors_origins",
+        "trusted_hosts",
+        "trusted_proxies",
+        "daily_report_recipients",
+        "alert_digest_recipients",
+        mode="before",
     )
     @classmethod
     def _split_csv(cls, value: object) -> object:

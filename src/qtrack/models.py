@@ -5,7 +5,9 @@ no tables of its own.
 """
 
 from qtrack.accounts import models as accounts_models
+from qtrack.alerts import models as alerts_models
 from qtrack.audit import models as audit_models
+from qtrack.categories import models as categories_models
 from qtrack.codes import models as codes_models
 from qtrack.core import idempotency as idempotency_models
 from qtrack.core.orm import Base
@@ -20,6 +22,7 @@ from qtrack.locations import models as locations_models
 from qtrack.orders import models as orders_models
 from qtrack.shipments import models as shipments_models
 from qtrack.signing import models as signing_models
+from qtrack.stock import models as stock_models
 from qtrack.sync import models as sync_models
 from qtrack.workflow import models as workflow_models
 
@@ -27,7 +30,9 @@ metadata = Base.metadata
 
 __all__ = [
     "accounts_models",
+    "alerts_models",
     "audit_models",
+    "categories_models",
     "codes_models",
     "events_models",
     "idempotency_models",
@@ -41,6 +46,7 @@ __all__ = [
     "orders_models",
     "shipments_models",
     "signing_models",
+    "stock_models",
     "sync_models",
     "webhooks_models",
     "workflow_models",

@@ -348,7 +348,10 @@ def test_token_without_scopes_has_the_users_permissions(cli: CliRunner, database
 
     _, raw = create_token(cli, database_url, "--name", "kiosk", "--user", "ANN")
 
-    assert authenticate(database_url, raw) == ("ann", frozenset({"item.read", "event.read"}))
+    assert authenticate(database_url, raw) == (
+        "ann",
+        frozenset({"item.read", "event.read", "stock.read"}),
+    )
 
 
 def test_token_list_never_shows_the_token(cli: CliRunner, database_url: str) -> None:

@@ -62,7 +62,10 @@ async def test_the_navigation_shows_what_the_caller_may_open_and_marks_where_the
 ) -> None:
     await signed_in(client, db, "vic", "viewer")
     home = _parse((await client.get("/")).text)
-    assert home.nav == {"/": True, "/scan": False, "/items": False, "/locations": False}
+    assert home.nav == {
+        "/": True, "/scan": False, "/items": False, "/locations": False, "/stock": False,
+        "/alerts": False,
+    }  # fmt: skip
 
     await signed_in(client, db, "boss2", "admin")
     new_item = _parse((await client.get("/items/new")).text)

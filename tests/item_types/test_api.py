@@ -127,6 +127,8 @@ async def test_create_type_on_a_new_workflow(
         "expiry_window_days": 30,
         "attribute_schema": SCHEMA,
         "label_template": None,
+        "category": None,
+        "critical": False,
         "initial_state": "drawn",
         "states": [
             {

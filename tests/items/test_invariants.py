@@ -24,6 +24,7 @@ from qtrack.items.models import Item
 from qtrack.items.schemas import ItemCreate
 from qtrack.locations import service as locations_service
 from tests.history.continuity import discontinuities
+from tests.stock import recount as stock_recount
 
 LOCATIONS = ["L-A", "L-B", "L-C"]
 TRANSITIONS = [
@@ -142,6 +143,8 @@ async def _check(db: Database) -> None:
         assert await inventory_service.recount(session) == await inventory_service.maintained(
             session
         )
+        # On-hand per type and location, kept by every change, equals the items' own sum.
+        assert await stock_recount.recount(session) == await stock_recount.maintained(session)
         report = await verify.verify_chains(session)
         assert report.intact, report.broken
         assert await discontinuities(session) == []

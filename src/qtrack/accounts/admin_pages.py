@@ -64,6 +64,9 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.ADMIN_USERS: "Manage users, roles and API tokens; read the security log",
     Permission.ADMIN_CONFIG: "Configure item types, workflows, labels and signing keys",
     Permission.WEBHOOKS_MANAGE: "Register webhooks, see their deliveries, rotate their secrets",
+    Permission.STOCK_READ: "See stock levels, categories and alerts",
+    Permission.STOCK_MANAGE: "Set stock levels and manage categories",
+    Permission.ALERT_ACKNOWLEDGE: "Acknowledge alerts",
 }
 _GROUP_TITLES = {
     "item": "Items",
@@ -77,6 +80,8 @@ _GROUP_TITLES = {
     "audit": "History and audit",
     "admin": "Administration",
     "webhooks": "Administration",
+    "stock": "Stock and alerts",
+    "alert": "Stock and alerts",
 }
 
 

@@ -42,6 +42,9 @@ class Permission(StrEnum):
     ADMIN_USERS = "admin.users"
     ADMIN_CONFIG = "admin.config"
     WEBHOOKS_MANAGE = "webhooks.manage"
+    STOCK_READ = "stock.read"
+    STOCK_MANAGE = "stock.manage"
+    ALERT_ACKNOWLEDGE = "alert.acknowledge"
 
 
 ALL_PERMISSIONS: frozenset[str] = frozenset(p.value for p in Permission)
@@ -55,7 +58,7 @@ STATUS_CHANGES: tuple[str, ...] = (
     Permission.SHIPMENT_MANAGE,
 )
 
-_READ = {Permission.ITEM_READ, Permission.EVENT_READ}
+_READ = {Permission.ITEM_READ, Permission.EVENT_READ, Permission.STOCK_READ}
 _FLOOR = {
     Permission.ITEM_CREATE,
     Permission.ITEM_TRANSITION,
@@ -91,6 +94,8 @@ BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
                 Permission.LOCATION_MANAGE,
                 Permission.AUDIT_VERIFY,
                 Permission.ORDER_MANAGE,
+                Permission.STOCK_MANAGE,
+                Permission.ALERT_ACKNOWLEDGE,
                 Permission.ORDER_APPROVE,
                 Permission.ORDER_CANCEL,
             }
@@ -108,7 +113,7 @@ BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
     "operator": (
         "Operator",
         "Scans, registers, moves, packs and dispenses",
-        frozenset(_READ | _FLOOR | _RESTOCK),
+        frozenset(_READ | _FLOOR | _RESTOCK | {Permission.ALERT_ACKNOWLEDGE}),
     ),
     "dispatcher": (
         "Dispatcher",

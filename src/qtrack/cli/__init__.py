@@ -12,6 +12,7 @@ import typer
 from qtrack.cli import (
     audit,
     backup,
+    categories,
     db,
     epcis,
     expiry,
@@ -27,6 +28,7 @@ from qtrack.cli import (
     roles,
     server,
     shipments,
+    stock,
     tokens,
     users,
     worker,
@@ -64,6 +66,9 @@ app.add_typer(epcis.app, name="epcis")
 app.add_typer(shipments.app, name="shipments")
 app.add_typer(orders.app, name="orders")
 app.add_typer(reports.app, name="reports")
+app.add_typer(categories.app, name="categories")
+app.add_typer(stock.app, name="stock")
+app.add_typer(stock.alerts_app, name="alerts")
 app.add_typer(expiry.app, name="expiry")
 app.command("stats")(reports.stats)
 app.command("import")(imports.import_items)

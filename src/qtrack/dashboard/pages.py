@@ -13,12 +13,14 @@ from starlette.responses import Response
 from qtrack.accounts.deps import CurrentPrincipal, require, require_any
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
+from qtrack.alerts import service as alerts_service
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.expiry import service as expiry_service
 from qtrack.history import service as history_service
 from qtrack.inventory import service as inventory_service
 from qtrack.item_types import service as item_types
 from qtrack.items import service as items_service
+from qtrack.stock import service as stock_service
 from qtrack.web.render import NavLink, page
 from qtrack.workflow import service as workflow_service
 
@@ -39,6 +41,8 @@ NAV: tuple[NavLink, ...] = (
         section=True,
     ),
     NavLink("/locations", "Locations", (Permission.ITEM_READ,), section=True),
+    NavLink("/stock", "Stock", (Permission.STOCK_READ,), section=True),
+    NavLink("/alerts", "Alerts", (Permission.STOCK_READ,)),
     NavLink("/shipments", "Shipments", (Permission.SHIPMENT_READ,), section=True),
     NavLink("/orders", "Orders", (Permission.ORDER_READ,), section=True),
     NavLink("/reports/daily", "Daily summary", (Permission.REPORT_READ,)),
@@ -111,6 +115,9 @@ async def dashboard(
             session, state.settings, done_with=await done_with_states(session), limit=10
         )
         context["low_stock"] = await items_service.low_stock(session, limit=10)
+    if principal.can(Permission.STOCK_READ):
+        context["alerts_pending"] = await alerts_service.pending_count(session)
+        context["stock_low"] = (await stock_service.list_stock(session, low=True))[:10]
     if principal.can(Permission.EVENT_READ):
         context["recent"] = await history_service.recent(session, limit=10)
     return page(

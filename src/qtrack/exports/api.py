@@ -10,6 +10,7 @@ from starlette.responses import StreamingResponse
 from qtrack.accounts.deps import AUTHENTICATED, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
+from qtrack.categories.service import CategoryNotFound
 from qtrack.core.clock import utcnow
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.openapi import Responses, binary, errors
@@ -55,7 +56,8 @@ def _utc(moment: datetime | None) -> datetime | None:
 @router.get(
     "/items",
     response_class=StreamingResponse,
-    responses=_download("The items, every field") | errors(ItemNotFound, LocationNotFound),
+    responses=_download("The items, every field")
+    | errors(ItemNotFound, LocationNotFound, CategoryNotFound),
 )
 async def export_items(
     _: Annotated[Principal, Depends(require(Permission.ITEM_READ))],

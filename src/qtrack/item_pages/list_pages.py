@@ -15,6 +15,7 @@ from starlette.responses import Response
 from qtrack.accounts.deps import require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
+from qtrack.categories import service as categories_service
 from qtrack.config import Settings
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
@@ -59,6 +60,7 @@ async def items_list(
     state: StateDep,
     q: Annotated[str | None, Query(max_length=100)] = None,
     item_type: Annotated[str | None, Query(alias="type", max_length=64)] = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[str | None, Query(max_length=64)] = None,
     location: Annotated[str | None, Query(max_length=64)] = None,
     expiring_before: Annotated[str | None, Query(max_length=10)] = None,
@@ -70,6 +72,7 @@ async def items_list(
     form = {
         "q": (q or "").strip(),
         "type": item_type or "",
+        "category": category or "",
         "status": status or "",
         "location": (location or "").strip().upper(),
         "expiring_before": expiring_before or "",
@@ -83,6 +86,7 @@ async def items_list(
         after = decode_key_cursor(cursor)
         filters = items_service.ItemFilter(
             type=form["type"] or None,
+            category=form["category"] or None,
             status=form["status"] or None,
             location=form["location"] or None,
             expiring_before=_date(form["expiring_before"]),
@@ -100,6 +104,7 @@ async def items_list(
     query = {k: v for k, v in form.items() if v}
     types = await item_types.list_item_types(session)
     styles = workflow_service.state_styles(types)
+    categories = await categories_service.list_categories(session)
     return page(
         request,
         "web/items.html",
@@ -110,6 +115,7 @@ async def items_list(
             "form": form,
             "error": error,
             "item_types": types,
+            "categories": await categories_service.reads(session, categories),
             "styles": styles,
             "expiry_choices": EXPIRY_CHOICES,
             "statuses": sorted({(k[1], v["label"]) for k, v in styles.items()}),

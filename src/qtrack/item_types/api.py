@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, status
 from qtrack.accounts.deps import AUTHENTICATED, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
+from qtrack.categories.service import CategoryNotFound
 from qtrack.core.deps import SessionDep
 from qtrack.core.errors import Conflict, ValidationFailed
 from qtrack.core.openapi import errors
@@ -35,7 +36,7 @@ async def get_item_type(key: str, _: ReadItems, session: SessionDep) -> ItemType
 @router.post(
     "/item-types",
     status_code=status.HTTP_201_CREATED,
-    responses=errors(WorkflowNotFound, Conflict, ValidationFailed),
+    responses=errors(WorkflowNotFound, CategoryNotFound, Conflict, ValidationFailed),
 )
 async def create_item_type(
     body: ItemTypeCreate, _: AdminConfig, session: SessionDep
@@ -52,7 +53,14 @@ async def create_item_type(
 
 @router.patch(
     "/item-types/{key}",
-    responses=errors(ItemTypeNotFound, WorkflowNotFound, Conflict, ItemTypeInUse, ValidationFailed),
+    responses=errors(
+        ItemTypeNotFound,
+        WorkflowNotFound,
+        CategoryNotFound,
+        Conflict,
+        ItemTypeInUse,
+        ValidationFailed,
+    ),
 )
 async def update_item_type(
     key: str, body: ItemTypeUpdate, _: AdminConfig, session: SessionDep

@@ -3,9 +3,10 @@
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Numeric, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Numeric, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from qtrack.categories.models import Category
 from qtrack.core.orm import Base, TimestampMixin
 from qtrack.workflow.models import Workflow
 
@@ -38,4 +39,10 @@ class ItemType(TimestampMixin, Base):
     # unique and gap-free even with concurrent registrations.
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
+    # Its category ("Consumables > Syringes"), for filters and the stock list; None: none.
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("category.id"), index=True)
+    # Critical supplies come first on the stock list and in alerts.
+    critical: Mapped[bool] = mapped_column(default=False, server_default=false())
+
     workflow: Mapped[Workflow] = relationship(lazy="raise")
+    category: Mapped[Category | None] = relationship(lazy="raise")

@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from qtrack.accounts.deps import require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
+from qtrack.categories import service as categories_service
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
 from qtrack.item_types import service as item_types
@@ -36,8 +37,9 @@ TEXT_FIELDS = (
     "low_stock_threshold",
     "expiry_window_days",
     "label_template",
+    "category",
 )
-FLAGS = ("tracks_quantity", "tracks_expiry", "can_contain")
+FLAGS = ("tracks_quantity", "tracks_expiry", "can_contain", "critical")
 # A schema is configuration, not a document store; anything longer is a pasted mistake.
 MAX_SCHEMA_CHARS = 100_000
 # Friendlier words for what pydantic reports, by error type.
@@ -76,6 +78,7 @@ def _values_of(item_type: ItemType) -> dict[str, Any]:
         "low_stock_threshold": "" if threshold is None else str(threshold),
         "expiry_window_days": str(item_type.expiry_window_days),
         "label_template": item_type.label_template_key or "",
+        "category": item_type.category.key if item_type.category is not None else "",
         "attribute_schema": json.dumps(schema, indent=2) if schema else "",
         **{k: getattr(item_type, k) for k in FLAGS},
     }
@@ -86,6 +89,7 @@ def _parse(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {k: values[k] for k in (*TEXT_FIELDS, *FLAGS)}
     data["low_stock_threshold"] = values["low_stock_threshold"] or None
     data["label_template"] = values["label_template"] or None
+    data["category"] = values["category"] or None
     if not values["expiry_window_days"]:  # empty: the default (a new type) or as it is
         data.pop("expiry_window_days")
     text = values["attribute_schema"].strip()
@@ -131,6 +135,8 @@ def _service_errors(exc: QtrackError) -> dict[str, str]:
         return {k: exc.message for k in ("key", "code_prefix") if k in details}
     if isinstance(exc, workflow_service.WorkflowNotFound):
         return {"workflow": exc.message}
+    if isinstance(exc, categories_service.CategoryNotFound):
+        return {"category": exc.message}
     return {}
 
 
@@ -163,6 +169,9 @@ async def _form_page(
             "saved": request.query_params.get("saved") == "1",
             "workflows": await workflow_service.list_workflows(session),
             "templates": await item_types.template_choices(session),
+            "categories": await categories_service.reads(
+                session, await categories_service.list_categories(session)
+            ),
         },
         status_code=status_code,
     )

@@ -13,6 +13,7 @@ from pydantic import (
     field_validator,
 )
 
+from qtrack.categories.schemas import CategoryKey
 from qtrack.item_types.models import ItemType
 from qtrack.workflow import service as workflow_service
 from qtrack.workflow.schemas import State
@@ -69,13 +70,17 @@ class ItemTypeCreate(BaseModel):
     expiry_window_days: ExpiryWindow = 30
     attribute_schema: AttributeSchema = Field(default_factory=dict)
     label_template: TemplateRef | None = None
+    category: CategoryKey | None = Field(default=None, description="Key of its category")
+    critical: bool = Field(default=False, description="Critical supplies come first")
 
 
 class ItemTypeUpdate(BaseModel):
     """Fields left out stay as they are; only those in `NULLABLE` may be set to null."""
 
     model_config = ConfigDict(extra="forbid")
-    NULLABLE: ClassVar[frozenset[str]] = frozenset({"low_stock_threshold", "label_template"})
+    NULLABLE: ClassVar[frozenset[str]] = frozenset(
+        {"low_stock_threshold", "label_template", "category"}
+    )
 
     name: Name | None = None
     code_prefix: CodePrefix | None = None
@@ -88,6 +93,8 @@ class ItemTypeUpdate(BaseModel):
     expiry_window_days: ExpiryWindow | None = None
     attribute_schema: AttributeSchema | None = None
     label_template: TemplateRef | None = None
+    category: CategoryKey | None = Field(default=None, description="Key of its category")
+    critical: bool | None = None
 
     @field_validator("*")
     @classmethod
@@ -111,12 +118,14 @@ class ItemTypeRead(BaseModel):
     expiry_window_days: int = Field(description='Days before expiry an item is "expiring soon"')
     attribute_schema: dict[str, Any]
     label_template: str | None = Field(description="Key of the template its labels print with")
+    category: str | None = Field(default=None, description="Key of its category")
+    critical: bool = False
     initial_state: str
     states: list[State]
 
     @classmethod
     def of(cls, item_type: ItemType) -> "ItemTypeRead":
-        """From an item type loaded with its workflow."""
+        """From an item type loaded with its workflow and category."""
         definition = workflow_service.definition_of(item_type.workflow)
         return cls(
             key=item_type.key,
@@ -131,6 +140,8 @@ class ItemTypeRead(BaseModel):
             expiry_window_days=item_type.expiry_window_days,
             attribute_schema=item_type.attribute_schema,
             label_template=item_type.label_template_key,
+            category=item_type.category.key if item_type.category is not None else None,
+            critical=item_type.critical,
             initial_state=definition.initial,
             states=definition.states,
         )

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from qtrack.categories import service as categories_service
 from qtrack.core.errors import Conflict, NotFound, ValidationFailed
 from qtrack.item_types.attributes import check_attribute_schema
 from qtrack.item_types.models import ItemType
@@ -36,14 +37,20 @@ _label_template = table("label_template", column("key"), column("name"))
 
 async def list_item_types(session: AsyncSession) -> Sequence[ItemType]:
     """Every item type with its workflow."""
-    stmt = select(ItemType).options(joinedload(ItemType.workflow)).order_by(ItemType.key)
+    stmt = (
+        select(ItemType)
+        .options(joinedload(ItemType.workflow), joinedload(ItemType.category))
+        .order_by(ItemType.key)
+    )
     return (await session.scalars(stmt)).all()
 
 
 async def get_item_type(session: AsyncSession, key: str) -> ItemType:
     """An item type (with its workflow) by key; 404 item_type_not_found."""
     item_type = await session.scalar(
-        select(ItemType).options(joinedload(ItemType.workflow)).where(ItemType.key == key)
+        select(ItemType)
+        .options(joinedload(ItemType.workflow), joinedload(ItemType.category))
+        .where(ItemType.key == key)
     )
     if item_type is None:
         raise ItemTypeNotFound(f"No item type '{key}'")
@@ -63,10 +70,13 @@ async def create_item_type(
     template = fields.pop("label_template", None)
     if template is not None:
         await _check_template(session, template)
+    category_key = fields.pop("category", None)
+    category = await categories_service.get_by_key(session, category_key) if category_key else None
     wf = await workflow_service.get_workflow(session, workflow)
     item_type = ItemType(
-        key=key, workflow_id=wf.id, workflow=wf, label_template_key=template, **fields
-    )
+        key=key, workflow_id=wf.id, workflow=wf, label_template_key=template,
+        category_id=category.id if category is not None else None, category=category, **fields,
+    )  # fmt: skip
     session.add(item_type)
     await _flush_unique(session, key=key, code_prefix=prefix)
     return item_type
@@ -180,6 +190,13 @@ async def update_item_type(session: AsyncSession, *, key: str, changes: dict[str
         if template is not None:
             await _check_template(session, template)
         item_type.label_template_key = template
+    if "category" in changes:
+        category_key = changes.pop("category")
+        category = (
+            await categories_service.get_by_key(session, category_key) if category_key else None
+        )
+        item_type.category_id = category.id if category is not None else None
+        item_type.category = category
     for field, value in changes.items():
         setattr(item_type, field, value)
     await _flush_unique(session, key=key, code_prefix=item_type.code_prefix)

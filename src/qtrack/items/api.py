@@ -11,6 +11,7 @@ from qtrack.accounts.deps import AUTHENTICATED, PERMISSION_ERRORS, OriginDep, re
 from qtrack.accounts.permissions import STATUS_CHANGES, Permission
 from qtrack.accounts.principal import Principal
 from qtrack.accounts.service import SignatureFailed, TooManyAttempts
+from qtrack.categories.service import CategoryNotFound
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import BadRequest
 from qtrack.core.http import ORJSONResponse, version_of_etag
@@ -145,7 +146,9 @@ async def create_item_batch(
     )
 
 
-@router.get("/items", responses=errors(InvalidCursor, ItemNotFound, LocationNotFound))
+@router.get(
+    "/items", responses=errors(InvalidCursor, ItemNotFound, LocationNotFound, CategoryNotFound)
+)
 async def list_items(
     _: Reader,
     session: SessionDep,

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from itertools import islice
 from typing import Any
 
@@ -43,7 +44,7 @@ from qtrack.core.clock import utcnow
 from qtrack.core.errors import Conflict
 from qtrack.core.orm import Base
 from qtrack.item_types.models import ItemType
-from qtrack.items import counts, create, importer
+from qtrack.items import counts, create, importer, on_hand
 from qtrack.items.importer import Header, ImportReport, RowProblem
 from qtrack.items.models import Item
 from qtrack.items.schemas import ItemCreate
@@ -97,6 +98,8 @@ class Built:
     labels: Any = None
     statuses: dict[tuple[int, str], int] = field(default_factory=dict)
     places: dict[int, int] = field(default_factory=dict)
+    # (type id, location id) -> what the chunk's items add to on-hand if their state counts
+    stock: dict[tuple[int, int | None], Decimal] = field(default_factory=dict)
 
 
 Rows = list[tuple[int, list[str]]]
@@ -203,6 +206,10 @@ def build(plan: Plan, rows: Rows, assigned: Assigned | None, now: datetime | Non
         out.statuses[counted] = out.statuses.get(counted, 0) + 1
         if location_id is not None:
             out.places[location_id] = out.places.get(location_id, 0) + 1
+        held = on_hand.amount(item_type.tracks_quantity, item["quantity"])
+        out.stock[(item_type.id, location_id)] = (
+            out.stock.get((item_type.id, location_id), Decimal(0)) + held
+        )
     if plan.copy_text:
         text = _copy_text(items, events, labels, now.isoformat())
         out.items, out.events, out.labels = text.items, text.events, text.labels
@@ -429,6 +436,7 @@ async def import_items(
 
     statuses: dict[tuple[int, str], int] = {}
     places: dict[int, int] = {}
+    stock: dict[tuple[int, int | None], Decimal] = {}
     done = 0
 
     async def write(built: Built | None) -> None:
@@ -441,6 +449,8 @@ async def import_items(
             statuses[counted] = statuses.get(counted, 0) + n
         for place, n in built.places.items():
             places[place] = places.get(place, 0) + n
+        for key, held in built.stock.items():
+            stock[key] = stock.get(key, Decimal(0)) + held
         done += sum(built.statuses.values())
         if progress is not None:
             progress("written", done)
@@ -472,4 +482,10 @@ async def import_items(
         await counts.bump_status(session, type_id, status, n)
     for place, n in sorted(places.items()):
         await counts.bump_location(session, place, n)
+    stocked_types = {
+        t.id
+        for key, t in plan.types.items()
+        if on_hand.stocked(workflow_service.definition_of(t.workflow), plan.initial[key])
+    }
+    await on_hand.changed(session, {k: v for k, v in stock.items() if k[0] in stocked_types})
     return report

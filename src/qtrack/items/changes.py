@@ -25,7 +25,7 @@ from qtrack.events import service as events_service
 from qtrack.events.models import Event
 from qtrack.events.service import EventContext
 from qtrack.item_types.models import ItemType
-from qtrack.items import counts, rules, statements, writes
+from qtrack.items import counts, on_hand, rules, statements, writes
 from qtrack.items.errors import (
     InsufficientQuantity,
     QuantityNotTracked,
@@ -94,6 +94,9 @@ async def change_status(
     await counts.status_changed(
         session, row.type_id, row.status, chosen.to, shard=counts.shard_of(row.id)
     )
+    before = await on_hand.counted(session, row)
+    after = await on_hand.counted(session, row, chosen.to)
+    await on_hand.one(session, row.type_id, row.location_id, after - before)
     return writes.answer(
         row,
         [writes.read(recorded, row.code, actor, row.location_code)],
@@ -185,6 +188,8 @@ async def change_quantity(
         statements.SET_QUANTITY,
         {**writes.head(recorded), "new_quantity": new, "new_version": version},
     )
+    if await on_hand.live(session, row):
+        await on_hand.one(session, row.type_id, row.location_id, new - current)
     return writes.answer(
         row,
         [writes.read(recorded, row.code, actor, row.location_code)],
@@ -273,6 +278,7 @@ async def archive_item(
     shard = counts.shard_of(row.id)
     await counts.bump_status(session, row.type_id, row.status, -1, shard=shard)
     await counts.bump_location(session, row.location_id, -1, shard=shard)
+    await on_hand.one(session, row.type_id, row.location_id, -(await on_hand.counted(session, row)))
     return writes.answer(
         row,
         [writes.read(recorded, row.code, actor, row.location_code)],

@@ -9,6 +9,7 @@ and only copies them differently.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Table, func, insert, select, text
@@ -22,7 +23,7 @@ from qtrack.events.schemas import EventRead
 from qtrack.events.service import Entry, EventContext, Recorded
 from qtrack.item_types import service as item_types
 from qtrack.item_types.models import ItemType
-from qtrack.items import counts, rules
+from qtrack.items import counts, on_hand, rules
 from qtrack.items.models import Item
 from qtrack.items.schemas import ItemCreate
 from qtrack.locations import service as locations_service
@@ -169,10 +170,17 @@ async def register_items(
     entries: list[Entry] = []
     places: list[str | None] = []
     added: dict[tuple[int, str], list[int | None]] = {}
+    stock: dict[tuple[int, int | None], Decimal] = {}
     for spec in specs:
         item_type = types[spec.type]
-        status = workflow_service.definition_of(item_type.workflow).initial
+        definition = workflow_service.definition_of(item_type.workflow)
+        status = definition.initial
         location_id = locations.get(spec.location or "")
+        if on_hand.stocked(definition, status):
+            key = (item_type.id, location_id)
+            stock[key] = stock.get(key, Decimal(0)) + spec.count * on_hand.amount(
+                item_type.tracks_quantity, spec.quantity
+            )
         for _ in range(spec.count):
             item, entry, _ = created_rows(
                 item_id=next(ids), code=next(pools[item_type.id]), item_type=item_type,
@@ -189,6 +197,7 @@ async def register_items(
         session, settings, item_ids=[i["id"] for i in items], issued_by=actor.user.id
     )
     await counts.items_added(session, added)
+    await on_hand.changed(session, stock)
     return [
         Registered(id=item["id"], code=item["code"], location=place, event=event)
         for item, place, event in zip(items, places, recorded, strict=True)

@@ -14,6 +14,10 @@ from qtrack.items.service import ItemFilter
 def item_filter(
     state: StateDep,
     item_type: Annotated[str | None, Query(alias="type")] = None,
+    category: Annotated[
+        str | None,
+        Query(max_length=64, description="A category key: types in it or in those under it"),
+    ] = None,
     status: str | None = None,
     location: Annotated[
         str | None, Query(description="A location code: items there or below")
@@ -43,6 +47,7 @@ def item_filter(
     """The items list's filters from the query string."""
     return ItemFilter(
         type=item_type,
+        category=category,
         status=status,
         location=location,
         container=container,

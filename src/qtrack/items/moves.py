@@ -18,7 +18,7 @@ from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.events import service as events_service
 from qtrack.events.service import Entry, EventContext, Recorded
-from qtrack.items import counts, rules, statements, writes
+from qtrack.items import counts, on_hand, rules, statements, writes
 from qtrack.items.errors import Busy, ContainerClosed, ItemArchived, ItemNotFound
 from qtrack.items.schemas import ChangeResult
 from qtrack.locations import service as locations_service
@@ -157,6 +157,7 @@ async def count_moves(session: AsyncSession, moved: Sequence[tuple[Any, int | No
         await counts.location_changed(session, row.location_id, new, shard=shard)
     else:
         await counts.locations_changed(session, [(r.location_id, new, r.id) for r, new in moved])
+    await on_hand.moved(session, moved)
 
 
 async def move(

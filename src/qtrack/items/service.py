@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from qtrack.accounts.principal import Principal
+from qtrack.categories import service as categories_service
 from qtrack.core.clock import utcnow
 from qtrack.item_types import service as item_types_service
 from qtrack.item_types.models import ItemType
@@ -111,6 +112,8 @@ class ItemFilter:
     q: str | None = None
     # (item type key, state) pairs left out, e.g. lots that are done with.
     not_in_states: frozenset[tuple[str, str]] = frozenset()
+    # A category key: items whose type is in it or in a category under it.
+    category: str | None = None
 
 
 async def item_conditions(session: AsyncSession, filters: ItemFilter) -> list[Any]:
@@ -119,6 +122,9 @@ async def item_conditions(session: AsyncSession, filters: ItemFilter) -> list[An
     conditions: list[Any] = [Item.archived.is_(filters.archived)]
     if filters.type:
         conditions.append(ItemType.key == filters.type)
+    if filters.category:
+        categories = await categories_service.subtree_select(session, filters.category)
+        conditions.append(ItemType.category_id.in_(categories))
     if filters.status:
         conditions.append(Item.status == filters.status)
     if filters.location and filters.directly_at:

@@ -1,14 +1,10 @@
-"""Sending the daily summary by e-mail: the standard library's smtplib, in a thread.
-
-One short mail a day: an asynchronous SMTP client would add a dependency for nothing.
-"""
+"""Sending the daily summary by e-mail (`core.mail`, in a thread)."""
 
 import asyncio
-import smtplib
-import ssl
 from email.message import EmailMessage
 
 from qtrack.config import Settings
+from qtrack.core import mail
 from qtrack.core.errors import QtrackError
 from qtrack.reports import files
 from qtrack.reports.schemas import DailySummary
@@ -39,25 +35,9 @@ def compose(summary: DailySummary, settings: Settings) -> EmailMessage:
     return message
 
 
-def _send(message: EmailMessage, settings: Settings) -> None:
-    host, port, timeout = settings.smtp_host, settings.smtp_port, settings.smtp_timeout_s
-    context = ssl.create_default_context()
-    smtp: smtplib.SMTP
-    if settings.smtp_tls == "ssl":
-        smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
-    else:
-        smtp = smtplib.SMTP(host, port, timeout=timeout)
-    with smtp:
-        if settings.smtp_tls == "starttls":
-            smtp.starttls(context=context)
-        if settings.smtp_user:
-            smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
-        smtp.send_message(message)
-
-
 async def send_summary(summary: DailySummary, settings: Settings) -> list[str]:
     """Mail the summary to the configured recipients; returns them."""
     if not settings.smtp_host or not settings.daily_report_recipients:
         raise MailNotConfigured()
-    await asyncio.to_thread(_send, compose(summary, settings), settings)
+    await asyncio.to_thread(mail.send, compose(summary, settings), settings)
     return list(settings.daily_report_recipients)

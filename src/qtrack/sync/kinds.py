@@ -126,7 +126,7 @@ ITEM_TYPE = register(
         Permission.ITEM_READ,
         "key",
         _item_types,
-        options=(joinedload(ItemType.workflow),),
+        options=(joinedload(ItemType.workflow), joinedload(ItemType.category)),
     )
 )
 LOCATION = register(

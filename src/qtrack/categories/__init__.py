@@ -1,0 +1,1 @@
+"""Categories of item types: a small tree ("Consumables > Syringes")."""

@@ -1,0 +1,42 @@
+"""`qtrack categories`, `qtrack stock` and `qtrack alerts`, as an administrator runs them."""
+
+from typer.testing import CliRunner
+
+from tests.accounts.test_cli import create_user, ok, qtrack
+from tests.items.test_cli import fails, register
+
+
+def test_categories_levels_and_alerts_from_the_command_line(
+    cli: CliRunner, database_url: str
+) -> None:
+    create_user(cli, database_url, "op", "--role", "operator")
+    create_user(cli, database_url, "vera", "--role", "viewer")
+    out = ok(qtrack(cli, database_url, "categories", "add", "consumables", "--name", "Consumables"))
+    assert out.strip() == "created category Consumables"
+    ok(qtrack(cli, database_url, "categories", "add", "syringes", "--name", "Syringes",
+              "--parent", "consumables"))  # fmt: skip
+    listed = ok(qtrack(cli, database_url, "categories", "list"))
+    assert "syringes     Consumables \u203a Syringes" in listed
+    fails(cli, database_url, "categories", "add", "x", "--name", "X", "--parent", "nope",
+          code="category_not_found")  # fmt: skip
+    fails(cli, database_url, "categories", "archive", "consumables", code="category_not_empty")
+
+    (lot,) = register(cli, database_url, "--type", "supply", "--quantity", "12", "--as", "op")
+    out = ok(qtrack(cli, database_url, "stock", "levels", "supply", "--reorder", "10"))
+    assert "supply  everywhere  12 pcs" in out
+    assert out.splitlines()[1].split()[-1] == "ok"
+    fails(cli, database_url, "stock", "levels", "supply", "--minimum", "5", "--reorder", "1",
+          code="validation_error")  # fmt: skip
+    ok(qtrack(cli, database_url, "items", "quantity", lot, "dispense", "3", "--as", "op"))
+    low = ok(qtrack(cli, database_url, "stock", "list", "--low"))
+    assert "supply  everywhere  9 pcs" in low
+    assert low.splitlines()[1].split()[-1] == "low"
+    alerts = ok(qtrack(cli, database_url, "alerts", "list"))
+    assert "stock_low  Supply is low on stock: 9 pcs on hand (reorder at 10)" in alerts
+    alert_id = alerts.splitlines()[1].split()[0]
+    fails(cli, database_url, "alerts", "ack", alert_id, "--as", "vera", code="permission_denied")
+    seen = ok(qtrack(cli, database_url, "alerts", "ack", alert_id, "--as", "op"))
+    assert "  op  " in seen
+    assert ok(qtrack(cli, database_url, "alerts", "list", "--state", "pending")).strip() == (
+        "no alerts"
+    )

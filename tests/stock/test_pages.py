@@ -1,0 +1,98 @@
+"""The stock, alerts and categories pages, as a browser posts them; the dashboard's card."""
+
+import httpx
+
+from qtrack.core.db import Database
+from tests.factories.accounts import AppLogin, csrf_of, signed_in
+from tests.factories.items import register
+from tests.stock.test_api import quantity
+
+
+async def test_levels_set_on_the_stock_page_show_the_state_and_the_alert(
+    client: httpx.AsyncClient, operator: AppLogin, db: Database
+) -> None:
+    lot = await register(client, operator, type="supply", quantity="12")
+    await signed_in(client, db, "sam", "supervisor")
+    listing = await client.get("/stock")
+    assert listing.status_code == 200
+    assert 'id="levels-form"' in listing.text
+    token = csrf_of(listing.text)
+    refused = await client.post(
+        "/stock/levels",
+        data={"csrf_token": token, "type": "supply", "minimum_level": "9", "reorder_level": "3"},
+    )
+    assert refused.status_code == 422
+    assert "reorder_level must not be below minimum_level" in refused.text
+    nowhere = await client.post(
+        "/stock/levels",
+        data={"csrf_token": token, "type": "supply", "location": "MOON", "reorder_level": "3"},
+    )
+    assert nowhere.status_code == 422
+    assert "MOON" in nowhere.text
+    saved = await client.post(
+        "/stock/levels", data={"csrf_token": token, "type": "supply", "reorder_level": "10"}
+    )
+    assert saved.status_code == 303
+    await quantity(client, operator, lot["code"], "dispense", "4")
+    stock = await client.get("/stock", params={"low": "true"})
+    assert 'data-type="supply" data-location="" data-state="low"' in stock.text
+    home = await client.get("/")
+    assert 'id="stock-card"' in home.text
+    assert 'data-alerts="1"' in home.text
+    alerts = await client.get("/alerts")
+    assert "Supply is low on stock: 8 pcs on hand (reorder at 10)" in alerts.text
+    (alert_id,) = [
+        line.split('data-alert="')[1].split('"')[0]
+        for line in alerts.text.splitlines()
+        if "data-alert=" in line
+    ]
+    forged = await client.post(f"/alerts/{alert_id}/acknowledge")
+    assert forged.status_code == 403
+    seen = await client.post(f"/alerts/{alert_id}/acknowledge", data={"csrf_token": token})
+    assert seen.status_code == 303
+    assert ">sam<" in (await client.get("/alerts")).text
+    assert 'data-alerts="0"' in (await client.get("/")).text
+
+
+async def test_a_viewer_reads_stock_but_sets_nothing(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    await signed_in(client, db, "vera", "viewer")
+    listing = await client.get("/stock")
+    assert listing.status_code == 200
+    assert 'id="levels-form"' not in listing.text
+    token = csrf_of(listing.text)
+    denied = await client.post("/stock/levels", data={"csrf_token": token, "type": "supply"})
+    assert denied.status_code == 403
+
+
+async def test_categories_are_made_and_archived_from_their_page(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    await signed_in(client, db, "sam", "supervisor")
+    listing = await client.get("/categories")
+    token = csrf_of(listing.text)
+    made = await client.post(
+        "/categories", data={"csrf_token": token, "key": "consumables", "name": "Consumables"}
+    )
+    assert made.status_code == 303
+    child = await client.post(
+        "/categories",
+        data={"csrf_token": token, "key": "syringes", "name": "Syringes", "parent": "consumables"},
+    )
+    assert child.status_code == 303
+    twin = await client.post(
+        "/categories", data={"csrf_token": token, "key": "syringes", "name": "Again"}
+    )
+    assert twin.status_code == 422
+    assert "already exists" in twin.text
+    page = await client.get("/categories")
+    assert "Consumables \u203a Syringes" in page.text
+    busy = await client.post("/categories/consumables/archive", data={"csrf_token": token})
+    assert busy.status_code == 409
+    gone = await client.post("/categories/syringes/archive", data={"csrf_token": token})
+    assert gone.status_code == 303
+    assert "Syringes (archived)" in (await client.get("/categories")).text
+    items = await client.get("/items", params={"category": "consumables"})
+    assert items.status_code == 200
+    assert 'id="f-category"' in items.text
