@@ -34,6 +34,9 @@ class ExpiredItem:
     before: str
     after: str
     event_id: int
+    item_id: int = 0
+    type_id: int = 0
+    location_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,9 @@ class LeftItem:
     expiry_on: date
     status: str
     why: str
+    item_id: int = 0
+    type_id: int = 0
+    location_id: int | None = None
 
 
 @dataclass
@@ -143,14 +149,33 @@ async def expire_items(session: AsyncSession, *, ids: list[int], today: date) ->
     for (type_id, status, shard), delta in sorted(deltas.items()):
         await counts.bump_status(session, type_id, status, delta, shard=shard)
     batch.expired = [
-        ExpiredItem(row.code, row.type_key, row.expiry_on, row.status, to, event.id)
+        ExpiredItem(
+            row.code,
+            row.type_key,
+            row.expiry_on,
+            row.status,
+            to,
+            event.id,
+            item_id=row.id,
+            type_id=row.type_id,
+            location_id=row.location_id,
+        )
         for (row, _, to), event in zip(moving, recorded, strict=True)
     ]
     return batch
 
 
 def _left(row: Any, why: str) -> LeftItem:
-    return LeftItem(row.code, row.type_key, row.expiry_on, row.status, why)
+    return LeftItem(
+        row.code,
+        row.type_key,
+        row.expiry_on,
+        row.status,
+        why,
+        item_id=row.id,
+        type_id=row.type_id,
+        location_id=row.location_id,
+    )
 
 
 async def first_to_expire(

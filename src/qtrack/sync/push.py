@@ -353,7 +353,7 @@ async def _apply(
             raise VersionMismatch(details={"base_version": change.base_version})
         return await changes.change_quantity(
             session, code=code, kind=change.kind, amount=change.amount, actor=principal,
-            reason=change.reason, context=context,
+            reason=change.reason, context=context, settings=settings,
         )  # fmt: skip
     if isinstance(change, PackChange):
         container = change.container
