@@ -3,10 +3,12 @@ the pushed changes that were refused."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
-from qtrack.accounts.deps import AUTHENTICATED, CurrentPrincipal, OriginDep
+from qtrack.accounts.deps import AUTHENTICATED, PERMISSION_ERRORS, OriginDep, require_any
+from qtrack.accounts.permissions import Permission
+from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import Forbidden
 from qtrack.core.http import ORJSONResponse
@@ -19,11 +21,20 @@ from qtrack.core.pagination import (
     decode_int_cursor,
     encode_cursor,
 )
-from qtrack.sync import pull, push, service
+from qtrack.sync import pull, push, registry, service
 from qtrack.sync.cursor import SyncCursorInvalid, SyncResyncRequired
 from qtrack.sync.schemas import PushAnswer, PushRequest, RefusedRead, SyncPageRead
 
 router = APIRouter(prefix="/api/v1/sync", tags=["sync"], responses=AUTHENTICATED)
+# Pulling needs the right to see some kind (each kind is then filtered by its own); pushing,
+# the right to make some change (each change is then checked by its own use case).
+Puller = Annotated[
+    Principal, Depends(require_any(*sorted({k.permission for k in registry.kinds()})))
+]
+Pusher = Annotated[
+    Principal, Depends(require_any(*sorted({p for needs in push.WRITES for p in needs})))
+]
+Reader = Annotated[Principal, Depends(require_any(Permission.ITEM_READ))]
 
 
 class NotAReviewer(Forbidden):
@@ -33,10 +44,10 @@ class NotAReviewer(Forbidden):
 @router.get(
     "/changes",
     response_model=SyncPageRead,
-    responses=errors(SyncCursorInvalid, SyncResyncRequired),
+    responses=errors(PERMISSION_ERRORS, SyncCursorInvalid, SyncResyncRequired),
 )
 async def changes(
-    principal: CurrentPrincipal,
+    principal: Puller,
     session: SessionDep,
     state: StateDep,
     since: Annotated[
@@ -52,10 +63,10 @@ async def changes(
     return ORJSONResponse(page.as_json())
 
 
-@router.post("/push", response_model=PushAnswer, responses=errors(422))
+@router.post("/push", response_model=PushAnswer, responses=errors(PERMISSION_ERRORS, 422))
 async def push_changes(
     body: PushRequest,
-    principal: CurrentPrincipal,
+    principal: Pusher,
     session: SessionDep,
     state: StateDep,
     origin: OriginDep,
@@ -72,9 +83,9 @@ async def push_changes(
     return ORJSONResponse(answer)
 
 
-@router.get("/refused", responses=errors(InvalidCursor, NotAReviewer))
+@router.get("/refused", responses=errors(PERMISSION_ERRORS, InvalidCursor, NotAReviewer))
 async def refused_changes(
-    principal: CurrentPrincipal,
+    principal: Reader,
     session: SessionDep,
     everyone: Annotated[
         bool, Query(description="Everyone's, not only yours (supervisors and admins)")

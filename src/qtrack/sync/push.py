@@ -64,6 +64,12 @@ from qtrack.sync.schemas import (
     UnpackChange,
 )
 
+# The changes a device can push at all: a caller with none of these may not push.
+WRITES: tuple[tuple[str, ...], ...] = (
+    (Permission.ITEM_CREATE, Permission.ITEM_MOVE, Permission.ITEM_PACK),
+    STATUS_CHANGES,
+    (Permission.ITEM_DISPENSE, Permission.ITEM_QUANTITY),
+)
 NOT_ALLOWED = (PermissionDenied, SignatureRequired, SignatureFailed, TooManyAttempts, SamePerson)
 # What a change of each type needs before its use case checks the rest (as the API routes).
 NEEDS: dict[str, tuple[str, ...]] = {
