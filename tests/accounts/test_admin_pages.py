@@ -400,7 +400,7 @@ async def test_nobody_grants_rights_they_lack(
             Role(
                 key="useradmin",
                 name="User admin",
-                permissions=["admin.users", "item.read", "event.read"],
+                permissions=["admin.users", "item.read", "event.read", "stock.read"],
             )
         )
     await create_user(db, "ua", "useradmin")

@@ -44,7 +44,11 @@ async def test_user_managers_cannot_grant_more_than_they_hold(
     made = await client.post(
         "/api/v1/roles",
         headers=admin.headers,
-        json={"key": "hr", "name": "HR", "permissions": ["admin.users", "event.read", "item.read"]},
+        json={
+            "key": "hr",
+            "name": "HR",
+            "permissions": ["admin.users", "event.read", "item.read", "stock.read"],
+        },
     )
     assert made.status_code == 201
     await create_user(db, "hank", "hr")
