@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=10, ge=0, le=200)
     database_pool_timeout_s: float = Field(default=10.0, gt=0)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    # PostgreSQL: monthly partitions of the event table made ahead of time by the daily
+    # `events.partitions` job (events/partitions.py).
+    event_partitions_ahead: int = Field(default=3, ge=1, le=36)
     # Statements and requests slower than these are logged as warnings and counted in
     # /metrics (0: never).
     slow_query_ms: int = Field(default=200, ge=0)

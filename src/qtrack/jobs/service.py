@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, case, delete, func, insert, select, update
+from sqlalchemy import Table, case, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,11 +19,21 @@ _INSERT = insert(_job).returning(_job.c.id)
 RUNNER_ALIVE_S = 30.0
 
 
+# The partial index's predicate as literal SQL: with bound parameters in it PostgreSQL can
+# infer the index only while it plans the prepared statement with their values; after five
+# runs on one connection it switches to a generic plan and refuses the ON CONFLICT ("no
+# unique or exclusion constraint matching").
+_TWIN_PREDICATE = text(
+    str(PENDING_TWIN.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    .replace("job.", "")
+)
+
+
 def _insert_twin_free(dialect: str) -> Any:
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
         dialect_insert(_job)
-        .on_conflict_do_nothing(index_elements=["name", "dedupe_key"], index_where=PENDING_TWIN)
+        .on_conflict_do_nothing(index_elements=["name", "dedupe_key"], index_where=_TWIN_PREDICATE)
         .returning(_job.c.id)
     )
 
