@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qtrack.core.clock import utcnow
 from qtrack.jobs import registry
 from qtrack.jobs.errors import JobNotDead, JobNotFound, TwinPending
-from qtrack.jobs.models import DEAD, DONE, PENDING, PENDING_TWIN, RUNNING, WAITING, Job, JobRunner
+from qtrack.jobs.models import DEAD, DONE, PENDING, RUNNING, WAITING, Job, JobRunner
 
 _job: Table = Job.__table__  # type: ignore[assignment]
 _INSERT = insert(_job).returning(_job.c.id)
@@ -24,8 +24,7 @@ RUNNER_ALIVE_S = 30.0
 # runs on one connection it switches to a generic plan and refuses the ON CONFLICT ("no
 # unique or exclusion constraint matching").
 _TWIN_PREDICATE = text(
-    str(PENDING_TWIN.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
-    .replace("job.", "")
+    "dedupe_key IS NOT NULL AND status IN (" + ", ".join(f"'{s}'" for s in PENDING) + ")"
 )
 
 
