@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=10, ge=0, le=200)
     database_pool_timeout_s: float = Field(default=10.0, gt=0)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    # PostgreSQL: a read replica for read-only requests, and how long after a write its
+    # author's reads stay on the primary (core/replica.py).
+    database_replica_url: str | None = None
+    database_replica_sticky_s: float = Field(default=5.0, ge=0, le=3600)
     # PostgreSQL: monthly partitions of the event table made ahead of time by the daily
     # `events.partitions` job (events/partitions.py).
     event_partitions_ahead: int = Field(default=3, ge=1, le=36)
