@@ -85,6 +85,9 @@ async def test_reads_go_to_the_replica_but_a_writer_reads_back_its_write(served:
     await create_user(db, "newcomer", "operator")
     newcomer = await login(served.client, "newcomer")
     assert await served.item(newcomer, code) == (404, "replica")
+    # /readyz checks the replica too (this stand-in is no standby: no lag to report).
+    ready = (await served.client.get("/readyz")).json()
+    assert ready["checks"]["replica"] == "ok"
     # Which database served what is counted in /metrics too.
     metrics = (await served.client.get("/metrics")).text
     assert 'qtrack_db_read_requests_total{database="replica"} 3.0' in metrics
@@ -130,5 +133,28 @@ async def test_a_replica_that_cannot_be_reached_fails_one_read_then_is_left_alon
         assert "Retry-After" in response.headers
         # The retry is served by the primary (for 30 s, then the replica is tried again).
         assert await served.item(reader, "MAT-000001") == (404, "primary")
+        # Ready, degraded: the primary serves everything meanwhile.
+        ready = await served.client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "degraded"
+        assert ready.json()["checks"]["replica"] == (
+            "degraded: replica unreachable (ConnectionRefusedError); reads on the primary"
+        )
     finally:
         await lifespan.__aexit__(None, None, None)
+
+
+async def test_a_replica_further_behind_than_the_window_degrades_readiness(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real standby's lag cannot be made on demand here: the one query that reads it is
+    # replaced, the judgement on it is what is tested.
+    async def behind() -> float:
+        return 42.0
+
+    monkeypatch.setattr(served.state.db, "replica_lag_s", behind)
+    ready = (await served.client.get("/readyz")).json()
+    assert ready["status"] == "degraded"
+    assert ready["checks"]["replica"] == (
+        "degraded: replica 42.0 s behind, more than the 30 s read-your-writes window"
+    )

@@ -38,6 +38,12 @@ log = structlog.get_logger("qtrack.db")
 Mode = Literal["read", "write"]
 # How long reads stay on the primary after the replica could not be reached.
 REPLICA_RETRY_S = 30.0
+# A standby's replay lag; an idle primary sends nothing, so "all received WAL replayed" is 0
+# however old the last replayed commit is.
+_REPLAY_LAG = """
+SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END
+"""
 _BEGIN_OPTION = "qtrack_sqlite_begin"
 
 
@@ -206,6 +212,20 @@ class Database:
             served = "replica"
         session.info[replica.SERVED] = served
         return served
+
+    async def replica_lag_s(self) -> float | None:
+        """How far the replica's replay is behind what it has received from the primary, in
+        seconds (0 when it has replayed everything; None when it is not a standby, or there
+        is none). Raises when it cannot be reached."""
+        if self.replica is None:
+            return None
+        async with self.replica.connect() as conn:
+            lag = await conn.scalar(text(_REPLAY_LAG))
+        return None if lag is None else float(lag)
+
+    def replica_resting(self) -> bool:
+        """Whether reads stay on the primary now because the replica just failed."""
+        return time.monotonic() < self._replica_down_until
 
     async def request_done(self, session: AsyncSession, error: BaseException | None) -> None:
         """After a request's session: a write (even one that failed) marks its principal as a
