@@ -18,7 +18,7 @@ from qtrack.core.clock import FakeClock, utcnow
 from qtrack.core.state import AppState
 from tests.conftest import make_settings, start_app
 from tests.databases import PostgresTemplates, _admin_execute, unavailable
-from tests.factories.accounts import AppLogin, create_user, login
+from tests.factories.accounts import AppLogin, create_user, login, signed_in
 from tests.factories.items import register
 
 pytestmark = pytest.mark.postgres_only
@@ -158,3 +158,16 @@ async def test_a_replica_further_behind_than_the_window_degrades_readiness(
     assert ready["checks"]["replica"] == (
         "degraded: replica 42.0 s behind, more than the 30 s read-your-writes window"
     )
+
+
+async def test_the_web_ui_routes_the_same_way_for_the_same_user(served: Served) -> None:
+    await signed_in(served.client, served.state.db, "boss", "admin")  # a session cookie
+    app_login = await login(served.client, "boss")  # and an app login: another credential
+    code = (await register(served.client, app_login))["code"]
+    # The mark is the user's, not the credential's: their browser sees what their app wrote.
+    page = await served.client.get(f"/items/{code}")
+    assert (page.status_code, served.log[-1]) == (200, "primary")
+    assert code in page.text
+    with FakeClock(utcnow() + timedelta(seconds=31)):
+        page = await served.client.get(f"/items/{code}")
+    assert (page.status_code, served.log[-1]) == (404, "replica")
