@@ -191,6 +191,16 @@ class Settings(BaseSettings):
                 raise ValueError("QTRACK_SECRET_KEY must be at least 32 characters in prod")
         return self
 
+    @model_validator(mode="after")
+    def _replica_needs_postgres(self) -> "Settings":
+        replica = self.database_replica_url
+        if replica is not None and (self.is_sqlite or not replica.startswith("postgresql")):
+            raise ValueError(
+                "QTRACK_DATABASE_REPLICA_URL is for PostgreSQL: both it and "
+                "QTRACK_DATABASE_URL must be postgresql+asyncpg:// URLs"
+            )
+        return self
+
     @property
     def is_sqlite(self) -> bool:
         """True when the database is the embedded SQLite one."""
