@@ -558,8 +558,8 @@ async def _finish(dsn: str, counts: dict[str, int], type_ids: dict[str, int]) ->
             amount = (
                 "CASE WHEN t.tracks_quantity THEN coalesce(sum(i.quantity), 0) ELSE count(*) END"
             )
-            # (PostgreSQL reads a bare 0 in GROUP BY as a column position: the total row
-            # groups by type only.)
+            # (A constant in GROUP BY would be read as a column position: group by the
+            # location only where it is a column.)
             for place, where, by in (
                 ("i.location_id", "AND i.location_id IS NOT NULL", ", i.location_id"),
                 ("0", "", ""),
