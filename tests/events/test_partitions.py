@@ -22,6 +22,7 @@ from qtrack.events import partitions
 from qtrack.history.verify import verify_chains, verify_item_chain
 from qtrack.jobs import registry
 from qtrack.jobs import service as jobs_service
+from qtrack.jobs.models import Job
 from qtrack.jobs.runner import Runner
 from tests.audit.history import edit_in, seed_into
 from tests.conftest import make_settings
@@ -112,7 +113,7 @@ async def test_the_migration_converts_a_table_with_rows_in_several_months(db: Da
 
 async def test_each_event_lands_in_its_months_partition(db: Database) -> None:
     async with db.session_scope() as session:
-        created = await partitions.create_ahead(session, months=2, now=SEPT)
+        created = (await partitions.create_ahead(session, months=2, now=SEPT)).created
     # December 2026 and on came with the migration (this month and three ahead).
     assert created == ["event_y2026m09", "event_y2026m10", "event_y2026m11"]
     await _months_of_history(db)
@@ -149,7 +150,33 @@ async def test_the_daily_job_creates_partitions_ahead(app: FastAPI) -> None:
     assert {"event_y2027m06", "event_y2027m07", "event_y2027m08", "event_y2027m09"} <= names
     assert "event_y2027m10" not in names
     async with state.db.session_scope() as session:  # nothing missing: nothing made
-        assert await partitions.create_ahead(session, months=3, now=datetime.now(UTC)) == []
+        made = await partitions.create_ahead(session, months=3, now=datetime.now(UTC))
+    assert made == partitions.Made([], [])
+
+
+async def test_a_month_whose_events_went_to_the_default_is_reported_and_the_rest_made(
+    app: FastAPI,
+) -> None:
+    state: AppState = app.state.qtrack
+    far = datetime(2031, 1, 2, tzinfo=UTC)
+    with FakeClock(far):  # no partition for January 2031: the event lands in the default
+        await seed_into(state.db, lots=1, events=0)
+        async with state.db.session_scope() as session:
+            made = await partitions.create_ahead(session, months=1)
+        assert made == partitions.Made(["event_y2031m02"], ["event_y2031m01"])
+        # The job says so (and keeps what it made): it fails, to be seen in /admin/jobs.
+        async with state.db.session_scope() as session:
+            job_id = await jobs_service.enqueue(session, "events.partitions")
+        await Runner(state, kind="worker", concurrency=1).run_until_idle()
+    async with state.db.session_scope("read") as session:
+        job = await session.get(Job, job_id)
+        names = {p.name for p in await partitions.list_partitions(session)}
+    assert job is not None
+    assert (job.last_error or "").startswith("PartitionsBlocked: ")
+    assert "event_y2031m01: their events went to event_default" in (job.last_error or "")
+    assert {"event_y2031m02", "event_y2031m03", "event_y2031m04"} <= names
+    assert "event_y2031m01" not in names
+    assert await _where(state.db) == {"event_default": 1}
 
 
 async def test_detaching_the_oldest_month_keeps_every_chain_verifiable(db: Database) -> None:
