@@ -28,8 +28,6 @@ from tests.audit.history import edit_in, seed_into
 from tests.conftest import make_settings
 from tests.test_cli import invoke
 
-pytestmark = pytest.mark.postgres_only
-
 SEPT, OCT, NOV = (datetime(2026, month, 15, 9, 0, tzinfo=UTC) for month in (9, 10, 11))
 
 
@@ -77,6 +75,7 @@ async def _verified(db: Database) -> tuple[int, list[str]]:
     return report.events, report.broken
 
 
+@pytest.mark.postgres_only
 async def test_the_migration_converts_a_table_with_rows_in_several_months(db: Database) -> None:
     async with db.engine.begin() as conn:
         await conn.run_sync(migrations.downgrade_on, "0014")
@@ -111,6 +110,7 @@ async def test_the_migration_converts_a_table_with_rows_in_several_months(db: Da
             await _rows(db, f"TRUNCATE {table}")
 
 
+@pytest.mark.postgres_only
 async def test_each_event_lands_in_its_months_partition(db: Database) -> None:
     async with db.session_scope() as session:
         created = (await partitions.create_ahead(session, months=2, now=SEPT)).created
@@ -136,6 +136,7 @@ async def test_each_event_lands_in_its_months_partition(db: Database) -> None:
     assert await _verified(db) == (11, [])
 
 
+@pytest.mark.postgres_only
 async def test_the_daily_job_creates_partitions_ahead(app: FastAPI) -> None:
     state: AppState = app.state.qtrack
     assert "events.partitions" in {s.name for s in registry.schedules()}
@@ -154,6 +155,7 @@ async def test_the_daily_job_creates_partitions_ahead(app: FastAPI) -> None:
     assert made == partitions.Made([], [])
 
 
+@pytest.mark.postgres_only
 async def test_a_month_whose_events_went_to_the_default_is_reported_and_the_rest_made(
     app: FastAPI,
 ) -> None:
@@ -179,6 +181,7 @@ async def test_a_month_whose_events_went_to_the_default_is_reported_and_the_rest
     assert await _where(state.db) == {"event_default": 1}
 
 
+@pytest.mark.postgres_only
 async def test_detaching_the_oldest_month_keeps_every_chain_verifiable(db: Database) -> None:
     async with db.session_scope() as session:
         await partitions.create_ahead(session, months=2, now=SEPT)
@@ -233,6 +236,7 @@ async def test_detaching_the_oldest_month_keeps_every_chain_verifiable(db: Datab
     assert "(seq 3) does not link to the event before it" in broken[0]
 
 
+@pytest.mark.postgres_only
 def test_the_cli_lists_creates_and_detaches(database_url: str) -> None:
     cli = CliRunner()
     env = {"QTRACK_DATABASE_URL": database_url}
@@ -255,3 +259,26 @@ def test_the_cli_lists_creates_and_detaches(database_url: str) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("error: partition_in_use: "), result.stderr
     assert "this month's or a later one" in result.stderr
+
+
+def test_sqlite_has_no_partitions_and_the_job_leaves_it_alone(
+    backend: str, database_url: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("SQLite's answer")
+    result = invoke(CliRunner(), ["db", "partitions", "list"], QTRACK_DATABASE_URL=database_url)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: not_partitioned: "), result.stderr
+
+
+async def test_the_job_does_nothing_on_sqlite(backend: str, app: FastAPI) -> None:
+    if backend != "sqlite":
+        pytest.skip("SQLite's answer")
+    state: AppState = app.state.qtrack
+    async with state.db.session_scope() as session:
+        job_id = await jobs_service.enqueue(session, "events.partitions")
+    assert await Runner(state, kind="worker", concurrency=1).run_until_idle() == 1
+    async with state.db.session_scope("read") as session:
+        job = await session.get(Job, job_id)
+    assert job is not None
+    assert (job.status, job.last_error) == ("done", None)
