@@ -22,12 +22,11 @@ from qtrack.events import partitions
 from qtrack.history.verify import verify_chains, verify_item_chain
 from qtrack.jobs import registry
 from qtrack.jobs import service as jobs_service
+from qtrack.jobs.models import Job
 from qtrack.jobs.runner import Runner
 from tests.audit.history import edit_in, seed_into
 from tests.conftest import make_settings
 from tests.test_cli import invoke
-
-pytestmark = pytest.mark.postgres_only
 
 SEPT, OCT, NOV = (datetime(2026, month, 15, 9, 0, tzinfo=UTC) for month in (9, 10, 11))
 
@@ -76,6 +75,7 @@ async def _verified(db: Database) -> tuple[int, list[str]]:
     return report.events, report.broken
 
 
+@pytest.mark.postgres_only
 async def test_the_migration_converts_a_table_with_rows_in_several_months(db: Database) -> None:
     async with db.engine.begin() as conn:
         await conn.run_sync(migrations.downgrade_on, "0014")
@@ -110,9 +110,10 @@ async def test_the_migration_converts_a_table_with_rows_in_several_months(db: Da
             await _rows(db, f"TRUNCATE {table}")
 
 
+@pytest.mark.postgres_only
 async def test_each_event_lands_in_its_months_partition(db: Database) -> None:
     async with db.session_scope() as session:
-        created = await partitions.create_ahead(session, months=2, now=SEPT)
+        created = (await partitions.create_ahead(session, months=2, now=SEPT)).created
     # December 2026 and on came with the migration (this month and three ahead).
     assert created == ["event_y2026m09", "event_y2026m10", "event_y2026m11"]
     await _months_of_history(db)
@@ -135,6 +136,7 @@ async def test_each_event_lands_in_its_months_partition(db: Database) -> None:
     assert await _verified(db) == (11, [])
 
 
+@pytest.mark.postgres_only
 async def test_the_daily_job_creates_partitions_ahead(app: FastAPI) -> None:
     state: AppState = app.state.qtrack
     assert "events.partitions" in {s.name for s in registry.schedules()}
@@ -149,9 +151,37 @@ async def test_the_daily_job_creates_partitions_ahead(app: FastAPI) -> None:
     assert {"event_y2027m06", "event_y2027m07", "event_y2027m08", "event_y2027m09"} <= names
     assert "event_y2027m10" not in names
     async with state.db.session_scope() as session:  # nothing missing: nothing made
-        assert await partitions.create_ahead(session, months=3, now=datetime.now(UTC)) == []
+        made = await partitions.create_ahead(session, months=3, now=datetime.now(UTC))
+    assert made == partitions.Made([], [])
 
 
+@pytest.mark.postgres_only
+async def test_a_month_whose_events_went_to_the_default_is_reported_and_the_rest_made(
+    app: FastAPI,
+) -> None:
+    state: AppState = app.state.qtrack
+    far = datetime(2031, 1, 2, tzinfo=UTC)
+    with FakeClock(far):  # no partition for January 2031: the event lands in the default
+        await seed_into(state.db, lots=1, events=0)
+        async with state.db.session_scope() as session:
+            made = await partitions.create_ahead(session, months=1)
+        assert made == partitions.Made(["event_y2031m02"], ["event_y2031m01"])
+        # The job says so (and keeps what it made): it fails, to be seen in /admin/jobs.
+        async with state.db.session_scope() as session:
+            job_id = await jobs_service.enqueue(session, "events.partitions")
+        await Runner(state, kind="worker", concurrency=1).run_until_idle()
+    async with state.db.session_scope("read") as session:
+        job = await session.get(Job, job_id)
+        names = {p.name for p in await partitions.list_partitions(session)}
+    assert job is not None
+    assert (job.last_error or "").startswith("PartitionsBlocked: ")
+    assert "event_y2031m01: their events went to event_default" in (job.last_error or "")
+    assert {"event_y2031m02", "event_y2031m03", "event_y2031m04"} <= names
+    assert "event_y2031m01" not in names
+    assert await _where(state.db) == {"event_default": 1}
+
+
+@pytest.mark.postgres_only
 async def test_detaching_the_oldest_month_keeps_every_chain_verifiable(db: Database) -> None:
     async with db.session_scope() as session:
         await partitions.create_ahead(session, months=2, now=SEPT)
@@ -206,6 +236,7 @@ async def test_detaching_the_oldest_month_keeps_every_chain_verifiable(db: Datab
     assert "(seq 3) does not link to the event before it" in broken[0]
 
 
+@pytest.mark.postgres_only
 def test_the_cli_lists_creates_and_detaches(database_url: str) -> None:
     cli = CliRunner()
     env = {"QTRACK_DATABASE_URL": database_url}
@@ -228,3 +259,26 @@ def test_the_cli_lists_creates_and_detaches(database_url: str) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("error: partition_in_use: "), result.stderr
     assert "this month's or a later one" in result.stderr
+
+
+def test_sqlite_has_no_partitions_and_the_job_leaves_it_alone(
+    backend: str, database_url: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("SQLite's answer")
+    result = invoke(CliRunner(), ["db", "partitions", "list"], QTRACK_DATABASE_URL=database_url)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: not_partitioned: "), result.stderr
+
+
+async def test_the_job_does_nothing_on_sqlite(backend: str, app: FastAPI) -> None:
+    if backend != "sqlite":
+        pytest.skip("SQLite's answer")
+    state: AppState = app.state.qtrack
+    async with state.db.session_scope() as session:
+        job_id = await jobs_service.enqueue(session, "events.partitions")
+    assert await Runner(state, kind="worker", concurrency=1).run_until_idle() == 1
+    async with state.db.session_scope("read") as session:
+        job = await session.get(Job, job_id)
+    assert job is not None
+    assert (job.status, job.last_error) == ("done", None)

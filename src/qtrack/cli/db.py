@@ -167,11 +167,16 @@ def partitions_create_ahead(
     settings = get_settings()
     ahead = settings.event_partitions_ahead if months is None else months
 
-    async def _create(session: AsyncSession) -> list[str]:
+    async def _create(session: AsyncSession) -> partitions.Made:
         return await partitions.create_ahead(session, months=ahead)
 
-    created = run_in_session(settings, _create)
-    typer.echo(f"created {', '.join(created)}" if created else "every partition is there")
+    made = run_in_session(settings, _create)
+    typer.echo(f"created {', '.join(made.created)}" if made.created else "every partition is there")
+    if made.blocked:
+        fail(
+            partitions.PartitionsBlocked.code,
+            f"{', '.join(made.blocked)} not created: their events are in event_default",
+        )
 
 
 @partitions_app.command("detach")

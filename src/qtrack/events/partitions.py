@@ -141,28 +141,51 @@ def _busy(exc: DBAPIError) -> bool:
     return getattr(exc.orig, "sqlstate", None) == "55P03"  # lock_not_available
 
 
-async def create_ahead(
-    session: AsyncSession, *, months: int, now: datetime | None = None
-) -> list[str]:
-    """Create the partitions missing from this month to `months` months ahead; the names
-    of those created (none when all were there)."""
+@dataclass(frozen=True)
+class Made:
+    """What `create_ahead` did: the partitions it created, and the months it could not
+    create because `event_default` already holds events of theirs."""
+
+    created: list[str]
+    blocked: list[str]
+
+
+async def create_ahead(session: AsyncSession, *, months: int, now: datetime | None = None) -> Made:
+    """Create the partitions missing from this month to `months` months ahead.
+
+    Each month on its own (a savepoint): a month whose events already went to the default
+    partition (the job did not run for that long) cannot be made — PostgreSQL refuses to
+    leave rows in the default that belong to a new partition, and the rows cannot be moved
+    (they are append-only) — but the months after it still are."""
     await _require_partitioned(session)
     first = month_start(now or utcnow())
-    created = []
-    try:
-        await _lock_timeout(session)
-        for offset in range(months + 1):
-            name = await session.scalar(
-                text("SELECT qtrack_event_partition(:month)"),
-                {"month": add_months(first, offset)},
-            )
-            if name is not None:
-                created.append(str(name))
-    except DBAPIError as exc:
-        if _busy(exc):
-            raise PartitionBusy() from exc
-        raise
-    return created
+    made = Made([], [])
+    await _lock_timeout(session)
+    for offset in range(months + 1):
+        month = add_months(first, offset)
+        try:
+            async with session.begin_nested():
+                name = await session.scalar(
+                    text("SELECT qtrack_event_partition(:month)"), {"month": month}
+                )
+        except DBAPIError as exc:
+            if _busy(exc):
+                raise PartitionBusy() from exc
+            if getattr(exc.orig, "sqlstate", None) != "23514":  # check_violation
+                raise
+            made.blocked.append(partition_name(month))
+            log.warning("event_partition_blocked", partition=partition_name(month))
+            continue
+        if name is not None:
+            made.created.append(str(name))
+    return made
+
+
+class PartitionsBlocked(Conflict):
+    code, message = (
+        "partitions_blocked",
+        "Some months cannot get a partition: their events are in event_default",
+    )
 
 
 # Each item's stretch of chain in the table being archived: first and last event, and
@@ -250,9 +273,14 @@ async def make_partitions(ctx: JobContext, payload: dict[str, Any]) -> None:
     async with ctx.session() as session:
         if not await is_partitioned(session):
             return
-        created = await create_ahead(session, months=ctx.settings.event_partitions_ahead)
-    if created:
-        log.info("event_partitions_created", partitions=created)
+        made = await create_ahead(session, months=ctx.settings.event_partitions_ahead)
+    if made.created:
+        log.info("event_partitions_created", partitions=made.created)
+    if made.blocked:  # after the commit: the months that could be made are kept
+        raise PartitionsBlocked(
+            f"{', '.join(made.blocked)}: their events went to event_default; they stay there "
+            '(docs/deploy.md, "The event table\'s partitions")'
+        )
 
 
 schedule("events.partitions", cron="20 2 * * *")
