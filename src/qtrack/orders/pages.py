@@ -15,6 +15,7 @@ from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
 from qtrack.item_types import service as item_types
 from qtrack.orders import actions, receiving, repository, service, suggest
+from qtrack.orders.errors import OverReceiveReasonRequired
 from qtrack.orders.schemas import STATUSES, LineCreate, OrderCreate, ReceiveBody, SuggestBody
 from qtrack.web import forms
 from qtrack.web.render import page, settle_refused
@@ -31,7 +32,7 @@ Stepper = Annotated[
 ]
 # The fields of the receive form, as ReceiveBody names them.
 RECEIVE_FIELDS = (
-    "data", "line", "quantity", "batch", "expiry_on", "location", "name", "reason",
+    "data", "symbology", "line", "quantity", "batch", "expiry_on", "location", "name", "reason",
     "client_event_id",
 )  # fmt: skip
 
@@ -39,6 +40,8 @@ RECEIVE_FIELDS = (
 def _refusal(exc: QtrackError) -> dict[str, str]:
     """Field -> message for a use case's refusal that names its field, else nothing."""
     details = exc.details if isinstance(exc.details, dict) else {}
+    if isinstance(exc, OverReceiveReasonRequired):
+        return {"reason": exc.message}  # the field that lets it through
     field = details.get("field")
     if isinstance(field, str):
         return {field: exc.message}
