@@ -201,8 +201,12 @@ async def test_detaching_the_oldest_month_keeps_every_chain_verifiable(db: Datab
     async with db.session_scope() as session:
         with pytest.raises(partitions.PartitionInUse, match="default partition"):
             await partitions.detach(session, "event_default")
+    # The checkpoint covers up to event #6: an older cutoff refuses, and undoes the detach.
+    with pytest.raises(partitions.PartitionInUse, match="after the latest checkpoint"):
+        async with db.session_scope() as session:
+            await partitions.detach(session, "event_y2026m09", checkpointed_upto=5, now=NOV)
     async with db.session_scope() as session:
-        archive = await partitions.detach(session, "event_y2026m09", now=NOV)
+        archive = await partitions.detach(session, "event_y2026m09", checkpointed_upto=6, now=NOV)
     assert (archive.events, archive.first_id, archive.last_id) == (6, 1, 6)
     assert "event_y2026m09" not in await _where(db)
     # Still in the database as a plain table, still append-only, for the operator to dump.

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack import migrations as qmigrations
 from qtrack.accounts import service as accounts_service
+from qtrack.audit import service as audit_service
 from qtrack.bootstrap import bootstrap
 from qtrack.cli.common import CLI_ORIGIN, fail, print_table, run_in_session, run_with_db, when
 from qtrack.config import Settings, get_settings
@@ -187,7 +188,9 @@ def partitions_detach(
     settings = get_settings()
 
     async def _detach(session: AsyncSession) -> EventArchive:
-        return await partitions.detach(session, name)
+        latest = await audit_service.latest(session)
+        upto = None if latest is None else latest.last_event_id
+        return await partitions.detach(session, name, checkpointed_upto=upto)
 
     archive = run_in_session(settings, _detach)
     typer.echo(

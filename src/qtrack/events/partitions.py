@@ -208,12 +208,20 @@ JOIN (SELECT DISTINCT ON (item_id) item_id, seq, hash FROM {table}
 """
 
 
-async def detach(session: AsyncSession, name: str, *, now: datetime | None = None) -> EventArchive:
+async def detach(
+    session: AsyncSession,
+    name: str,
+    *,
+    checkpointed_upto: int | None = None,
+    now: datetime | None = None,
+) -> EventArchive:
     """Take the oldest monthly partition out of `event`, keep it as a plain append-only table
     named the same, and record what it held (`event_archive`, `event_archive_head`).
 
     Only the oldest attached month may go (so an item's archived events always come before
-    the ones still in `event`), and never the current month or a later one."""
+    the ones still in `event`), and never the current month or a later one. When checkpoints
+    are made (`checkpointed_upto`: the latest one's cutoff), the month must lie before that
+    cutoff: verifying the latest checkpoint then finds every archived head it needs."""
     await _require_partitioned(session)
     attached = await list_partitions(session)
     partition = next((p for p in attached if p.name == name), None)
@@ -251,6 +259,11 @@ async def detach(session: AsyncSession, name: str, *, now: datetime | None = Non
     stats = (
         await session.execute(text(f"SELECT count(*), min(id), max(id) FROM {table}"))  # noqa: S608
     ).one()
+    if checkpointed_upto is not None and stats[2] is not None and stats[2] > checkpointed_upto:
+        raise PartitionInUse(
+            f"'{name}' holds events after the latest checkpoint (up to #{checkpointed_upto}): "
+            "make a checkpoint first (`qtrack audit checkpoint`)"
+        )
     archive = EventArchive(
         name=name,
         starts_at=partition.starts_at,
