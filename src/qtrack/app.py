@@ -108,10 +108,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings)
         redis = create_redis(settings)
+        db.recent_writers.share(redis)  # read-your-writes across processes, with a replica
         ticker = None
         if metrics is not None:
             metrics.watch_pool(db.pool_stats)
             db.slow_query_listeners.append(metrics.slow_queries.inc)
+            db.read_listeners.append(lambda name: metrics.db_reads.labels(database=name).inc())
             ticker = start_refreshing(metrics)
         app.state.qtrack = AppState(
             settings=settings,

@@ -4,11 +4,14 @@ import csv
 import html
 import io
 import re
+from datetime import datetime, timedelta
+from urllib.parse import parse_qs
 
 import httpx
+import orjson
 
 from qtrack.core.db import Database
-from tests.factories.accounts import AppLogin, logged_in, signed_in
+from tests.factories.accounts import AppLogin, logged_in, signed_in, web_login
 from tests.factories.items import register, register_many
 from tests.factories.locations import create_location
 
@@ -62,3 +65,48 @@ async def test_the_orders_list_has_export_links(client: httpx.AsyncClient, db: D
     # A status the list does not know is ignored by the list, and left out of the export.
     assert export_links(page.text)["csv"] == "/api/v1/exports/orders?q=acme&format=csv"
     assert (await client.get("/api/v1/exports/orders?q=acme&format=csv")).status_code == 200
+
+
+async def test_an_item_page_exports_its_events(client: httpx.AsyncClient, db: Database) -> None:
+    admin: AppLogin = await logged_in(client, db, "boss", "admin")
+    await create_location(client, admin, "Z1")
+    item, other = await register_many(client, admin, 2)
+    moved = await client.post(
+        f"/api/v1/items/{item['code']}/move", json={"location": "Z1"}, headers=admin.headers
+    )
+    assert moved.status_code == 200, moved.text
+    await signed_in(client, db, "vic", "viewer")
+    page = await client.get(f"/items/{item['code']}")
+    links = export_links(page.text)
+    assert links["csv"] == f"/api/v1/exports/events?item={item['code']}&format=csv"
+    response = await client.get(links["csv"])
+    assert response.status_code == 200, response.text
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert [(r["item"], r["type"], r["seq"]) for r in rows] == [
+        (item["code"], "created", "1"),
+        (item["code"], "moved", "2"),
+    ]
+    assert other["code"] not in response.text
+
+
+async def test_the_daily_summary_exports_that_days_events(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    admin: AppLogin = await logged_in(client, db, "boss", "admin")
+    codes = [item["code"] for item in await register_many(client, admin, 3)]
+    await web_login(client, "boss")
+    today = await client.get("/reports/daily")
+    assert today.status_code == 200, today.text
+    link = export_links(today.text)["jsonl"]
+    path, _, query = link.partition("?")
+    window = parse_qs(query)
+    assert path == "/api/v1/exports/events"
+    since, until = (datetime.fromisoformat(window[k][0]) for k in ("since", "until"))
+    assert since.utcoffset() == timedelta(0)
+    assert until - since == timedelta(days=1)
+    events = [orjson.loads(line) for line in (await client.get(link)).content.splitlines()]
+    assert sorted(e["item"] for e in events) == sorted(codes)
+    yesterday = await client.get("/reports/daily", params={"date": "2020-01-01"})
+    link = export_links(yesterday.text)["jsonl"]
+    assert parse_qs(link.partition("?")[2])["until"][0].startswith(("2020-01-01T", "2020-01-02T"))
+    assert (await client.get(link)).content == b""

@@ -32,6 +32,10 @@ async def daily_page(
     settings = state.settings
     when = day or utcnow().astimezone(settings.zone).date()
     summary = await service.daily_summary(session, settings, day=when, site=site or None)
+    # The Export links name the local day as the UTC instants where it starts and ends.
+    since, until = (
+        moment.isoformat().replace("+00:00", "Z") for moment in service.day_bounds(when, settings)
+    )
     activity = [
         ("Items registered", summary.registered),
         ("Scans", summary.scans),
@@ -49,5 +53,12 @@ async def daily_page(
         "web/daily.html",
         principal=principal,
         settings=settings,
-        context={"s": summary, "activity": activity, "largest": largest, "site": site},
+        context={
+            "s": summary,
+            "activity": activity,
+            "largest": largest,
+            "site": site,
+            "since": since,
+            "until": until,
+        },
     )
