@@ -11,6 +11,10 @@ request it reports this process's CPU (`time.process_time`) and the PostgreSQL b
 (from /proc) per request, median of the rounds, after 50 warm-up requests. Transitions take
 the next material lots that are still `received`, as the tracking benchmark does; moves
 alternate each item between two racks. Every answer must be a 200.
+
+Lookups and scans only read. Transitions and moves write, and a later `tracking --reuse` on
+the same database checks that every item with a second event got it from its own run: after
+writing here, seed again (or give this script a database of its own) before `--reuse`.
 """
 
 import argparse

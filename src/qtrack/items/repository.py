@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import aliased
 
+from qtrack.core.prepared import PreparedSelect
 from qtrack.item_types.models import ItemType
 from qtrack.items.models import Item
 from qtrack.items.schemas import ItemRead
@@ -153,6 +154,9 @@ _LOOKUP_FROM = (
 _LOOKUP = select(*LOOKUP_COLUMNS).select_from(_LOOKUP_FROM)
 LOOKUP_BY_CODE = _LOOKUP.where(_item.c.code == bindparam("code"))
 LOOKUP_BY_ID = _LOOKUP.where(_item.c.id == bindparam("id"))
+# The same two, read through the driver on PostgreSQL (core/prepared.py).
+PREPARED_LOOKUP_BY_CODE = PreparedSelect(LOOKUP_BY_CODE)
+PREPARED_LOOKUP_BY_ID = PreparedSelect(LOOKUP_BY_ID)
 
 
 def _text(value: Any) -> Any:

@@ -40,10 +40,10 @@ async def lookup_row(
     Core row of one statement; 404 item_not_found."""
     params: dict[str, Any]
     if code is not None:
-        stmt, params = repository.LOOKUP_BY_CODE, {"code": code.strip().upper()}
+        stmt, params = repository.PREPARED_LOOKUP_BY_CODE, {"code": code.strip().upper()}
     else:
-        stmt, params = repository.LOOKUP_BY_ID, {"id": item_id}
-    row = (await session.execute(stmt, params)).first()
+        stmt, params = repository.PREPARED_LOOKUP_BY_ID, {"id": item_id}
+    row = await stmt.first(session, params)
     if row is None:
         raise ItemNotFound(f"No item '{code or item_id}'")
     return row

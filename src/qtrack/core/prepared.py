@@ -1,0 +1,74 @@
+"""A Core SELECT run as a prepared statement of the session's own asyncpg connection.
+
+Through the session, a prebuilt statement still costs SQLAlchemy's execution path: about
+0.14 ms of CPU for the scan lookup's one-row SELECT against 0.03 ms for asyncpg's own
+`fetchrow` on the same connection (docs/benchmarks.md, issue 15). `PreparedSelect.first` runs
+the statement on the connection the session already holds — so in its transaction, when one
+is open — as a statement asyncpg prepares once per connection, and gives the row with the
+same keys and the same values SQLAlchemy would (each column's own result processing, e.g.
+`UTCDateTime`; JSON is decoded by the codec SQLAlchemy installs on the connection).
+
+On SQLite, and whenever the driver call fails, the statement goes through the session
+instead: a failure is then raised (or the connection invalidated, a 503) exactly as for any
+other statement. A read-only SELECT run on the connection before the session's transaction
+has sent its BEGIN sees what a READ COMMITTED statement inside it would. Statements run here
+are not seen by the slow-query log.
+"""
+
+from collections import namedtuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_Compiled = tuple[str, Sequence[str], Any, list[tuple[int, Callable[[Any], Any]]]]
+
+
+class PreparedSelect:
+    """A prebuilt Core SELECT whose first row is read through the driver on PostgreSQL."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    async def _for(self, dialect: Dialect, driver: Any) -> _Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect)
+            names = list(compiled.positiontup or ())
+            keys = list(self.statement.selected_columns.keys())
+            row_type = namedtuple("Row", keys)  # type: ignore[misc]
+            # Each column's result processing, as SQLAlchemy picks it (by the column's type
+            # and the type the server describes).
+            described = (await driver.prepare(compiled.string)).get_attributes()
+            processors: list[tuple[int, Callable[[Any], Any]]] = []
+            for index, column in enumerate(self.statement.selected_columns):
+                impl = column.type.dialect_impl(dialect)
+                processor = impl.result_processor(dialect, described[index].type.oid)
+                if processor is not None:
+                    processors.append((index, processor))
+            found = (compiled.string, names, row_type, processors)
+            self._compiled[dialect.name] = found
+        return found
+
+    async def first(self, session: AsyncSession, params: Mapping[str, Any]) -> Any | None:
+        """The first row (attribute and index access, as a SQLAlchemy `Row`), or None."""
+        connection = await session.connection()
+        dialect = connection.dialect
+        if dialect.name != "postgresql":
+            return (await session.execute(self.statement, params)).first()
+        try:
+            driver: Any = (await connection.get_raw_connection()).driver_connection
+            sql, names, row_type, processors = await self._for(dialect, driver)
+            record = await driver.fetchrow(sql, *[params[n] for n in names])
+        except Exception:
+            # Again through SQLAlchemy: its answer, or its error in its own terms.
+            return (await session.execute(self.statement, params)).first()
+        if record is None:
+            return None
+        values = list(record)
+        for index, processor in processors:
+            values[index] = processor(values[index])
+        return row_type(*values)

@@ -1,0 +1,73 @@
+"""The scan lookup read through the driver (core/prepared.py) gives the row the session gives."""
+
+from typing import Any
+
+import httpx
+import pytest
+
+from qtrack.core.db import Database
+from qtrack.items import repository
+from tests.items.conftest import Crew
+
+
+async def _rows(db: Database, mode: str, code: str) -> tuple[Any, Any]:
+    async with db.session_scope(mode) as session:  # type: ignore[arg-type]
+        plain = (await session.execute(repository.LOOKUP_BY_CODE, {"code": code})).first()
+        prepared = await repository.PREPARED_LOOKUP_BY_CODE.first(session, {"code": code})
+    return plain, prepared
+
+
+async def test_same_keys_values_and_types(
+    client: httpx.AsyncClient, crew: Crew, site: list[str], db: Database
+) -> None:
+    full = await client.post(
+        "/api/v1/items",
+        json={
+            "type": "material",
+            "name": "Lactose",
+            "quantity": "25.5",
+            "location": "RACK-1",
+            "expiry_raw": "271100",
+            "attributes": {"grade": "A", "n": [1, 2]},
+        },
+        headers=crew.operator.headers,
+    )
+    bare = await client.post(
+        "/api/v1/items", json={"type": "supply", "name": "Gloves"}, headers=crew.operator.headers
+    )
+    assert full.status_code == bare.status_code == 201, (full.text, bare.text)
+    for created in (full, bare):
+        code = created.json()["items"][0]["code"]
+        for mode in ("read", "write"):
+            plain, prepared = await _rows(db, mode, code)
+            assert plain is not None
+            assert prepared._fields == plain._fields
+            assert tuple(prepared) == tuple(plain)
+            assert [type(v) for v in prepared] == [type(v) for v in plain]
+            assert prepared.created_at.tzinfo is not None
+    for mode in ("read", "write"):
+        assert await _rows(db, mode, "MAT-NOPE") == (None, None)
+
+
+async def test_a_driver_failure_goes_through_the_session(
+    client: httpx.AsyncClient, crew: Crew, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = await client.post(
+        "/api/v1/items", json={"type": "supply", "name": "Gloves"}, headers=crew.operator.headers
+    )
+    code = created.json()["items"][0]["code"]
+    calls = []
+
+    async def broken(*args: Any) -> Any:
+        calls.append(args)
+        raise ConnectionError("gone")
+
+    async with db.session_scope("read") as session:
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        if connection.dialect.name == "postgresql":
+            monkeypatch.setattr(type(driver), "fetchrow", broken)
+        row = await repository.PREPARED_LOOKUP_BY_CODE.first(session, {"code": code})
+    assert row is not None
+    assert row.code == code
+    assert len(calls) == (1 if connection.dialect.name == "postgresql" else 0)
