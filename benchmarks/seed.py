@@ -558,13 +558,18 @@ async def _finish(dsn: str, counts: dict[str, int], type_ids: dict[str, int]) ->
             amount = (
                 "CASE WHEN t.tracks_quantity THEN coalesce(sum(i.quantity), 0) ELSE count(*) END"
             )
-            for place, where in (("i.location_id", "AND i.location_id IS NOT NULL"), ("0", "")):
+            # (A constant in GROUP BY would be read as a column position: group by the
+            # location only where it is a column.)
+            for place, where, by in (
+                ("i.location_id", "AND i.location_id IS NOT NULL", ", i.location_id"),
+                ("0", "", ""),
+            ):
                 await conn.execute(
                     "INSERT INTO stock_on_hand (type_id, location_id, on_hand)"  # noqa: S608
                     f" SELECT i.type_id, {place}, {amount}"
                     " FROM item i JOIN item_type t ON t.id = i.type_id"
                     f" WHERE NOT i.archived {where}"
-                    f" GROUP BY i.type_id, {place}, t.tracks_quantity"
+                    f" GROUP BY i.type_id{by}, t.tracks_quantity"
                     " ON CONFLICT (type_id, location_id) DO UPDATE SET on_hand = excluded.on_hand"
                 )
             await conn.execute(

@@ -73,6 +73,25 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, valu
         Settings(_env_file=None)
 
 
+@pytest.mark.parametrize(
+    ("primary", "replica"),
+    [
+        ("sqlite+aiosqlite:///./qtrack.db", "postgresql+asyncpg://r@10.0.0.2/qtrack"),
+        ("postgresql+asyncpg://p@10.0.0.1/qtrack", "sqlite+aiosqlite:///./copy.db"),
+    ],
+)
+def test_a_read_replica_needs_postgresql_on_both_sides(
+    monkeypatch: pytest.MonkeyPatch, primary: str, replica: str
+) -> None:
+    monkeypatch.setenv("QTRACK_DATABASE_URL", primary)
+    monkeypatch.setenv("QTRACK_DATABASE_REPLICA_URL", replica)
+    with pytest.raises(ValidationError, match="QTRACK_DATABASE_REPLICA_URL is for PostgreSQL"):
+        Settings(_env_file=None)
+    monkeypatch.setenv("QTRACK_DATABASE_URL", "postgresql+asyncpg://p@10.0.0.1/qtrack")
+    monkeypatch.setenv("QTRACK_DATABASE_REPLICA_URL", "postgresql+asyncpg://r@10.0.0.2/qtrack")
+    assert Settings(_env_file=None).database_replica_url == "postgresql+asyncpg://r@10.0.0.2/qtrack"
+
+
 def test_every_setting_is_documented() -> None:
     documented = set(re.findall(r"`(QTRACK_[A-Z0-9_]+)`", DOCS.read_text()))
     fields = {f"QTRACK_{name.upper()}" for name in Settings.model_fields}

@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=10, ge=0, le=200)
     database_pool_timeout_s: float = Field(default=10.0, gt=0)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    # PostgreSQL: a read replica for read-only requests, and how long after a write its
+    # author's reads stay on the primary (core/replica.py).
+    database_replica_url: str | None = None
+    database_replica_sticky_s: float = Field(default=5.0, ge=0, le=3600)
+    # PostgreSQL: monthly partitions of the event table made ahead of time by the daily
+    # `events.partitions` job (events/partitions.py).
+    event_partitions_ahead: int = Field(default=3, ge=1, le=36)
     # Statements and requests slower than these are logged as warnings and counted in
     # /metrics (0: never).
     slow_query_ms: int = Field(default=200, ge=0)
@@ -182,6 +189,16 @@ class Settings(BaseSettings):
                 raise ValueError("QTRACK_SECRET_KEY is the placeholder; set a real secret in prod")
             if len(secret) < 32:
                 raise ValueError("QTRACK_SECRET_KEY must be at least 32 characters in prod")
+        return self
+
+    @model_validator(mode="after")
+    def _replica_needs_postgres(self) -> "Settings":
+        replica = self.database_replica_url
+        if replica is not None and (self.is_sqlite or not replica.startswith("postgresql")):
+            raise ValueError(
+                "QTRACK_DATABASE_REPLICA_URL is for PostgreSQL: both it and "
+                "QTRACK_DATABASE_URL must be postgresql+asyncpg:// URLs"
+            )
         return self
 
     @property

@@ -9,6 +9,7 @@ a domain that adds a module with handlers adds one line here.
 from qtrack.alerts import digest as alerts_digest  # mails new alerts hourly
 from qtrack.audit import jobs as audit_jobs  # signs a checkpoint over the chain heads hourly
 from qtrack.events import feed as events_feed  # runs the change feed's consumers
+from qtrack.events import partitions as events_partitions  # event partitions ahead, daily
 from qtrack.expiry import jobs as expiry_jobs  # the daily expiry sweep
 from qtrack.imports import jobs as imports_jobs  # runs large imports in the background
 from qtrack.integrations.webhooks import alerts as webhooks_alerts  # alert.raised deliveries
@@ -22,6 +23,7 @@ __all__ = [
     "alerts_digest",
     "audit_jobs",
     "events_feed",
+    "events_partitions",
     "expiry_jobs",
     "imports_jobs",
     "jobs_housekeeping",

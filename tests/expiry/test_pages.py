@@ -73,3 +73,31 @@ async def test_the_expiry_page_lists_and_a_supervisor_sweeps_from_it(
     assert "1 expired, 0 left" in swept.text
     item = (await client.get(f"/api/v1/items/{gone}", headers=admin.headers)).json()
     assert item["status"] == "expired"
+
+
+async def test_the_expiry_page_filters_by_category(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin
+) -> None:
+    made = await client.post(
+        "/api/v1/categories", json={"key": "meds", "name": "Meds"}, headers=admin.headers
+    )
+    assert made.status_code == 201, made.text
+    typed = await client.patch(
+        "/api/v1/item-types/supply", json={"category": "meds"}, headers=admin.headers
+    )
+    assert typed.status_code == 200, typed.text
+    soon = await supply(client, admin, day(3))
+    other = await client.post(
+        "/api/v1/items", json={"type": "material", "expiry_on": day(2)}, headers=admin.headers
+    )
+    assert other.status_code == 201, other.text
+    (lot,) = [i["code"] for i in other.json()["items"]]
+    await signed_in(client, db, "op", "operator")
+    everything = await client.get("/expiry")
+    assert sorted(_codes(everything.text, "expiring")) == sorted([soon, lot])
+    meds = await client.get("/expiry", params={"category": "meds"})
+    assert _codes(meds.text, "expiring") == [soon]
+    assert '<option value="meds" selected>' in meds.text
+    assert "/items?expiry=soon&amp;category=meds" in meds.text
+    unknown = await client.get("/expiry", params={"category": "nope"})
+    assert unknown.status_code == 404

@@ -16,10 +16,11 @@ from qtrack.expiry import jobs as expiry_jobs
 from qtrack.expiry import service
 from qtrack.jobs import registry
 from qtrack.jobs.registry import JobContext
-from tests.accounts.test_cli import ok, qtrack
+from tests.accounts.test_cli import create_user, ok, qtrack
 from tests.expiry.conftest import day, supply, today
 from tests.factories.accounts import AppLogin
 from tests.factories.items import codes_of, register
+from tests.items.test_cli import fails
 
 
 async def _sweep(client: httpx.AsyncClient, who: AppLogin) -> dict[str, object]:
@@ -117,3 +118,30 @@ async def test_two_sweeps_at_once_expire_each_item_once(
 def test_the_cli_sweeps_and_says_what_it_did(cli: CliRunner, database_url: str) -> None:
     out = ok(qtrack(cli, database_url, "expiry", "sweep"))
     assert out.strip() == f"{today().isoformat()}: 0 expired, 0 left"
+
+
+def test_the_cli_lists_what_expired_and_what_expires_soon(
+    cli: CliRunner, database_url: str
+) -> None:
+    create_user(cli, database_url, "op", "--role", "operator")
+    made = {}
+    for name, when in (("soon", day(3)), ("gone", day(-2)), ("later", day(90))):
+        made[name] = ok(
+            qtrack(
+                cli, database_url, "items", "register", "--type", "supply", "--quantity", "5",
+                "--expiry", when, "--batch", f"B-{name}", "--as", "op",
+            )
+        ).strip()  # fmt: skip
+    out = ok(qtrack(cli, database_url, "expiry", "list"))
+    expired, expiring = out.split("expiring soon")
+    assert made["gone"] in expired
+    assert made["soon"] not in expired
+    assert made["soon"] in expiring
+    assert made["gone"] not in expiring
+    assert made["later"] not in out
+    assert day(3) in expiring
+    assert "B-soon" in expiring
+    ok(qtrack(cli, database_url, "categories", "add", "meds", "--name", "Meds"))
+    narrowed = ok(qtrack(cli, database_url, "expiry", "list", "--category", "meds"))
+    assert narrowed == "expired (0):\n  none\n\nexpiring soon (0):\n  none\n"
+    fails(cli, database_url, "expiry", "list", "--category", "nope", code="category_not_found")

@@ -2,6 +2,7 @@
 
 import csv
 import io
+from datetime import date, timedelta
 from pathlib import Path
 
 import orjson
@@ -72,3 +73,25 @@ def test_export_refuses_what_names_nothing_and_leaves_no_file(
     fails(cli, database_url, "export", "events", "--since", "yesterday", code="invalid_time")
     fails(cli, database_url, "export", "items", "--sort", "weight", code="invalid_sort")
     assert list(out.iterdir()) == []
+
+
+def test_export_items_by_expiry_and_category(cli: CliRunner, database_url: str) -> None:
+    create_user(cli, database_url, "op", "--role", "operator")
+    today = date.today()
+    (gone,) = register(
+        cli, database_url, "--type", "supply", "--expiry", str(today - timedelta(days=3)),
+        "--as", "op",
+    )  # fmt: skip
+    (soon,) = register(
+        cli, database_url, "--type", "supply", "--expiry", str(today + timedelta(days=5)),
+        "--as", "op",
+    )  # fmt: skip
+    register(cli, database_url, "--type", "material", "--as", "op")
+    out, _ = exported(cli, database_url, "items", "-f", "jsonl", "--expired")
+    assert [orjson.loads(line)["code"] for line in out.splitlines()] == [gone]
+    out, _ = exported(cli, database_url, "items", "-f", "jsonl", "--expiring-soon")
+    assert [orjson.loads(line)["code"] for line in out.splitlines()] == [soon]
+    assert qtrack(cli, database_url, "categories", "add", "meds", "--name", "Meds").exit_code == 0
+    out, said = exported(cli, database_url, "items", "--category", "meds")
+    assert said == "0 items exported"
+    fails(cli, database_url, "export", "items", "--category", "nope", code="category_not_found")

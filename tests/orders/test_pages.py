@@ -77,6 +77,10 @@ async def test_draft_submit_approve_and_receive_from_the_pages(
     over = await client.post("/orders/ORD-000001/receive", data={**scan, "quantity": "12"})
     assert over.status_code == 422
     assert "say why more is taken in" in over.text
+    # The refusal sits on the reason field, which takes the focus.
+    assert 'id="e-reason"' in over.text
+    assert re.search(r'<input id="f-reason" name="reason"[^>]* autofocus', over.text)
+    assert not re.search(r'<input id="f-data"[^>]* autofocus', over.text)
     received = await client.post("/orders/ORD-000001/receive", data={**scan, "quantity": "10"})
     assert received.status_code == 303, received.text
     # The same form sent twice (a double click) is one receipt.

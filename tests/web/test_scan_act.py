@@ -124,3 +124,33 @@ def test_act_offers_only_what_applies_to_the_item_and_the_person(
         rejected = api.get(f"/api/v1/items/{tested}/events").json()["items"][0]
     assert rejected["signature"]["by"] == "sue"
     assert re.search("Assay", rejected["reason"])
+
+
+def test_act_warns_when_a_lot_other_than_the_first_to_expire_is_scanned(
+    server: Server, new_context: Contexts
+) -> None:
+    """First expired, first out: at one shelf, the lot expiring later is scanned to dispense
+    from; the screen says which lot to use first, and the right one passes without a word."""
+    server.add_user("olga", "operator")
+    server.add_locations(("STORE", None, "site"), ("SHELF-A", "STORE", "shelf"))
+    (early,) = server.add_items(
+        "supply", quantity="10", location="SHELF-A", expiry_on="2031-01-31", batch="EARLY"
+    )
+    (late,) = server.add_items(
+        "supply", quantity="10", location="SHELF-A", expiry_on="2031-06-30", batch="LATE"
+    )
+    page = new_context(PHONE).new_page()
+    log_in(page, "olga", next_url="/scan")
+    page.locator(".mode", has_text="Act").click()
+    _scan(page, late)
+    outcome = page.locator("#outcome")
+    expect(outcome).to_contain_text(
+        f"{early} at SHELF-A expires earlier (2031-01-31): use it first"
+    )
+    expect(outcome).to_have_attribute("data-outcome", "unknown")  # amber, not green
+    shoot(page, "scan-act-fefo-phone")
+    # Nothing picked yet: the next scan is looked at afresh.
+    _scan(page, early)
+    expect(outcome).to_contain_text(f"{early}: ")
+    expect(outcome).not_to_contain_text("use it first")
+    expect(outcome).to_have_attribute("data-outcome", "ok")

@@ -175,6 +175,11 @@ async def get_principal(
     # For the error page's layout, should the route fail after this point.
     request.state.principal = principal
     structlog.contextvars.bind_contextvars(user=principal.username)
+    # Authenticated on the primary; a read-only request may read the rest from the replica
+    # now, unless this user has just written (core/replica.py).
+    if state.db.replica is not None:
+        served = await state.db.route_reads(session, str(principal.user.id))
+        structlog.contextvars.bind_contextvars(database=served)
     return principal
 
 

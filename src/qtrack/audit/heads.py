@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     func,
     select,
     text,
@@ -25,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.core.errors import ServiceUnavailable
-from qtrack.events.models import Event
+from qtrack.events.models import Event, EventArchive, EventArchiveHead
 from qtrack.items.models import Item
 
 # How long a checkpoint waits for writes in flight on PostgreSQL (their events must be
@@ -77,6 +78,7 @@ async def settled_last_event_id(session: AsyncSession) -> int:
 
 
 _event: Table = Event.__table__  # type: ignore[assignment]
+_archived: Table = EventArchiveHead.__table__  # type: ignore[assignment]
 _item: Table = Item.__table__  # type: ignore[assignment]
 
 
@@ -128,10 +130,31 @@ def _recomputed_heads_statement() -> Select[Any]:
     )
 
 
+def _archived_heads_statement() -> Select[Any]:
+    archive = EventArchive.__table__
+    retained = (
+        select(_event.c.id)
+        .where(_event.c.item_id == _archived.c.item_id, _event.c.id <= bindparam("cutoff"))
+        .exists()
+    )
+    return (
+        select(_archived.c.item_id, _archived.c.last_seq, _archived.c.last_hash)
+        .join(archive, archive.c.name == _archived.c.archive)
+        .where(
+            archive.c.last_id <= bindparam("cutoff"),
+            _archived.c.item_id > bindparam("after_item"),
+            _archived.c.item_id <= bindparam("upto"),
+            ~retained,
+        )
+        .order_by(_archived.c.item_id)
+    )
+
+
 # Core statements built once: a checkpoint runs one per 10,000 items, and through the ORM
 # each row cost ~20 µs of Python where the database spent ~1 µs.
 _HEADS_AT = _heads_at_statement()
 _RECOMPUTED_HEADS = _recomputed_heads_statement()
+_ARCHIVED_HEADS = _archived_heads_statement()
 
 
 async def heads_at(
@@ -169,8 +192,21 @@ async def recomputed_heads(
     """The heads at `cutoff` computed from the events alone (not the item rows), for the next
     `limit` items after `after_item`: what verification compares with a checkpoint."""
     params = {"cutoff": cutoff, "after_item": after_item, "limit": limit}
-    rows = (await session.execute(_RECOMPUTED_HEADS, params)).all()
-    return [Head(*row) for row in rows]
+    found = [Head(*row) for row in (await session.execute(_RECOMPUTED_HEADS, params)).all()]
+    # Items whose events up to the cutoff were all detached: their head is the end of their
+    # last archived stretch (of an archive the cutoff covers), merged in item order up to
+    # where this page of events ends.
+    upto = found[-1].item_id if len(found) == limit else None
+    archived = await session.execute(
+        _ARCHIVED_HEADS, {**params, "upto": upto if upto is not None else 2**62}
+    )
+    latest: dict[int, Head] = {}
+    for item_id, seq, digest in archived:
+        if item_id not in latest or latest[item_id].seq < seq:
+            latest[item_id] = Head(item_id, seq, digest)
+    if not latest:
+        return found
+    return sorted([*found, *latest.values()], key=lambda head: head.item_id)
 
 
 def with_hash_now(positions: Subquery) -> Select[Any]:
@@ -178,19 +214,36 @@ def with_hash_now(positions: Subquery) -> Select[Any]:
     the event at that position today, NULL when there is none."""
     # A correlated lookup, one unique-index probe per row: as a join, PostgreSQL hashed the
     # whole event table for every page of positions.
-    now = (
+    in_event = (
         select(_event.c.hash)
         .where(_event.c.item_id == positions.c.item_id, _event.c.seq == positions.c.seq)
         .scalar_subquery()
-        .label("now")
     )
-    return select(positions, now)
+    # A position in a detached partition: the archive summary knows the hash of each item's
+    # last archived event; one inside an archived stretch is gone with its partition and
+    # taken as it was recorded (the stretch's ends are checked).
+    archived = (
+        select(
+            case(
+                (_archived.c.last_seq == positions.c.seq, _archived.c.last_hash),
+                else_=positions.c.hash,
+            )
+        )
+        .where(
+            _archived.c.item_id == positions.c.item_id,
+            _archived.c.first_seq <= positions.c.seq,
+            _archived.c.last_seq >= positions.c.seq,
+        )
+        .scalar_subquery()
+    )
+    return select(positions, func.coalesce(in_event, archived).label("now"))
 
 
 async def hashes_at(
     session: AsyncSession, positions: Sequence[tuple[int, int]]
-) -> dict[tuple[int, int], str]:
-    """The hash of the event at each (item_id, seq) that still exists."""
+) -> dict[tuple[int, int], str | None]:
+    """The hash of the event at each (item_id, seq) that still exists; for one in a detached
+    partition, its hash if the archive summary has it, else None (archived, not lost)."""
     if not positions:
         return {}
     # Not a row-value IN list: PostgreSQL plans one OR arm per pair. Two plain IN lists
@@ -202,11 +255,31 @@ async def hashes_at(
         _event.c.item_id.in_(items), _event.c.seq.in_(seqs)
     )
     wanted = set(positions)
-    return {
+    found = {
         (item_id, seq): digest
         for item_id, seq, digest in await session.execute(stmt)
         if (item_id, seq) in wanted
     }
+    missing = wanted - found.keys()
+    if missing:
+        found.update(await _archived_hashes(session, missing))
+    return found
+
+
+async def _archived_hashes(
+    session: AsyncSession, positions: set[tuple[int, int]]
+) -> dict[tuple[int, int], str | None]:
+    """Positions that are in a detached partition: the hash of an item's last archived event,
+    None for one inside an archived stretch (gone with its partition; see with_hash_now)."""
+    stmt = select(
+        _archived.c.item_id, _archived.c.first_seq, _archived.c.last_seq, _archived.c.last_hash
+    ).where(_archived.c.item_id.in_(sorted({item_id for item_id, _ in positions})))
+    found: dict[tuple[int, int], str | None] = {}
+    for item_id, first_seq, last_seq, last_hash in await session.execute(stmt):
+        for wanted_item, seq in positions:
+            if wanted_item == item_id and first_seq <= seq <= last_seq:
+                found[(item_id, seq)] = last_hash if seq == last_seq else None
+    return found
 
 
 async def chain_lengths(session: AsyncSession, item_ids: Iterable[int]) -> dict[int, int]:

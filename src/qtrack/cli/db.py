@@ -1,16 +1,21 @@
 """`qtrack db`: migrate and inspect the schema."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack import migrations as qmigrations
 from qtrack.accounts import service as accounts_service
+from qtrack.audit import service as audit_service
 from qtrack.bootstrap import bootstrap
-from qtrack.cli.common import CLI_ORIGIN, fail, run_with_db
+from qtrack.cli.common import CLI_ORIGIN, fail, print_table, run_in_session, run_with_db, when
 from qtrack.config import Settings, get_settings
 from qtrack.core.db import Database
 from qtrack.core.logging import configure_logging
+from qtrack.events import partitions
+from qtrack.events.models import EventArchive
 
 app = typer.Typer(help="Database schema: migrate and inspect.", no_args_is_help=True)
 
@@ -112,3 +117,83 @@ def db_current() -> None:
     typer.echo(f"{current or 'empty'} ({state})")
     if current != head:
         raise typer.Exit(code=1)
+
+
+partitions_app = typer.Typer(
+    help="The event table's monthly partitions (PostgreSQL).", no_args_is_help=True
+)
+app.add_typer(partitions_app, name="partitions")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1024:
+            return f"{n} {unit}"
+        n //= 1024
+    return f"{n} TB"
+
+
+@partitions_app.command("list")
+def partitions_list() -> None:
+    """List the attached partitions (rows are the planner's estimate) and the archived ones."""
+    settings = get_settings()
+
+    async def _list(session: AsyncSession) -> tuple[list[partitions.Partition], list[Any]]:
+        attached = await partitions.list_partitions(session)
+        archived = await session.scalars(select(EventArchive).order_by(EventArchive.starts_at))
+        return attached, list(archived.all())
+
+    attached, archived = run_in_session(settings, _list, mode="read")
+    print_table(
+        ["partition", "from", "to", "rows", "size"],
+        [
+            [p.name, when(p.starts_at, empty="*"), when(p.ends_at, empty="*"), str(p.rows),
+             _size(p.bytes)]
+            for p in attached
+        ],
+    )  # fmt: skip
+    for a in archived:
+        typer.echo(f"detached {a.name}: {a.events} events, on {when(a.detached_at)}")
+
+
+@partitions_app.command("create-ahead")
+def partitions_create_ahead(
+    months: Annotated[
+        int | None,
+        typer.Option(min=0, max=36, help="Months ahead (default QTRACK_EVENT_PARTITIONS_AHEAD)."),
+    ] = None,
+) -> None:
+    """Create the missing partitions from this month to some months ahead (what the daily
+    `events.partitions` job does)."""
+    settings = get_settings()
+    ahead = settings.event_partitions_ahead if months is None else months
+
+    async def _create(session: AsyncSession) -> partitions.Made:
+        return await partitions.create_ahead(session, months=ahead)
+
+    made = run_in_session(settings, _create)
+    typer.echo(f"created {', '.join(made.created)}" if made.created else "every partition is there")
+    if made.blocked:
+        fail(
+            partitions.PartitionsBlocked.code,
+            f"{', '.join(made.blocked)} not created: their events are in event_default",
+        )
+
+
+@partitions_app.command("detach")
+def partitions_detach(
+    name: Annotated[str, typer.Argument(help="The oldest monthly partition, e.g. event_y2025m01.")],
+) -> None:
+    """Take the oldest month out of the event table, to dump and drop (docs/deploy.md)."""
+    settings = get_settings()
+
+    async def _detach(session: AsyncSession) -> EventArchive:
+        latest = await audit_service.latest(session)
+        upto = None if latest is None else latest.last_event_id
+        return await partitions.detach(session, name, checkpointed_upto=upto)
+
+    archive = run_in_session(settings, _detach)
+    typer.echo(
+        f"detached {archive.name} ({archive.events} events); it is now a plain table: dump it "
+        f"with `pg_dump -t {archive.name}`, then drop it when the dump is safe"
+    )

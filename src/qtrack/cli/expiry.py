@@ -1,4 +1,7 @@
-"""`qtrack expiry sweep`: move items past their expiry date to the expired state now."""
+"""`qtrack expiry list` (what has expired, what expires soon) and `qtrack expiry sweep`
+(move items past their expiry date to the expired state now)."""
+
+from typing import Annotated
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -7,8 +10,51 @@ from qtrack.cli.common import print_table, run_in_session
 from qtrack.config import get_settings
 from qtrack.expiry import service
 from qtrack.expiry.schemas import SweepRead
+from qtrack.items.schemas import ItemRead
 
-app = typer.Typer(help="Expiry: the sweep to the expired state.", no_args_is_help=True)
+app = typer.Typer(
+    help="Expiry: the expired and expiring lists, the sweep to the expired state.",
+    no_args_is_help=True,
+)
+
+
+def _print_items(title: str, rows: list[ItemRead], limit: int) -> None:
+    more = "+" if len(rows) == limit else ""
+    typer.echo(f"{title} ({len(rows)}{more}):")
+    if not rows:
+        typer.echo("  none")
+        return
+    print_table(
+        ["CODE", "TYPE", "EXPIRES", "STATUS", "BATCH", "LOCATION", "QUANTITY"],
+        [
+            [
+                r.code, r.type, r.expiry_on.isoformat() if r.expiry_on else "", r.status,
+                r.batch or "", r.location or "",
+                f"{r.quantity.normalize():f} {r.unit or ''}".strip() if r.quantity is not None
+                else "",
+            ]
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+@app.command("list")
+def list_(
+    category: Annotated[
+        str | None, typer.Option(metavar="KEY", help="Only this category and those under it.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many of each.")] = 200,
+) -> None:
+    """What has expired and what expires soon (each type's window), soonest first."""
+    settings = get_settings()
+
+    async def work(session: AsyncSession) -> tuple[list[ItemRead], list[ItemRead]]:
+        return await service.panels(session, settings, category=category, limit=limit)
+
+    expiring, expired = run_in_session(settings, work, mode="read")
+    _print_items("expired", expired, limit)
+    typer.echo()
+    _print_items("expiring soon", expiring, limit)
 
 
 @app.command("sweep")

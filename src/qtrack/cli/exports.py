@@ -20,6 +20,7 @@ from qtrack.core.logging import configure_logging
 from qtrack.exports import service, sources
 from qtrack.exports.formats import Format
 from qtrack.integrations.epcis.query import parse_time
+from qtrack.items import rules
 from qtrack.items.service import ItemFilter
 
 app = typer.Typer(
@@ -94,6 +95,15 @@ def export_items(
     expiring_before: Annotated[
         str | None, typer.Option(help="Expiring before this date (YYYY-MM-DD).")
     ] = None,
+    expiring_soon: Annotated[
+        bool, typer.Option(help="Live items expiring within their item type's window.")
+    ] = False,
+    expired: Annotated[
+        bool, typer.Option(help="Items past their expiry date or in the expired state.")
+    ] = False,
+    category: Annotated[
+        str | None, typer.Option(metavar="KEY", help="Item types in this category or under it.")
+    ] = None,
     archived: Annotated[bool, typer.Option(help="Archived items instead of live ones.")] = False,
     q: QOption = None,
     sort: Annotated[str, typer.Option(help="code, created or name; -code etc. reversed.")] = "code",
@@ -113,6 +123,10 @@ def export_items(
         batch=batch,
         gtin=gtin,
         expiring_before=before,
+        expiring_soon=expiring_soon,
+        expired=True if expired else None,
+        today=rules.site_today(get_settings()),
+        category=category,
         archived=archived,
         q=q,
     )

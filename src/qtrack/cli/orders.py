@@ -17,9 +17,9 @@ from qtrack.accounts.principal import Principal
 from qtrack.cli.common import ActingAs, acting_as, fail, print_table, run_in_session, validated
 from qtrack.config import get_settings
 from qtrack.core.quantities import format_amount
-from qtrack.orders import actions, document, receiving, repository, service
+from qtrack.orders import actions, document, receiving, repository, service, suggest
 from qtrack.orders.models import RestockOrder
-from qtrack.orders.schemas import LineCreate, OrderCreate, OrderRead, ReceiveBody
+from qtrack.orders.schemas import LineCreate, OrderCreate, OrderRead, ReceiveBody, SuggestBody
 
 app = typer.Typer(
     help="Restock orders: draft, submit, approve, receive, print.", no_args_is_help=True
@@ -82,6 +82,19 @@ def create(
         OrderCreate, supplier=supplier, notes=notes, lines=[_line(x) for x in line or []]
     )
     _run(as_user, lambda s, p: service.create_order(s, body=body, actor=p))
+
+
+@app.command("suggest")
+def suggest_(
+    as_user: ActingAs,
+    supplier: Annotated[str, typer.Option(help="Who supplies it")] = "",
+    category: Annotated[
+        str | None, typer.Option(metavar="KEY", help="Only this category and those under it")
+    ] = None,
+) -> None:
+    """Draft an order for everything below its reorder level, up to its level."""
+    body = validated(SuggestBody, supplier=supplier, category=category)
+    _run(as_user, lambda s, p: suggest.suggest_order(s, body=body, actor=p))
 
 
 @app.command("add-line")

@@ -5,6 +5,8 @@
   deferred transaction that later tries to write fails with "database is locked" instead of
   waiting its turn.
 * PostgreSQL uses asyncpg with a pool sized from settings.
+* A read replica (QTRACK_DATABASE_REPLICA_URL) serves read-only requests once their
+  principal is known, except to whoever has just written (core/replica.py).
 * Services flush, never commit. The request dependency (`qtrack.core.deps.SessionDep`) and
   `session_scope()` commit once, before the response or command finishes.
 """
@@ -28,11 +30,20 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.util import await_only
 
 from qtrack.config import Settings
+from qtrack.core import replica
 from qtrack.core.errors import DatabaseUnavailable
 
 log = structlog.get_logger("qtrack.db")
 
 Mode = Literal["read", "write"]
+# How long reads stay on the primary after the replica could not be reached.
+REPLICA_RETRY_S = 30.0
+# A standby's replay lag; an idle primary sends nothing, so "all received WAL replayed" is 0
+# however old the last replayed commit is.
+_REPLAY_LAG = """
+SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END
+"""
 _BEGIN_OPTION = "qtrack_sqlite_begin"
 
 
@@ -47,9 +58,11 @@ def _sqlite_pragmas(dbapi_conn: Any, busy_timeout_ms: int) -> None:
     cursor.close()
 
 
-def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
-    """Build the async engine for the configured database."""
-    url = settings.database_url
+def create_engine(
+    settings: Settings, *, pooled: bool = True, url: str | None = None
+) -> AsyncEngine:
+    """Build the async engine for the configured database (or for `url`, the replica)."""
+    url = url or settings.database_url
     if settings.is_sqlite:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         timeout = settings.sqlite_busy_timeout_ms
@@ -154,12 +167,82 @@ class Database:
             # Reads on PostgreSQL run in autocommit: no BEGIN and COMMIT round trips. Each
             # statement sees its own snapshot, which is fine for what a read shows.
             read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._read = async_sessionmaker(read_engine, expire_on_commit=False, autoflush=False)
         self._write = async_sessionmaker(write_engine, expire_on_commit=False, autoflush=False)
+        self._read = async_sessionmaker(read_engine, expire_on_commit=False, autoflush=False)
+        # A read replica (PostgreSQL only): request sessions that only read may move to it
+        # once their principal is known (`route_reads`); see core/replica.py.
+        self.replica: AsyncEngine | None = None
+        self.recent_writers = replica.RecentWriters(settings.database_replica_sticky_s)
+        self.read_listeners: list[Callable[[str], None]] = []  # told which database served
+        self._replica_down_until = 0.0
+        self._replica_bind: Any = None
+        if settings.database_replica_url and not settings.is_sqlite:
+            self.replica = create_engine(settings, pooled=pooled, url=settings.database_replica_url)
+            _log_slow_queries(self.replica, settings.slow_query_ms, self.slow_query_listeners)
+            self._replica_bind = self.replica.execution_options(
+                isolation_level="AUTOCOMMIT"
+            ).sync_engine
+            self._read = async_sessionmaker(
+                read_engine,
+                expire_on_commit=False,
+                autoflush=False,
+                sync_session_class=replica.RoutingSession,
+                info={replica.READ: True},
+            )
 
     def sessionmaker(self, mode: Mode) -> async_sessionmaker[AsyncSession]:
         """Sessions that only read, or that will write (on SQLite those take the lock up front)."""
         return self._write if mode == "write" else self._read
+
+    async def route_reads(self, session: AsyncSession, who: str) -> str:
+        """Once a request's principal is known: send the rest of a read-only session's
+        statements to the replica, unless there is none (or it just failed), or `who` wrote
+        within QTRACK_DATABASE_REPLICA_STICKY_S (read-your-writes). Says which database
+        serves the request: "replica" or "primary"."""
+        session.info[replica.WRITER] = who
+        if not session.info.get(replica.READ):
+            return "primary"  # a write: the primary, of course
+        served = "primary"
+        if (
+            self.replica is not None
+            and time.monotonic() >= self._replica_down_until
+            and not await self.recent_writers.wrote_recently(who)
+        ):
+            session.info[replica.REPLICA_BIND] = self._replica_bind
+            served = "replica"
+        session.info[replica.SERVED] = served
+        return served
+
+    async def replica_lag_s(self) -> float | None:
+        """How far the replica's replay is behind what it has received from the primary, in
+        seconds (0 when it has replayed everything; None when it is not a standby, or there
+        is none). Raises when it cannot be reached."""
+        if self.replica is None:
+            return None
+        async with self.replica.connect() as conn:
+            lag = await conn.scalar(text(_REPLAY_LAG))
+        return None if lag is None else float(lag)
+
+    def replica_resting(self) -> bool:
+        """Whether reads stay on the primary now because the replica just failed."""
+        return time.monotonic() < self._replica_down_until
+
+    async def request_done(self, session: AsyncSession, error: BaseException | None) -> None:
+        """After a request's session: a write (even one that failed) marks its principal as a
+        recent writer; a read says which database served it; a replica that could not be reached
+        is left alone for a while (its requests fail once, with a 503 to retry)."""
+        served = session.info.get(replica.SERVED)
+        if served is not None:
+            for listener in self.read_listeners:
+                listener(served)
+            if served == "replica" and isinstance(error, DatabaseUnavailable):
+                self._replica_down_until = time.monotonic() + REPLICA_RETRY_S
+                log.warning("replica_unavailable", retry_in_s=REPLICA_RETRY_S)
+        # Failed writes count too: a 409 or 412 says the writer's view was stale, and the
+        # read they make next to see why must not be stale again.
+        who = session.info.get(replica.WRITER)
+        if who is not None and not session.info.get(replica.READ):
+            await self.recent_writers.note(who)
 
     @asynccontextmanager
     async def session_scope(self, mode: Mode = "write") -> AsyncIterator[AsyncSession]:
@@ -226,3 +309,5 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()

@@ -18,17 +18,23 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request, committed after the handler returns and before the response
     is sent; rolled back if anything raised."""
     mode: Mode = "read" if request.method in _READ_METHODS else "write"
-    factory = app_state(request).db.sessionmaker(mode)
-    async with factory() as session:
+    db = app_state(request).db
+    async with db.sessionmaker(mode)() as session:
         try:
             yield session
             await session.commit()
         except QtrackError as exc:
             await (session.commit() if exc.keep_changes else session.rollback())
+            if db.replica is not None:
+                await db.request_done(session, exc)
             raise
-        except BaseException:
+        except BaseException as exc:
             await session.rollback()
+            if db.replica is not None:
+                await db.request_done(session, exc)
             raise
+        if db.replica is not None:  # which database served it; a committed write's author
+            await db.request_done(session, None)
 
 
 async def get_settings(request: Request) -> Settings:

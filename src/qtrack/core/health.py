@@ -56,6 +56,9 @@ async def readyz(request: Request) -> Response:
         checks["database"] = f"error: {type(cause).__name__}"
         status_code = 503
 
+    if state.db.replica is not None:
+        checks["replica"] = await _replica_check(state)
+
     # Without Redis, rate limits and caches fall back to this process alone; still serving.
     redis_up = False
     if state.redis is None:
@@ -92,6 +95,27 @@ async def readyz(request: Request) -> Response:
     else:
         overall = "ok"
     return ORJSONResponse({"status": overall, "checks": checks}, status_code=status_code)
+
+
+async def _replica_check(state: AppState) -> str:
+    """The read replica: reachable, and not further behind than read-your-writes allows (past
+    QTRACK_DATABASE_REPLICA_STICKY_S a user could miss their own write). Reads fall back to
+    the primary, so a replica's trouble degrades, never fails, readiness."""
+    try:
+        lag = await asyncio.wait_for(state.db.replica_lag_s(), CHECK_TIMEOUT_S)
+    except Exception as exc:
+        cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) and exc.__cause__ else exc
+        log.warning("readyz_replica_failed", error=type(cause).__name__)
+        return f"degraded: replica unreachable ({type(cause).__name__}); reads on the primary"
+    if state.db.replica_resting():
+        return "degraded: reads on the primary for now (the replica failed a moment ago)"
+    sticky = state.settings.database_replica_sticky_s
+    if lag is not None and lag > sticky:
+        return (
+            f"degraded: replica {lag:.1f} s behind, more than the {sticky:g} s "
+            "read-your-writes window"
+        )
+    return "ok" if lag is None else f"ok ({lag:.1f} s behind)"
 
 
 def _schema_check(revision: str | None, head: str | None, known: frozenset[str]) -> str:

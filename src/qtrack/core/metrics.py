@@ -158,6 +158,14 @@ class Metrics:
         self.slow_queries = Counter(
             "qtrack_db_slow_queries", "Statements slower than QTRACK_SLOW_QUERY_MS", registry=own
         )
+        # With a read replica: which database served each authenticated read-only request.
+        self.db_reads = Counter(
+            "qtrack_db_read_requests",
+            "Authenticated read-only requests, by the database that served them "
+            "(replica, or primary: none configured, just failed, or the user has just written)",
+            ["database"],
+            registry=own,
+        )
         # Offline sync: what became of the changes devices pushed (applied, rejected, conflict).
         self.pushed_changes = Counter(
             "qtrack_sync_pushed_changes",

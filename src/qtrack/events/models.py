@@ -72,3 +72,34 @@ class FeedConsumer(Base):
     last_error: Mapped[str | None] = mapped_column(String(2000))
     retry_at: Mapped[datetime | None]  # after a failure: not before then
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EventArchive(Base):
+    """A month of events taken out of `event` by `qtrack db partitions detach` (PostgreSQL):
+    what it held, so that the chains that began in it still verify (events/partitions.py)."""
+
+    __tablename__ = "event_archive"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)  # the detached table
+    starts_at: Mapped[datetime]  # the partition's range of recorded_at: [starts_at, ends_at)
+    ends_at: Mapped[datetime]
+    events: Mapped[int] = mapped_column(BigInteger)
+    first_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_id: Mapped[int | None] = mapped_column(BigInteger)
+    detached_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EventArchiveHead(Base):
+    """One item's stretch of chain inside an archived month: where it starts and ends and the
+    hashes at both ends, which is all a verifier needs to link what is left to what went."""
+
+    __tablename__ = "event_archive_head"
+
+    item_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True
+    )
+    archive: Mapped[str] = mapped_column(ForeignKey("event_archive.name"), primary_key=True)
+    first_seq: Mapped[int]
+    first_prev_hash: Mapped[str | None] = mapped_column(String(64))
+    last_seq: Mapped[int]
+    last_hash: Mapped[str] = mapped_column(String(64))

@@ -3,12 +3,13 @@ sweep run on demand."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from qtrack.accounts.deps import require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
+from qtrack.categories import service as categories_service
 from qtrack.config import Settings
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.expiry import service
@@ -30,8 +31,12 @@ async def _expiry_page(
     settings: Settings,
     *,
     swept: SweepRead | None = None,
+    category: str = "",
 ) -> Response:
-    expiring, expired = await service.panels(session, settings, limit=LIMIT)
+    expiring, expired = await service.panels(
+        session, settings, category=category or None, limit=LIMIT
+    )
+    categories = await categories_service.list_categories(session)
     styles = workflow_service.state_styles(await item_types.list_item_types(session))
     return page(
         request,
@@ -44,16 +49,22 @@ async def _expiry_page(
             "limit": LIMIT,
             "styles": styles,
             "swept": swept,
+            "categories": await categories_service.reads(session, categories),
+            "category": category,
         },
     )
 
 
 @router.get("/expiry")
 async def expiry_page(
-    request: Request, principal: Reader, session: SessionDep, state: StateDep
+    request: Request,
+    principal: Reader,
+    session: SessionDep,
+    state: StateDep,
+    category: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
-    """What has expired and what expires soon, soonest first."""
-    return await _expiry_page(request, principal, session, state.settings)
+    """What has expired and what expires soon, soonest first (of one category, if chosen)."""
+    return await _expiry_page(request, principal, session, state.settings, category=category)
 
 
 @router.post("/expiry/sweep")

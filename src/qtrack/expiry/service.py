@@ -101,13 +101,19 @@ async def panels(
     settings: Settings,
     *,
     done_with: frozenset[tuple[str, str]] = frozenset(),
+    category: str | None = None,
     limit: int,
 ) -> tuple[list[ItemRead], list[ItemRead]]:
     """What expires soon (each type's window) and what has expired, soonest first, leaving
-    out the (type, state) pairs `done_with` (a rejected lot warns of nothing)."""
+    out the (type, state) pairs `done_with` (a rejected lot warns of nothing); of the types
+    in `category` (and those under it) when given."""
     today = rules.site_today(settings)
-    soon = items_service.ItemFilter(expiring_soon=True, today=today, not_in_states=done_with)
-    gone = items_service.ItemFilter(expired=True, today=today, not_in_states=done_with)
+    soon = items_service.ItemFilter(
+        expiring_soon=True, today=today, not_in_states=done_with, category=category
+    )
+    gone = items_service.ItemFilter(
+        expired=True, today=today, not_in_states=done_with, category=category
+    )
     return (
         await items_service.soonest_to_expire(session, filters=soon, limit=limit),
         await items_service.soonest_to_expire(session, filters=gone, limit=limit),

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qtrack.events import partitions
 from qtrack.events.chain import canonical_fields, event_hash
 from qtrack.events.models import Event
 from qtrack.items.models import Item
@@ -60,6 +61,9 @@ async def verify_chains(
             )
         )
     }
+    # Items whose first events were archived (a detached partition): their chains go on from
+    # where the archive summary says they ended.
+    archived = await partitions.archived_chains(session)
     current_item: int | None = None
     expected_seq, expected_prev = 1, None
     last_key: tuple[int, int] = (-1, 0)
@@ -91,10 +95,17 @@ async def verify_chains(
                     close_item(current_item, expected_seq - 1, last_hash)
                 current_item = event.item_id
                 report.items += 1
-                expected_seq, expected_prev = 1, None
+                start = archived.get(event.item_id, _UNARCHIVED)
+                expected_seq, expected_prev = start.next_seq, start.last_hash
+                if start.problem is not None:
+                    report.broken.append(
+                        f"item {heads.get(event.item_id, ('?',))[0]}: {start.problem}"
+                    )
             report.events += 1
             code = heads.get(event.item_id, ("?",))[0]
             where = f"item {code}: event #{event.id} (seq {event.seq})"
+            if report.broken and len(report.broken) >= stop_after:
+                return report
             if event.seq != expected_seq:
                 report.broken.append(f"{where}: expected seq {expected_seq}; events are missing")
             elif event.prev_hash != expected_prev:
@@ -111,9 +122,20 @@ async def verify_chains(
     for item_id, (code, count, _) in heads.items():
         if len(report.broken) >= stop_after:
             break
-        if item_id not in seen:
-            report.broken.append(f"item {code}: the item says {count} events, none are stored")
+        if item_id in seen:
+            continue
+        if item_id in archived:  # every event it has is archived
+            chain = archived[item_id]
+            if chain.problem is not None:
+                report.broken.append(f"item {code}: {chain.problem}")
+            else:
+                close_item(item_id, chain.next_seq - 1, chain.last_hash)
+            continue
+        report.broken.append(f"item {code}: the item says {count} events, none are stored")
     return report
+
+
+_UNARCHIVED = partitions.ArchivedChain(1, None)
 
 
 @dataclass(frozen=True)
@@ -136,9 +158,18 @@ async def verify_item_chain(session: AsyncSession, item_id: int) -> ItemChain:
     if item is None:
         return ItemChain(events=0, broken_at=1, problem="the item does not exist")
     rows = await session.execute(select(Event).where(Event.item_id == item_id).order_by(Event.seq))
-    expected_prev: str | None = None
-    seen = 0
-    for event in rows.scalars():
+    events = list(rows.scalars())
+    archived = _UNARCHIVED
+    if (events[0].seq if events else item.event_count + 1) != 1:
+        # Its first events may be in a detached partition: the archive summary says where
+        # they ended (asked only then, so a plain chain costs one query).
+        found = await partitions.archived_chains(session, [item_id])
+        archived = found.get(item_id, _UNARCHIVED)
+        if archived.problem is not None:
+            return ItemChain(archived.next_seq - 1, archived.next_seq, archived.problem)
+    expected_prev: str | None = archived.last_hash
+    seen = archived.next_seq - 1
+    for event in events:
         seen += 1
         if event.seq != seen:
             return ItemChain(seen - 1, seen, "it is missing")

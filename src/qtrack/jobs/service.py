@@ -4,14 +4,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, case, delete, func, insert, select, update
+from sqlalchemy import Table, case, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.core.clock import utcnow
 from qtrack.jobs import registry
 from qtrack.jobs.errors import JobNotDead, JobNotFound, TwinPending
-from qtrack.jobs.models import DEAD, DONE, PENDING, PENDING_TWIN, RUNNING, WAITING, Job, JobRunner
+from qtrack.jobs.models import DEAD, DONE, PENDING, RUNNING, WAITING, Job, JobRunner
 
 _job: Table = Job.__table__  # type: ignore[assignment]
 _INSERT = insert(_job).returning(_job.c.id)
@@ -19,11 +19,20 @@ _INSERT = insert(_job).returning(_job.c.id)
 RUNNER_ALIVE_S = 30.0
 
 
+# The partial index's predicate as literal SQL: with bound parameters in it PostgreSQL can
+# infer the index only while it plans the prepared statement with their values; after five
+# runs on one connection it switches to a generic plan and refuses the ON CONFLICT ("no
+# unique or exclusion constraint matching").
+_TWIN_PREDICATE = text(
+    "dedupe_key IS NOT NULL AND status IN (" + ", ".join(f"'{s}'" for s in PENDING) + ")"
+)
+
+
 def _insert_twin_free(dialect: str) -> Any:
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
         dialect_insert(_job)
-        .on_conflict_do_nothing(index_elements=["name", "dedupe_key"], index_where=PENDING_TWIN)
+        .on_conflict_do_nothing(index_elements=["name", "dedupe_key"], index_where=_TWIN_PREDICATE)
         .returning(_job.c.id)
     )
 

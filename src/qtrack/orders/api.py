@@ -7,12 +7,13 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from qtrack.accounts.deps import PERMISSION_ERRORS, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
+from qtrack.categories.service import CategoryNotFound
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import ValidationFailed
 from qtrack.core.openapi import binary, errors
 from qtrack.item_types.service import ItemTypeNotFound
 from qtrack.locations.service import LocationNotFound
-from qtrack.orders import actions, document, receiving, repository, service
+from qtrack.orders import actions, document, receiving, repository, service, suggest
 from qtrack.orders import errors as order_errors
 from qtrack.orders.schemas import (
     CancelBody,
@@ -25,6 +26,7 @@ from qtrack.orders.schemas import (
     ReceiveBody,
     ReceiveOutcome,
     Status,
+    SuggestBody,
 )
 
 # Every refusal an order's routes can give, said once for the router.
@@ -74,6 +76,21 @@ async def list_orders(
 async def create_order(body: OrderCreate, actor: Creator, session: SessionDep) -> OrderRead:
     """A new draft order with the next code, and its first lines if given."""
     order = await service.create_order(session, body=body, actor=actor)
+    return await repository.read(session, order)
+
+
+@router.post(
+    "/suggest",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(order_errors.NothingToOrder, CategoryNotFound),
+)
+async def suggest_order(
+    actor: Creator, session: SessionDep, body: SuggestBody | None = None
+) -> OrderRead:
+    """Draft an order with a line for every item type below its reorder level, up to its
+    level, less what open orders still wait for; critical types first. 409 when nothing is
+    short."""
+    order = await suggest.suggest_order(session, body=body or SuggestBody(), actor=actor)
     return await repository.read(session, order)
 
 

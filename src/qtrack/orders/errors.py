@@ -23,6 +23,10 @@ class OrderEmpty(Conflict):
     code, message = "order_empty", "The order has no lines"
 
 
+class NothingToOrder(Conflict):
+    code, message = "nothing_to_order", "Nothing is below its reorder level"
+
+
 class ReceiptLineUnknown(ValidationFailed):
     code, message = (
         "receipt_line_unknown",

@@ -10,11 +10,13 @@ from starlette.responses import RedirectResponse, Response
 from qtrack.accounts.deps import require, require_any
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
+from qtrack.categories import service as categories_service
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
 from qtrack.item_types import service as item_types
-from qtrack.orders import actions, receiving, repository, service
-from qtrack.orders.schemas import STATUSES, LineCreate, OrderCreate, ReceiveBody
+from qtrack.orders import actions, receiving, repository, service, suggest
+from qtrack.orders.errors import OverReceiveReasonRequired
+from qtrack.orders.schemas import STATUSES, LineCreate, OrderCreate, ReceiveBody, SuggestBody
 from qtrack.web import forms
 from qtrack.web.render import page, settle_refused
 
@@ -30,7 +32,7 @@ Stepper = Annotated[
 ]
 # The fields of the receive form, as ReceiveBody names them.
 RECEIVE_FIELDS = (
-    "data", "line", "quantity", "batch", "expiry_on", "location", "name", "reason",
+    "data", "symbology", "line", "quantity", "batch", "expiry_on", "location", "name", "reason",
     "client_event_id",
 )  # fmt: skip
 
@@ -38,12 +40,51 @@ RECEIVE_FIELDS = (
 def _refusal(exc: QtrackError) -> dict[str, str]:
     """Field -> message for a use case's refusal that names its field, else nothing."""
     details = exc.details if isinstance(exc.details, dict) else {}
+    if isinstance(exc, OverReceiveReasonRequired):
+        return {"reason": exc.message}  # the field that lets it through
     field = details.get("field")
     if isinstance(field, str):
         return {field: exc.message}
     if "line" in details and exc.code != "order_wrong_status":
         return {"line": exc.message}
     return {}
+
+
+async def _orders_page(
+    request: Request,
+    principal: Principal,
+    session: SessionDep,
+    state: StateDep,
+    *,
+    status: str = "",
+    q: str = "",
+    error: str | None = None,
+    suggest_form: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    rows = await service.list_orders(
+        session,
+        actor=principal,
+        status=status if status in STATUSES else None,
+        q=q or None,
+        limit=200,
+    )
+    categories = await categories_service.list_categories(session)
+    return page(
+        request,
+        "web/orders.html",
+        principal=principal,
+        settings=state.settings,
+        context={
+            "rows": rows,
+            "statuses": STATUSES,
+            "form": {"status": status, "q": q},
+            "categories": await categories_service.reads(session, categories),
+            "suggest": suggest_form or {},
+            "error": error,
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/orders")
@@ -56,20 +97,30 @@ async def orders_page(
     q: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     """Orders, newest first, filtered by status and text."""
-    rows = await service.list_orders(
-        session,
-        actor=principal,
-        status=status if status in STATUSES else None,
-        q=q or None,
-        limit=200,
-    )
-    return page(
-        request,
-        "web/orders.html",
-        principal=principal,
-        settings=state.settings,
-        context={"rows": rows, "statuses": STATUSES, "form": {"status": status, "q": q}},
-    )
+    return await _orders_page(request, principal, session, state, status=status, q=q)
+
+
+@router.post("/orders/suggest")
+async def suggest_order(
+    request: Request, principal: Creator, session: SessionDep, state: StateDep
+) -> Response:
+    """Draft an order for everything below its reorder level, then open it; when nothing
+    is short, the list says so."""
+    form = await request.form()
+    values = {n: forms.text(form, n) for n in ("supplier", "category")}
+    body = SuggestBody(supplier=values["supplier"][:200], category=values["category"][:64] or None)
+    try:
+        async with session.begin_nested():
+            order = await suggest.suggest_order(session, body=body, actor=principal)
+    except QtrackError as exc:
+        if exc.status_code in (401, 403) or exc.status_code >= 500:
+            raise
+        await settle_refused(session, principal, exc)
+        return await _orders_page(
+            request, principal, session, state, error=exc.message, suggest_form=values,
+            status_code=exc.status_code,
+        )  # fmt: skip
+    return RedirectResponse(f"/orders/{order.code}", status_code=303)
 
 
 @router.post("/orders")

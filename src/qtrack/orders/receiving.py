@@ -75,16 +75,21 @@ def arrived(body: ReceiveBody, settings: Settings) -> Arrived:
             "gtin": data.gtin,
             "batch": data.batch,
             "serial": data.serial,
+            "expiry_on": data.expiry_on,
             "expiry_raw": data.expiry_raw,
             "quantity": data.quantity,
         }
-    typed_expiry = body.expiry_on is not None or body.expiry_raw is not None
+    # The raw YYMMDD of the scan is kept unless a different date was typed (the receive
+    # screen types the scan's own date into the form: that one keeps it too).
+    typed_other = body.expiry_raw is not None or (
+        body.expiry_on is not None and body.expiry_on != gs1.get("expiry_on")
+    )
     return Arrived(
         gtin=body.gtin or gs1.get("gtin"),
         batch=body.batch or gs1.get("batch"),
         serial=body.serial or gs1.get("serial"),
         expiry_on=body.expiry_on,
-        expiry_raw=body.expiry_raw if typed_expiry else gs1.get("expiry_raw"),
+        expiry_raw=body.expiry_raw if typed_other else gs1.get("expiry_raw"),
         quantity=body.quantity if body.quantity is not None else gs1.get("quantity"),
     )
 

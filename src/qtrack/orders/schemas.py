@@ -45,6 +45,18 @@ class OrderCreate(BaseModel):
     lines: list[LineCreate] = Field(default_factory=list, max_length=500)
 
 
+class SuggestBody(BaseModel):
+    """A suggested order: a draft for everything below its reorder level (of a category)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    supplier: Text = ""
+    notes: Annotated[str, StringConstraints(max_length=2000)] = ""
+    category: Key | None = Field(
+        default=None, description="Only item types in this category and those under it"
+    )
+
+
 class CancelBody(BaseModel):
     """Why the order is cancelled."""
 

@@ -127,10 +127,17 @@ async def create_order(
     """A new draft order with the next code, and the lines given."""
     need(actor, Permission.ORDER_CREATE)
     order = await new_order(session, actor=actor, supplier=body.supplier, notes=body.notes)
-    for line in body.lines:
+    await add_lines(session, order, body.lines, actor)
+    return order
+
+
+async def add_lines(
+    session: AsyncSession, order: RestockOrder, lines: list[LineCreate], actor: Principal
+) -> None:
+    """Add lines to a new draft, in order (the caller checked the permission)."""
+    for line in lines:
         await _add(session, order, line, actor)
     await session.flush()
-    return order
 
 
 def editable(order: RestockOrder) -> None:

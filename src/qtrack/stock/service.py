@@ -21,7 +21,18 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -306,56 +317,87 @@ async def list_stock(
     if type_key is not None:
         types_filter.append(ItemType.key == type_key)
     categories = await _category_keys(session)
+    # Columns, not ORM objects: the list is read on every dashboard and /stock request.
     overall = (
-        select(ItemType, StockOnHand)
+        select(*_TYPE_COLUMNS, StockOnHand.on_hand, *_LEVEL_COLUMNS, literal(None).label("code"))
+        .select_from(ItemType)
         .outerjoin(
             StockOnHand,
             and_(StockOnHand.type_id == ItemType.id, StockOnHand.location_id == EVERYWHERE),
         )
         .where(*types_filter)
-        .execution_options(populate_existing=True)
     )
     if low:
         overall = overall.where(StockOnHand.state.in_(("low", "out")))
-    reads: list[tuple[Any, StockRead]] = []
-    for item_type, row in await session.execute(overall):
-        reads.append(
-            (
-                (not item_type.critical, RANK_ORDER[row.state if row else None], item_type.key, ""),
-                _read(item_type, categories, None, row.on_hand if row else _ZERO, row),
-            )
-        )
-    levelled = (
-        select(ItemType, StockOnHand, Location.code)
-        .join(StockOnHand, StockOnHand.type_id == ItemType.id)
-        .join(Location, Location.id == StockOnHand.location_id)
-        .where(*types_filter, StockOnHand.location_id != EVERYWHERE)
-        .execution_options(populate_existing=True)
-    )
+    levelled_filter = [*types_filter, StockOnHand.location_id != EVERYWHERE]
     if low:
-        levelled = levelled.where(StockOnHand.state.in_(("low", "out")))
+        levelled_filter.append(StockOnHand.state.in_(("low", "out")))
     elif not with_unset:
-        levelled = levelled.where(
+        levelled_filter.append(
             or_(StockOnHand.minimum_level.is_not(None), StockOnHand.reorder_level.is_not(None))
         )
     else:
-        levelled = levelled.where(
+        levelled_filter.append(
             or_(
                 StockOnHand.minimum_level.is_not(None),
                 StockOnHand.reorder_level.is_not(None),
                 StockOnHand.levels_updated_at.is_not(None),
             )
         )
-    for item_type, row, code in await session.execute(levelled):
-        on_hand = await subtree_on_hand(session, item_type.id, row.location_id)
-        reads.append(
-            (
-                (not item_type.critical, RANK_ORDER[row.state], item_type.key, code),
-                _read(item_type, categories, code, on_hand, row),
-            )
+    levelled = (
+        select(
+            *_TYPE_COLUMNS, StockOnHand.location_id, *_LEVEL_COLUMNS, Location.code.label("code")
         )
+        .join(StockOnHand, StockOnHand.type_id == ItemType.id)
+        .join(Location, Location.id == StockOnHand.location_id)
+        .where(*levelled_filter)
+    )
+    reads: list[tuple[Any, StockRead]] = []
+    for row in await session.execute(overall):
+        reads.append((_rank(row), _read(row, categories, row.on_hand)))
+    local = (await session.execute(levelled)).all()
+    if local:
+        # What is on hand at each of those locations and under them: one grouped query over
+        # the stock rows, never a query per row (nor a count of items).
+        below, place = aliased(StockOnHand), aliased(Location)
+        sums = await session.execute(
+            select(StockOnHand.type_id, StockOnHand.location_id, func.sum(below.on_hand))
+            .select_from(ItemType)
+            .join(StockOnHand, StockOnHand.type_id == ItemType.id)
+            .join(Location, Location.id == StockOnHand.location_id)
+            .join(
+                below,
+                and_(below.type_id == StockOnHand.type_id, below.location_id != EVERYWHERE),
+            )
+            .join(
+                place,
+                and_(place.id == below.location_id, place.path.startswith(Location.path)),
+            )
+            .where(*levelled_filter)
+            .group_by(StockOnHand.type_id, StockOnHand.location_id)
+        )
+        subtree = {(t, loc): Decimal(total or 0) for t, loc, total in sums}
+        for at in local:
+            on_hand = subtree.get((at.type_id, at.location_id), _ZERO)
+            reads.append((_rank(at), _read(at, categories, on_hand)))
     reads.sort(key=lambda pair: pair[0])
     return [read for _, read in reads]
+
+
+_TYPE_COLUMNS = (
+    ItemType.id.label("type_id"),
+    ItemType.key,
+    ItemType.name,
+    ItemType.category_id,
+    ItemType.critical,
+    ItemType.unit,
+)
+_LEVEL_COLUMNS = (StockOnHand.minimum_level, StockOnHand.reorder_level, StockOnHand.state)
+
+
+def _rank(row: Any) -> tuple[bool, int, str, str]:
+    """Critical types first, then out, low, ok, no levels; by type, then location."""
+    return (not row.critical, RANK_ORDER[row.state], row.key, row.code or "")
 
 
 RANK_ORDER: dict[str | None, int] = {"out": 0, "low": 1, "ok": 2, None: 3}
@@ -366,22 +408,16 @@ async def _category_keys(session: AsyncSession) -> dict[int, str]:
     return {c.id: c.key for c in every}
 
 
-def _read(
-    item_type: ItemType,
-    categories: dict[int, str],
-    location: str | None,
-    on_hand: Decimal,
-    row: StockOnHand | None,
-) -> StockRead:
+def _read(row: Any, categories: dict[int, str], on_hand: Decimal | None) -> StockRead:
     return StockRead(
-        type=item_type.key,
-        type_name=item_type.name,
-        category=categories.get(item_type.category_id) if item_type.category_id else None,
-        critical=item_type.critical,
-        unit=item_type.unit,
-        location=location,
-        on_hand=on_hand,
-        minimum_level=row.minimum_level if row else None,
-        reorder_level=row.reorder_level if row else None,
-        state=row.state if row else None,
+        type=row.key,
+        type_name=row.name,
+        category=categories.get(row.category_id) if row.category_id else None,
+        critical=row.critical,
+        unit=row.unit,
+        location=row.code,
+        on_hand=on_hand if on_hand is not None else _ZERO,
+        minimum_level=row.minimum_level,
+        reorder_level=row.reorder_level,
+        state=row.state,
     )
