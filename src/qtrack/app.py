@@ -24,6 +24,7 @@ from qtrack.codes import api as codes_api
 from qtrack.codes import pages as codes_pages
 from qtrack.config import Settings, get_settings
 from qtrack.containers import api as containers_api
+from qtrack.core import fastroutes
 from qtrack.core.apidocs import install_api_docs
 from qtrack.core.db import Database
 from qtrack.core.errors import install_error_handlers
@@ -83,6 +84,15 @@ log = structlog.get_logger("qtrack.app")
 # The shipped migrations' head cannot change while the process runs; read the scripts once.
 _schema_head = functools.cache(migrations.head_revision)
 _known_revisions = functools.cache(lambda: frozenset(migrations.revisions()))
+
+
+# The requests a scanner sends all day (docs/benchmarks.md, issue 15).
+HOT_ROUTES: tuple[tuple[str, str], ...] = (
+    ("GET", "/api/v1/items/{code}"),
+    ("POST", "/api/v1/scan"),
+    ("POST", "/api/v1/items/{code}/transitions"),
+    ("POST", "/api/v1/items/{code}/move"),
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -203,6 +213,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(imports_api.router)
     app.include_router(imports_pages.router)
     app.include_router(exports_api.router)
+    # The scan paths, answered ahead of the router by the same endpoints with the same
+    # dependencies, without FastAPI's per-request machinery (core/fastroutes.py).
+    fastroutes.install(app, HOT_ROUTES)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # refused host gets a request id, a log line and the security headers.

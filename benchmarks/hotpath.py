@@ -1,0 +1,221 @@
+"""CPU per request on the scan paths, in process: no HTTP server and no client to share it.
+
+    python -m benchmarks.hotpath [--requests 2000] [--rounds 3] [--database-url URL]
+                                 [--redis-url URL] [--only lookup,scan,transition,move]
+
+Runs against a database `benchmarks.tracking --keep` left (two million items by default). It
+builds the app with `create_app`, runs its lifespan, and calls the ASGI app directly with 16
+requests in flight, as 16 scanners over keep-alive connections would; an API token of the
+tracking benchmark's operator is created with `qtrack tokens create`. For each kind of
+request it reports this process's CPU (`time.process_time`) and the PostgreSQL backends' CPU
+(from /proc) per request, median of the rounds, after 50 warm-up requests. Transitions take
+the next material lots that are still `received`, as the tracking benchmark does; moves
+alternate each item between two racks. Every answer must be a 200.
+"""
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+import orjson
+
+from benchmarks.common import cpu_seconds, load_average, postgres_backends
+from benchmarks.seed import asyncpg_dsn
+from benchmarks.tracking import DEFAULT_REDIS, DEFAULT_URL, OPERATOR, qtrack_cli
+from qtrack import app as qtrack_app
+from qtrack.config import Settings
+
+IN_FLIGHT = 16
+WARM_UP = 50
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    body: bytes = b""
+
+
+async def asgi_call(app: object, call: Call, headers: list[tuple[bytes, bytes]]) -> int:
+    """One request through the ASGI app; its status."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": call.method,
+        "scheme": "http",
+        "path": call.path,
+        "raw_path": call.path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [*headers, (b"content-length", str(len(call.body)).encode())],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    sent = False
+    status = 0
+
+    async def receive() -> dict[str, object]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": call.body, "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])  # type: ignore[call-overload]
+
+    await app(scope, receive, send)  # type: ignore[operator]
+    return status
+
+
+async def run_calls(app: object, calls: list[Call], headers: list[tuple[bytes, bytes]]) -> None:
+    queue = iter(calls)
+    failures: list[str] = []
+
+    async def worker() -> None:
+        for call in queue:
+            status = await asgi_call(app, call, headers)
+            if status != 200:
+                failures.append(f"{call.method} {call.path}: {status}")
+
+    await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+    if failures:
+        raise SystemExit(f"{len(failures)} failed, e.g. {failures[:3]}")
+
+
+def backends_cpu(database: str) -> float:
+    total = 0.0
+    for pid in postgres_backends(database):
+        try:
+            total += cpu_seconds(pid)
+        except OSError:
+            continue
+    return total
+
+
+async def plan(dsn: str, n: int) -> dict[str, Callable[[int], list[Call]]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        sample = "SELECT code FROM item TABLESAMPLE SYSTEM (1) LIMIT 5000"
+        codes = [r["code"] for r in await conn.fetch(sample)]
+        lots = [
+            r["code"]
+            for r in await conn.fetch(
+                "SELECT code FROM item WHERE code LIKE 'MAT-%' AND status = 'received'"
+                " AND NOT archived ORDER BY id DESC LIMIT $1",
+                n,
+            )
+        ]
+        racks = [
+            r["code"]
+            for r in await conn.fetch("SELECT code FROM location ORDER BY id DESC LIMIT 2")
+        ]
+        supplies = "SELECT code FROM item WHERE code LIKE 'SUP-%' LIMIT 200"
+        movers = [r["code"] for r in await conn.fetch(supplies)]
+    finally:
+        await conn.close()
+    rng = random.Random(7)
+    lot_iter = iter(lots)
+    move_round = [0]
+
+    def lookups(k: int) -> list[Call]:
+        return [Call("GET", f"/api/v1/items/{rng.choice(codes)}") for _ in range(k)]
+
+    def scans(k: int) -> list[Call]:
+        return [
+            Call("POST", "/api/v1/scan", orjson.dumps({"data": rng.choice(codes)}))
+            for _ in range(k)
+        ]
+
+    def transitions(k: int) -> list[Call]:
+        body = orjson.dumps({"transition": "quarantine"})
+        return [Call("POST", f"/api/v1/items/{next(lot_iter)}/transitions", body) for _ in range(k)]
+
+    def moves(k: int) -> list[Call]:
+        out = []
+        for i in range(k):
+            # Each item goes to the other rack than last time; one item is never in flight twice.
+            code = movers[i % len(movers)]
+            rack = racks[(move_round[0] + i // len(movers)) % 2]
+            out.append(Call("POST", f"/api/v1/items/{code}/move", orjson.dumps({"location": rack})))
+        move_round[0] += (k + len(movers) - 1) // len(movers)
+        return out
+
+    return {"lookup": lookups, "scan": scans, "transition": transitions, "move": moves}
+
+
+async def main(args: argparse.Namespace) -> None:
+    env = {
+        "QTRACK_DATABASE_URL": args.database_url,
+        "QTRACK_API_RATE_LIMIT_PER_MINUTE": str(10**9),
+        "QTRACK_DATABASE_POOL_SIZE": "20",
+        "QTRACK_JOBS_IN_PROCESS": "off",
+        "QTRACK_LOG_LEVEL": "WARNING",
+        "QTRACK_SLOW_QUERY_MS": "0",
+    }
+    if args.redis_url:
+        env["QTRACK_REDIS_URL"] = args.redis_url
+    name = f"hotpath-{time.time_ns()}"
+    out = qtrack_cli(env, "tokens", "create", "--name", name, "--user", OPERATOR)
+    token = next(line for line in out.splitlines() if line.startswith("qtk_"))
+    os.environ.update(env)
+    if args.plain:
+        # Every route through FastAPI, as before core/fastroutes.py: for comparison.
+        qtrack_app.HOT_ROUTES = ()
+    app = qtrack_app.create_app(Settings())
+    headers = [
+        (b"host", b"127.0.0.1:8000"),
+        (b"authorization", f"Bearer {token}".encode()),
+        (b"content-type", b"application/json"),
+        (b"user-agent", b"hotpath"),
+    ]
+    kinds = args.only.split(",")
+    dsn = asyncpg_dsn(args.database_url)
+    database = dsn.rsplit("/", 1)[1]
+    total_writes = (args.requests + WARM_UP) * args.rounds
+    builders = await plan(dsn, total_writes)
+    results: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
+    print(f"load average before: {load_average()}")
+    async with app.router.lifespan_context(app):
+        for _ in range(args.rounds):
+            for kind in kinds:
+                await run_calls(app, builders[kind](WARM_UP), headers)
+                calls = builders[kind](args.requests)
+                pg0, cpu0 = backends_cpu(database), time.process_time()
+                await run_calls(app, calls, headers)
+                cpu1, pg1 = time.process_time(), backends_cpu(database)
+                results[kind].append(
+                    ((cpu1 - cpu0) * 1000 / len(calls), (pg1 - pg0) * 1000 / len(calls))
+                )
+    print(f"load average after: {load_average()}")
+    print("| request | server CPU ms/request (rounds) | median | PostgreSQL CPU ms/request |")
+    print("| --- | --- | --- | --- |")
+    for kind, runs in results.items():
+        server = [r[0] for r in runs]
+        pg = [r[1] for r in runs]
+        print(
+            f"| {kind} | {' / '.join(f'{s:.3f}' for s in server)} | "
+            f"{statistics.median(server):.3f} | {statistics.median(pg):.3f} |"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS)
+    parser.add_argument("--only", default="lookup,scan,transition,move")
+    parser.add_argument("--plain", action="store_true", help="without core/fastroutes.py")
+    asyncio.run(main(parser.parse_args()))
