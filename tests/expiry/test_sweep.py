@@ -15,6 +15,7 @@ from qtrack.events.models import Event
 from qtrack.expiry import jobs as expiry_jobs
 from qtrack.expiry import service
 from qtrack.jobs import registry
+from qtrack.jobs.models import Job
 from qtrack.jobs.registry import JobContext
 from tests.accounts.test_cli import create_user, ok, qtrack
 from tests.expiry.conftest import day, supply, today
@@ -145,3 +146,32 @@ def test_the_cli_lists_what_expired_and_what_expires_soon(
     narrowed = ok(qtrack(cli, database_url, "expiry", "list", "--category", "meds"))
     assert narrowed == "expired (0):\n  none\n\nexpiring soon (0):\n  none\n"
     fails(cli, database_url, "expiry", "list", "--category", "nope", code="category_not_found")
+
+
+async def test_the_sweep_raises_an_alert_per_item_once(
+    client: httpx.AsyncClient, admin: AppLogin, db: Database
+) -> None:
+    gone = await supply(client, admin, day(-1))
+    # Left as it is (its workflow cannot expire it from here): someone must see to it.
+    left = (await register(client, admin, type="material", expiry_on=day(-2)))["code"]
+    await supply(client, admin, day(5))
+    await _sweep(client, admin)
+    await _sweep(client, admin)  # the left item is left again: no second alert
+    answer = await client.get(
+        "/api/v1/alerts", params={"kind": "item_expired"}, headers=admin.headers
+    )
+    assert answer.status_code == 200, answer.text
+    alerts = {a["subject"]: a for a in answer.json()["items"]}
+    assert set(alerts) == {f"item:{gone}", f"item:{left}"}
+    assert alerts[f"item:{gone}"]["message"] == (
+        f"{gone} (supply) expired on {day(-1)}: moved from in stock to expired"
+    )
+    assert alerts[f"item:{left}"]["message"] == (
+        f"{left} (material) expired on {day(-2)} and is still received: "
+        "its workflow has no way from 'received' to 'expired'"
+    )
+    async with db.session_scope("read") as session:
+        raised = await session.scalar(
+            select(func.count()).select_from(Job).where(Job.name == "alerts.raised")
+        )
+    assert raised == 2  # each goes out once as the webhook event alert.raised
