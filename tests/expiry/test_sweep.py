@@ -175,3 +175,24 @@ async def test_the_sweep_raises_an_alert_per_item_once(
             select(func.count()).select_from(Job).where(Job.name == "alerts.raised")
         )
     assert raised == 2  # each goes out once as the webhook event alert.raised
+
+
+async def test_what_the_sweep_expires_leaves_the_stock_on_hand(
+    client: httpx.AsyncClient, admin: AppLogin
+) -> None:
+    levels = await client.put(
+        "/api/v1/stock/levels", json={"type": "supply", "reorder_level": "12"},
+        headers=admin.headers,
+    )  # fmt: skip
+    assert levels.status_code == 200, levels.text
+    await supply(client, admin, day(-1))  # 10 pieces, expired yesterday
+    await supply(client, admin, day(30))  # 10 pieces, good for a month
+    stock = await client.get("/api/v1/stock", headers=admin.headers)
+    (row,) = [r for r in stock.json() if r["type"] == "supply" and r["location"] is None]
+    assert (row["on_hand"], row["state"]) == ("20", "ok")
+    await _sweep(client, admin)
+    stock = await client.get("/api/v1/stock", headers=admin.headers)
+    (row,) = [r for r in stock.json() if r["type"] == "supply" and r["location"] is None]
+    assert (row["on_hand"], row["state"]) == ("10", "low")
+    low = await client.get("/api/v1/alerts", params={"kind": "stock_low"}, headers=admin.headers)
+    assert [a["subject"] for a in low.json()["items"]] == ["stock:supply"]
