@@ -196,3 +196,23 @@ async def test_what_the_sweep_expires_leaves_the_stock_on_hand(
     assert (row["on_hand"], row["state"]) == ("10", "low")
     low = await client.get("/api/v1/alerts", params={"kind": "stock_low"}, headers=admin.headers)
     assert [a["subject"] for a in low.json()["items"]] == ["stock:supply"]
+
+
+def test_the_cli_says_which_lot_to_use_first(cli: CliRunner, database_url: str) -> None:
+    create_user(cli, database_url, "op", "--role", "operator")
+    codes = {}
+    for batch, when in (("LATE", day(40)), ("EARLY", day(20))):
+        codes[batch] = ok(
+            qtrack(
+                cli, database_url, "items", "register", "--type", "supply", "--quantity", "5",
+                "--expiry", when, "--batch", batch, "--as", "op",
+            )
+        ).strip()  # fmt: skip
+    out = ok(qtrack(cli, database_url, "expiry", "fefo", "--type", "supply"))
+    first, then = out.splitlines()[1:]
+    assert first.split()[:4] == ["first", codes["EARLY"], day(20), "EARLY"]
+    assert then.split()[:4] == ["then", codes["LATE"], day(40), "LATE"]
+    assert ok(qtrack(cli, database_url, "expiry", "fefo", "--type", "bag")) == "no live lot\n"
+    fails(cli, database_url, "expiry", "fefo", code="validation_error")
+    fails(cli, database_url, "expiry", "fefo", "--gtin", "12ab", code="validation_error")
+    fails(cli, database_url, "expiry", "fefo", "--type", "nope", code="item_type_not_found")
