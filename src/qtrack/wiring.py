@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
+from qtrack.categories import service as categories_service
 from qtrack.containers import service as containers_service
 from qtrack.dashboard.pages import NAV
 from qtrack.inventory import service as inventory_service
@@ -63,12 +64,15 @@ async def location_counts(session: AsyncSession) -> Mapping[str, int]:
     return {row["location"]: row["count"] for row in stats["by_location"]}
 
 
-async def stock_at(session: AsyncSession, code: str, below: bool, after: Any, limit: int) -> Stock:
-    """A page of the items at a location (or anywhere below it), with what their rows show:
-    the state styles, and how many things each container holds."""
+async def stock_at(
+    session: AsyncSession, code: str, below: bool, after: Any, limit: int, category: str | None
+) -> Stock:
+    """A page of the items at a location (or anywhere below it), of a category if given,
+    with what their rows show: the state styles, how many things each container holds, and
+    the categories to filter by."""
     items, next_key = await items_service.list_items(
         session,
-        filters=items_service.ItemFilter(location=code, directly_at=not below),
+        filters=items_service.ItemFilter(location=code, directly_at=not below, category=category),
         sort="code",
         cursor=after,
         limit=limit,
@@ -82,7 +86,14 @@ async def stock_at(session: AsyncSession, code: str, below: bool, after: Any, li
     return Stock(
         items=items,
         next_key=next_key,
-        rows={"held": held, "containers": containers, "styles": styles},
+        rows={
+            "held": held,
+            "containers": containers,
+            "styles": styles,
+            "categories": await categories_service.reads(
+                session, await categories_service.list_categories(session)
+            ),
+        },
     )
 
 

@@ -8,6 +8,7 @@ import httpx
 from qtrack.core.db import Database
 from tests.expiry.conftest import day, supply
 from tests.factories.accounts import AppLogin, csrf_of, signed_in
+from tests.factories.locations import create_tree
 
 
 def _codes(html: str, section: str) -> list[str]:
@@ -101,3 +102,24 @@ async def test_the_expiry_page_filters_by_category(
     assert "/items?expiry=soon&amp;category=meds" in meds.text
     unknown = await client.get("/expiry", params={"category": "nope"})
     assert unknown.status_code == 404
+
+
+async def test_the_expiry_page_says_which_lot_to_use_first(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin
+) -> None:
+    await create_tree(client, admin, ("STORE", None, "site"), ("SHELF", "STORE", "shelf"))
+    later = await supply(client, admin, day(40), location="SHELF", batch="LATE")
+    first = await supply(client, admin, day(20), location="SHELF", batch="EARLY")
+    elsewhere = await supply(client, admin, day(10))
+    await signed_in(client, db, "op", "operator")
+    page = await client.get("/expiry", params={"pick_type": "supply", "pick_location": "STORE"})
+    assert page.status_code == 200
+    assert re.search(rf'id="fefo-first"[^>]*>Use <a href="/items/{first}">{first}</a> first '
+                     rf"\(batch EARLY\): expires {day(20)}, at SHELF\.", page.text)  # fmt: skip
+    assert later in page.text.split('id="fefo-next"', 1)[1].split("</p>", 1)[0]
+    assert elsewhere not in page.text.split('id="fefo"', 1)[1].split("</section>", 1)[0]
+    nowhere = await client.get("/expiry", params={"pick_type": "supply", "pick_location": "NOPE"})
+    assert nowhere.status_code == 200
+    assert 'id="fefo-error"' in nowhere.text
+    bad = await client.get("/expiry", params={"pick_gtin": "12ab"})
+    assert "A GTIN is 8 to 14 digits" in bad.text

@@ -1,9 +1,13 @@
 """`qtrack import`: the same service from the command line, for every kind and both formats."""
 
+import io
 from pathlib import Path
 
+import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+from qtrack.cli.imports import _Bar
 from tests.accounts.test_cli import create_user, qtrack
 from tests.factories.xlsx import write_xlsx
 from tests.items.test_cli import add_locations, show
@@ -64,3 +68,29 @@ def test_a_file_in_another_encoding_is_explained(
     assert result.exit_code == 1
     assert "import_bad_encoding" in result.stderr
     assert "line 2" in result.stderr
+
+
+def test_on_a_terminal_the_progress_bar_shows_rows_checked_then_written() -> None:
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100, color_system=None)
+    with _Bar("items", console) as bar:
+        assert bar.progress is not None
+        bar.start(40_000)
+        bar("checked", 10_000)
+        bar.progress.refresh()
+        assert "checking" in screen.getvalue()
+        assert "10,000/40,000 rows" in screen.getvalue()
+        bar("checked", 40_000)
+        bar("written", 30_000)
+        bar.progress.refresh()
+        assert "writing" in screen.getvalue()
+        assert "30,000/40,000 rows" in screen.getvalue()
+
+
+def test_elsewhere_it_says_a_line_per_chunk_written(capsys: pytest.CaptureFixture[str]) -> None:
+    with _Bar("items") as bar:  # (standard error is no terminal under pytest)
+        assert bar.progress is None
+        bar.start(20_000)
+        bar("checked", 20_000)
+        bar("written", 10_000)
+    assert capsys.readouterr().err == "  10,000 items registered\n"

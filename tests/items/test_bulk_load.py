@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
@@ -268,3 +268,45 @@ def test_concurrent_imports_and_registrations_get_gap_free_codes(
             f"Lot {k}" for k in range(30)
         ]
     assert in_db(floor, _check_chains_labels_counts) == (63, 63)
+
+
+async def _item_indexes(session: AsyncSession) -> list[str]:
+    rows = await session.execute(
+        text("SELECT indexdef FROM pg_indexes WHERE tablename = 'item' ORDER BY indexname")
+    )
+    return list(rows.scalars())
+
+
+def test_an_import_into_an_empty_table_builds_its_indexes_after_the_rows(
+    floor: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite keeps its indexes: executemany into a fresh file is cheap")
+    monkeypatch.setattr(bulk_load, "FRESH_FROM_ROWS", 1)
+    rebuilt: list[list[str]] = []
+    real = bulk_load._Postgres.rebuild
+
+    async def rebuild(self: Any, statements: list[str]) -> None:
+        rebuilt.append(statements)
+        await real(self, statements)
+
+    monkeypatch.setattr(bulk_load._Postgres, "rebuild", rebuild)
+    path = tmp_path / "items.csv"
+    path.write_text(MIXED, encoding="utf-8")
+    before = in_db(floor, _item_indexes)
+    assert any("gin_trgm_ops" in index for index in before)
+
+    reference = asyncio.run(_through_register_items(floor, path))
+    rolled_back = asyncio.run(_import(floor, path, commit=False))  # dropped, then restored
+    assert in_db(floor, _item_indexes) == before
+    loaded = asyncio.run(_import(floor, path, commit=True, workers=2))
+    assert loaded == rolled_back == reference
+    assert in_db(floor, _item_indexes) == before
+    assert in_db(floor, _check_chains_labels_counts) == (6, 6)
+    assert len(rebuilt) == 2
+    assert rebuilt[0] == rebuilt[1]
+    assert sum("gin_trgm_ops" in statement for statement in rebuilt[0]) == 3
+
+    asyncio.run(_import(floor, path, commit=True))  # the table holds rows now: left alone
+    assert rebuilt[-1] == []
+    assert in_db(floor, _item_indexes) == before

@@ -431,3 +431,32 @@ async def test_a_forged_form_changes_nothing(
             assert response.status_code == 403, url
             assert "csrf_failed" in response.text
     assert await _rows(db) == before
+
+
+async def test_the_items_at_a_location_filter_by_category(
+    client: httpx.AsyncClient, db: Database, boss: AppLogin
+) -> None:
+    await _plant(client, boss)
+    made = await client.post(
+        "/api/v1/categories", json={"key": "meds", "name": "Meds"}, headers=boss.headers
+    )
+    assert made.status_code == 201, made.text
+    typed = await client.patch(
+        "/api/v1/item-types/supply", json={"category": "meds"}, headers=boss.headers
+    )
+    assert typed.status_code == 200, typed.text
+    (lot,) = await codes_of(client, boss, 1, type="material", location="Z1")
+    (here,) = await codes_of(client, boss, 1, type="supply", quantity="5", location="Z1")
+    (deep,) = await codes_of(client, boss, 1, type="supply", quantity="5", location="RACK-3")
+    await signed_in(client, db, "olga", "operator")
+    everything = await client.get("/locations/Z1")
+    assert parse(everything.text).rows == sorted([lot, here])
+    assert 'id="contents-filter"' in everything.text
+    meds = await client.get("/locations/Z1", params={"category": "meds"})
+    assert parse(meds.text).rows == [here]
+    assert '<option value="meds" selected>' in meds.text
+    below = await client.get("/locations/Z1", params={"category": "meds", "below": "1"})
+    assert parse(below.text).rows == sorted([here, deep])
+    assert '<input type="hidden" name="below" value="1">' in below.text
+    unknown = await client.get("/locations/Z1", params={"category": "nope"})
+    assert unknown.status_code == 404

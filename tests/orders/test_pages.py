@@ -89,6 +89,12 @@ async def test_draft_submit_approve_and_receive_from_the_pages(
     after = await client.get("/orders/ORD-000001/receive")
     assert 'id="last-receipt"' in after.text
     assert "Received 10 on line 1: SUP-000001." in after.text
+    # The new lot's label prints from the receive screen.
+    labels = re.search(r'id="receipt-labels" href="([^"]+)"', after.text)
+    assert labels is not None
+    assert labels.group(1) == "/api/v1/labels.pdf?items=SUP-000001"
+    pdf = await client.get(labels.group(1))
+    assert (pdf.status_code, pdf.content[:4]) == (200, b"%PDF")
     assert after.text.count("data-receipt=") == 1
     bags = await client.post(
         "/orders/ORD-000001/receive",

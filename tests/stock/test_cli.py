@@ -40,3 +40,23 @@ def test_categories_levels_and_alerts_from_the_command_line(
     assert ok(qtrack(cli, database_url, "alerts", "list", "--state", "pending")).strip() == (
         "no alerts"
     )
+
+
+def test_an_item_type_is_put_in_a_category_and_marked_critical(
+    cli: CliRunner, database_url: str
+) -> None:
+    ok(qtrack(cli, database_url, "categories", "add", "consumables", "--name", "Consumables"))
+    ok(qtrack(cli, database_url, "categories", "add", "syringes", "--name", "Syringes",
+              "--parent", "consumables"))  # fmt: skip
+    out = ok(qtrack(cli, database_url, "categories", "assign", "supply", "syringes", "--critical"))
+    assert out == "supply: category syringes (Consumables \u203a Syringes), critical\n"
+    listed = ok(qtrack(cli, database_url, "stock", "list", "--category", "consumables"))
+    assert "supply" in listed
+    assert "material" not in listed
+    out = ok(qtrack(cli, database_url, "categories", "assign", "supply", "--not-critical"))
+    assert out == "supply: category syringes (Consumables \u203a Syringes)\n"
+    out = ok(qtrack(cli, database_url, "categories", "assign", "supply", "--clear"))
+    assert out == "supply: no category\n"
+    fails(cli, database_url, "categories", "assign", "supply", "nope", code="category_not_found")
+    fails(cli, database_url, "categories", "assign", "nope", "syringes",
+          code="item_type_not_found")  # fmt: skip

@@ -7,8 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.categories import service as categories_service
 from qtrack.categories.schemas import CategoryCreate, CategoryRead
-from qtrack.cli.common import print_table, run_in_session, validated
+from qtrack.cli.common import fail, print_table, run_in_session, validated
 from qtrack.config import get_settings
+from qtrack.item_types import service as item_types_service
+from qtrack.item_types.schemas import ItemTypeUpdate
 
 app = typer.Typer(help="Categories of item types (a small tree).", no_args_is_help=True)
 
@@ -59,3 +61,38 @@ def categories_archive(key: Annotated[str, typer.Argument(help="The category's k
         return (await categories_service.archive_category(session, key)).key
 
     typer.echo(f"archived category {run_in_session(get_settings(), _archive)}")
+
+
+@app.command("assign")
+def categories_assign(
+    type_key: Annotated[str, typer.Argument(metavar="TYPE", help="The item type's key.")],
+    key: Annotated[
+        str | None, typer.Argument(help="The category's key; left out: unchanged.")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Take it out of its category.")] = False,
+    critical: Annotated[
+        bool | None,
+        typer.Option("--critical/--not-critical", help="Critical supplies come first."),
+    ] = None,
+) -> None:
+    """Put an item type in a category (or, with --clear, in none), and mark it critical or
+    not."""
+    if clear and key is not None:
+        fail("validation_error", "give a category or --clear, not both")
+    changes: dict[str, object] = {}
+    if key is not None or clear:
+        changes["category"] = validated(ItemTypeUpdate, category=key).category
+    if critical is not None:
+        changes["critical"] = critical
+
+    async def _assign(session: AsyncSession) -> str:
+        item_type = await item_types_service.update_item_type(
+            session, key=type_key, changes=changes
+        )
+        label = "no category"
+        if item_type.category is not None:
+            (read,) = await categories_service.reads(session, [item_type.category])
+            label = f"category {read.key} ({read.label})"
+        return f"{item_type.key}: {label}" + (", critical" if item_type.critical else "")
+
+    typer.echo(run_in_session(get_settings(), _assign))

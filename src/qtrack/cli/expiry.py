@@ -6,10 +6,10 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qtrack.cli.common import print_table, run_in_session
+from qtrack.cli.common import fail, print_table, run_in_session
 from qtrack.config import get_settings
 from qtrack.expiry import service
-from qtrack.expiry.schemas import SweepRead
+from qtrack.expiry.schemas import FefoRead, SweepRead
 from qtrack.items.schemas import ItemRead
 
 app = typer.Typer(
@@ -55,6 +55,42 @@ def list_(
     _print_items("expired", expired, limit)
     typer.echo()
     _print_items("expiring soon", expiring, limit)
+
+
+@app.command("fefo")
+def fefo(
+    item_type: Annotated[str | None, typer.Option("--type", help="Item type key.")] = None,
+    gtin: Annotated[str | None, typer.Option(help="GTIN (8 to 14 digits).")] = None,
+    location: Annotated[
+        str | None, typer.Option(metavar="CODE", help="At this location and below it.")
+    ] = None,
+) -> None:
+    """First expired, first out: the live lot of a type or GTIN to use first, and the next."""
+    if gtin is not None and not (gtin.isdigit() and 8 <= len(gtin) <= 14):
+        fail("validation_error", "a GTIN is 8 to 14 digits")
+    settings = get_settings()
+
+    async def work(session: AsyncSession) -> FefoRead:
+        return await service.fefo(
+            session, settings, type_key=item_type, gtin=gtin, location=location
+        )
+
+    found = run_in_session(settings, work, mode="read")
+    if found.suggestion is None:
+        typer.echo("no live lot")
+        return
+    rows = [found.suggestion, *found.next]
+    print_table(
+        ["", "CODE", "EXPIRES", "BATCH", "LOCATION", "QUANTITY"],
+        [
+            [
+                "first" if i == 0 else "then", r.code,
+                r.expiry_on.isoformat() if r.expiry_on else "", r.batch or "", r.location or "",
+                f"{r.quantity.normalize():f}" if r.quantity is not None else "",
+            ]
+            for i, r in enumerate(rows)
+        ],
+    )  # fmt: skip
 
 
 @app.command("sweep")

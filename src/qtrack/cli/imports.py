@@ -29,11 +29,13 @@ def _mapping(pairs: list[str]) -> dict[str, Any] | None:
 
 
 class _Bar:
-    """A rich progress bar on a terminal; elsewhere a line per chunk written, as before."""
+    """A rich progress bar on a terminal (standard error, or the console given); elsewhere a
+    line per chunk written."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, console: Console | None = None) -> None:
         self.kind = kind.replace("_", " ")
-        self.live = sys.stderr.isatty()
+        self.console = console or Console(stderr=True)
+        self.live = console is not None or sys.stderr.isatty()
         self.progress: Progress | None = None
         self.task: TaskID | None = None
         self.total = 0
@@ -45,7 +47,7 @@ class _Bar:
                 BarColumn(),
                 TextColumn("{task.completed:,.0f}/{task.total:,.0f} rows"),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=self.console,
                 transient=True,
             )
             self.progress.start()

@@ -1,11 +1,11 @@
 """Expiry use cases: the sweep (all due items, in batches) and its alerts; FEFO."""
 
 from datetime import date
-from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qtrack.alerts import service as alerts_service
 from qtrack.config import Settings
 from qtrack.core.errors import ValidationFailed
 from qtrack.expiry.schemas import ExpiredRead, FefoRead, LeftRead, SweepRead
@@ -18,6 +18,7 @@ from qtrack.locations import service as locations_service
 
 log = structlog.get_logger("qtrack.expiry")
 BATCH = 500
+ALERT_KIND = "item_expired"
 
 
 async def sweep_batch(
@@ -59,9 +60,30 @@ def report(today: date, batch: SweepBatch) -> SweepRead:
     )
 
 
-async def _alert(session: AsyncSession, batch: SweepBatch) -> Any:
-    """Raise an alert for what the sweep did (the alerts service, once it is there)."""
-    return None
+async def _alert(session: AsyncSession, batch: SweepBatch) -> None:
+    """An `item_expired` alert for each item the sweep moved, and for each it had to leave
+    (someone must deal with those by hand). One per item: an item left again by the next
+    sweep finds its alert still open, and raising it again is a no-op."""
+    for done in batch.expired:
+        await alerts_service.raise_alert(
+            session, ALERT_KIND, f"item:{done.code}",
+            f"{done.code} ({done.type}) expired on {done.expiry_on.isoformat()}: "
+            f"moved from {done.before.replace('_', ' ')} to {done.after.replace('_', ' ')}",
+            type_id=done.type_id or None, location_id=done.location_id,
+            item_id=done.item_id or None,
+            data={"expiry_on": done.expiry_on.isoformat(), "before": done.before,
+                  "after": done.after, "moved": True},
+        )  # fmt: skip
+    for left in batch.left:
+        await alerts_service.raise_alert(
+            session, ALERT_KIND, f"item:{left.code}",
+            f"{left.code} ({left.type}) expired on {left.expiry_on.isoformat()} and is still "
+            f"{left.status.replace('_', ' ')}: {left.why}",
+            type_id=left.type_id or None, location_id=left.location_id,
+            item_id=left.item_id or None,
+            data={"expiry_on": left.expiry_on.isoformat(), "status": left.status,
+                  "why": left.why, "moved": False},
+        )  # fmt: skip
 
 
 async def fefo(

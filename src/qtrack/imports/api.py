@@ -1,8 +1,6 @@
 """Imports JSON API: upload a table (dry run or for real), then read how it went."""
 
-import shutil
 import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -67,13 +65,6 @@ def _mapping(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-def _save(upload: UploadFile, folder: str) -> Path:
-    path = Path(folder) / "upload"
-    with path.open("wb") as out:
-        shutil.copyfileobj(upload.file, out, 1 << 20)
-    return path
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -103,7 +94,7 @@ async def create_import(
     if file.size is not None:
         service.check_size(settings, file.size)
     with tempfile.TemporaryDirectory(prefix="qtrack-upload-") as folder:
-        path = await run_in_threadpool(_save, file, folder)
+        path = await run_in_threadpool(service.save_upload, file.file, folder)
         table = await run_in_threadpool(
             service.read_table,
             settings,

@@ -98,9 +98,7 @@ async def upload_file(
         if file.size is not None:
             service.check_size(settings, file.size)
         with tempfile.TemporaryDirectory(prefix="qtrack-upload-") as folder:
-            path = Path(folder) / "upload"
-            content = await file.read()
-            await run_in_threadpool(path.write_bytes, content)
+            path = await run_in_threadpool(service.save_upload, file.file, folder)
             table = await run_in_threadpool(
                 service.read_table,
                 settings,

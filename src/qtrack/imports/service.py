@@ -10,12 +10,13 @@ row (and its problems) and nothing else. Items go through the bulk loader
 locations and item types through their own use case, row by row.
 """
 
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -64,6 +65,14 @@ def check_size(settings: Settings, size: int) -> None:
             f"The file has {size:,} bytes; imports take at most {settings.import_max_bytes:,}",
             details={"size": size, "max_bytes": settings.import_max_bytes},
         )
+
+
+def save_upload(source: IO[bytes], folder: str | Path) -> Path:
+    """Copy an uploaded file into a folder a megabyte at a time (never held whole)."""
+    path = Path(folder) / "upload"
+    with path.open("wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
+    return path
 
 
 def read_table(settings: Settings, path: Path, *, filename: str, delimiter: str = ",") -> Table:

@@ -16,7 +16,10 @@ SQLite. What is written is exactly what `register_items` writes
   writes); each label is serial 1, `signing.tokens.label_row`;
 * the counts are added once per counter row at the end, in `items.counts`' order.
 
-Indexes stay in place: dropping them is only safe on an empty table, never on a live one.
+Indexes stay in place on a live table. Into an empty `item` table (PostgreSQL, from
+FRESH_FROM_ROWS rows), its secondary indexes are dropped inside the import's transaction and
+built again after the rows, under the table's exclusive lock: a failed import restores them with
+everything else.
 """
 
 import asyncio
@@ -32,6 +35,7 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any
 
+import asyncpg
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Table, func, insert, select, update
@@ -63,6 +67,8 @@ EVENT_COLUMNS = (
 LABEL_COLUMNS = ("item_id", "serial", "key_id", "token", "issued_at", "issued_by_id")
 # Below this many rows, worker processes cost more than they save.
 PARALLEL_FROM_ROWS = 20_000
+# From this many rows, an import into an empty `item` table builds its indexes after the rows.
+FRESH_FROM_ROWS = 100_000
 
 # COPY text format: a backslash, tab, newline or carriage return in a value must be escaped.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -317,6 +323,10 @@ def _note(report: ImportReport, built: Built | None) -> None:
         report.note(problem)
 
 
+class _NotEmpty(Exception):
+    """Rows came into `item` before its lock was taken."""
+
+
 class _Postgres:
     """Item ids from the item sequence; rows by COPY on the session's own connection."""
 
@@ -338,6 +348,39 @@ class _Postgres:
             count,
         )
         return sorted(drawn)
+
+    async def defer_indexes(self) -> list[str]:
+        """When `item` is empty: drop its secondary indexes and return the statements that
+        make them again. Building an index once costs far less than maintaining it row by
+        row, above all the trigram GIN indexes; on a table that holds rows it would not, so a
+        live table is left alone. The table's exclusive lock is taken without waiting (so
+        never in a deadlock with a registration under way) and held until the import ends:
+        nobody reads an empty table for long, and nobody may see it without its indexes."""
+        if await self.driver.fetchval("SELECT EXISTS (SELECT 1 FROM item)"):
+            return []
+        try:
+            async with self.driver.transaction():  # a savepoint: its locks go if it fails
+                await self.driver.execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE NOWAIT")
+                if await self.driver.fetchval("SELECT EXISTS (SELECT 1 FROM item)"):
+                    raise _NotEmpty
+                rows = await self.driver.fetch(
+                    "SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid)"
+                    " AS def FROM pg_index i WHERE indrelid = 'item'::regclass"
+                    " AND NOT indisprimary AND NOT EXISTS"
+                    " (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
+                )
+                for row in rows:
+                    await self.driver.execute(f'DROP INDEX "{row["name"]}"')
+        except (_NotEmpty, asyncpg.LockNotAvailableError):
+            return []
+        return [row["def"] for row in rows]
+
+    async def rebuild(self, statements: list[str]) -> None:
+        """Make the deferred indexes again."""
+        if statements:
+            await self.driver.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        for statement in statements:
+            await self.driver.execute(statement)
 
     async def write(self, built: Built) -> None:
         for table, columns, data in (
@@ -455,6 +498,11 @@ async def import_items(
         if progress is not None:
             progress("written", done)
 
+    deferred = (
+        await writer.defer_indexes()
+        if isinstance(writer, _Postgres) and report.rows >= FRESH_FROM_ROWS
+        else []
+    )
     header, rows = fields, importer.read_rows(table, fields)
     type_at = header.index("type")
     left = dict(per_type)  # codes reserved and not yet given: a changed file must not overrun
@@ -477,6 +525,8 @@ async def import_items(
         runner.close()
     if any(left.values()):
         raise FileChanged(details={"rows_missing": sum(left.values())})
+    if isinstance(writer, _Postgres):
+        await writer.rebuild(deferred)
     # Counted once per counter row, at the end: the rows stay locked only until the commit.
     for (type_id, status), n in sorted(statuses.items()):
         await counts.bump_status(session, type_id, status, n)

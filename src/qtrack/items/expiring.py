@@ -12,6 +12,7 @@ shipped (`rules.refuse_if_expired`).
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import or_, select, true, tuple_
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.events import service as events_service
 from qtrack.events.service import Entry
-from qtrack.items import counts, repository, rules, statements, writes
+from qtrack.items import counts, on_hand, repository, rules, statements, writes
 from qtrack.items.models import Item
 from qtrack.items.service import ExpiryStates
 
@@ -148,6 +149,13 @@ async def expire_items(session: AsyncSession, *, ids: list[int], today: date) ->
         deltas[(row.type_id, to, shard)] += 1
     for (type_id, status, shard), delta in sorted(deltas.items()):
         await counts.bump_status(session, type_id, status, delta, shard=shard)
+    # An expired lot is stock no more: on-hand and its levels follow, as for any change.
+    stock: defaultdict[tuple[int, int | None], Decimal] = defaultdict(Decimal)
+    for row, _, to in moving:
+        gone = await on_hand.counted(session, row) - await on_hand.counted(session, row, to)
+        if gone:
+            stock[(row.type_id, row.location_id)] -= gone
+    await on_hand.changed(session, dict(stock))
     batch.expired = [
         ExpiredItem(
             row.code,

@@ -28,8 +28,9 @@ class Stock:
 
 
 # (session, location code, below: the whole subtree rather than the location itself,
-# cursor key after which to start, page size) -> the page.
-StockAt = Callable[[AsyncSession, str, bool, Any, int], Awaitable[Stock]]
+# cursor key after which to start, page size, category key or None) -> the page; its rows
+# include "categories", the choices of the category filter.
+StockAt = Callable[[AsyncSession, str, bool, Any, int, str | None], Awaitable[Stock]]
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,7 @@ async def _location_page(
     *,
     below: bool = False,
     cursor: str | None = None,
+    category: str = "",
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     message: str | None = None,
@@ -191,7 +192,7 @@ async def _location_page(
     for loc in [location, *subtree]:
         for ancestor_id in locations_service.path_ids(loc.path):
             totals[ancestor_id] = totals.get(ancestor_id, 0) + here.get(loc.code, 0)
-    stock = await held.stock_at(session, location.code, below, after, PAGE_SIZE)
+    stock = await held.stock_at(session, location.code, below, after, PAGE_SIZE, category or None)
     can_manage = principal.can(Permission.LOCATION_MANAGE) and not location.archived
     if values is None:
         values = {
@@ -203,6 +204,8 @@ async def _location_page(
             "radius_m": _text(location.radius_m),
         }
     scope = {"below": "1"} if below else {}
+    if category:
+        scope["category"] = category
     return page(
         request,
         "web/location.html",
@@ -219,6 +222,7 @@ async def _location_page(
             "here_count": here.get(location.code, 0),
             "total_count": totals[location.id],
             "below": below,
+            "category": category,
             "items": stock.items,
             **stock.rows,
             "next_query": (
@@ -247,11 +251,14 @@ async def location_page(
     state: StateDep,
     below: bool = False,
     cursor: Cursor = None,
+    category: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
-    """One location: where it is, its label, the places inside it and the items it holds."""
+    """One location: where it is, its label, the places inside it and the items it holds
+    (of one category, if chosen)."""
     return await _location_page(
-        request, session, state.settings, principal, code, below=below, cursor=cursor
-    )
+        request, session, state.settings, principal, code, below=below, cursor=cursor,
+        category=category,
+    )  # fmt: skip
 
 
 @router.post("/locations/{code}/edit")
