@@ -512,7 +512,11 @@ async def _deferrable(conn: Any) -> tuple[list[str], list[str], list[str]]:
 
     uniques = [add(r) for r in constraints if r["contype"] == "u"]
     foreign = [add(r) for r in constraints if r["contype"] == "f"]
-    return uniques, [r["def"] for r in indexes], foreign
+    # A partitioned table's index reads `ON ONLY event`: made that way it would be built on
+    # the parent alone and stay invalid, every partition without it. Built on the table, it
+    # is made on each partition and attached.
+    remade = [r["def"].replace(" ON ONLY ", " ON ", 1) for r in indexes]
+    return uniques, remade, foreign
 
 
 async def _run_parallel(dsn: str, statements: Sequence[str], workers: int) -> None:

@@ -178,7 +178,7 @@ async def get_principal(
     # Authenticated on the primary; a read-only request may read the rest from the replica
     # now, unless this user has just written (core/replica.py).
     if state.db.replica is not None:
-        served = await state.db.route_reads(session, str(principal.user.id))
+        served = await state.db.route_reads(session, str(principal.user_id))
         structlog.contextvars.bind_contextvars(database=served)
     return principal
 

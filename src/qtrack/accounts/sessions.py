@@ -23,7 +23,7 @@ from qtrack.accounts import audit, principal_cache
 from qtrack.accounts import service as accounts_service
 from qtrack.accounts.audit import Origin
 from qtrack.accounts.models import LoginSession, RefreshToken, Role, User
-from qtrack.accounts.principal import Principal
+from qtrack.accounts.principal import Principal, Via
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
 from qtrack.core.errors import BadRequest, Unauthorized
@@ -342,6 +342,38 @@ def user_from_row(session: AsyncSession, row: Any, first: int) -> User:
     return user
 
 
+_USER_ID = _USER_KEYS.index("id")
+_USERNAME = _USER_KEYS.index("username")
+_USER_ACTIVE = _USER_KEYS.index("is_active")
+_ROLE_PERMISSIONS = _ROLE_KEYS.index("permissions")
+
+
+def principal_from_row(
+    session: AsyncSession,
+    row: Any,
+    first: int,
+    *,
+    via: Via,
+    scopes: list[str] | None = None,
+    token_id: int | None = None,
+    session_id: str | None = None,
+) -> Principal:
+    """The caller a row holding `USER_COLUMNS` then `ROLE_COLUMNS` from position `first` on
+    names; its `User` (and role) attached to the session only when a use case asks for it."""
+    if not row[first + _USER_ACTIVE]:
+        raise InvalidToken("The user is disabled")
+    granted = frozenset(row[first + len(_USER_KEYS) + _ROLE_PERMISSIONS])
+    return Principal(
+        permissions=granted & frozenset(scopes) if scopes else granted,
+        via=via,
+        token_id=token_id,
+        session_id=session_id,
+        user_id=row[first + _USER_ID],
+        username=row[first + _USERNAME],
+        load_user=lambda: user_from_row(session, row, first),
+    )
+
+
 async def _load_session_principal(
     session: AsyncSession,
     *,
@@ -360,14 +392,11 @@ async def _load_session_principal(
         if cache_key is not None:
             principal_cache.store(via, cache_key, row, read_at)
     login_id, _, expires_at, revoked_at = row[:4]
-    user = user_from_row(session, row, 4)
-    if user_id is not None and user.id != user_id:
+    if user_id is not None and row[4 + _USER_ID] != user_id:
         raise InvalidToken()
     if revoked_at is not None or expires_at <= utcnow():
         raise InvalidToken("The login has ended; log in again")
-    if not user.is_active:
-        raise InvalidToken("The user is disabled")
-    return Principal(user=user, permissions=permissions_of(user.role), via=via, session_id=login_id)  # type: ignore[arg-type]
+    return principal_from_row(session, row, 4, via=via, session_id=login_id)  # type: ignore[arg-type]
 
 
 async def principal_from_jwt(session: AsyncSession, settings: Settings, token: str) -> Principal:

@@ -15,7 +15,7 @@ from qtrack.accounts.models import ApiToken, Role, User
 from qtrack.accounts.permissions import ALL_PERMISSIONS
 from qtrack.accounts.principal import Principal
 from qtrack.accounts.roles import ensure_grantable
-from qtrack.accounts.sessions import InvalidToken, permissions_of
+from qtrack.accounts.sessions import InvalidToken
 from qtrack.core.clock import utcnow
 from qtrack.core.errors import NotFound, ValidationFailed
 from qtrack.core.security import sha256_hex
@@ -88,7 +88,7 @@ async def create_token(
         user_id=user.id,
         user=user,
         scopes=sorted(set(scopes)),
-        created_by_id=actor.user.id if actor else None,
+        created_by_id=actor.user_id if actor else None,
         expires_at=expires_at,
     )
     session.add(token)
@@ -183,11 +183,8 @@ async def principal_from_api_token(session: AsyncSession, raw: str) -> tuple[Pri
         raise InvalidToken("The API token has been revoked")
     if expires_at is not None and expires_at <= utcnow():
         raise InvalidToken("The API token has expired")
-    user = sessions.user_from_row(session, row, 5)
-    if not user.is_active:
-        raise InvalidToken("The user is disabled")
-    principal = Principal(
-        user=user, permissions=permissions_of(user.role, scopes), via="token", token_id=token_id
+    principal = sessions.principal_from_row(
+        session, row, 5, via="token", scopes=scopes, token_id=token_id
     )
     # A cached row's last-used time is as old as the row: the read that cached it decided.
     return principal, not cached and needs_touch(last_used_at)

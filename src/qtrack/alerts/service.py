@@ -148,7 +148,7 @@ async def acknowledge(session: AsyncSession, alert_id: int, *, actor: Principal)
     if row.alert.acknowledged_at is not None:
         return row
     row.alert.acknowledged_at = utcnow()
-    row.alert.acknowledged_by_id = actor.user.id
+    row.alert.acknowledged_by_id = actor.user_id
     await session.flush()
     return AlertRow(row.alert, actor.username)
 

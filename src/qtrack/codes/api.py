@@ -120,7 +120,7 @@ async def scan(
     return await idempotent(
         request,
         session,
-        user_id=principal.user.id,
+        user_id=principal.user_id,
         client_key=body.client_event_id,
         produce=produce,
     )

@@ -138,7 +138,7 @@ async def record(
     if not entries:
         return []
     now = recorded_at or utcnow()
-    actor_id = actor.user.id if actor else None
+    actor_id = actor.user_id if actor else None
     token_id = actor.token_id if actor else None
     rows = [event_values(e, actor_id=actor_id, token_id=token_id, recorded_at=now) for e in entries]
     if len(rows) == 1:

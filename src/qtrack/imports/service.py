@@ -139,7 +139,7 @@ async def upload(
         signature=table.signature,
         mapping=resolved,
         rows_total=table.rows_estimate,
-        created_by_id=actor.user.id,
+        created_by_id=actor.user_id,
         created_at=utcnow(),
     )
     session.add(imp)
@@ -154,7 +154,7 @@ async def get_import(session: AsyncSession, import_id: int, *, actor: Principal)
     """One import, if the caller may see it (their own, or one of a kind they may import)."""
     imp = await session.get(DataImport, import_id)
     if imp is None or (
-        imp.created_by_id != actor.user.id and not actor.can(SPECS[imp.kind].permission)
+        imp.created_by_id != actor.user_id and not actor.can(SPECS[imp.kind].permission)
     ):
         raise ImportNotFound(details={"id": import_id})
     return imp
@@ -167,7 +167,7 @@ async def list_imports(
     kinds = [kind for kind, spec in SPECS.items() if actor.can(spec.permission)]
     stmt = (
         select(DataImport)
-        .where((DataImport.created_by_id == actor.user.id) | DataImport.kind.in_(kinds))
+        .where((DataImport.created_by_id == actor.user_id) | DataImport.kind.in_(kinds))
         .order_by(DataImport.id.desc())
         .limit(limit)
     )

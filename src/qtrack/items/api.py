@@ -112,7 +112,7 @@ async def create_items(
         )
 
     return await idempotent(
-        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+        request, session, user_id=actor.user_id, client_key=body.client_event_id, produce=produce
     )
 
 
@@ -142,7 +142,7 @@ async def create_item_batch(
         )
 
     return await idempotent(
-        request, session, user_id=actor.user.id, client_key=None, produce=produce
+        request, session, user_id=actor.user_id, client_key=None, produce=produce
     )
 
 
@@ -184,7 +184,7 @@ async def apply_once(
         return 200, await change()
 
     return await idempotent(
-        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+        request, session, user_id=actor.user_id, client_key=body.client_event_id, produce=produce
     )
 
 
@@ -275,7 +275,7 @@ async def transition_item(
         )
 
     return await idempotent(
-        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+        request, session, user_id=actor.user_id, client_key=body.client_event_id, produce=produce
     )
 
 
@@ -300,7 +300,7 @@ async def move_item(
         )
 
     return await idempotent(
-        request, session, user_id=actor.user.id, client_key=body.client_event_id, produce=produce
+        request, session, user_id=actor.user_id, client_key=body.client_event_id, produce=produce
     )
 
 

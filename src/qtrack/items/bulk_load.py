@@ -280,7 +280,7 @@ def _workers(requested: int | None, table: tabular.Table) -> int:
 async def _plan_for(session: AsyncSession, header: Header, actor: Principal) -> Plan:
     types, locations = await importer.known_types_and_locations(session)
     initial = {k: workflow_service.definition_of(t.workflow).initial for k, t in types.items()}
-    return Plan(header, types, initial, locations, actor.user.id, actor.token_id)
+    return Plan(header, types, initial, locations, actor.user_id, actor.token_id)
 
 
 async def _check(

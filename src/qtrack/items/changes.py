@@ -295,7 +295,7 @@ async def issue_label(
     code and the label."""
     row = await writes.lock(session, code)
     label = await tokens.issue_label(
-        session, settings, item_id=row.id, issued_by=actor.user.id if actor else None
+        session, settings, item_id=row.id, issued_by=actor.user_id if actor else None
     )
     return row.code, label
 

@@ -184,7 +184,7 @@ async def register_items(
         for _ in range(spec.count):
             item, entry, _ = created_rows(
                 item_id=next(ids), code=next(pools[item_type.id]), item_type=item_type,
-                status=status, location_id=location_id, spec=spec, actor_id=actor.user.id,
+                status=status, location_id=location_id, spec=spec, actor_id=actor.user_id,
                 token_id=actor.token_id, now=now,
             )  # fmt: skip
             items.append(item)
@@ -194,7 +194,7 @@ async def register_items(
     await session.execute(_INSERT_ITEMS, items)
     recorded = await events_service.record(session, actor, entries, recorded_at=now)
     await tokens.issue_first_labels(
-        session, settings, item_ids=[i["id"] for i in items], issued_by=actor.user.id
+        session, settings, item_ids=[i["id"] for i in items], issued_by=actor.user_id
     )
     await counts.items_added(session, added)
     await on_hand.changed(session, stock)

@@ -123,7 +123,7 @@ async def check_transition(
         )
     if chosen.distinct_actor:
         previous = await events_service.last_status_actor(session, item_id)
-        if previous == actor.user.id:
+        if previous == actor.user_id:
             raise SamePerson(f"You made the previous step; '{chosen.name}' needs someone else")
     signature = None
     if chosen.signature_required:
@@ -147,7 +147,7 @@ async def check_transition(
             settings=settings,
             origin=origin,
         )
-        signature = Signature(user_id=actor.user.id, meaning=meaning, signed_at=signed_at)
+        signature = Signature(user_id=actor.user_id, meaning=meaning, signed_at=signed_at)
     return chosen, signature
 
 

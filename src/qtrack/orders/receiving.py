@@ -282,7 +282,7 @@ async def receive(
             item_codes=codes,
             reason=body.reason,
             client_event_id=body.client_event_id,
-            received_by_id=actor.user.id,
+            received_by_id=actor.user_id,
             received_at=utcnow(),
         )
     )

@@ -37,7 +37,7 @@ def record(
         RestockOrderEvent(
             order_id=order.id,
             type=kind,
-            actor_id=actor.user.id if actor else None,
+            actor_id=actor.user_id if actor else None,
             recorded_at=utcnow(),
             data=data,
         )
@@ -113,7 +113,7 @@ async def new_order(
         status="draft",
         supplier=supplier,
         notes=notes,
-        created_by_id=actor.user.id,
+        created_by_id=actor.user_id,
     )
     session.add(order)
     await session.flush()

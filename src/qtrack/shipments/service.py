@@ -60,7 +60,7 @@ def record(
         ShipmentEvent(
             shipment_id=shipment.id,
             type=kind,
-            actor_id=actor.user.id if actor else None,
+            actor_id=actor.user_id if actor else None,
             recorded_at=utcnow(),
             data=data,
         )
@@ -134,7 +134,7 @@ async def create_shipment(
     """A new draft bill with the next number."""
     need(actor, Permission.SHIPMENT_CREATE)
     shipment = Shipment(
-        number=await _next_number(session), status="draft", created_by_id=actor.user.id
+        number=await _next_number(session), status="draft", created_by_id=actor.user_id
     )
     await _apply(session, shipment, body.model_dump(exclude_unset=True))
     session.add(shipment)
@@ -247,7 +247,7 @@ async def add_line(
                     open_item_id=item.id,
                     position=position,
                     expected_weight_kg=expected_weight_kg,
-                    added_by_id=actor.user.id,
+                    added_by_id=actor.user_id,
                     added_at=utcnow(),
                 )
             )

@@ -180,7 +180,7 @@ async def _answered_by_api(
     stored = (
         await session.execute(
             select(IdempotencyRecord.status_code, IdempotencyRecord.body).where(
-                IdempotencyRecord.user_id == principal.user.id,
+                IdempotencyRecord.user_id == principal.user_id,
                 IdempotencyRecord.key == change.id,
             )
         )
@@ -209,7 +209,7 @@ async def _claim(
     """The change's row, written first; or the stored answer when it came before."""
     occurred_at = change.occurred_at if change is not None else None
     row = SyncChange(
-        user_id=principal.user.id,
+        user_id=principal.user_id,
         change_id=change_id,
         device_id=device_id,
         type=str(raw.get("type"))[:32],
@@ -227,7 +227,7 @@ async def _claim(
     except IntegrityError:
         stored = await session.scalar(
             select(SyncChange).where(
-                SyncChange.user_id == principal.user.id, SyncChange.change_id == change_id
+                SyncChange.user_id == principal.user_id, SyncChange.change_id == change_id
             )
         )
         if stored is None:

@@ -36,7 +36,7 @@ async def refused(
         .limit(limit + 1)
     )
     if not (everyone and may_review(principal)):
-        stmt = stmt.where(SyncChange.user_id == principal.user.id)
+        stmt = stmt.where(SyncChange.user_id == principal.user_id)
     if before is not None:
         stmt = stmt.where(SyncChange.id < before)
     rows = (await session.execute(stmt)).all()

@@ -117,7 +117,7 @@ async def create_endpoint(
         disabled_reason=None if spec.enabled else f"Created switched off by {actor.username}",
         secret_sealed=signing.seal(settings.secret_key.get_secret_value(), raw),
         consecutive_failures=0,
-        created_by_id=actor.user.id,
+        created_by_id=actor.user_id,
         version=1,
     )
     session.add(endpoint)
