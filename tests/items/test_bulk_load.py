@@ -271,10 +271,18 @@ def test_concurrent_imports_and_registrations_get_gap_free_codes(
 
 
 async def _item_indexes(session: AsyncSession) -> list[str]:
+    """`item`'s indexes, and every foreign key on it (the partitions' included)."""
     rows = await session.execute(
         text("SELECT indexdef FROM pg_indexes WHERE tablename = 'item' ORDER BY indexname")
     )
-    return list(rows.scalars())
+    keys = await session.execute(
+        text(
+            "SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)"
+            " FROM pg_constraint WHERE contype = 'f' AND confrelid = 'item'::regclass"
+            " ORDER BY 1"
+        )
+    )
+    return list(rows.scalars()) + list(keys.scalars())
 
 
 def test_an_import_into_an_empty_table_builds_its_indexes_after_the_rows(
@@ -295,6 +303,7 @@ def test_an_import_into_an_empty_table_builds_its_indexes_after_the_rows(
     path.write_text(MIXED, encoding="utf-8")
     before = in_db(floor, _item_indexes)
     assert any("gin_trgm_ops" in index for index in before)
+    assert any(index.startswith("event_default fk_event_item_id_item") for index in before)
 
     reference = asyncio.run(_through_register_items(floor, path))
     rolled_back = asyncio.run(_import(floor, path, commit=False))  # dropped, then restored
@@ -306,6 +315,9 @@ def test_an_import_into_an_empty_table_builds_its_indexes_after_the_rows(
     assert len(rebuilt) == 2
     assert rebuilt[0] == rebuilt[1]
     assert sum("gin_trgm_ops" in statement for statement in rebuilt[0]) == 3
+    assert [s.split()[2] for s in rebuilt[0] if "FOREIGN KEY" in s] == [
+        "event", "item_label"
+    ]  # fmt: skip
 
     asyncio.run(_import(floor, path, commit=True))  # the table holds rows now: left alone
     assert rebuilt[-1] == []

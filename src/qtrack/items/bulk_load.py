@@ -16,10 +16,10 @@ SQLite. What is written is exactly what `register_items` writes
   writes); each label is serial 1, `signing.tokens.label_row`;
 * the counts are added once per counter row at the end, in `items.counts`' order.
 
-Indexes stay in place on a live table. Into an empty `item` table (PostgreSQL, from
-FRESH_FROM_ROWS rows), its secondary indexes are dropped inside the import's transaction and
-built again after the rows, under the table's exclusive lock: a failed import restores them with
-everything else.
+Indexes and keys stay in place on a live table. Into an empty `item` table (PostgreSQL, from
+FRESH_FROM_ROWS rows), its secondary indexes and the foreign keys of `event` and `item_label` on
+it are dropped inside the import's transaction and made again after the rows, under the tables'
+exclusive locks: a failed import restores them with everything else.
 """
 
 import asyncio
@@ -350,12 +350,17 @@ class _Postgres:
         return sorted(drawn)
 
     async def defer_indexes(self) -> list[str]:
-        """When `item` is empty: drop its secondary indexes and return the statements that
-        make them again. Building an index once costs far less than maintaining it row by
-        row, above all the trigram GIN indexes; on a table that holds rows it would not, so a
-        live table is left alone. The table's exclusive lock is taken without waiting (so
-        never in a deadlock with a registration under way) and held until the import ends:
-        nobody reads an empty table for long, and nobody may see it without its indexes."""
+        """When `item` is empty: drop its secondary indexes, and the foreign keys of `event`
+        and `item_label` on it, and return the statements that make them again. Building an
+        index once costs far less than maintaining it row by row, above all the trigram GIN
+        indexes, and checking a foreign key once for all rows far less than row by row (each
+        check also locks the item row it finds); on a table that holds rows it would not, so
+        a live table is left alone. The exclusive locks of the three tables are taken without
+        waiting (so never in a deadlock with a registration under way) and held until the
+        import ends: nobody reads an empty table for long, an empty `item` has no events or
+        labels to read, and nobody may see the tables without their indexes and keys. Only
+        keys on `item` are dropped: dropping one on another table (user, location) would
+        lock that table too."""
         if await self.driver.fetchval("SELECT EXISTS (SELECT 1 FROM item)"):
             return []
         try:
@@ -363,20 +368,45 @@ class _Postgres:
                 await self.driver.execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE NOWAIT")
                 if await self.driver.fetchval("SELECT EXISTS (SELECT 1 FROM item)"):
                     raise _NotEmpty
-                rows = await self.driver.fetch(
+                indexes = await self.driver.fetch(
                     "SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid)"
                     " AS def FROM pg_index i WHERE indrelid = 'item'::regclass"
                     " AND NOT indisprimary AND NOT EXISTS"
                     " (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
                 )
-                for row in rows:
+                for row in indexes:
                     await self.driver.execute(f'DROP INDEX "{row["name"]}"')
         except (_NotEmpty, asyncpg.LockNotAvailableError):
             return []
-        return [row["def"] for row in rows]
+        return [row["def"] for row in indexes] + await self._defer_keys()
+
+    async def _defer_keys(self) -> list[str]:
+        """Drop the foreign keys of `event` and `item_label` on `item`, when both tables can
+        be locked at once (a reader of the change feed may hold `event`: then keep them)."""
+        try:
+            async with self.driver.transaction():
+                await self.driver.execute(
+                    "LOCK TABLE event, item_label IN ACCESS EXCLUSIVE MODE NOWAIT"
+                )
+                keys = await self.driver.fetch(
+                    "SELECT conrelid::regclass::text AS tab, conname AS name,"
+                    " pg_get_constraintdef(oid) AS def FROM pg_constraint"
+                    " WHERE contype = 'f' AND confrelid = 'item'::regclass AND conparentid = 0"
+                    " AND conrelid IN ('event'::regclass, 'item_label'::regclass)"
+                    " ORDER BY conrelid::regclass::text, conname"
+                )
+                for row in keys:
+                    await self.driver.execute(
+                        f'ALTER TABLE {row["tab"]} DROP CONSTRAINT "{row["name"]}"'
+                    )
+        except asyncpg.LockNotAvailableError:
+            return []
+        return [
+            f'ALTER TABLE {row["tab"]} ADD CONSTRAINT "{row["name"]}" {row["def"]}' for row in keys
+        ]
 
     async def rebuild(self, statements: list[str]) -> None:
-        """Make the deferred indexes again."""
+        """Make the deferred indexes and foreign keys again (each key checks every row)."""
         if statements:
             await self.driver.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for statement in statements:
