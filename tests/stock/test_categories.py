@@ -2,7 +2,8 @@
 
 import httpx
 
-from tests.factories.accounts import AppLogin
+from qtrack.core.db import Database
+from tests.factories.accounts import AppLogin, signed_in
 from tests.factories.items import register
 
 
@@ -83,3 +84,33 @@ async def test_the_items_list_filters_by_category_and_those_under_it(
     unknown = await client.get("/api/v1/items", params={"category": "zzz"},
                                headers=operator.headers)  # fmt: skip
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "category_not_found")
+
+
+async def test_the_items_page_filters_by_category_and_those_under_it(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin, operator: AppLogin
+) -> None:
+    await create(client, admin, "consumables", "Consumables")
+    await create(client, admin, "syringes", "Syringes", "consumables")
+    await client.patch("/api/v1/item-types/supply", json={"category": "syringes"},
+                       headers=admin.headers)  # fmt: skip
+    supply = (await register(client, operator, type="supply", quantity="3"))["code"]
+    material = (await register(client, operator, type="material"))["code"]
+    await signed_in(client, db, "viewer1", "viewer")
+    everything = await client.get("/items")
+    assert supply in everything.text
+    assert material in everything.text
+    # The filter offers the tree by its labels.
+    assert '<option value="syringes">Consumables \u203a Syringes</option>' in everything.text
+    for key in ("consumables", "syringes"):
+        listed = await client.get("/items", params={"category": key})
+        assert listed.status_code == 200
+        assert supply in listed.text
+        assert material not in listed.text
+        assert f'<option value="{key}" selected>' in listed.text
+        # Its export link keeps the filter.
+        assert f"category={key}" in listed.text
+    # An unknown category is the filter form's problem, said on the page.
+    unknown = await client.get("/items", params={"category": "zzz"})
+    assert unknown.status_code == 400
+    assert 'role="alert"' in unknown.text
+    assert "zzz" in unknown.text
