@@ -5,8 +5,9 @@ of items) says what is low or out, overall and at each location with levels. A t
 is what brings it back up to its level: the reorder level (the minimum where only that is
 set) less what is on hand, overall, or summed over its locations when those need more. What
 is still to come on open orders (draft to partly received) is taken off, so suggesting twice
-does not order twice, even at once (suggestions take turns on the order numbering's lock). Types counted by piece are ordered in whole items, rounded up. Critical
-types come first; each line keeps the supplier reference last used for its type.
+does not order twice, even at once (suggestions take turns on the order numbering's lock).
+Types counted by piece are ordered in whole items, rounded up. Critical types come first;
+each line keeps the supplier reference last used for its type.
 """
 
 from dataclasses import dataclass
