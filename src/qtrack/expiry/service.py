@@ -124,15 +124,17 @@ async def panels(
     *,
     done_with: frozenset[tuple[str, str]] = frozenset(),
     category: str | None = None,
+    within_days: int | None = None,
     limit: int,
 ) -> tuple[list[ItemRead], list[ItemRead]]:
-    """What expires soon (each type's window) and what has expired, soonest first, leaving
-    out the (type, state) pairs `done_with` (a rejected lot warns of nothing); of the types
-    in `category` (and those under it) when given."""
+    """What expires soon (each type's window, or within `within_days` when given) and what
+    has expired, soonest first, leaving out the (type, state) pairs `done_with` (a rejected
+    lot warns of nothing); of the types in `category` (and those under it) when given."""
     today = rules.site_today(settings)
     soon = items_service.ItemFilter(
-        expiring_soon=True, today=today, not_in_states=done_with, category=category
-    )
+        expiring_soon=within_days is None, expiring_within_days=within_days, today=today,
+        not_in_states=done_with, category=category,
+    )  # fmt: skip
     gone = items_service.ItemFilter(
         expired=True, today=today, not_in_states=done_with, category=category
     )

@@ -145,7 +145,7 @@ async def run_import(
     response: Response,
 ) -> ImportRead:
     """Run a stored upload again: for real after a dry run, or with another mapping."""
-    imp = await service.get_import(session, import_id, actor=actor)
+    imp = await service.get_import(session, import_id, actor=actor, lock=True)
     service.ensure_allowed(actor, imp.kind)
     service.prepare(imp, dry_run=body.dry_run, mapping=body.mapping)
     if imp.size_bytes > settings.import_inline_max_bytes:
