@@ -115,6 +115,15 @@ async def list_orders(
     return [repository.summary_of(order, int(n)) for order, n in rows]
 
 
+async def lock_numbering(session: AsyncSession) -> None:
+    """Take the order number series' row lock until the transaction ends: whoever must see
+    every order drafted before it (a suggestion, which orders what open orders do not yet
+    cover) takes turns with the others that way. SQLite's BEGIN IMMEDIATE already does."""
+    await session.execute(
+        select(RestockOrderCounter.id).where(RestockOrderCounter.id == 1).with_for_update()
+    )
+
+
 async def _next_code(session: AsyncSession) -> str:
     seq = (
         await session.execute(
