@@ -181,3 +181,41 @@ async def test_a_run_with_a_forged_mapping_names_the_problem_and_writes_nothing(
     assert await count(db, Item) == 0
     wrong_type = await client.post(url, json={"dry_run": "perhaps"}, headers=floor.operator.headers)
     assert wrong_type.status_code == 422
+
+
+# A row of an import, and the same item sent to POST /api/v1/items.
+SAME_CHECKS = [
+    ({"quantity": "-1"}, "quantity"),
+    ({"expiry_on": "2027-13-01"}, "expiry_on"),
+    ({"gtin": "123"}, "gtin"),
+    ({"weight_kg": "abc"}, "weight_kg"),
+    ({"location": "NOWHERE"}, "location"),
+    ({"type": "widget"}, "type"),
+]
+
+
+async def test_a_row_is_refused_for_what_post_items_refuses_the_same_item_for(
+    client: httpx.AsyncClient, floor: Floor, db: Database
+) -> None:
+    columns = ["type", "name", "quantity", "expiry_on", "gtin", "weight_kg", "location"]
+    lines = [",".join(columns)]
+    bodies = []
+    for number, (change, _) in enumerate(SAME_CHECKS):
+        body = {"type": "material", "name": f"Lot {number}"} | change
+        bodies.append(body)
+        lines.append(",".join(body.get(c, "") for c in columns))
+    lines.append("material,Fine,1,2027-03-31,04012345000009,2.5,WH-A")
+    imported = await upload(client, floor.operator, "\n".join(lines).encode())
+
+    assert imported.json()["status"] == "refused"
+    problems = {p["row"]: p for p in imported.json()["problems"]}
+    assert sorted(problems) == list(range(2, 2 + len(SAME_CHECKS)))  # not the fine row
+    for row, (body, (_, field)) in enumerate(zip(bodies, SAME_CHECKS, strict=True), start=2):
+        answer = await client.post("/api/v1/items", json=body, headers=floor.operator.headers)
+        assert answer.status_code in (404, 422), answer.text
+        error = answer.json()["error"]
+        said = (
+            error["details"][0]["msg"] if error["code"] == "validation_error" else error["message"]
+        )
+        assert (problems[row]["field"], problems[row]["msg"].lower()) == (field, said.lower())
+    assert await count(db, Item) == 0
