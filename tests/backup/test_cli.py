@@ -1,5 +1,6 @@
 """`qtrack backup` and `qtrack restore`, as an administrator runs them."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,17 @@ def test_postgres_backup_says_what_it_needs_without_pg_dump(
     assert "postgresql-client" in result.stderr
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_backup_says_when_its_folder_is_missing_or_not_writable(
+    cli: CliRunner, database_url: str, tmp_path: Path
+) -> None:
+    fails(
+        cli, database_url, "backup", str(tmp_path / "nope" / "b.qtrack"),
+        code="backup_target_unusable",
+    )  # fmt: skip
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if not os.access(locked, os.W_OK):  # (root writes anywhere)
+        fails(cli, database_url, "backup", str(locked / "b.qtrack"), code="backup_target_unusable")
+    assert list(locked.iterdir()) == []
