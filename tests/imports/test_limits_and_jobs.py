@@ -5,14 +5,18 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select
 
 from qtrack.config import Settings
+from qtrack.core.db import Database
 from qtrack.core.state import AppState
 from qtrack.imports import jobs as imports_jobs
 from qtrack.imports import progress, service
+from qtrack.imports.models import DataImport
 from qtrack.jobs.registry import JobContext
 from qtrack.jobs.runner import Runner
 from tests.conftest import make_settings
+from tests.factories.accounts import csrf_of
 from tests.imports.conftest import Floor, upload
 
 
@@ -136,3 +140,26 @@ async def test_a_run_that_breaks_off_is_tried_again_then_failed(
         assert after["error"]["code"] == "import_broke_off"
     missing = await client.get("/api/v1/items/MAT-000001", headers=floor.operator.headers)
     assert missing.status_code == 404
+
+
+async def test_the_upload_page_refuses_a_file_over_the_limit_with_a_page(
+    web_admin: httpx.AsyncClient, db: Database
+) -> None:
+    form = await web_admin.get("/imports")
+    token = csrf_of(form.text)
+    assert "at most 4.0 KiB" in form.text  # the limit, as the form states it
+    cases = [
+        (rows(400), "imports take at most 4,096"),  # refused by the page, by its size
+        (b"x" * 80_000, "larger than"),  # refused before the page reads the body
+    ]
+    for content, says in cases:
+        response = await web_admin.post(
+            "/imports",
+            data={"csrf_token": token, "kind": "items"},
+            files={"file": ("big.csv", content)},
+        )
+        assert response.status_code == 413, says
+        assert response.headers["content-type"].startswith("text/html")
+        assert says in response.text
+    async with db.session_scope("read") as session:
+        assert await session.scalar(select(func.count()).select_from(DataImport)) == 0

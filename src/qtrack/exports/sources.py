@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from qtrack.accounts.models import User
+from qtrack.core.errors import ValidationFailed
 from qtrack.events.models import Event
 from qtrack.exports.formats import Column
 from qtrack.item_types.models import ItemType
@@ -29,6 +30,10 @@ from qtrack.shipments import repository as shipments_repository
 from qtrack.shipments.models import Shipment, ShipmentLine
 
 BATCH = 2000  # rows a statement: enough to amortise a round trip, small enough to stay flat
+
+
+class ExportRangeEmpty(ValidationFailed):
+    code, message = "export_bad_range", "The time range ends before it begins"
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,11 @@ async def events(
 ) -> Keyset:
     """Events recorded in [since, until) in the order they were recorded, optionally of one
     item or one type; 404 for an item not found."""
+    if since is not None and until is not None and until <= since:
+        raise ExportRangeEmpty(
+            f"The time range ends ({until.isoformat()}) before it begins ({since.isoformat()})",
+            details={"since": since.isoformat(), "until": until.isoformat()},
+        )
     signer = aliased(User, name="signer")
     conditions: list[Any] = []
     if since is not None:
