@@ -182,8 +182,8 @@ async def test_another_process_sees_the_progress_of_a_run_in_a_worker(
     real = bulk_load.import_items
     seen: list[tuple[str, int, int]] = []
 
-    async def watched(*args: Any, progress: Any, **kwargs: Any) -> Any:
-        progress("checked", 60)  # as the loader reports a chunk checked
+    async def watched(*args: Any, **kwargs: Any) -> Any:
+        kwargs["progress"]("checked", 60)  # as the loader reports a chunk checked
         await asyncio.sleep(0.5)  # the worker writes it to the row meanwhile
         async with db.session_scope("read") as other:
             row = await other.get(DataImport, body["id"])
@@ -196,7 +196,7 @@ async def test_another_process_sees_the_progress_of_a_run_in_a_worker(
         assert answer.json()["time_left_s"] is not None
         assert shown is not None
         progress._running[body["id"]] = shown
-        return await real(*args, progress=progress, **kwargs)
+        return await real(*args, **kwargs)
 
     monkeypatch.setattr(bulk_load, "import_items", watched)
     state: AppState = app.state.qtrack
