@@ -181,3 +181,76 @@ async def test_a_run_with_a_forged_mapping_names_the_problem_and_writes_nothing(
     assert await count(db, Item) == 0
     wrong_type = await client.post(url, json={"dry_run": "perhaps"}, headers=floor.operator.headers)
     assert wrong_type.status_code == 422
+
+
+# A row of an import, and the same item sent to POST /api/v1/items.
+SAME_CHECKS = [
+    ({"quantity": "-1"}, "quantity"),
+    ({"expiry_on": "2027-13-01"}, "expiry_on"),
+    ({"gtin": "123"}, "gtin"),
+    ({"weight_kg": "abc"}, "weight_kg"),
+    ({"location": "NOWHERE"}, "location"),
+    ({"type": "widget"}, "type"),
+]
+
+
+async def test_a_row_is_refused_for_what_post_items_refuses_the_same_item_for(
+    client: httpx.AsyncClient, floor: Floor, db: Database
+) -> None:
+    columns = ["type", "name", "quantity", "expiry_on", "gtin", "weight_kg", "location"]
+    lines = [",".join(columns)]
+    bodies = []
+    for number, (change, _) in enumerate(SAME_CHECKS):
+        body = {"type": "material", "name": f"Lot {number}"} | change
+        bodies.append(body)
+        lines.append(",".join(body.get(c, "") for c in columns))
+    lines.append("material,Fine,1,2027-03-31,04012345000009,2.5,WH-A")
+    imported = await upload(client, floor.operator, "\n".join(lines).encode())
+
+    assert imported.json()["status"] == "refused"
+    problems = {p["row"]: p for p in imported.json()["problems"]}
+    assert sorted(problems) == list(range(2, 2 + len(SAME_CHECKS)))  # not the fine row
+    for row, (body, (_, field)) in enumerate(zip(bodies, SAME_CHECKS, strict=True), start=2):
+        answer = await client.post("/api/v1/items", json=body, headers=floor.operator.headers)
+        assert answer.status_code in (404, 422), answer.text
+        error = answer.json()["error"]
+        said = (
+            error["details"][0]["msg"] if error["code"] == "validation_error" else error["message"]
+        )
+        assert (problems[row]["field"], problems[row]["msg"].lower()) == (field, said.lower())
+    assert await count(db, Item) == 0
+
+
+async def test_the_labels_of_what_an_import_created(
+    client: httpx.AsyncClient, floor: Floor
+) -> None:
+    places = b"code,name,kind,parent\nRACK-7,Rack 7,rack,WH-A\nSHELF-7,Shelf 7,shelf,RACK-7\n"
+    located = (await upload(client, floor.admin, places, kind="locations")).json()
+    pdf = await client.get(
+        f"/api/v1/imports/{located['id']}/labels.pdf", headers=floor.admin.headers
+    )
+    assert (pdf.status_code, pdf.content[:4]) == (200, b"%PDF")
+
+    lots = b"type,name\n" + b"".join(b"material,Lot %d\n" % n for n in range(1001))
+    made = (await upload(client, floor.admin, lots)).json()
+    assert made["status"] == "done", made
+    url = f"/api/v1/imports/{made['id']}/labels.pdf"
+    for part, status in [(1, 200), (2, 200), (3, 409)]:  # a thousand labels a PDF
+        answer = await client.get(url, params={"part": part}, headers=floor.admin.headers)
+        assert answer.status_code == status, (part, answer.text[:200])
+    assert (await client.get(url, headers=floor.viewer.headers)).status_code in (403, 404)
+
+    types = b"key,name,code_prefix,workflow\npowder,Powder,POW,material\n"
+    typed = (await upload(client, floor.admin, types, kind="item_types")).json()
+    none = await client.get(
+        f"/api/v1/imports/{typed['id']}/labels.pdf", headers=floor.admin.headers
+    )
+    assert (none.status_code, none.json()["error"]["code"]) == (409, "import_not_runnable")
+
+
+async def test_the_api_refuses_a_cookie_upload_without_its_csrf_token(
+    web_admin: httpx.AsyncClient, db: Database
+) -> None:
+    refused = await web_admin.post("/api/v1/imports", files={"file": ("stock.csv", GOOD)})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "csrf_failed")
+    assert await count(db, DataImport) == 0

@@ -114,3 +114,28 @@ def test_items_are_listed_by_category_and_expiry_from_the_command_line(
     assert made["gone"] in expired
     assert made["week"] in within
     assert made["month"] not in within
+
+
+def test_a_category_is_renamed_and_moved_from_the_command_line(
+    cli: CliRunner, database_url: str
+) -> None:
+    for key, name in (("consumables", "Consumables"), ("wound", "Wound care")):
+        ok(qtrack(cli, database_url, "categories", "add", key, "--name", name))
+    ok(qtrack(cli, database_url, "categories", "add", "gauze", "--name", "Gauze",
+              "--parent", "consumables"))  # fmt: skip
+    out = ok(qtrack(cli, database_url, "categories", "edit", "gauze", "--parent", "wound",
+                    "--name", "Gauze swabs"))  # fmt: skip
+    assert out == "category gauze: Wound care \u203a Gauze swabs\n"
+    out = ok(qtrack(cli, database_url, "categories", "edit", "wound", "--parent", "consumables"))
+    assert out == "category wound: Consumables \u203a Wound care\n"
+    listed = ok(qtrack(cli, database_url, "categories", "list"))
+    assert "Consumables \u203a Wound care \u203a Gauze swabs" in listed
+    out = ok(qtrack(cli, database_url, "categories", "edit", "wound", "--top"))
+    assert out == "category wound: Wound care\n"
+    fails(cli, database_url, "categories", "edit", "wound", "--parent", "gauze",
+          code="category_cycle")  # fmt: skip
+    fails(cli, database_url, "categories", "edit", "nope", "--name", "X", code="category_not_found")
+    fails(cli, database_url, "categories", "edit", "wound", code="validation_error")
+    fails(cli, database_url, "categories", "edit", "wound", "--top", "--parent", "gauze",
+          code="validation_error")  # fmt: skip
+    fails(cli, database_url, "categories", "edit", "wound", "--name", "", code="validation_error")

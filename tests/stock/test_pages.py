@@ -127,3 +127,44 @@ async def test_the_stock_page_puts_critical_types_first_then_out_then_low(
     low_only = (await client.get("/stock", params={"low": "true"})).text
     assert 'data-type="supply"' not in low_only
     assert 'data-type="material"' in low_only
+
+
+async def test_categories_are_renamed_and_moved_from_their_page(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    await signed_in(client, db, "sam", "supervisor")
+    token = csrf_of((await client.get("/categories")).text)
+    for key, name, parent in (("a", "A", ""), ("b", "B", "a"), ("c", "C", "")):
+        made = await client.post(
+            "/categories", data={"csrf_token": token, "key": key, "name": name, "parent": parent}
+        )
+        assert made.status_code == 303, made.text
+    page = (await client.get("/categories")).text
+    assert 'id="category-edit-form"' in page
+
+    def edit(**fields: str) -> dict[str, str]:
+        return {"csrf_token": token, **{f"edit_{k}": v for k, v in fields.items()}}
+
+    moved = await client.post("/categories/edit", data=edit(key="a", name="Alpha", parent="c"))
+    assert moved.status_code == 303, moved.text
+    page = (await client.get("/categories")).text
+    assert "C \u203a Alpha \u203a B" in page  # b moved with it
+    cycle = await client.post("/categories/edit", data=edit(key="c", parent="b"))
+    assert cycle.status_code == 422
+    assert '<p class="field-error">A category cannot move into itself' in cycle.text
+    gone = await client.post("/categories/edit", data=edit(key="zzz", name="Z"))
+    assert gone.status_code == 422
+    key_field = gone.text.split('id="e-key"', 1)[1].split("</div>", 1)[0]
+    assert '<p class="field-error">No category &#39;zzz&#39;</p>' in key_field
+    blank = await client.post("/categories/edit", data=edit(key="c", name=" " * 3, parent=""))
+    assert blank.status_code == 303  # nothing to change
+    top = await client.post("/categories/edit", data=edit(key="a", parent="(top)"))
+    assert top.status_code == 303
+    assert "Alpha \u203a B" in (await client.get("/categories")).text
+    await signed_in(client, db, "vic", "viewer")
+    viewer_page = (await client.get("/categories")).text
+    assert 'id="category-edit-form"' not in viewer_page
+    refused = await client.post(
+        "/categories/edit", data={"csrf_token": csrf_of(viewer_page), "edit_key": "a"}
+    )
+    assert refused.status_code == 403

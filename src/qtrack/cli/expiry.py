@@ -106,9 +106,21 @@ def fefo(
 
 
 @app.command("sweep")
-def sweep() -> None:
+def sweep(
+    background: Annotated[
+        bool,
+        typer.Option(
+            help="Queue the durable expiry.sweep job for the server's runners instead of "
+            "sweeping here."
+        ),
+    ] = False,
+) -> None:
     """Expire every live item past its expiry date now, as the daily job does."""
     settings = get_settings()
+    if background:
+        queued = run_in_session(settings, service.queue_sweep)
+        typer.echo(f"queued job {queued.job_id} ({queued.job})")
+        return
 
     async def work(session: AsyncSession) -> SweepRead:
         return await service.sweep(session, settings)
