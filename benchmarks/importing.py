@@ -13,18 +13,23 @@ peak RSS. Afterwards `qtrack audit verify` must find every chain intact. Targets
 
 import argparse
 import asyncio
+import contextlib
 import os
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
+import asyncpg
 import xlsxwriter
+from sqlalchemy import make_url
 
 from benchmarks.common import load_average, print_table
+from benchmarks.seed import asyncpg_dsn
 from benchmarks.tracking import drop_database, qtrack_cli, recreate_database
 
 TARGET_PER_S = {"csv": 1_000_000 / 60, "xlsx": 100_000 / 30}
@@ -55,6 +60,67 @@ def write_xlsx(path: Path, rows: int) -> None:
     book.close()
 
 
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a local process so far (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ServerCpu:
+    """PostgreSQL's CPU for the import: its backends for the benchmark's database, sampled
+    from /proc every 0.1 s while they live (PostgreSQL on this machine), and the shared
+    background processes' (checkpointer, WAL writer, ...) growth over the run, which other
+    databases' work would add to."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.database = url, make_url(url).database
+        self.backends: dict[int, float] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._watch()), daemon=True)
+        self.background_before = 0.0
+        self.background = 0.0
+
+    async def _pids(self, conn: asyncpg.Connection, backends: bool) -> list[int]:
+        if backends:
+            sql = "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
+            return [r["pid"] for r in await conn.fetch(sql, self.database)]
+        sql = "SELECT pid FROM pg_stat_activity WHERE backend_type <> 'client backend'"
+        return [r["pid"] for r in await conn.fetch(sql)]
+
+    async def _background(self, conn: asyncpg.Connection) -> float:
+        return sum(filter(None, map(_cpu_s, await self._pids(conn, backends=False))))
+
+    async def _watch(self) -> None:
+        dsn = asyncpg_dsn(make_url(self.url).set(database="postgres").render_as_string(False))
+        conn = await asyncpg.connect(dsn)
+        try:
+            self.background_before = await self._background(conn)
+            while not self.done.is_set():
+                for pid in await self._pids(conn, backends=True):
+                    if (cpu := _cpu_s(pid)) is not None:
+                        self.backends[pid] = max(cpu, self.backends.get(pid, 0.0))
+                await asyncio.sleep(0.1)
+            self.background = await self._background(conn) - self.background_before
+        finally:
+            await conn.close()
+
+    def __enter__(self) -> "ServerCpu":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+    @property
+    def backend(self) -> float:
+        return sum(self.backends.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
@@ -80,15 +146,19 @@ def main() -> None:
         before = load_average()
 
         spent = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        workers = [] if args.workers is None else ["--workers", str(args.workers)]
-        done = subprocess.run(
-            [sys.executable, "-m", "qtrack", "import", str(csv_path), "--as", "importer", *workers],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-        )
-        wall = time.perf_counter() - started
+        command = [sys.executable, "-m", "qtrack", "import", str(csv_path), "--as", "importer"]
+        if args.workers is not None:
+            command += ["--workers", str(args.workers)]
+        server = ServerCpu(url) if postgres else None
+        with server or contextlib.nullcontext():
+            started = time.perf_counter()
+            done = subprocess.run(
+                command,
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+            )
+            wall = time.perf_counter() - started
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
             raise SystemExit(f"qtrack import failed:\n{done.stderr[-2000:]}")
@@ -108,6 +178,7 @@ def main() -> None:
             "wall s",
             "items/s",
             "CPU s (importer)",
+            "CPU s (PostgreSQL backend + background)",
             "peak RSS MB",
             "audit",
         ],
@@ -120,6 +191,7 @@ def main() -> None:
                 f"{wall:.1f}",
                 f"{per_s:,.0f}",
                 f"{cpu:.1f}",
+                "n/a" if server is None else f"{server.backend:.1f} + {server.background:.1f}",
                 f"{usage.ru_maxrss / 1024:.0f}",
                 audit,
             ]

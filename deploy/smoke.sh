@@ -9,9 +9,15 @@
 # processes, and that nginx refuses an oversized body. It stops everything it started.
 #
 #   deploy/smoke.sh              (make install first; needs nginx, PostgreSQL, Redis)
+#   QTRACK_SMOKE_IMAGE=localhost/qtrack deploy/smoke.sh
+#                                the same layout with the migration, both app servers and the
+#                                worker run as containers of deploy/Containerfile's image
+#                                (podman, host network), the rest as above
 #
 # QTRACK_SMOKE_POSTGRES   PostgreSQL to create the database on (postgresql://postgres@127.0.0.1:5432)
 # QTRACK_SMOKE_REDIS_URL  the Redis database it may flush (redis://127.0.0.1:6379/12)
+# QTRACK_SMOKE_IMAGE      run qtrack from this container image instead of $BIN/qtrack
+# QTRACK_SMOKE_PODMAN_ARGS  extra `podman run` options (default: the ulimits below)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +30,16 @@ STARTED=$(date +%s)
 say() { printf "smoke: [%3ss] %s\n" "$(( $(date +%s) - STARTED ))" "$*"; }
 fail() { printf 'smoke: FAILED: %s\n' "$*" >&2; exit 1; }
 
-[ -x "$BIN/qtrack" ] || fail "no $BIN/qtrack (run make install)"
+IMAGE=${QTRACK_SMOKE_IMAGE:-}
+# podman gives a container RLIMIT_NOFILE/NPROC above this machine's hard limits by default,
+# which a container host without CAP_SYS_RESOURCE (this one) refuses: ask for less.
+PODMAN_ARGS=${QTRACK_SMOKE_PODMAN_ARGS:---ulimit nofile=4096:4096 --ulimit nproc=4096:4096}
+if [ -n "$IMAGE" ]; then
+  command -v podman >/dev/null || fail "no podman (apt-get install podman)"
+  podman image exists "$IMAGE" || fail "no image $IMAGE (docs/deploy.md: Trying the image here)"
+else
+  [ -x "$BIN/qtrack" ] || fail "no $BIN/qtrack (run make install)"
+fi
 [ -x "$NGINX" ] || fail "no nginx (apt-get install nginx)"
 
 WORK=$(mktemp -d /tmp/qtrack-smoke.XXXXXX)
@@ -40,6 +55,11 @@ cleanup() {
   fi
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  if [ -n "$IMAGE" ]; then
+    for role in migrate app1 app2 worker; do
+      podman rm -f -t 5 "qtrack-smoke-$$-$role" >/dev/null 2>&1
+    done
+  fi
   if [ "$rc" -ne 0 ]; then
     for log in "$WORK"/*.log "$WORK"/nginx/error.log; do
       [ -f "$log" ] || continue
@@ -87,14 +107,34 @@ QTRACK_ADMIN_PASSWORD="smoke-$("$BIN/python" -c "import secrets; print(secrets.t
 export QTRACK_LOG_FORMAT=json
 cd "$WORK"
 
-"$BIN/qtrack" db upgrade >"$WORK/migrate.log" 2>&1 || fail "qtrack db upgrade"
-say "migrated"
+# `qtrack ROLE ARGS...`: the installed command, or a container of the image. A container
+# shares the host's network (PostgreSQL, Redis and nginx are on 127.0.0.1), gets this run's
+# QTRACK_* environment, and the metrics folder bound at the same path; it shares the host's
+# process ids too, because the processes of one metrics folder must have distinct ids.
+qtrack() {
+  local role=$1
+  shift
+  if [ -n "$IMAGE" ]; then
+    # shellcheck disable=SC2086  # PODMAN_ARGS is a list of options
+    podman run --rm --name "qtrack-smoke-$$-$role" --network=host --pid=host $PODMAN_ARGS \
+      --env 'QTRACK_*' --volume "$QTRACK_METRICS_DIR:$QTRACK_METRICS_DIR" "$IMAGE" "$@"
+  else
+    "$BIN/qtrack" "$@"
+  fi
+}
+mkdir -p "$QTRACK_METRICS_DIR"
+# The image runs as user 10001: let it write the metrics folder.
+[ -n "$IMAGE" ] && chmod 777 "$QTRACK_METRICS_DIR"
 
-"$BIN/qtrack" serve --port "$P_APP1" >"$WORK/app1.log" 2>&1 &
+qtrack migrate db upgrade >"$WORK/migrate.log" 2>&1 || fail "qtrack db upgrade"
+say "migrated${IMAGE:+ (image $IMAGE)}"
+
+# The port as QTRACK_PORT (not --port): the image's HEALTHCHECK asks that port.
+QTRACK_PORT=$P_APP1 qtrack app1 serve >"$WORK/app1.log" 2>&1 &
 PIDS+=($!)
-"$BIN/qtrack" serve --port "$P_APP2" >"$WORK/app2.log" 2>&1 &
+QTRACK_PORT=$P_APP2 qtrack app2 serve >"$WORK/app2.log" 2>&1 &
 PIDS+=($!)
-"$BIN/qtrack" worker >"$WORK/worker.log" 2>&1 &
+qtrack worker worker >"$WORK/worker.log" 2>&1 &
 PIDS+=($!)
 
 # The proxy: deploy/nginx/qtrack.conf as shipped, with this run's ports and certificate.
@@ -153,5 +193,14 @@ say "started; checking"
   --proxy "https://127.0.0.1:$P_PROXY" --ca "$WORK/tls/fullchain.pem" \
   --apps "$P_APP1,$P_APP2" --logs "$WORK/app1.log,$WORK/app2.log" \
   --password "$QTRACK_ADMIN_PASSWORD" || fail "checks"
+
+if [ -n "$IMAGE" ]; then
+  # The image's own HEALTHCHECK, run by podman in each app container.
+  for role in app1 app2; do
+    podman healthcheck run "qtrack-smoke-$$-$role" >/dev/null 2>&1 \
+      || fail "the image's health check in $role"
+    say "ok: the image's health check passes in $role"
+  done
+fi
 
 say "all checks passed in $(( $(date +%s) - STARTED )) s"

@@ -132,12 +132,33 @@ def main() -> None:
         check("a request with a forged address", web.get("/healthz", headers=spoof).is_success)
 
         # Both app servers answered some of these requests (nginx balances over them).
+        def served(log: str) -> list[dict[str, Any]]:
+            lines = []
+            for text in Path(log).read_text().splitlines():
+                try:
+                    lines.append(json.loads(text))
+                except ValueError:
+                    continue  # not a JSON line, or one being written right now
+            return [
+                x
+                for x in lines
+                if isinstance(x, dict) and x.get("event") == "request" and x.get("route")
+            ]
+
+        def forged_logged() -> bool:
+            # A request's log line is written once its answer has gone: wait for it.
+            return any(
+                x.get("request_id") == "smokeforwardedfor"
+                for log in args.logs.split(",")
+                for x in served(log)
+            )
+
+        wait_for("the forged request's log line", forged_logged, 15)
         seen: list[dict[str, Any]] = []
         for log in args.logs.split(","):
-            lines = [json.loads(x) for x in Path(log).read_text().splitlines() if x.startswith("{")]
-            served = [x for x in lines if x.get("event") == "request" and x.get("route")]
-            check(f"{Path(log).name} served requests", len(served) > 0, len(served))
-            seen += served
+            lines = served(log)
+            check(f"{Path(log).name} served requests", len(lines) > 0, len(lines))
+            seen += lines
         forged = [x for x in seen if x.get("request_id") == "smokeforwardedfor"]
         check(
             "qtrack logs the client's own address, not the forged one",
@@ -153,6 +174,24 @@ def main() -> None:
 
         big = web.post("/api/v1/items", content=b"x" * (2 * 1024 * 1024), headers=auth)
         check("the proxy refuses a body over its limit", big.status_code == 413, big.status_code)
+
+        # An import's upload may be far larger (QTRACK_IMPORT_MAX_BYTES): the proxy lets a
+        # 2 MiB table through to qtrack, which checks it (a dry run: nothing is written).
+        pad = "p" * 1000
+        table = "Type,Name,Pad\n" + "".join(f"bag,smoke {i},{pad}\n" for i in range(2100))
+        upload = web.post(
+            "/api/v1/imports",
+            params={"kind": "items", "dry_run": "true"},
+            files={"file": ("smoke.csv", table.encode(), "text/csv")},
+            data={"mapping": json.dumps({"Type": "type", "Name": "name", "Pad": None})},
+            headers=auth,
+            timeout=60,
+        )
+        check(
+            f"the proxy lets a {len(table) // 1024} KiB import upload through",
+            upload.status_code in (201, 202),
+            f"{upload.status_code} {upload.text[:300]}",
+        )
 
     receiver.shutdown()
 

@@ -67,6 +67,7 @@ def test_deploy_files_set_only_settings_that_exist(path: str) -> None:
     used = set(re.findall(r"\b(QTRACK_[A-Z0-9_]+)", text))
     # The smoke's and compose's own knobs, not qtrack's settings.
     used -= {"QTRACK_SMOKE_POSTGRES", "QTRACK_SMOKE_REDIS_URL", "QTRACK_SMOKE_BIN"}
+    used -= {"QTRACK_SMOKE_IMAGE", "QTRACK_SMOKE_PODMAN_ARGS"}
     used -= {"QTRACK_APP_WORKERS"}
     assert used, path
     assert used <= fields, sorted(used - fields)
@@ -76,3 +77,28 @@ def test_ci_runs_the_smoke_test_after_the_suite() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert ci.index("make test") < ci.index("deploy/smoke.sh")
     assert "apt-get install -y -qq nginx" in ci
+
+
+def _megabytes(size: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kKmMgG]?)", size).groups()  # type: ignore[union-attr]
+    return int(number) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit.lower()]
+
+
+def test_the_proxy_lets_through_the_bodies_qtrack_takes() -> None:
+    """nginx's body limits match qtrack's: QTRACK_MAX_REQUEST_BYTES for every request, and
+    QTRACK_IMPORT_MAX_BYTES (plus the form) on the two import paths, which would otherwise
+    be refused by the proxy before qtrack saw them."""
+    conf = (DEPLOY / "nginx" / "qtrack.conf").read_text()
+    defaults = Settings.model_fields
+    server = conf[conf.index("listen 443") :]
+    general = re.search(r"^    client_max_body_size (\w+);", server, re.M)
+    assert general is not None
+    assert _megabytes(general.group(1)) == defaults["max_request_bytes"].default
+    upload = defaults["import_max_bytes"].default + 65_536
+    for path in ("/api/v1/imports", "/imports"):
+        block = re.search(r"location \^~ " + re.escape(path) + r" \{(.*?)\n    \}", conf, re.S)
+        assert block is not None, path
+        limit = re.search(r"client_max_body_size (\w+);", block.group(1))
+        assert limit is not None, path
+        assert _megabytes(limit.group(1)) >= upload, path
+        assert "proxy_set_header X-Forwarded-For $remote_addr;" in block.group(1), path

@@ -173,3 +173,24 @@ async def test_restore_refuses_a_backup_of_the_other_kind_of_database(
     (tmp_path / "junk.qtrack").write_bytes(b"junk")
     with pytest.raises(BackupInvalid):
         await service.restore(settings, tmp_path / "junk.qtrack", force=True)
+
+
+async def test_two_backups_into_one_file_at_once_leave_one_whole_backup(
+    client: httpx.AsyncClient,
+    admin: AppLogin,
+    settings: Settings,
+    other_empty_url: str,
+    tmp_path: Path,
+) -> None:
+    await codes_of(client, admin, 3)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    target = folder / "nightly.qtrack"
+
+    made = await asyncio.gather(service.backup(settings, target), service.backup(settings, target))
+
+    assert [m.manifest.items for m in made] == [3, 3]
+    assert [p.name for p in folder.iterdir()] == ["nightly.qtrack"]
+    restored = await service.restore(make_settings(other_empty_url), target)
+    assert restored.intact
+    assert restored.contents.items == 3

@@ -1,11 +1,13 @@
 """`qtrack backup` and `qtrack restore`, as an administrator runs them."""
 
+import os
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from tests.accounts.test_cli import create_user, ok, qtrack
+from tests.history.test_audit_verify import _tamper
 from tests.items.test_cli import audit, fails, register
 
 
@@ -52,3 +54,36 @@ def test_postgres_backup_says_what_it_needs_without_pg_dump(
     assert "postgresql-client" in result.stderr
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_backup_says_when_its_folder_is_missing_or_not_writable(
+    cli: CliRunner, database_url: str, tmp_path: Path
+) -> None:
+    fails(
+        cli, database_url, "backup", str(tmp_path / "nope" / "b.qtrack"),
+        code="backup_target_unusable",
+    )  # fmt: skip
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if not os.access(locked, os.W_OK):  # (root writes anywhere)
+        fails(cli, database_url, "backup", str(locked / "b.qtrack"), code="backup_target_unusable")
+    assert list(locked.iterdir()) == []
+
+
+def test_a_restore_of_an_altered_history_says_broken_and_exits_1(
+    cli: CliRunner, database_url: str, other_empty_url: str, tmp_path: Path, backend: str
+) -> None:
+    create_user(cli, database_url, "op", "--role", "operator")
+    codes = register(cli, database_url, "--type", "material", "--count", "2", "--as", "op")
+    ok(qtrack(cli, database_url, "items", "transition", codes[1], "quarantine", "--as", "op"))
+    # Someone who owns the database rewrites what happened, then the nightly backup runs.
+    _tamper(database_url, backend, "UPDATE event SET reason = 'nothing happened' WHERE seq = 2")
+    backup = tmp_path / "nightly.qtrack"
+    ok(qtrack(cli, database_url, "backup", str(backup)))
+
+    restored = qtrack(cli, other_empty_url, "restore", str(backup))
+
+    assert restored.exit_code == 1
+    assert "BROKEN after" in restored.stderr
+    assert "was altered" in restored.stderr
+    assert restored.stdout.startswith("restored 2 items and 3 events from nightly.qtrack")

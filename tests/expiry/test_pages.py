@@ -74,6 +74,13 @@ async def test_the_expiry_page_lists_and_a_supervisor_sweeps_from_it(
     assert "1 expired, 0 left" in swept.text
     item = (await client.get(f"/api/v1/items/{gone}", headers=admin.headers)).json()
     assert item["status"] == "expired"
+    # Or queued as the durable background job.
+    queued = await client.post(
+        "/expiry/sweep", data={"csrf_token": csrf_of(page.text), "background": "1"}
+    )
+    assert queued.status_code == 200, queued.text
+    assert re.search(r'id="queued" role="status">The sweep is queued as background job \d+ '
+                     r"\(expiry\.sweep\)", queued.text)  # fmt: skip
 
 
 async def test_the_expiry_page_filters_by_category(

@@ -4,10 +4,13 @@ from every edge (API, scan), while receiving, counting and fresh items go on as 
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from qtrack.core.db import Database
+from qtrack.items import rules
 from qtrack.items.models import Item
+from qtrack.workflow.schemas import Transition
 from tests.expiry.conftest import day, supply, today
 from tests.factories.accounts import AppLogin
 from tests.factories.items import register
@@ -149,3 +152,48 @@ async def test_a_bag_holding_an_expired_lot_does_not_go_on_a_bill_or_leave(
     assert dispatch.json()["error"]["code"] == "item_expired"
     bag_now = (await client.get(f"/api/v1/items/{fresh_bag}", headers=admin.headers)).json()
     assert bag_now["status"] == "sealed"  # nothing moved
+
+
+async def test_a_bag_holding_an_expired_lot_is_not_dispatched_on_its_own_either(
+    client: httpx.AsyncClient, admin: AppLogin
+) -> None:
+    bag, lot = await _bag_with(client, admin, day(-1))
+    url = f"/api/v1/items/{bag}/transitions"
+    refused = await client.post(url, json={"transition": "dispatch"}, headers=admin.headers)
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "item_expired"
+    assert error["message"] == f"{lot} expired on {day(-1)}; it cannot be shipped"
+    assert error["details"]["expiry_on"] == day(-1)
+    scanned = await client.post(
+        "/api/v1/scan",
+        json={"data": bag, "action": {"kind": "transition", "transition": "dispatch"}},
+        headers=admin.headers,
+    )
+    assert scanned.status_code == 409, scanned.text
+    assert scanned.json()["error"]["code"] == "item_expired"
+    bag_now = (await client.get(f"/api/v1/items/{bag}", headers=admin.headers)).json()
+    assert (bag_now["status"], bag_now["version"]) == ("sealed", 2)  # nothing moved
+    fresh_bag, _ = await _bag_with(client, admin, day(1))
+    done = await client.post(
+        f"/api/v1/items/{fresh_bag}/transitions",
+        json={"transition": "dispatch"},
+        headers=admin.headers,
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["item"]["status"] == "dispatched"
+
+
+@pytest.mark.parametrize(
+    ("transition", "ships"),
+    [
+        ({"name": "dispatch"}, True),  # CBV's shipping by its default name
+        ({"name": "send_out", "epcis_biz_step": "shipping"}, True),  # configured as shipping
+        ({"name": "dispatch", "epcis_biz_step": "holding"}, False),  # configured otherwise
+        ({"name": "seal"}, False),
+        ({"name": "deliver"}, False),
+    ],
+)
+def test_which_transitions_ship(transition: dict[str, str], ships: bool) -> None:
+    parsed = Transition.model_validate({"from": ["a"], "to": "b", **transition})
+    assert rules.ships(parsed) is ships

@@ -15,8 +15,9 @@ from qtrack.events.models import Event
 from qtrack.expiry import jobs as expiry_jobs
 from qtrack.expiry import service
 from qtrack.jobs import registry
-from qtrack.jobs.models import Job
+from qtrack.jobs.models import DONE, Job
 from qtrack.jobs.registry import JobContext
+from qtrack.jobs.runner import Runner
 from tests.accounts.test_cli import create_user, ok, qtrack
 from tests.expiry.conftest import day, supply, today
 from tests.factories.accounts import AppLogin
@@ -216,3 +217,46 @@ def test_the_cli_says_which_lot_to_use_first(cli: CliRunner, database_url: str) 
     fails(cli, database_url, "expiry", "fefo", code="validation_error")
     fails(cli, database_url, "expiry", "fefo", "--gtin", "12ab", code="validation_error")
     fails(cli, database_url, "expiry", "fefo", "--type", "nope", code="item_type_not_found")
+
+
+async def test_the_sweep_is_queued_on_demand_as_the_durable_job(
+    client: httpx.AsyncClient, admin: AppLogin, operator: AppLogin, app: FastAPI, db: Database
+) -> None:
+    gone = await supply(client, admin, day(-1))
+    url = "/api/v1/expiry/sweep?background=true"
+    assert (await client.post(url, headers=operator.headers)).status_code == 403
+    queued = await client.post(url, headers=admin.headers)
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["job"] == "expiry.sweep"
+    job_id = queued.json()["job_id"]
+    # Asked again while it waits: the same job, not a second one.
+    again = await client.post(url, headers=admin.headers)
+    assert again.json()["job_id"] == job_id
+    bad = await client.post("/api/v1/expiry/sweep?background=perhaps", headers=admin.headers)
+    assert (bad.status_code, bad.json()["error"]["code"]) == (422, "validation_error")
+    # Nothing moved yet: the job does it, as the nightly one.
+    item = (await client.get(f"/api/v1/items/{gone}", headers=admin.headers)).json()
+    assert item["status"] == "in_stock"
+    runner = Runner(app.state.qtrack, kind="worker", concurrency=1)
+    for claimed in await runner.claim(1, job_id=job_id):
+        await runner.execute(claimed)
+    async with db.session_scope("read") as session:
+        job = await session.get_one(Job, job_id)
+        assert (job.name, job.status) == ("expiry.sweep", DONE)
+    item = (await client.get(f"/api/v1/items/{gone}", headers=admin.headers)).json()
+    assert item["status"] == "expired"
+    alerts = await client.get(
+        "/api/v1/alerts", params={"kind": "item_expired"}, headers=admin.headers
+    )
+    assert [a["subject"] for a in alerts.json()["items"]] == [f"item:{gone}"]
+    # Once it is done, asking again queues a new one.
+    later = await client.post(url, headers=admin.headers)
+    assert later.json()["job_id"] != job_id
+
+
+def test_the_cli_queues_the_sweep(cli: CliRunner, database_url: str) -> None:
+    out = ok(qtrack(cli, database_url, "expiry", "sweep", "--background"))
+    assert out.startswith("queued job ")
+    assert out.endswith(" (expiry.sweep)\n")
+    listed = ok(qtrack(cli, database_url, "jobs", "list"))
+    assert "expiry.sweep" in listed

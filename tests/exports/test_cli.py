@@ -72,6 +72,13 @@ def test_export_refuses_what_names_nothing_and_leaves_no_file(
     )
     fails(cli, database_url, "export", "events", "--since", "yesterday", code="invalid_time")
     fails(cli, database_url, "export", "items", "--sort", "weight", code="invalid_sort")
+    fails(
+        cli,
+        database_url,
+        *("export", "events", "--since", "2026-12-05", "--until", "2026-12-01"),
+        *("-o", str(target)),
+        code="export_bad_range",
+    )
     assert list(out.iterdir()) == []
 
 

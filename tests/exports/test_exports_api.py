@@ -249,3 +249,21 @@ async def test_orders_export(client: httpx.AsyncClient, admin: AppLogin, db: Dat
     viewer = await logged_in(client, db, "vic", "viewer")
     refused = await client.get("/api/v1/exports/orders", headers=viewer.headers)
     assert refused.status_code == 403
+
+
+async def test_a_time_range_that_no_event_can_have_is_422(
+    client: httpx.AsyncClient, admin: AppLogin
+) -> None:
+    for query in [
+        {"since": "2026-12-05T00:00:00Z", "until": "2026-12-01T00:00:00Z"},  # backwards
+        {"since": "2026-12-05T00:00:00Z", "until": "2026-12-05T00:00:00Z"},  # empty
+        {"since": "0001-01-01T00:00:00+05:00"},  # before the first UTC time
+        {"until": "9999-12-31T23:59:59-05:00"},  # after the last
+    ]:
+        response = await client.get("/api/v1/exports/events", params=query, headers=admin.headers)
+        assert response.status_code == 422, (query, response.text)
+        assert response.json()["error"]["code"] == "export_bad_range"
+    earliest = await client.get(
+        "/api/v1/exports/events", params={"since": "0001-01-01T00:00:00Z"}, headers=admin.headers
+    )
+    assert earliest.status_code == 200

@@ -110,3 +110,44 @@ async def test_the_daily_summary_exports_that_days_events(
     link = export_links(yesterday.text)["jsonl"]
     assert parse_qs(link.partition("?")[2])["until"][0].startswith(("2020-01-01T", "2020-01-02T"))
     assert (await client.get(link)).content == b""
+
+
+async def test_events_of_a_range_of_days_export_from_the_daily_summary(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    admin: AppLogin = await logged_in(client, db, "boss", "admin")
+    codes = [item["code"] for item in await register_many(client, admin, 2)]
+    await web_login(client, "boss")
+    page = (await client.get("/reports/daily")).text
+    form = re.search(r'<form method="get" action="([^"]+)"[^>]*id="events-export">', page)
+    assert form, page
+    today = re.search(r'id="e-from" name="from" type="date" value="([\d-]+)"', page)
+    assert today
+    day = datetime.fromisoformat(today.group(1)).date()
+    first, last = (day - timedelta(days=6)).isoformat(), day.isoformat()
+
+    sent = await client.get(form.group(1), params={"from": first, "to": last, "format": "jsonl"})
+
+    assert sent.status_code == 303
+    path, _, query = sent.headers["location"].partition("?")
+    window = parse_qs(query)
+    assert (path, window["format"]) == ("/api/v1/exports/events", ["jsonl"])
+    since, until = (datetime.fromisoformat(window[k][0]) for k in ("since", "until"))
+    assert until - since in (
+        timedelta(days=7),
+        timedelta(days=7, hours=1),
+        timedelta(days=7, hours=-1),
+    )  # fmt: skip  (a DST change)
+    body = (await client.get(sent.headers["location"])).content
+    events = [orjson.loads(line) for line in body.splitlines()]
+    assert sorted(e["item"] for e in events) == sorted(codes)
+
+    backwards = await client.get(form.group(1), params={"from": last, "to": first})
+    assert backwards.status_code == 422
+    assert "comes before the first" in backwards.text
+    api = await client.get(
+        "/api/v1/exports/events", params={"since": window["until"][0], "until": window["since"][0]}
+    )
+    assert (api.status_code, api.json()["error"]["code"]) == (422, "export_bad_range")
+    not_a_day = await client.get(form.group(1), params={"from": "x", "to": last})
+    assert not_a_day.status_code == 422

@@ -94,3 +94,25 @@ def test_elsewhere_it_says_a_line_per_chunk_written(capsys: pytest.CaptureFixtur
         bar("checked", 20_000)
         bar("written", 10_000)
     assert capsys.readouterr().err == "  10,000 items registered\n"
+
+
+def test_item_types_then_items_of_them(cli: CliRunner, database_url: str, tmp_path: Path) -> None:
+    create_user(cli, database_url, "boss", "--role", "admin")
+    types = tmp_path / "types.csv"
+    types.write_text(
+        "key,name,code_prefix,workflow,tracks_quantity,unit\npowder,Powder,POW,material,yes,kg\n"
+    )
+    made = qtrack(cli, database_url, "import", str(types), "--as", "boss", "--kind", "item_types")
+    assert made.exit_code == 0, made.output
+    assert made.stdout.splitlines()[1:] == ["  powder"]
+
+    lots = tmp_path / "lots.csv"
+    lots.write_text("type,name,quantity\npowder,Talc,2.5\npowder,Lactose,1\n")
+    result = qtrack(cli, database_url, "import", str(lots), "--as", "boss")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == ["  powder: 2 (POW-000001 … POW-000002)"]
+    assert show(cli, database_url, "POW-000002")["name"] == "Lactose"
+
+    again = qtrack(cli, database_url, "import", str(types), "--as", "boss", "--kind", "item_types")
+    assert again.exit_code == 1
+    assert "error: import_invalid: " in again.stderr

@@ -1,18 +1,24 @@
 """An import's size limit (413), and a large import run by a background job with progress."""
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select
 
 from qtrack.config import Settings
+from qtrack.core.db import Database
 from qtrack.core.state import AppState
 from qtrack.imports import jobs as imports_jobs
 from qtrack.imports import progress, service
+from qtrack.imports.models import DataImport
+from qtrack.items import bulk_load
 from qtrack.jobs.registry import JobContext
 from qtrack.jobs.runner import Runner
 from tests.conftest import make_settings
+from tests.factories.accounts import csrf_of
 from tests.imports.conftest import Floor, upload
 
 
@@ -136,3 +142,82 @@ async def test_a_run_that_breaks_off_is_tried_again_then_failed(
         assert after["error"]["code"] == "import_broke_off"
     missing = await client.get("/api/v1/items/MAT-000001", headers=floor.operator.headers)
     assert missing.status_code == 404
+
+
+async def test_the_upload_page_refuses_a_file_over_the_limit_with_a_page(
+    web_admin: httpx.AsyncClient, db: Database
+) -> None:
+    form = await web_admin.get("/imports")
+    token = csrf_of(form.text)
+    assert "at most 4.0 KiB" in form.text  # the limit, as the form states it
+    cases = [
+        (rows(400), "imports take at most 4,096"),  # refused by the page, by its size
+        (b"x" * 80_000, "larger than"),  # refused before the page reads the body
+    ]
+    for content, says in cases:
+        response = await web_admin.post(
+            "/imports",
+            data={"csrf_token": token, "kind": "items"},
+            files={"file": ("big.csv", content)},
+        )
+        assert response.status_code == 413, says
+        assert response.headers["content-type"].startswith("text/html")
+        assert says in response.text
+    async with db.session_scope("read") as session:
+        assert await session.scalar(select(func.count()).select_from(DataImport)) == 0
+
+
+@pytest.mark.postgres_only
+async def test_another_process_sees_the_progress_of_a_run_in_a_worker(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    db: Database,
+    floor: Floor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A `qtrack worker` runs the import; a web worker (here: another connection, with no
+    live progress in its process) reads how far it is from the import's row."""
+    body = (await upload(client, floor.operator, rows(150))).json()
+    monkeypatch.setattr(imports_jobs, "PROGRESS_EVERY_S", 0.05)
+    real = bulk_load.import_items
+    seen: list[tuple[str, int, int]] = []
+
+    async def watched(*args: Any, **kwargs: Any) -> Any:
+        kwargs["progress"]("checked", 60)  # as the loader reports a chunk checked
+        await asyncio.sleep(0.5)  # the worker writes it to the row meanwhile
+        async with db.session_scope("read") as other:
+            row = await other.get(DataImport, body["id"])
+            assert row is not None
+            seen.append((row.status, row.rows_checked, row.rows_written))
+        shown = progress.get(body["id"])
+        progress.stop(body["id"])  # as if this were another process
+        answer = await client.get(f"/api/v1/imports/{body['id']}", headers=floor.operator.headers)
+        seen.append((answer.json()["status"], answer.json()["rows_checked"], 0))
+        assert answer.json()["time_left_s"] is not None
+        assert shown is not None
+        progress._running[body["id"]] = shown
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(bulk_load, "import_items", watched)
+    state: AppState = app.state.qtrack
+    await imports_jobs.run_import(
+        JobContext(state=state, name=service.JOB, attempt=1),
+        {"import_id": body["id"], "dry_run": False},
+    )
+
+    assert seen == [("checking", 60, 0), ("checking", 60, 0)]
+    done = await client.get(f"/api/v1/imports/{body['id']}", headers=floor.operator.headers)
+    assert (done.json()["status"], done.json()["rows_written"]) == ("done", 150)
+
+
+async def test_a_queued_import_cannot_be_run_again_meanwhile(
+    client: httpx.AsyncClient, floor: Floor
+) -> None:
+    body = (await upload(client, floor.operator, rows(150))).json()
+    assert body["status"] == "queued"
+
+    again = await client.post(
+        f"/api/v1/imports/{body['id']}/run", json={"dry_run": False}, headers=floor.operator.headers
+    )
+
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "import_not_runnable")

@@ -122,3 +122,34 @@ async def test_a_large_file_runs_in_the_background_and_its_page_follows_it(
     done = (await web_admin.get(url)).text
     assert "Imported 300 items" in done
     assert "js/imports.js" not in done
+
+
+async def test_the_mapping_is_remembered_for_the_next_file_of_that_layout(
+    web_admin: httpx.AsyncClient,
+) -> None:
+    first = await _upload(web_admin, b"Kind,Label,Notes\nmaterial,Lactose,dry\n")
+    chosen = await _run(
+        web_admin, first, "check", **{"map-0": "type", "map-1": "name", "map-2": ""}
+    )
+    assert "No problems" in chosen
+
+    # Another file, the same columns (in another case and spacing): the page offers that mapping.
+    second = await _upload(web_admin, b"kind, LABEL ,notes\nbag,Bag 1,x\nbag,Bag 2,y\n")
+    page = (await web_admin.get(second)).text
+    offered = dict(
+        re.findall(r'<select id="(map-\d+)"[^>]*>.*?<option value="([^"]*)" selected', page, re.S)
+    )
+    assert offered == {"map-0": "type", "map-1": "name", "map-2": ""}
+    done = await _run(web_admin, second, "import")
+    assert "Imported 2 items" in done
+
+    # A file of another layout is not mapped by it.
+    other = await _upload(web_admin, b"Kind,Label\nbag,Bag 3\n")
+    offered = dict(
+        re.findall(
+            r'<select id="(map-\d+)"[^>]*>.*?<option value="([^"]*)" selected',
+            (await web_admin.get(other)).text,
+            re.S,
+        )
+    )
+    assert offered == {"map-0": "", "map-1": ""}

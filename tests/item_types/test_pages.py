@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from qtrack.categories import service as categories_service
 from qtrack.core.db import Database
 from qtrack.item_types.models import ItemType
 from qtrack.workflow.models import Workflow
@@ -314,3 +315,36 @@ async def test_unknown_type_and_empty_posts(web_admin: httpx.AsyncClient, db: Da
     assert await row_of(db, "bag") == before
     nothing = await web_admin.post("/admin/item-types/new", data={"csrf_token": token})
     assert nothing.status_code == 422
+
+
+async def test_an_admin_sets_the_category_criticality_and_expiry_window(
+    web_admin: httpx.AsyncClient, db: Database
+) -> None:
+    async with db.session_scope() as session:
+        category_id = (
+            await categories_service.create_category(session, key="syringes", name="Syringes")
+        ).id
+    form = await form_of(web_admin, "/admin/item-types/supply", "/admin/item-types/supply")
+    form.set("category", "syringes").set("critical", "1").set("expiry_window_days", "14")
+    saved = await web_admin.post("/admin/item-types/supply", data=form.data())
+    assert saved.status_code == 303, saved.text
+    row = await row_of(db, "supply")
+    assert row is not None
+    assert (row["critical"], row["expiry_window_days"]) == (True, 14)
+    assert row["category_id"] == category_id
+    again = await form_of(web_admin, "/admin/item-types/supply", "/admin/item-types/supply")
+    assert again.get("category") == ["syringes"]
+    refused = await web_admin.post(
+        "/admin/item-types/supply", data=again.set("category", "nope").data()
+    )
+    assert refused.status_code == 422
+    assert "nope" in refused.text
+    bad_window = await web_admin.post(
+        "/admin/item-types/supply",
+        data=again.set("category", "syringes").set("expiry_window_days", "soon").data(),
+    )
+    assert bad_window.status_code == 422
+    assert "A whole number, e.g. 30" in bad_window.text
+    row = await row_of(db, "supply")
+    assert row is not None
+    assert row["expiry_window_days"] == 14

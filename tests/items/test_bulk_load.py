@@ -1,6 +1,7 @@
 """The bulk loader writes exactly what `register_items` writes, all or nothing, gap-free."""
 
 import asyncio
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from qtrack.history import verify
 from qtrack.inventory import service as inventory_service
 from qtrack.item_types import service as item_types
 from qtrack.item_types.models import ItemType
-from qtrack.items import bulk_load, create, importer
+from qtrack.items import bulk_load, bulk_rows, create, importer
 from qtrack.items.models import Item
 from qtrack.items.schemas import ItemCreate
 from qtrack.signing import keys, tokens
@@ -199,32 +200,40 @@ def test_problems_are_listed_by_line_across_chunks_and_nothing_is_written(
     assert in_db(floor, _written)["items"] == []
 
 
-@pytest.mark.parametrize("extra", ["material,Late addition\n", ""])
-def test_a_file_that_changes_between_the_passes_imports_nothing(
-    floor: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str
+@pytest.mark.parametrize("changed", ["type,name\nmaterial,A\nmaterial,B\nmaterial,C\n", ""])
+def test_the_rows_written_are_the_rows_checked_and_the_file_is_read_once(
+    floor: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changed: str
 ) -> None:
-    checked, changed = tmp_path / "checked.csv", tmp_path / "changed.csv"
-    checked.write_text("type,name\nmaterial,A\nmaterial,B\n", encoding="utf-8")
-    changed.write_text(
-        "type,name\nmaterial,A\n" + (f"material,B\n{extra}" if extra else ""), encoding="utf-8"
-    )
+    path = tmp_path / "items.csv"
+    path.write_text("type,name\nmaterial,A\nmaterial,B\n", encoding="utf-8")
+    monkeypatch.setattr(importer, "CHUNK", 1)  # a spill file a row
     real = importer.read_rows
     reads: list[tabular.Table] = []
 
     def read_rows(table: tabular.Table, fields: importer.Header) -> Any:
-        reads.append(table)  # the second read (the writing pass) finds the file changed
-        if len(reads) > 1:
-            table = tabular.open_table(changed, max_unpacked=1 << 30)
-        return real(table, fields)
+        reads.append(table)
+        yield from real(table, fields)
+        path.write_text(changed, encoding="utf-8")  # after the checking pass has read it
 
     monkeypatch.setattr(importer, "read_rows", read_rows)
 
-    with pytest.raises(bulk_load.FileChanged):
-        asyncio.run(_import(floor, checked, commit=True))
+    asyncio.run(_import(floor, path, commit=True))
 
-    assert len(reads) == 2
+    assert len(reads) == 1
     written = in_db(floor, _written)
-    assert (written["items"], written["last_seq"]["material"]) == ([], 0)
+    assert [(i["code"], i["name"]) for i in written["items"]] == [
+        ("MAT-000001", "A"),
+        ("MAT-000002", "B"),
+    ]
+    assert written["last_seq"]["material"] == 2
+    assert in_db(floor, _check_chains_labels_counts) == (2, 2)
+
+
+def test_a_checked_row_keeps_every_field_of_a_registration() -> None:
+    # The checking pass keeps an ItemCreate's field values in their order, as a Checked.
+    assert bulk_rows.Checked._fields == tuple(ItemCreate.model_fields)
+    spec = ItemCreate(type="material", name="A", batch="B-1", quantity=Decimal("2.5"))
+    assert bulk_rows.Checked._make(spec.__dict__.values())._asdict() == dict(spec)
 
 
 def test_concurrent_imports_and_registrations_get_gap_free_codes(
@@ -271,10 +280,18 @@ def test_concurrent_imports_and_registrations_get_gap_free_codes(
 
 
 async def _item_indexes(session: AsyncSession) -> list[str]:
+    """`item`'s indexes, and every foreign key on it (the partitions' included)."""
     rows = await session.execute(
         text("SELECT indexdef FROM pg_indexes WHERE tablename = 'item' ORDER BY indexname")
     )
-    return list(rows.scalars())
+    keys = await session.execute(
+        text(
+            "SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)"
+            " FROM pg_constraint WHERE contype = 'f' AND confrelid = 'item'::regclass"
+            " ORDER BY 1"
+        )
+    )
+    return list(rows.scalars()) + list(keys.scalars())
 
 
 def test_an_import_into_an_empty_table_builds_its_indexes_after_the_rows(
@@ -295,6 +312,7 @@ def test_an_import_into_an_empty_table_builds_its_indexes_after_the_rows(
     path.write_text(MIXED, encoding="utf-8")
     before = in_db(floor, _item_indexes)
     assert any("gin_trgm_ops" in index for index in before)
+    assert any(index.startswith("event_default fk_event_item_id_item") for index in before)
 
     reference = asyncio.run(_through_register_items(floor, path))
     rolled_back = asyncio.run(_import(floor, path, commit=False))  # dropped, then restored
@@ -306,6 +324,9 @@ def test_an_import_into_an_empty_table_builds_its_indexes_after_the_rows(
     assert len(rebuilt) == 2
     assert rebuilt[0] == rebuilt[1]
     assert sum("gin_trgm_ops" in statement for statement in rebuilt[0]) == 3
+    assert [s.split()[2] for s in rebuilt[0] if "FOREIGN KEY" in s] == [
+        "event", "item_label"
+    ]  # fmt: skip
 
     asyncio.run(_import(floor, path, commit=True))  # the table holds rows now: left alone
     assert rebuilt[-1] == []

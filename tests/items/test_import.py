@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner, Result
 
 from qtrack.events.models import Event
-from qtrack.items import bulk_load, importer
+from qtrack.items import bulk_load, bulk_rows, importer
 from qtrack.items.models import Item
 from qtrack.signing.models import ItemLabel
 from tests.accounts.test_cli import create_user, in_db, ok, qtrack
@@ -177,7 +177,7 @@ def test_a_failure_half_way_leaves_nothing_behind(
     for writer in (bulk_load._Postgres, bulk_load._Sqlite):
         real = writer.write
 
-        async def failing_second_chunk(self: Any, built: bulk_load.Built, real: Any = real) -> None:
+        async def failing_second_chunk(self: Any, built: bulk_rows.Built, real: Any = real) -> None:
             nonlocal calls
             calls += 1
             if calls == 2:

@@ -51,3 +51,25 @@ def test_draft_approve_receive_and_print_an_order(
     assert "supply" in sheet.read_text()
     shown = ok(qtrack(cli, database_url, "orders", "show", "ORD-000001"))
     assert "SYR-5ML" in shown
+
+
+def test_a_draft_line_is_changed_from_the_command_line(cli: CliRunner, database_url: str) -> None:
+    create_user(cli, database_url, "op", "--role", "operator")
+    ok(qtrack(cli, database_url, "orders", "create", "--line", "supply:10", "--as", "op"))
+    out = ok(
+        qtrack(
+            cli, database_url, "orders", "change-line", "ORD-000001", "1", "--quantity", "40",
+            "--supplier-ref", "SYR-5ML", "--as", "op",
+        )
+    )  # fmt: skip
+    (line,) = [x for x in out.splitlines() if x.startswith("1 ")]
+    assert line.split()[:5] == ["1", "supply", "SYR-5ML", "pcs", "40"]
+    fails(cli, database_url, "orders", "change-line", "ORD-000001", "1", "--as", "op",
+          code="validation_error")  # fmt: skip
+    fails(cli, database_url, "orders", "change-line", "ORD-000001", "1", "--quantity", "0",
+          "--as", "op", code="validation_error")  # fmt: skip
+    fails(cli, database_url, "orders", "change-line", "ORD-000001", "5", "--quantity", "2",
+          "--as", "op", code="order_line_not_found")  # fmt: skip
+    ok(qtrack(cli, database_url, "orders", "submit", "ORD-000001", "--as", "op"))
+    fails(cli, database_url, "orders", "change-line", "ORD-000001", "1", "--quantity", "2",
+          "--as", "op", code="order_not_editable")  # fmt: skip

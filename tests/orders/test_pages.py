@@ -107,3 +107,51 @@ async def test_draft_submit_approve_and_receive_from_the_pages(
 
     await web_login(client, "vic")
     assert (await client.get("/orders")).status_code == 403
+
+
+async def test_a_draft_line_s_quantity_is_set_on_the_page_at_the_version_shown(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    await web_login(client, "op")
+    token = csrf_of((await client.get("/orders")).text)
+    await client.post("/orders", data={"csrf_token": token, "supplier": "MedCo"})
+    for line in ({"type": "supply", "quantity": "10"}, {"type": "bag", "quantity": "2"}):
+        await client.post("/orders/ORD-000001/lines", data={"csrf_token": token, **line})
+    page = (await client.get("/orders/ORD-000001")).text
+    assert 'id="q-1" name="quantity" inputmode="decimal" size="8" value="10"' in page
+    shown = re.search(r'name="version" value="(\d+)"', page)
+    assert shown is not None
+    version = shown.group(1)
+    changed = await client.post(
+        "/orders/ORD-000001/lines/1",
+        data={"csrf_token": token, "version": version, "quantity": "25"},
+    )
+    assert changed.status_code == 303, changed.text
+    page = (await client.get("/orders/ORD-000001")).text
+    assert 'id="q-1" name="quantity" inputmode="decimal" size="8" value="25"' in page
+    # A second tab still showing the old version changes nothing and says why.
+    stale = await client.post(
+        "/orders/ORD-000001/lines/2",
+        data={"csrf_token": token, "version": version, "quantity": "9"},
+    )
+    assert stale.status_code == 412
+    assert "The order changed since this page was shown" in stale.text
+    assert 'id="q-2" name="quantity" inputmode="decimal" size="8" value="2"' in stale.text
+    bad = await client.post(
+        "/orders/ORD-000001/lines/2", data={"csrf_token": token, "quantity": "lots"}
+    )
+    assert bad.status_code == 422
+    assert "Line 2:" in bad.text
+    missing = await client.post(
+        "/orders/ORD-000001/lines/7", data={"csrf_token": token, "quantity": "3"}
+    )
+    assert missing.status_code == 404
+    # Once submitted, the lines show as text and cannot be changed.
+    await client.post("/orders/ORD-000001/step", data={"csrf_token": token, "step": "submit"})
+    page = (await client.get("/orders/ORD-000001")).text
+    assert 'id="q-1"' not in page
+    late = await client.post(
+        "/orders/ORD-000001/lines/1", data={"csrf_token": token, "quantity": "30"}
+    )
+    assert late.status_code == 409
+    assert "its lines can no longer be changed" in late.text

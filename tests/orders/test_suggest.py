@@ -1,9 +1,11 @@
 """Suggest an order: a draft for everything below its reorder level, up to its level, less
 what open orders still wait for; critical types first; over the API, the page and the CLI."""
 
+import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from tests.accounts.test_cli import create_user, ok, qtrack
@@ -153,3 +155,17 @@ def test_the_cli_suggests_an_order(cli: CliRunner, database_url: str) -> None:
     out = ok(qtrack(cli, database_url, "orders", "suggest", "--supplier", "MedCo", "--as", "op"))
     assert out.startswith("ORD-000001  draft  MedCo")
     assert "1  bag" in out
+
+
+@pytest.mark.postgres_only
+async def test_twin_suggestions_at_once_order_once(client: httpx.AsyncClient, team: Team) -> None:
+    await register(client, team.admin, type="supply", quantity="4")
+    await levels(client, team.admin, "supply", reorder_level="10")
+    twins = await asyncio.gather(*(post(client, SUGGEST, team.operator) for _ in range(3)))
+    assert sorted(r.status_code for r in twins) == [201, 409, 409], [r.text for r in twins]
+    for refused in (r for r in twins if r.status_code == 409):
+        assert refused.json()["error"]["code"] == "nothing_to_order"
+    drafts = await client.get(API, params={"status": "draft"}, headers=team.operator.headers)
+    assert len(drafts.json()) == 1
+    made = next(r for r in twins if r.status_code == 201).json()
+    assert lines_of(made) == [("supply", "6.000000", "")]

@@ -192,3 +192,15 @@ def test_well_formed_is_the_one_rule() -> None:
     assert not tokens.well_formed(token[:-1])
     assert not tokens.well_formed(token + "A")
     assert not tokens.well_formed(token[:-1] + "1")  # 0, 1, 8, 9 are not base32
+
+
+def test_labels_signed_through_libsodium_are_openssls_signatures() -> None:
+    # Ed25519 is deterministic: the fast signer must give what the key itself gives, and
+    # what verification (through the public key) accepts.
+    private = Ed25519PrivateKey.generate()
+    for item_id in (1, 2, 99_999, (1 << 48) - 1):
+        token = tokens.sign_label(private, 7, item_id, 3)
+        raw = base64.b32decode(token)
+        payload, signature = raw[: tokens._PAYLOAD_LEN], raw[tokens._PAYLOAD_LEN :]
+        assert signature == private.sign(tokens._DOMAIN + payload)
+        private.public_key().verify(signature, tokens._DOMAIN + payload)

@@ -204,3 +204,42 @@ async def test_alerts_are_acknowledged_by_those_allowed(
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "alert_not_found")
     async with db.session_scope() as session:
         assert await session.scalar(select(func.count()).select_from(Alert)) == 1
+
+
+async def test_wrong_types_are_422_naming_the_field(
+    client: httpx.AsyncClient, admin: AppLogin
+) -> None:
+    cases: list[tuple[str, str, Any, list[str]]] = [
+        ("PUT", "/api/v1/stock/levels", {"type": 5, "reorder_level": "1"}, ["body", "type"]),
+        ("PUT", "/api/v1/stock/levels", {"type": "supply", "reorder_level": "lots"},
+         ["body", "reorder_level"]),
+        ("PUT", "/api/v1/stock/levels", {"type": "supply", "minimum_level": [1]},
+         ["body", "minimum_level"]),
+        ("PUT", "/api/v1/stock/levels", {"type": "supply", "maximum_level": "9"},
+         ["body", "maximum_level"]),
+        ("PUT", "/api/v1/stock/levels", ["supply"], ["body"]),
+        ("GET", "/api/v1/stock?low=maybe", None, ["query", "low"]),
+        ("POST", "/api/v1/categories", {"key": "has space", "name": "X"}, ["body", "key"]),
+        ("POST", "/api/v1/categories", {"key": "x", "name": ""}, ["body", "name"]),
+        ("POST", "/api/v1/categories", {"key": "x", "name": "X", "parent": 3},
+         ["body", "parent"]),
+        ("PATCH", "/api/v1/categories/x", {"name": None}, ["body", "name"]),
+        ("PATCH", "/api/v1/item-types/supply", {"critical": "very"}, ["body", "critical"]),
+        ("PATCH", "/api/v1/item-types/supply", {"expiry_window_days": -1},
+         ["body", "expiry_window_days"]),
+        ("PATCH", "/api/v1/item-types/supply", {"category": "Not A Key!"}, ["body", "category"]),
+        ("GET", "/api/v1/items?expiring_within_days=soon", None,
+         ["query", "expiring_within_days"]),
+        ("GET", "/api/v1/items?expired=perhaps", None, ["query", "expired"]),
+    ]  # fmt: skip
+    for method, url, body, where in cases:
+        kwargs: dict[str, Any] = {"headers": admin.headers}
+        if body is not None:
+            kwargs["json"] = body
+        response = await client.request(method, url, **kwargs)
+        assert response.status_code == 422, (method, url, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "validation_error", response.text
+        assert [str(p) for p in error["details"][0]["loc"]][: len(where)] == where, response.text
+    row = await stock_of(client, admin)
+    assert (row["minimum_level"], row["reorder_level"]) == (None, None)  # nothing changed

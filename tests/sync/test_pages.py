@@ -22,7 +22,15 @@ async def test_a_person_sees_their_refused_changes_and_a_supervisor_everyones(
         PUSH,
         json={
             "device_id": "hh-7",
-            "changes": [{"id": change, "type": "move", "item": lot, "location": "NOWHERE"}],
+            "changes": [
+                {
+                    "id": change,
+                    "type": "move",
+                    "item": lot,
+                    "location": "NOWHERE",
+                    "occurred_at": "2026-12-05T06:00:00Z",
+                }
+            ],
         },
         headers=olga.headers,
     )

@@ -33,8 +33,10 @@ def at(minutes: float) -> str:
 async def push(
     client: httpx.AsyncClient, who: AppLogin, *changes: dict[str, Any], device: str = "hh-1"
 ) -> dict[str, Any]:
+    # A device always sends its clock; where a test does not care which time, a fixed one.
+    sent = [{"occurred_at": at(0), **change} for change in changes]
     response = await client.post(
-        PUSH, json={"device_id": device, "changes": list(changes)}, headers=who.headers
+        PUSH, json={"device_id": device, "changes": sent}, headers=who.headers
     )
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
@@ -144,7 +146,7 @@ async def test_each_change_is_answered_alone_and_refusals_are_kept(
                    if r["outcome"] != "applied" and "id" in c]  # fmt: skip
     assert [k["change_id"] for k in kept] == refused_ids[::-1]
     assert kept[-1]["code"] == "location_not_found"
-    assert kept[-1]["change"] == changes[1]
+    assert kept[-1]["change"] == {"occurred_at": at(0), **changes[1]}
     assert kept[-1]["user"] == "olga"
     # ... and for supervisors, who may see everyone's; others may not ask for that.
     theirs = await client.get(REFUSED, params={"everyone": True}, headers=supervisor.headers)
@@ -156,6 +158,26 @@ async def test_each_change_is_answered_alone_and_refusals_are_kept(
     metrics = (await client.get("/metrics")).text
     assert 'qtrack_sync_pushed_changes_total{outcome="applied",type="move"} 1.0' in metrics
     assert 'qtrack_sync_pushed_changes_total{outcome="rejected",type="unknown"} 1.0' in metrics
+
+
+async def test_a_change_without_the_device_time_is_refused_and_kept(
+    client: httpx.AsyncClient, operator: AppLogin
+) -> None:
+    (lot,) = await codes_of(client, operator, 1)
+    before = await item(client, operator, lot)
+    change = {"id": new_id(), "type": "move", "item": lot, "location": "A1", "base_version": 1}
+    response = await client.post(
+        PUSH, json={"device_id": "hh-1", "changes": [change]}, headers=operator.headers
+    )
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["results"]
+    assert (result["outcome"], result["reason"], result["code"]) == (
+        "rejected", "invalid", "validation_error",
+    )  # fmt: skip
+    assert [d["loc"] for d in result["details"]] == [["move", "occurred_at"]]
+    assert await item(client, operator, lot) == before
+    kept = (await client.get(REFUSED, headers=operator.headers)).json()["items"]
+    assert [(k["change_id"], k["change"]) for k in kept] == [(change["id"], change)]
 
 
 async def test_a_change_id_used_for_another_change_is_refused(

@@ -3,7 +3,9 @@ see and do."""
 
 import io
 import re
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -253,12 +255,28 @@ def test_offline_actions_are_kept_across_a_reload_and_applied_once(
     page.reload()  # a second chance to send anything twice
     expect(page.locator("#outbox-count")).to_have_text("0")
 
+    moved_by: dict[str, str] = {}
     with server.api("olga") as api:
         for code in codes:
             assert api.get(f"/api/v1/items/{code}").json()["location"] == "RACK-9"
             events = api.get(f"/api/v1/items/{code}/events").json()["items"]
             assert [e["type"] for e in events] == ["moved", "created"], code
             assert events[0]["client_event_id"]
+            moved_by[events[0]["client_event_id"]] = code
+
+    # They went through the offline sync's push endpoint, as a mobile app's changes do: each
+    # is a pushed change of this browser's device, applied once under its event's id.
+    database = server.env["QTRACK_DATABASE_URL"].split("///", 1)[1]
+    with closing(sqlite3.connect(database)) as connection:
+        pushed = connection.execute(
+            "SELECT change_id, type, outcome, device_id, item_code FROM sync_change"
+        ).fetchall()
+    by_change = {row[0]: row[1:] for row in pushed}
+    assert set(moved_by) <= set(by_change)
+    for change_id, code in moved_by.items():
+        kind, outcome, device, item = by_change[change_id]
+        assert (kind, outcome, item) == ("scan", "applied", code)
+        assert device.startswith("web-"), device
 
 
 def test_pages_at_phone_and_desktop_sizes(server: Server, new_context: Contexts) -> None:

@@ -21,7 +21,7 @@ from qtrack.backup.envelope import BackupInvalid, Manifest
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
 from qtrack.core.db import Database
-from qtrack.core.errors import Conflict
+from qtrack.core.errors import Conflict, QtrackError
 from qtrack.history import verify as chain_verify
 
 
@@ -31,6 +31,27 @@ class BackupTooNew(Conflict):
 
 class WrongDatabaseKind(BackupInvalid):
     code = "backup_of_other_database"
+
+
+class BackupTargetUnusable(QtrackError):
+    status_code, code = 400, "backup_target_unusable"
+    message = "The backup cannot be written there"
+
+
+def _check_target(target: Path) -> None:
+    """Refuse, before any copying, a target whose folder is missing or not writable."""
+    folder = target.parent
+    if not folder.is_dir():
+        raise BackupTargetUnusable(
+            f"The folder {folder} does not exist: create it first (the backup is written "
+            "beside its final name and renamed into place)",
+            details={"folder": str(folder)},
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BackupTargetUnusable(
+            f"The folder {folder} is not writable by this user",
+            details={"folder": str(folder)},
+        )
 
 
 def _kind(settings: Settings) -> str:
@@ -51,6 +72,7 @@ async def backup(settings: Settings, target: Path, *, pg_bin: Path | None = None
     """Write a consistent backup of the configured database to `target` (the server may be
     running and writing meanwhile)."""
     started = time.perf_counter()
+    _check_target(target)
     kind = _kind(settings)
     # Beside the target: the payload may be as big as the database, and the rename is atomic.
     with tempfile.TemporaryDirectory(prefix=".qtrack-backup-", dir=target.parent) as tmp:

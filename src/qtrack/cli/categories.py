@@ -6,7 +6,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.categories import service as categories_service
-from qtrack.categories.schemas import CategoryCreate, CategoryRead
+from qtrack.categories.schemas import CategoryCreate, CategoryRead, CategoryUpdate
 from qtrack.cli.common import fail, print_table, run_in_session, validated
 from qtrack.config import get_settings
 from qtrack.item_types import service as item_types_service
@@ -51,6 +51,36 @@ def categories_list(
         ["KEY", "CATEGORY", "ARCHIVED"],
         [[c.key, c.label, "yes" if c.archived else ""] for c in rows],
     )
+
+
+@app.command("edit")
+def categories_edit(
+    key: Annotated[str, typer.Argument(help="The category's key.")],
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    parent: Annotated[
+        str | None,
+        typer.Option(metavar="KEY", help="Move it (with everything under it) under this one."),
+    ] = None,
+    top: Annotated[bool, typer.Option("--top", help="Move it to the top of the tree.")] = False,
+) -> None:
+    """Rename a category, or move it with everything under it."""
+    if top and parent is not None:
+        fail("validation_error", "give --parent or --top, not both")
+    fields: dict[str, object] = {}
+    if name is not None:
+        fields["name"] = name
+    if parent is not None or top:
+        fields["parent"] = parent
+    if not fields:
+        fail("validation_error", "nothing to change: give --name, --parent or --top")
+    changes = validated(CategoryUpdate, **fields).model_dump(exclude_unset=True)
+
+    async def _edit(session: AsyncSession) -> CategoryRead:
+        category = await categories_service.update_category(session, key=key, changes=changes)
+        return (await categories_service.reads(session, [category]))[0]
+
+    done = run_in_session(get_settings(), _edit)
+    typer.echo(f"category {done.key}: {done.label}")
 
 
 @app.command("archive")

@@ -43,18 +43,30 @@ def list_(
     category: Annotated[
         str | None, typer.Option(metavar="KEY", help="Only this category and those under it.")
     ] = None,
+    within_days: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=3650,
+            metavar="DAYS",
+            help="Expiring within N days, instead of each item type's own window.",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many of each.")] = 200,
 ) -> None:
     """What has expired and what expires soon (each type's window), soonest first."""
     settings = get_settings()
 
     async def work(session: AsyncSession) -> tuple[list[ItemRead], list[ItemRead]]:
-        return await service.panels(session, settings, category=category, limit=limit)
+        return await service.panels(
+            session, settings, category=category, within_days=within_days, limit=limit
+        )
 
     expiring, expired = run_in_session(settings, work, mode="read")
     _print_items("expired", expired, limit)
     typer.echo()
-    _print_items("expiring soon", expiring, limit)
+    soon = "expiring soon" if within_days is None else f"expiring within {within_days} days"
+    _print_items(soon, expiring, limit)
 
 
 @app.command("fefo")
@@ -94,9 +106,21 @@ def fefo(
 
 
 @app.command("sweep")
-def sweep() -> None:
+def sweep(
+    background: Annotated[
+        bool,
+        typer.Option(
+            help="Queue the durable expiry.sweep job for the server's runners instead of "
+            "sweeping here."
+        ),
+    ] = False,
+) -> None:
     """Expire every live item past its expiry date now, as the daily job does."""
     settings = get_settings()
+    if background:
+        queued = run_in_session(settings, service.queue_sweep)
+        typer.echo(f"queued job {queued.job_id} ({queued.job})")
+        return
 
     async def work(session: AsyncSession) -> SweepRead:
         return await service.sweep(session, settings)

@@ -1,4 +1,4 @@
-"""`qtrack items`: register, show, history, and change items as a named user (`--as`).
+"""`qtrack items`: register, list, show, history, and change items as a named user (`--as`).
 
 Every change to an item is an event with an actor, so changing commands act on behalf of a
 named user, with that user's permissions; the services apply the same rules as the API.
@@ -31,18 +31,21 @@ from qtrack.core.quantities import format_quantity
 from qtrack.core.ratelimit import MemoryRateLimiter
 from qtrack.events.schemas import EventRead
 from qtrack.history import service as history_service
-from qtrack.items import changes, create, moves, writes
+from qtrack.items import changes, create, moves, rules, writes
 from qtrack.items import service as items_service
 from qtrack.items.schemas import (
     ChangeResult,
     ItemCreate,
+    ItemRead,
     MoveRequest,
     QuantityRequest,
     TransitionRequest,
 )
 from qtrack.workflow import service as workflow_service
 
-app = typer.Typer(help="Items: register, show, history, and change them.", no_args_is_help=True)
+app = typer.Typer(
+    help="Items: register, list, show, history, and change them.", no_args_is_help=True
+)
 
 
 class QuantityKind(StrEnum):
@@ -135,6 +138,65 @@ def items_register(
 
     for code in run_in_session(get_settings(), _register):
         typer.echo(code)
+
+
+@app.command("list")
+def items_list(
+    item_type: Annotated[
+        str | None, typer.Option("--type", metavar="KEY", help="Item type.")
+    ] = None,
+    category: Annotated[
+        str | None, typer.Option(metavar="KEY", help="Item types in this category or under it.")
+    ] = None,
+    status: Annotated[str | None, typer.Option(metavar="STATE", help="Workflow state.")] = None,
+    location: Annotated[
+        str | None, typer.Option(metavar="CODE", help="At this location or below it.")
+    ] = None,
+    batch: Annotated[str | None, typer.Option(help="Batch / lot.")] = None,
+    expired: Annotated[
+        bool, typer.Option(help="Past their expiry date or in the expired state, not used up.")
+    ] = False,
+    expiring_soon: Annotated[
+        bool, typer.Option(help="Live items expiring within their item type's window.")
+    ] = False,
+    expiring_within: Annotated[
+        int | None,
+        typer.Option(min=0, max=3650, metavar="DAYS", help="Live items expiring within N days."),
+    ] = None,
+    search: Annotated[str | None, typer.Option("--q", help="Code, name or batch text.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="At most this many.")] = 50,
+) -> None:
+    """List items by the filters of the items list (`GET /api/v1/items`), by code."""
+    settings = get_settings()
+    filters = items_service.ItemFilter(
+        type=item_type, category=category, status=status, location=location, batch=batch,
+        expired=True if expired else None, expiring_soon=expiring_soon,
+        expiring_within_days=expiring_within, q=search, today=rules.site_today(settings),
+    )  # fmt: skip
+
+    async def _list(session: AsyncSession) -> list[ItemRead]:
+        found, _ = await items_service.list_items(
+            session, filters=filters, sort=None, cursor=None, limit=limit
+        )
+        return found
+
+    rows = run_in_session(settings, _list, mode="read")
+    if not rows:
+        typer.echo("no items")
+        return
+    print_table(
+        ["CODE", "TYPE", "STATUS", "LOCATION", "QUANTITY", "BATCH", "EXPIRES"],
+        [
+            [
+                r.code, r.type, r.status, text(r.location),
+                text(format_quantity(r.quantity, r.unit) or None), text(r.batch),
+                text(r.expiry_on),
+            ]
+            for r in rows
+        ],
+    )  # fmt: skip
+    if len(rows) == limit:
+        typer.echo(f"(the first {limit}; --limit shows more)")
 
 
 @app.command("show")

@@ -19,7 +19,14 @@ from qtrack.config import get_settings
 from qtrack.core.quantities import format_amount
 from qtrack.orders import actions, document, receiving, repository, service, suggest
 from qtrack.orders.models import RestockOrder
-from qtrack.orders.schemas import LineCreate, OrderCreate, OrderRead, ReceiveBody, SuggestBody
+from qtrack.orders.schemas import (
+    LineCreate,
+    LineUpdate,
+    OrderCreate,
+    OrderRead,
+    ReceiveBody,
+    SuggestBody,
+)
 
 app = typer.Typer(
     help="Restock orders: draft, submit, approve, receive, print.", no_args_is_help=True
@@ -108,6 +115,31 @@ def add_line(
     """Add a line to a draft."""
     body = validated(LineCreate, type=item_type, quantity=quantity, supplier_ref=supplier_ref)
     _run(as_user, lambda s, p: service.add_line(s, ref=ref, body=body, actor=p))
+
+
+@app.command("change-line")
+def change_line(
+    ref: RefArg,
+    position: Annotated[int, typer.Argument(help="The line's number")],
+    as_user: ActingAs,
+    quantity: Annotated[Decimal | None, typer.Option(help="The quantity to order")] = None,
+    item_type: Annotated[
+        str | None, typer.Option("--type", metavar="TYPE", help="Another item type")
+    ] = None,
+    supplier_ref: Annotated[
+        str | None, typer.Option(help="Supplier's article number or GTIN")
+    ] = None,
+) -> None:
+    """Change a draft's line (only what is given)."""
+    fields = {"quantity": quantity, "type": item_type, "supplier_ref": supplier_ref}
+    given = {k: v for k, v in fields.items() if v is not None}
+    if not given:
+        fail("validation_error", "nothing to change: give --quantity, --type or --supplier-ref")
+    body = validated(LineUpdate, **given)
+    _run(
+        as_user,
+        lambda s, p: service.update_line(s, ref=ref, position=position, body=body, actor=p),
+    )
 
 
 @app.command("remove-line")

@@ -12,7 +12,9 @@ What is refused, each with its own error code, before any row is read:
   it was written with another separator, which the caller may name (`delimiter=`);
 * an .xlsx whose members unpack past a limit or at a ratio no spreadsheet has
   (`import_xlsx_bomb`, 413): the zip's directory is read before anything is inflated;
-* anything else that is neither (`import_bad_format`), or an .xlsx that cannot be read.
+* anything else that is neither (`import_bad_format`): a PDF or a picture (named by its
+  first bytes), binary data, a zip that holds no workbook, or an .xlsx that cannot be read;
+  a UTF-16 text is an encoding to explain (`import_bad_encoding`), with or without its BOM.
 
 Formulas are never evaluated: calamine reads the values a spreadsheet program saved, and a
 cell that holds a formula is named in `formula_cells` so that the caller can refuse it.
@@ -115,12 +117,58 @@ def open_table(
             ".xlsx without a password, or as CSV UTF-8",
             details={"filename": filename},
         )
+    _refuse_binary(path, filename)
     if delimiter not in DELIMITERS:
         raise BadDelimiter(
             f"The delimiter {delimiter!r} is not one of , ; tab |",
             details={"delimiter": delimiter, "allowed": list(DELIMITERS)},
         )
     return _open_csv(path, delimiter)
+
+
+# What people upload by mistake, by the bytes it starts with.
+_NOT_TABLES = {
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG picture",
+    b"\xff\xd8\xff": "a JPEG picture",
+    b"GIF8": "a GIF picture",
+    b"\x1f\x8b": "a gzip archive",
+    b"7z\xbc\xaf": "a 7-Zip archive",
+    b"Rar!": "a RAR archive",
+    b"{\\rtf": "an RTF document",
+}
+_SNIFF_BYTES = 65_536
+
+
+def _refuse_binary(path: Path, filename: str | None) -> None:
+    """Refuse what is plainly no CSV, saying what it seems to be: a known kind of file, a
+    UTF-16 text without its byte order mark, or binary data (NUL bytes, which no UTF-8 CSV
+    holds). Anything else is left to the CSV reader, which explains an encoding."""
+    with path.open("rb") as stream:
+        head = stream.read(_SNIFF_BYTES)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return  # explained as an encoding by the CSV reader
+    for magic, what in _NOT_TABLES.items():
+        if head.startswith(magic):
+            raise TableUnreadable(
+                f"The file is {what}, not a table: upload a CSV (UTF-8) or an .xlsx workbook",
+                details={"filename": filename, "seems": what},
+            )
+    nuls = head.count(b"\0")
+    if not nuls:
+        return
+    even, odd = head[0::2].count(b"\0"), head[1::2].count(b"\0")
+    if len(head) >= 4 and max(even, odd) >= len(head) // 2 * 0.4 and min(even, odd) <= nuls // 10:
+        raise BadEncoding(
+            "The CSV file is UTF-16 (without a byte order mark); save it as 'CSV UTF-8' and "
+            "upload it again",
+            details={"encoding": "utf-16", "line": 1},
+        )
+    raise TableUnreadable(
+        "The file holds binary data (NUL bytes), so it is no CSV; upload a CSV (UTF-8) or an "
+        ".xlsx workbook",
+        details={"filename": filename, "byte": head.index(b"\0")},
+    )
 
 
 def _cell_text(value: Any) -> str:
@@ -294,6 +342,12 @@ def _formula_cells(archive: zipfile.ZipFile) -> list[tuple[int, int]]:
 
 def _open_xlsx(path: Path, *, max_unpacked: int) -> Table:
     with _check_zip(path, max_unpacked) as archive:
+        if not any(name.startswith("xl/") for name in archive.namelist()):
+            raise TableUnreadable(
+                "The file is a zip archive but no Excel workbook (nothing in it under xl/: "
+                "a Word or OpenDocument file, or another archive); save the sheet as .xlsx",
+                details={"members": archive.namelist()[:5]},
+            )
         formulas = _formula_cells(archive)
     try:
         with python_calamine.CalamineWorkbook.from_path(str(path)) as workbook:

@@ -4,7 +4,7 @@ lists are the items list's filters (`GET /api/v1/items?expiring_within_days=N`,
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from qtrack.accounts.deps import AUTHENTICATED, require
 from qtrack.accounts.permissions import Permission
@@ -13,7 +13,7 @@ from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import ValidationFailed
 from qtrack.core.openapi import errors
 from qtrack.expiry import service
-from qtrack.expiry.schemas import FefoRead, SweepRead
+from qtrack.expiry.schemas import FefoRead, SweepQueued, SweepRead
 from qtrack.item_types.service import ItemTypeNotFound
 from qtrack.locations.service import LocationNotFound
 
@@ -25,10 +25,28 @@ Reader = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
 Sweeper = Annotated[Principal, Depends(require(Permission.ITEM_RELEASE))]
 
 
-@router.post("/expiry/sweep")
-async def sweep(_: Sweeper, session: SessionDep, state: StateDep) -> SweepRead:
+@router.post(
+    "/expiry/sweep",
+    responses={202: {"model": SweepQueued, "description": "Queued as the background job"}},
+)
+async def sweep(
+    _: Sweeper,
+    session: SessionDep,
+    state: StateDep,
+    response: Response,
+    background: Annotated[
+        bool,
+        Query(
+            description="true: queue the durable job the daily schedule runs (202), "
+            "in batches of their own transactions, instead of sweeping in this request"
+        ),
+    ] = False,
+) -> SweepRead | SweepQueued:
     """Move every live item past its expiry date to its workflow's expired state now (as the
     daily job does); those that cannot be moved are listed with the reason."""
+    if background:
+        response.status_code = status.HTTP_202_ACCEPTED
+        return await service.queue_sweep(session)
     return await service.sweep(session, state.settings)
 
 

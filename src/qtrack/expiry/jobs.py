@@ -11,7 +11,7 @@ from qtrack.items import rules
 from qtrack.items.expiring import SweepBatch
 from qtrack.jobs.registry import JobContext, job, schedule
 
-SWEEP = "expiry.sweep"
+SWEEP = service.SWEEP_JOB
 
 
 @job(SWEEP, max_attempts=5, timeout=600)

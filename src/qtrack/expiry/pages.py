@@ -14,7 +14,7 @@ from qtrack.config import Settings
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import QtrackError
 from qtrack.expiry import service
-from qtrack.expiry.schemas import FefoRead, SweepRead
+from qtrack.expiry.schemas import FefoRead, SweepQueued, SweepRead
 from qtrack.item_types import service as item_types
 from qtrack.web.render import page
 from qtrack.workflow import service as workflow_service
@@ -32,6 +32,7 @@ async def _expiry_page(
     settings: Settings,
     *,
     swept: SweepRead | None = None,
+    queued: SweepQueued | None = None,
     category: str = "",
     pick: dict[str, str] | None = None,
 ) -> Response:
@@ -67,6 +68,7 @@ async def _expiry_page(
             "limit": LIMIT,
             "styles": styles,
             "swept": swept,
+            "queued": queued,
             "categories": await categories_service.reads(session, categories),
             "category": category,
             "pick": pick,
@@ -100,6 +102,10 @@ async def expiry_page(
 async def sweep(
     request: Request, principal: Sweeper, session: SessionDep, state: StateDep
 ) -> Response:
-    """Run the sweep now, and show what it did above the lists."""
+    """Run the sweep now, and show what it did above the lists; or queue it as the durable
+    background job (for a backlog too large to wait for)."""
+    if (await request.form()).get("background"):
+        queued = await service.queue_sweep(session)
+        return await _expiry_page(request, principal, session, state.settings, queued=queued)
     swept = await service.sweep(session, state.settings)
     return await _expiry_page(request, principal, session, state.settings, swept=swept)

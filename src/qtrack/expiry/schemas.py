@@ -36,6 +36,15 @@ class SweepRead(BaseModel):
     left: list[LeftRead]
 
 
+class SweepQueued(BaseModel):
+    """The sweep, queued as the durable background job the daily schedule runs."""
+
+    job_id: int = Field(
+        description="The job (see /admin/jobs); a sweep already waiting or running is that one"
+    )
+    job: str = Field(description="The job's name: expiry.sweep")
+
+
 class FefoRead(BaseModel):
     """First expired, first out: the live lot to use first, and the next ones in line."""
 

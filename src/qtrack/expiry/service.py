@@ -8,17 +8,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qtrack.alerts import service as alerts_service
 from qtrack.config import Settings
 from qtrack.core.errors import ValidationFailed
-from qtrack.expiry.schemas import ExpiredRead, FefoRead, LeftRead, SweepRead
+from qtrack.expiry.schemas import ExpiredRead, FefoRead, LeftRead, SweepQueued, SweepRead
 from qtrack.item_types import service as item_types_service
 from qtrack.items import expiring, repository, rules
 from qtrack.items import service as items_service
 from qtrack.items.expiring import SweepBatch
 from qtrack.items.schemas import ItemRead
+from qtrack.jobs import service as jobs_service
 from qtrack.locations import service as locations_service
 
 log = structlog.get_logger("qtrack.expiry")
 BATCH = 500
 ALERT_KIND = "item_expired"
+SWEEP_JOB = "expiry.sweep"  # the durable job (`expiry.jobs`), daily and on demand
 
 
 async def sweep_batch(
@@ -46,6 +48,14 @@ async def sweep(
         result.expired += batch.expired
         result.left += batch.left
     return report(day, result)
+
+
+async def queue_sweep(session: AsyncSession) -> SweepQueued:
+    """Queue the sweep as the durable job the daily schedule runs, in batches of their own
+    transactions (for a backlog too large for one request); a sweep queued on demand and
+    still waiting or running is that one, not another."""
+    job_id = await jobs_service.enqueue(session, SWEEP_JOB, {}, dedupe_key="on-demand")
+    return SweepQueued(job_id=job_id, job=SWEEP_JOB)
 
 
 def report(today: date, batch: SweepBatch) -> SweepRead:
@@ -124,15 +134,17 @@ async def panels(
     *,
     done_with: frozenset[tuple[str, str]] = frozenset(),
     category: str | None = None,
+    within_days: int | None = None,
     limit: int,
 ) -> tuple[list[ItemRead], list[ItemRead]]:
-    """What expires soon (each type's window) and what has expired, soonest first, leaving
-    out the (type, state) pairs `done_with` (a rejected lot warns of nothing); of the types
-    in `category` (and those under it) when given."""
+    """What expires soon (each type's window, or within `within_days` when given) and what
+    has expired, soonest first, leaving out the (type, state) pairs `done_with` (a rejected
+    lot warns of nothing); of the types in `category` (and those under it) when given."""
     today = rules.site_today(settings)
     soon = items_service.ItemFilter(
-        expiring_soon=True, today=today, not_in_states=done_with, category=category
-    )
+        expiring_soon=within_days is None, expiring_within_days=within_days, today=today,
+        not_in_states=done_with, category=category,
+    )  # fmt: skip
     gone = items_service.ItemFilter(
         expired=True, today=today, not_in_states=done_with, category=category
     )

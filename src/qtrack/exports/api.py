@@ -75,7 +75,7 @@ async def export_items(
 @router.get(
     "/events",
     response_class=StreamingResponse,
-    responses=_download("The events, oldest first") | errors(ItemNotFound),
+    responses=_download("The events, oldest first") | errors(ItemNotFound, sources.ExportBadRange),
 )
 async def export_events(
     _: Annotated[Principal, Depends(require(Permission.EVENT_READ))],

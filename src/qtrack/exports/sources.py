@@ -7,7 +7,7 @@ a filter naming a location that does not exist is a 404, not an empty file.
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from qtrack.accounts.models import User
+from qtrack.core.errors import ValidationFailed
 from qtrack.events.models import Event
 from qtrack.exports.formats import Column
 from qtrack.item_types.models import ItemType
@@ -29,6 +30,23 @@ from qtrack.shipments import repository as shipments_repository
 from qtrack.shipments.models import Shipment, ShipmentLine
 
 BATCH = 2000  # rows a statement: enough to amortise a round trip, small enough to stay flat
+
+
+class ExportBadRange(ValidationFailed):
+    code, message = "export_bad_range", "The time range is not one events can have"
+
+
+def _in_utc(name: str, moment: datetime | None) -> datetime | None:
+    """A bound of a time range in UTC; one that has no UTC time (year 1 at +05:00) is 422."""
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ExportBadRange(
+            f"{name} {moment.isoformat()} is outside the times there are",
+            details={name: moment.isoformat()},
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -156,6 +174,12 @@ async def events(
 ) -> Keyset:
     """Events recorded in [since, until) in the order they were recorded, optionally of one
     item or one type; 404 for an item not found."""
+    since, until = _in_utc("since", since), _in_utc("until", until)
+    if since is not None and until is not None and until <= since:
+        raise ExportBadRange(
+            f"The time range ends ({until.isoformat()}) before it begins ({since.isoformat()})",
+            details={"since": since.isoformat(), "until": until.isoformat()},
+        )
     signer = aliased(User, name="signer")
     conditions: list[Any] = []
     if since is not None:

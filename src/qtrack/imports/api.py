@@ -20,7 +20,6 @@ from qtrack.imports.errors import ImportNotFound, ImportNotRunnable, ImportTooLa
 from qtrack.imports.fields import Kind
 from qtrack.imports.models import QUEUED
 from qtrack.imports.schemas import ImportRead, read
-from qtrack.items.bulk_load import FileChanged
 from qtrack.items.errors import ItemNotFound
 from qtrack.labels import pdf
 from qtrack.labels import service as labels_service
@@ -68,7 +67,7 @@ def _mapping(text: str | None) -> dict[str, Any] | None:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=ACCEPTED | errors(PERMISSION_ERRORS, *FILE_ERRORS, 422, FileChanged),
+    responses=ACCEPTED | errors(PERMISSION_ERRORS, *FILE_ERRORS, 422),
 )
 async def create_import(
     actor: Importer,
@@ -135,7 +134,7 @@ async def get_import(import_id: int, actor: Importer, session: SessionDep) -> Im
 
 @router.post(
     "/{import_id}/run",
-    responses=ACCEPTED | errors(ImportNotFound, ImportNotRunnable, *FILE_ERRORS, FileChanged),
+    responses=ACCEPTED | errors(ImportNotFound, ImportNotRunnable, *FILE_ERRORS),
 )
 async def run_import(
     import_id: int,
@@ -146,7 +145,7 @@ async def run_import(
     response: Response,
 ) -> ImportRead:
     """Run a stored upload again: for real after a dry run, or with another mapping."""
-    imp = await service.get_import(session, import_id, actor=actor)
+    imp = await service.get_import(session, import_id, actor=actor, lock=True)
     service.ensure_allowed(actor, imp.kind)
     service.prepare(imp, dry_run=body.dry_run, mapping=body.mapping)
     if imp.size_bytes > settings.import_inline_max_bytes:

@@ -99,6 +99,11 @@ class Problem:
         return {"row": self.row, "column": self.column, "field": self.field, "msg": self.message}
 
 
+def _layout_name(name: str) -> str:
+    """A column's name as a layout's signature reads it (`core.tabular.header_signature`)."""
+    return " ".join(name.lower().split())
+
+
 def _plain(name: str) -> str:
     return "_".join(name.lower().replace("-", " ").split())
 
@@ -129,10 +134,13 @@ def resolve(
     guessed = guess(kind, header)
     mapping: dict[str, str | None] = {}
     problems: list[Problem] = []
+    # What was remembered applies to any file of the same layout, whose names may differ in
+    # case and spacing (the layout's signature ignores both).
+    by_layout = {_layout_name(c): v for c, v in remembered.items()} if remembered else None
     for column in header:
-        for source in (given, remembered):
-            if source is not None and column in source:
-                value = source[column]
+        for source, key in ((given, column), (by_layout, _layout_name(column))):
+            if source is not None and key in source:
+                value = source[key]
                 mapping[column] = value if value else None
                 break
         else:

@@ -19,9 +19,8 @@ from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.config import Settings
 from qtrack.core.deps import SessionDep, StateDep
-from qtrack.core.errors import QtrackError
+from qtrack.core.errors import QtrackError, ValidationFailed
 from qtrack.imports import fields, service
-from qtrack.imports.errors import ImportNotRunnable
 from qtrack.imports.models import CHECKED, FINISHED, REFUSED, RUNNING, UPLOADED, DataImport
 from qtrack.imports.schemas import read
 from qtrack.web.render import page, settle_refused
@@ -93,7 +92,10 @@ async def upload_file(
     delimiter = "\t" if delimiter in ("tab", "\\t") else delimiter
     try:
         if kind not in fields.SPECS:
-            raise ImportNotRunnable(f"Unknown kind of import: {kind}")
+            raise ValidationFailed(
+                f"Unknown kind of import: {kind} (items, locations or item_types)",
+                details=[{"loc": ["body", "kind"], "msg": "not a kind", "type": "enum"}],
+            )
         service.ensure_allowed(principal, kind)
         if file.size is not None:
             service.check_size(settings, file.size)
@@ -183,7 +185,7 @@ async def run_import(
     """Check (dry run) or import a kept file with the mapping chosen on its page."""
     settings = state.settings
     form = await request.form()
-    imp = await service.get_import(session, import_id, actor=principal)
+    imp = await service.get_import(session, import_id, actor=principal, lock=True)
     mapping: dict[str, Any] = {}
     for index, column in enumerate(imp.header):
         value = form.get(f"map-{index}")

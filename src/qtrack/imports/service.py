@@ -150,9 +150,18 @@ async def upload(
     return imp
 
 
-async def get_import(session: AsyncSession, import_id: int, *, actor: Principal) -> DataImport:
-    """One import, if the caller may see it (their own, or one of a kind they may import)."""
-    imp = await session.get(DataImport, import_id)
+async def get_import(
+    session: AsyncSession, import_id: int, *, actor: Principal, lock: bool = False
+) -> DataImport:
+    """One import, if the caller may see it (their own, or one of a kind they may import).
+
+    `lock` holds its row until the transaction ends, for a caller about to run it: a twin
+    request (a double click, a retried POST) waits, then finds it running or done and is
+    refused, instead of writing every row a second time."""
+    stmt = select(DataImport).where(DataImport.id == import_id)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    imp = await session.scalar(stmt)
     if imp is None or (
         imp.created_by_id != actor.user_id and not actor.can(SPECS[imp.kind].permission)
     ):

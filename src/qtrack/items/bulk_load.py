@@ -5,7 +5,9 @@ Each row is built by `items.create.created_rows` and `signing.tokens.label_row`,
 Ed25519 signing happen there — and written in chunks: with COPY on PostgreSQL (through the
 asyncpg connection under the session, so inside its transaction), with Core executemany on
 SQLite. What is written is exactly what `register_items` writes
-(tests/items/test_bulk_load.py compares the two):
+(tests/items/test_bulk_load.py compares the two). The file is read once: the checking pass
+keeps each chunk's checked rows in a spill file (`items.bulk_rows`), and the writing pass builds
+from those, so what is written is what was checked.
 
 * codes: each type's whole range is reserved up front with one UPDATE ... RETURNING on its
   counter row (types in id order, as `register_items` does), so they are gap-free and the
@@ -16,28 +18,21 @@ SQLite. What is written is exactly what `register_items` writes
   writes); each label is serial 1, `signing.tokens.label_row`;
 * the counts are added once per counter row at the end, in `items.counts`' order.
 
-Indexes stay in place on a live table. Into an empty `item` table (PostgreSQL, from
-FRESH_FROM_ROWS rows), its secondary indexes are dropped inside the import's transaction and
-built again after the rows, under the table's exclusive lock: a failed import restores them with
-everything else.
+Indexes and keys stay in place on a live table. Into an empty `item` table (PostgreSQL, from
+FRESH_FROM_ROWS rows), its secondary indexes and the foreign keys of `event` and `item_label` on
+it are dropped inside the import's transaction and made again after the rows, under the tables'
+exclusive locks: a failed import restores them with everything else.
 """
 
-import asyncio
 import io
-import multiprocessing
-import os
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
-from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import asyncpg
-import orjson
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,14 +40,13 @@ from qtrack.accounts.principal import Principal
 from qtrack.config import Settings
 from qtrack.core import tabular
 from qtrack.core.clock import utcnow
-from qtrack.core.errors import Conflict
 from qtrack.core.orm import Base
 from qtrack.item_types.models import ItemType
-from qtrack.items import counts, create, importer, on_hand
+from qtrack.items import bulk_rows, counts, importer, on_hand
+from qtrack.items.bulk_rows import Built, ChunkChecked, Plan, Runner
 from qtrack.items.importer import Header, ImportReport, RowProblem
 from qtrack.items.models import Item
-from qtrack.items.schemas import ItemCreate
-from qtrack.signing import keys, tokens
+from qtrack.signing import keys
 from qtrack.workflow import service as workflow_service
 
 ITEM_COLUMNS = (
@@ -65,216 +59,9 @@ EVENT_COLUMNS = (
     "recorded_at", "location_id", "before", "after", "hash",
 )  # fmt: skip
 LABEL_COLUMNS = ("item_id", "serial", "key_id", "token", "issued_at", "issued_by_id")
-# Below this many rows, worker processes cost more than they save.
-PARALLEL_FROM_ROWS = 20_000
 # From this many rows, an import into an empty `item` table builds its indexes after the rows.
 FRESH_FROM_ROWS = 100_000
-
-# COPY text format: a backslash, tab, newline or carriage return in a value must be escaped.
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-class FileChanged(Conflict):
-    code = "import_file_changed"
-    message = "The file changed while it was being imported; nothing was imported"
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What every worker needs: the file's header, the types, locations, actor and key."""
-
-    header: Header
-    types: dict[str, ItemType]
-    initial: dict[str, str]  # type key -> its workflow's initial state
-    locations: dict[str, int]
-    actor_id: int
-    token_id: int | None
-    key_id: int = 0
-    private: Ed25519PrivateKey | None = None
-    copy_text: bool = False  # PostgreSQL: rows as COPY text; SQLite: as dicts
-
-
-@dataclass
-class Built:
-    """One chunk: its problems, or its rows and what they add to the counts."""
-
-    problems: list[RowProblem] = field(default_factory=list)
-    items: Any = None  # bytes of COPY text, or a list of dicts
-    events: Any = None
-    labels: Any = None
-    statuses: dict[tuple[int, str], int] = field(default_factory=dict)
-    places: dict[int, int] = field(default_factory=dict)
-    # (type id, location id) -> what the chunk's items add to on-hand if their state counts
-    stock: dict[tuple[int, int | None], Decimal] = field(default_factory=dict)
-
-
-Rows = list[tuple[int, list[str]]]
 Progress = Callable[[str, int], None]  # (phase: "checked" or "written", rows so far)
-Row = dict[str, Any]
-Assigned = list[tuple[int, int]]  # (item id, code number) of each row
-_plan: Plan | None = None  # set in each worker process
-
-
-def _install(plan: Plan) -> None:
-    global _plan
-    _plan = plan
-
-
-def _build_in_worker(rows: Rows, assigned: Assigned | None, now: datetime | None) -> Built:
-    assert _plan is not None
-    return build(_plan, rows, assigned, now)
-
-
-def _text(value: str) -> str:
-    # Few values hold a character COPY must escape; looking is cheaper than translating.
-    return value if value.isprintable() and "\\" not in value else value.translate(_ESCAPES)
-
-
-def _opt(value: Any) -> str:
-    """A value that needs no escaping (number, date, digits), or NULL."""
-    return "\\N" if value is None else str(value)
-
-
-def _opt_text(value: str | None) -> str:
-    return "\\N" if value is None else _text(value)
-
-
-def _json(value: dict[str, Any]) -> str:
-    return _text(orjson.dumps(value).decode()) if value else "{}"
-
-
-def _opt_time(value: datetime | None) -> str:
-    return "\\N" if value is None else value.isoformat()
-
-
-def _copy_text(items: list[Row], events: list[Row], labels: list[Row], now: str) -> Built:
-    """The chunk's rows as COPY text, one specialised line format per table."""
-    return Built(
-        items="".join(
-            f"{r['id']}\t{_text(r['code'])}\t{r['type_id']}\t{_text(r['name'])}\t"
-            f"{_text(r['status'])}\t{_opt(r['location_id'])}\t{_opt(r['quantity'])}\t"
-            f"{_opt_text(r['unit'])}\t{_opt_text(r['batch'])}\t{_opt_text(r['serial'])}\t"
-            f"{_opt(r['gtin'])}\t{_opt(r['expiry_on'])}\t{_opt(r['expiry_raw'])}\t"
-            f"{_opt(r['weight_kg'])}\t{_json(r['attributes'])}\t"
-            f"1\tf\t1\t{r['last_event_hash']}\t{now}\t{now}\n"
-            for r in items
-        ).encode(),
-        events="".join(
-            f"{r['item_id']}\t1\tcreated\t{r['actor_id']}\t{_opt(r['token_id'])}\t"
-            f"{_opt_text(r['client_event_id'])}\t{_opt_time(r['occurred_at'])}\t{now}\t"
-            f"{_opt(r['location_id'])}\t{{}}\t{_json(r['after'])}\t{r['hash']}\n"
-            for r in events
-        ).encode(),
-        labels="".join(
-            f"{r['item_id']}\t1\t{r['key_id']}\t{r['token']}\t{now}\t{r['issued_by_id']}\n"
-            for r in labels
-        ).encode(),
-    )
-
-
-def build(plan: Plan, rows: Rows, assigned: Assigned | None, now: datetime | None) -> Built:
-    """Check a chunk of rows; when they are all good and ids and codes are given, build its
-    item, event and label rows too (`create.created_rows`, `tokens.label_row`: what a
-    registration writes). Runs in a worker process."""
-    out = Built()
-    specs: list[ItemCreate] = []
-    for line, cells in rows:
-        spec, problems = importer.check_row(
-            line, importer.row_of(plan.header, cells), plan.types, plan.locations
-        )
-        out.problems.extend(problems)
-        if spec is not None:
-            specs.append(spec)
-    if out.problems or assigned is None:
-        return out
-    assert now is not None
-    assert plan.private is not None
-    items: list[Row] = []
-    events: list[Row] = []
-    labels: list[Row] = []
-    for spec, (item_id, number) in zip(specs, assigned, strict=True):
-        item_type = plan.types[spec.type]
-        status = plan.initial[spec.type]
-        location_id = plan.locations[spec.location] if spec.location else None
-        item, _, event = create.created_rows(
-            item_id=item_id, code=f"{item_type.code_prefix}-{number:06d}", item_type=item_type,
-            status=status, location_id=location_id, spec=spec, actor_id=plan.actor_id,
-            token_id=plan.token_id, now=now,
-        )  # fmt: skip
-        items.append(item)
-        events.append(event)
-        labels.append(
-            tokens.label_row(
-                plan.private, plan.key_id, item_id, 1, issued_by=plan.actor_id, issued_at=now
-            )
-        )
-        counted = (item_type.id, status)
-        out.statuses[counted] = out.statuses.get(counted, 0) + 1
-        if location_id is not None:
-            out.places[location_id] = out.places.get(location_id, 0) + 1
-        held = on_hand.amount(item_type.tracks_quantity, item["quantity"])
-        out.stock[(item_type.id, location_id)] = (
-            out.stock.get((item_type.id, location_id), Decimal(0)) + held
-        )
-    if plan.copy_text:
-        text = _copy_text(items, events, labels, now.isoformat())
-        out.items, out.events, out.labels = text.items, text.events, text.labels
-    else:
-        out.items, out.events, out.labels = items, events, labels
-    return out
-
-
-def _chunks(rows: Iterator[tuple[int, list[str]]], size: int) -> Iterator[Rows]:
-    while chunk := list(islice(rows, size)):
-        yield chunk
-
-
-class _Runner:
-    """Runs `build` over chunks, a few ahead, in worker processes (forked: they inherit the
-    plan, the ORM objects and the key without pickling) or, for small files, in here."""
-
-    def __init__(self, plan: Plan, workers: int) -> None:
-        self.plan, self.workers = plan, workers
-        self.pool: Executor | None = None
-        self.pending: deque[asyncio.Future[Built]] = deque()
-        if workers > 0:
-            context = multiprocessing.get_context("fork")
-            self.pool = ProcessPoolExecutor(workers, context, _install, (plan,))
-
-    def submit(
-        self, rows: Rows, assigned: Assigned | None = None, now: datetime | None = None
-    ) -> bool:
-        """Start building a chunk; True when enough are under way to wait for the oldest."""
-        loop = asyncio.get_running_loop()
-        if self.pool is None:
-            done: asyncio.Future[Built] = loop.create_future()
-            done.set_result(build(self.plan, rows, assigned, now))
-            self.pending.append(done)
-        else:
-            work = loop.run_in_executor(self.pool, _build_in_worker, rows, assigned, now)
-            self.pending.append(work)
-        return len(self.pending) > self.workers
-
-    async def next(self) -> Built | None:
-        """The oldest chunk's result, in file order (None when none is under way)."""
-        return await self.pending.popleft() if self.pending else None
-
-    def close(self) -> None:
-        for future in self.pending:
-            future.cancel()
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
-
-
-def _workers(requested: int | None, table: tabular.Table) -> int:
-    if requested is not None:
-        return max(0, requested)
-    if (
-        table.rows_estimate < PARALLEL_FROM_ROWS
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
-        return 0
-    return min(2, os.cpu_count() or 1)
 
 
 async def _plan_for(session: AsyncSession, header: Header, actor: Principal) -> Plan:
@@ -288,39 +75,39 @@ async def _check(
     table: tabular.Table,
     fields: Header,
     actor: Principal,
-    workers: int | None,
+    workers: int,
     report: ImportReport,
     progress: Progress | None,
-) -> tuple[Plan, dict[str, int]]:
-    """The checking pass: every row, problems noted by line; how many rows of each type."""
-    header, rows = fields, importer.read_rows(table, fields)
-    plan = await _plan_for(session, header, actor)
-    runner = _Runner(plan, _workers(workers, table))
-    per_type: dict[str, int] = {}
-    type_at = header.index("type")
+    spill: Path | None,
+) -> tuple[Plan, list[ChunkChecked]]:
+    """The checking pass: every row, problems noted by line; each chunk's rows per type and
+    (unless `spill` is None) the file its checked rows were kept in."""
+    plan = await _plan_for(session, fields, actor)
+    runner = Runner(plan, workers, bulk_rows.check)
+    checked: list[ChunkChecked] = []
+
+    def note(chunk: ChunkChecked | None) -> None:
+        assert chunk is not None
+        checked.append(chunk)
+        for problem in chunk.problems:
+            report.note(problem)
+
     try:
-        for chunk in _chunks(rows, importer.CHUNK):
+        for n, chunk in enumerate(
+            bulk_rows.chunks(importer.read_rows(table, fields), importer.CHUNK)
+        ):
             report.rows += len(chunk)
-            for _, cells in chunk:
-                key = cells[type_at].strip() if type_at < len(cells) else ""
-                per_type[key] = per_type.get(key, 0) + 1
-            if runner.submit(chunk):
-                _note(report, await runner.next())
+            if runner.submit(chunk, None if spill is None else spill / f"{n}.pickle"):
+                note(await runner.next())
                 if progress is not None:
                     progress("checked", report.rows)
-        while (built := await runner.next()) is not None:
-            _note(report, built)
+        while runner.pending:
+            note(await runner.next())
         if progress is not None:
             progress("checked", report.rows)
     finally:
         runner.close()
-    return plan, per_type
-
-
-def _note(report: ImportReport, built: Built | None) -> None:
-    assert built is not None
-    for problem in built.problems:
-        report.note(problem)
+    return plan, checked
 
 
 class _NotEmpty(Exception):
@@ -350,12 +137,17 @@ class _Postgres:
         return sorted(drawn)
 
     async def defer_indexes(self) -> list[str]:
-        """When `item` is empty: drop its secondary indexes and return the statements that
-        make them again. Building an index once costs far less than maintaining it row by
-        row, above all the trigram GIN indexes; on a table that holds rows it would not, so a
-        live table is left alone. The table's exclusive lock is taken without waiting (so
-        never in a deadlock with a registration under way) and held until the import ends:
-        nobody reads an empty table for long, and nobody may see it without its indexes."""
+        """When `item` is empty: drop its secondary indexes, and the foreign keys of `event`
+        and `item_label` on it, and return the statements that make them again. Building an
+        index once costs far less than maintaining it row by row, above all the trigram GIN
+        indexes, and checking a foreign key once for all rows far less than row by row (each
+        check also locks the item row it finds); on a table that holds rows it would not, so
+        a live table is left alone. The exclusive locks of the three tables are taken without
+        waiting (so never in a deadlock with a registration under way) and held until the
+        import ends: nobody reads an empty table for long, an empty `item` has no events or
+        labels to read, and nobody may see the tables without their indexes and keys. Only
+        keys on `item` are dropped: dropping one on another table (user, location) would
+        lock that table too."""
         if await self.driver.fetchval("SELECT EXISTS (SELECT 1 FROM item)"):
             return []
         try:
@@ -363,20 +155,45 @@ class _Postgres:
                 await self.driver.execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE NOWAIT")
                 if await self.driver.fetchval("SELECT EXISTS (SELECT 1 FROM item)"):
                     raise _NotEmpty
-                rows = await self.driver.fetch(
+                indexes = await self.driver.fetch(
                     "SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid)"
                     " AS def FROM pg_index i WHERE indrelid = 'item'::regclass"
                     " AND NOT indisprimary AND NOT EXISTS"
                     " (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
                 )
-                for row in rows:
+                for row in indexes:
                     await self.driver.execute(f'DROP INDEX "{row["name"]}"')
         except (_NotEmpty, asyncpg.LockNotAvailableError):
             return []
-        return [row["def"] for row in rows]
+        return [row["def"] for row in indexes] + await self._defer_keys()
+
+    async def _defer_keys(self) -> list[str]:
+        """Drop the foreign keys of `event` and `item_label` on `item`, when both tables can
+        be locked at once (a reader of the change feed may hold `event`: then keep them)."""
+        try:
+            async with self.driver.transaction():
+                await self.driver.execute(
+                    "LOCK TABLE event, item_label IN ACCESS EXCLUSIVE MODE NOWAIT"
+                )
+                keys = await self.driver.fetch(
+                    "SELECT conrelid::regclass::text AS tab, conname AS name,"
+                    " pg_get_constraintdef(oid) AS def FROM pg_constraint"
+                    " WHERE contype = 'f' AND confrelid = 'item'::regclass AND conparentid = 0"
+                    " AND conrelid IN ('event'::regclass, 'item_label'::regclass)"
+                    " ORDER BY conrelid::regclass::text, conname"
+                )
+                for row in keys:
+                    await self.driver.execute(
+                        f'ALTER TABLE {row["tab"]} DROP CONSTRAINT "{row["name"]}"'
+                    )
+        except asyncpg.LockNotAvailableError:
+            return []
+        return [
+            f'ALTER TABLE {row["tab"]} ADD CONSTRAINT "{row["name"]}" {row["def"]}' for row in keys
+        ]
 
     async def rebuild(self, statements: list[str]) -> None:
-        """Make the deferred indexes again."""
+        """Make the deferred indexes and foreign keys again (each key checks every row)."""
         if statements:
             await self.driver.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for statement in statements:
@@ -455,12 +272,36 @@ async def import_items(
     report = ImportReport()
     for problem in problems or ():
         report.note(problem)
-    plan, per_type = await _check(session, table, fields, actor, workers, report, progress)
-    if not report.ok:
-        raise importer.refusal(report)
-    if dry_run or report.rows == 0:
-        return report
+    processes = bulk_rows.workers_for(workers, table)
+    # The checked rows wait here between the passes (removed as each chunk is written).
+    with tempfile.TemporaryDirectory(prefix="qtrack-import-") as spill:
+        plan, checked = await _check(
+            session, table, fields, actor, processes, report, progress,
+            None if dry_run else Path(spill),
+        )  # fmt: skip
+        if not report.ok:
+            raise importer.refusal(report)
+        if dry_run or report.rows == 0:
+            return report
+        await _write(session, settings, plan, checked, processes, report, progress)
+    return report
 
+
+async def _write(
+    session: AsyncSession,
+    settings: Settings,
+    plan: Plan,
+    checked: list[ChunkChecked],
+    workers: int,
+    report: ImportReport,
+    progress: Progress | None,
+) -> None:
+    """The writing pass: codes reserved, each checked chunk built and written in order, the
+    counts added."""
+    per_type: dict[str, int] = {}
+    for chunk in checked:
+        for key, n in chunk.per_type.items():
+            per_type[key] = per_type.get(key, 0) + n
     numbers = await _reserve_codes(session, plan.types, per_type)
     for key, first in numbers.items():
         prefix, count = plan.types[key].code_prefix, per_type[key]
@@ -485,8 +326,6 @@ async def import_items(
     async def write(built: Built | None) -> None:
         nonlocal done
         assert built is not None
-        if built.problems:  # the checking pass passed these rows: the file has changed
-            raise FileChanged(details={"line": built.problems[0].line})
         await writer.write(built)
         for counted, n in built.statuses.items():
             statuses[counted] = statuses.get(counted, 0) + n
@@ -494,7 +333,7 @@ async def import_items(
             places[place] = places.get(place, 0) + n
         for key, held in built.stock.items():
             stock[key] = stock.get(key, Decimal(0)) + held
-        done += sum(built.statuses.values())
+        done += built.rows
         if progress is not None:
             progress("written", done)
 
@@ -503,28 +342,20 @@ async def import_items(
         if isinstance(writer, _Postgres) and report.rows >= FRESH_FROM_ROWS
         else []
     )
-    header, rows = fields, importer.read_rows(table, fields)
-    type_at = header.index("type")
-    left = dict(per_type)  # codes reserved and not yet given: a changed file must not overrun
-    runner = _Runner(plan, _workers(workers, table))
+    runner = Runner(plan, workers, bulk_rows.build)
     try:
-        for chunk in _chunks(rows, importer.CHUNK):
-            assigned = []
-            for (line, cells), item_id in zip(chunk, await writer.ids(len(chunk)), strict=True):
-                key = cells[type_at].strip() if type_at < len(cells) else ""
-                if not left.get(key):
-                    raise FileChanged(details={"line": line})
-                left[key] -= 1
-                assigned.append((item_id, numbers[key]))
-                numbers[key] += 1
-            if runner.submit(chunk, assigned, utcnow()):
+        for chunk in checked:
+            assert chunk.spill is not None
+            ids = await writer.ids(sum(chunk.per_type.values()))
+            starts = {key: numbers[key] for key in chunk.per_type}
+            for key, n in chunk.per_type.items():
+                numbers[key] += n
+            if runner.submit(chunk.spill, ids, starts, utcnow()):
                 await write(await runner.next())
         while runner.pending:
             await write(await runner.next())
     finally:
         runner.close()
-    if any(left.values()):
-        raise FileChanged(details={"rows_missing": sum(left.values())})
     if isinstance(writer, _Postgres):
         await writer.rebuild(deferred)
     # Counted once per counter row, at the end: the rows stay locked only until the commit.
@@ -538,4 +369,3 @@ async def import_items(
         if on_hand.stocked(workflow_service.definition_of(t.workflow), plan.initial[key])
     }
     await on_hand.changed(session, {k: v for k, v in stock.items() if k[0] in stocked_types})
-    return report

@@ -70,6 +70,8 @@ async def change_status(
     )
     if rules.uses_up(chosen):
         rules.refuse_if_expired(row, definition, rules.site_today(settings), _VERBS[chosen.name])
+    elif rules.ships(chosen):  # a bag of supplies leaves whole: nothing expired in it may
+        await rules.refuse_if_expired_inside(session, row, rules.site_today(settings), "shipped")
     (recorded,) = await events_service.record(
         session,
         actor,

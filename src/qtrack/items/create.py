@@ -8,9 +8,9 @@ and only copies them differently.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +39,42 @@ FIELDS = (
 )  # fmt: skip
 
 
+class NewItem(Protocol):
+    """What `created_rows` reads of a registration: an `ItemCreate`, or a row the bulk
+    loader checked into one and kept (`bulk_rows.Checked`)."""
+
+    @property
+    def client_event_id(self) -> str | None: ...
+    @property
+    def occurred_at(self) -> datetime | None: ...
+    @property
+    def latitude(self) -> float | None: ...
+    @property
+    def longitude(self) -> float | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def quantity(self) -> Decimal | None: ...
+    @property
+    def batch(self) -> str | None: ...
+    @property
+    def serial(self) -> str | None: ...
+    @property
+    def gtin(self) -> str | None: ...
+    @property
+    def expiry_on(self) -> date | None: ...
+    @property
+    def expiry_raw(self) -> str | None: ...
+    @property
+    def weight_kg(self) -> Decimal | None: ...
+    @property
+    def attributes(self) -> dict[str, Any]: ...
+    @property
+    def location(self) -> str | None: ...
+    @property
+    def count(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class Registered:
     """An item just registered: its id and code, where it is, and its `created` event."""
@@ -58,7 +94,7 @@ class Registered:
         )
 
 
-def created_after(code: str, status: str, unit: str, spec: ItemCreate) -> dict[str, Any]:
+def created_after(code: str, status: str, unit: str, spec: NewItem) -> dict[str, Any]:
     """What a `created` event says the new item is (empty values left out)."""
     values = {
         "code": code, "status": status, "name": spec.name, "location": spec.location,
@@ -76,7 +112,7 @@ def created_rows(
     item_type: ItemType,
     status: str,
     location_id: int | None,
-    spec: ItemCreate,
+    spec: NewItem,
     actor_id: int | None,
     token_id: int | None,
     now: datetime,

@@ -1,13 +1,13 @@
 """Bulk import of items from a table (CSV or .xlsx): reading and checking the rows.
 
 `bulk_load.import_items` is the use case: it checks every row first, then registers them all
-or none. A file is read twice. The first pass parses and checks each row against the same rules a
-single registration applies (the schema, the item type's fields and attribute schema, the
-location) and collects the problems with their line numbers; nothing is written while any
-row is wrong. The second pass writes the rows in the caller's one transaction, so an import
-that fails half-way leaves nothing behind. It goes through the bulk loader
-(`items.bulk_load`: rows built in worker processes, COPY on PostgreSQL), which writes what
-`items.create.register_items` writes, from the same `create.created_rows` — each item's
+or none. A file is read once. The first pass parses and checks each row against the same rules
+a single registration applies (the schema, the item type's fields and attribute schema, the
+location), collects the problems with their line numbers and keeps the checked rows aside;
+nothing is written while any row is wrong. The second pass writes the kept rows in the caller's
+one transaction, so an import that fails half-way leaves nothing behind. It goes through the
+bulk loader (`items.bulk_load`: rows built in worker processes, COPY on PostgreSQL), which
+writes what `items.create.register_items` writes, from the same `create.created_rows` — each item's
 gap-free code, its hash-chained `created` event, its first signed label and the maintained
 counts (a test compares the two).
 """

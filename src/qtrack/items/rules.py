@@ -29,6 +29,7 @@ from qtrack.items.errors import (
     TransitionNotAllowed,
 )
 from qtrack.items.models import Item
+from qtrack.workflow import cbv
 from qtrack.workflow import service as workflow_service
 from qtrack.workflow.models import Workflow
 from qtrack.workflow.schemas import State, Transition, WorkflowDefinition
@@ -185,6 +186,12 @@ _USING_UP = frozenset({"dispense", "consume"})
 def uses_up(transition: Transition) -> bool:
     """Whether taking this transition dispenses or consumes the item."""
     return transition.permission == Permission.ITEM_DISPENSE or transition.name in _USING_UP
+
+
+def ships(transition: Transition) -> bool:
+    """Whether taking this transition ships the item (and what it holds) away: its business
+    step is CBV's shipping, as the workflow configures it or as the name implies (dispatch)."""
+    return cbv.biz_step_of(transition.name, transition.epcis_biz_step) == "shipping"
 
 
 def site_today(settings: Settings | None) -> date:

@@ -27,10 +27,12 @@ def check_from(order: RestockOrder, *allowed: str, step: str) -> None:
         )
 
 
-async def submit(session: AsyncSession, *, ref: str | int, actor: Principal) -> RestockOrder:
+async def submit(
+    session: AsyncSession, *, ref: str | int, actor: Principal, expected_version: int | None = None
+) -> RestockOrder:
     """Draft -> submitted: the lines are final and wait for approval."""
     need(actor, Permission.ORDER_SUBMIT)
-    order = await get_order(session, ref, lock=True)
+    order = await get_order(session, ref, lock=True, expected_version=expected_version)
     check_from(order, "draft", step="submitted")
     has_lines = await session.scalar(
         select(RestockOrderLine.id).where(RestockOrderLine.order_id == order.id).limit(1)
@@ -44,10 +46,12 @@ async def submit(session: AsyncSession, *, ref: str | int, actor: Principal) -> 
     return order
 
 
-async def approve(session: AsyncSession, *, ref: str | int, actor: Principal) -> RestockOrder:
+async def approve(
+    session: AsyncSession, *, ref: str | int, actor: Principal, expected_version: int | None = None
+) -> RestockOrder:
     """Submitted -> approved: the goods may be received against it."""
     need(actor, Permission.ORDER_APPROVE)
-    order = await get_order(session, ref, lock=True)
+    order = await get_order(session, ref, lock=True, expected_version=expected_version)
     check_from(order, "submitted", step="approved")
     order.status, order.approved_at = "approved", utcnow()
     order.version += 1
@@ -57,11 +61,16 @@ async def approve(session: AsyncSession, *, ref: str | int, actor: Principal) ->
 
 
 async def cancel(
-    session: AsyncSession, *, ref: str | int, actor: Principal, reason: str | None
+    session: AsyncSession,
+    *,
+    ref: str | int,
+    actor: Principal,
+    reason: str | None,
+    expected_version: int | None = None,
 ) -> RestockOrder:
     """Draft, submitted or approved -> cancelled (once something arrived, it cannot be)."""
     need(actor, Permission.ORDER_CANCEL)
-    order = await get_order(session, ref, lock=True)
+    order = await get_order(session, ref, lock=True, expected_version=expected_version)
     check_from(order, *CANCELLABLE, step="cancelled")
     order.status, order.cancelled_at = "cancelled", utcnow()
     order.version += 1

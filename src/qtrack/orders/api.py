@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from qtrack.accounts.deps import PERMISSION_ERRORS, require
 from qtrack.accounts.permissions import Permission
@@ -10,6 +10,7 @@ from qtrack.accounts.principal import Principal
 from qtrack.categories.service import CategoryNotFound
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import ValidationFailed
+from qtrack.core.http import version_of_etag
 from qtrack.core.openapi import binary, errors
 from qtrack.item_types.service import ItemTypeNotFound
 from qtrack.locations.service import LocationNotFound
@@ -43,6 +44,7 @@ router = APIRouter(
         order_errors.ReceiptLineUnknown,
         order_errors.OverReceiveReasonRequired,
         order_errors.ReceiptInvalid,
+        order_errors.OrderVersionMismatch,
         ItemTypeNotFound,
         LocationNotFound,
         ValidationFailed,
@@ -55,6 +57,35 @@ Submitter = Annotated[Principal, Depends(require(Permission.ORDER_SUBMIT))]
 Approver = Annotated[Principal, Depends(require(Permission.ORDER_APPROVE))]
 Receiver = Annotated[Principal, Depends(require(Permission.ORDER_RECEIVE))]
 Canceller = Annotated[Principal, Depends(require(Permission.ORDER_CANCEL))]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        max_length=200,
+        description="The order's ETag as you read it: if it changed since, 412 and nothing "
+        "changes (optional)",
+    ),
+]
+
+
+def etag(version: int) -> str:
+    """The ETag of an order at a version."""
+    return f'"v{version}"'
+
+
+def expected(if_match: str | None) -> int | None:
+    """The version an If-Match names (None without one); 412 for a tag never issued."""
+    if not if_match or if_match.strip() == "*":
+        return None
+    version = version_of_etag(if_match.removeprefix("W/"))
+    if version is None:
+        raise order_errors.OrderVersionMismatch("If-Match does not name a version of an order")
+    return version
+
+
+def tagged(response: Response, read: OrderRead) -> OrderRead:
+    """The order, with its version as the response's ETag."""
+    response.headers["ETag"] = etag(read.version)
+    return read
 
 
 @router.get("")
@@ -73,10 +104,13 @@ async def list_orders(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_order(body: OrderCreate, actor: Creator, session: SessionDep) -> OrderRead:
-    """A new draft order with the next code, and its first lines if given."""
+async def create_order(
+    body: OrderCreate, actor: Creator, session: SessionDep, response: Response
+) -> OrderRead:
+    """A new draft order with the next code, and its first lines if given (ETag: its
+    version)."""
     order = await service.create_order(session, body=body, actor=actor)
-    return await repository.read(session, order)
+    return tagged(response, await repository.read(session, order))
 
 
 @router.post(
@@ -85,19 +119,20 @@ async def create_order(body: OrderCreate, actor: Creator, session: SessionDep) -
     responses=errors(order_errors.NothingToOrder, CategoryNotFound),
 )
 async def suggest_order(
-    actor: Creator, session: SessionDep, body: SuggestBody | None = None
+    actor: Creator, session: SessionDep, response: Response, body: SuggestBody | None = None
 ) -> OrderRead:
     """Draft an order with a line for every item type below its reorder level, up to its
     level, less what open orders still wait for; critical types first. 409 when nothing is
     short."""
     order = await suggest.suggest_order(session, body=body or SuggestBody(), actor=actor)
-    return await repository.read(session, order)
+    return tagged(response, await repository.read(session, order))
 
 
 @router.get("/{code}")
-async def get_order(code: str, actor: Reader, session: SessionDep) -> OrderRead:
-    """An order (by code or id) with its lines and receipts."""
-    return await service.read_order(session, code, actor=actor)
+async def get_order(code: str, actor: Reader, session: SessionDep, response: Response) -> OrderRead:
+    """An order (by code or id) with its lines and receipts (ETag: its version, for
+    If-Match on the writes)."""
+    return tagged(response, await service.read_order(session, code, actor=actor))
 
 
 @router.get("/{code}/history")
@@ -108,57 +143,111 @@ async def order_history(code: str, _: Reader, session: SessionDep) -> list[Histo
 
 
 @router.post("/{code}/lines", status_code=status.HTTP_201_CREATED)
-async def add_line(code: str, body: LineCreate, actor: Creator, session: SessionDep) -> OrderRead:
+async def add_line(
+    code: str,
+    body: LineCreate,
+    actor: Creator,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> OrderRead:
     """Add a line to a draft."""
-    order = await service.add_line(session, ref=code, body=body, actor=actor)
-    return await repository.read(session, order)
+    order = await service.add_line(
+        session, ref=code, body=body, actor=actor, expected_version=expected(if_match)
+    )
+    return tagged(response, await repository.read(session, order))
 
 
 @router.patch("/{code}/lines/{position}")
 async def update_line(
-    code: str, position: int, body: LineUpdate, actor: Creator, session: SessionDep
+    code: str,
+    position: int,
+    body: LineUpdate,
+    actor: Creator,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> OrderRead:
     """Change a draft's line (only the fields sent)."""
-    order = await service.update_line(session, ref=code, position=position, body=body, actor=actor)
-    return await repository.read(session, order)
+    order = await service.update_line(
+        session, ref=code, position=position, body=body, actor=actor,
+        expected_version=expected(if_match),
+    )  # fmt: skip
+    return tagged(response, await repository.read(session, order))
 
 
 @router.delete("/{code}/lines/{position}")
-async def remove_line(code: str, position: int, actor: Creator, session: SessionDep) -> OrderRead:
+async def remove_line(
+    code: str,
+    position: int,
+    actor: Creator,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> OrderRead:
     """Delete a draft's line."""
-    order = await service.remove_line(session, ref=code, position=position, actor=actor)
-    return await repository.read(session, order)
+    order = await service.remove_line(
+        session, ref=code, position=position, actor=actor, expected_version=expected(if_match)
+    )
+    return tagged(response, await repository.read(session, order))
 
 
 @router.post("/{code}/submit")
-async def submit(code: str, actor: Submitter, session: SessionDep) -> OrderRead:
+async def submit(
+    code: str, actor: Submitter, session: SessionDep, response: Response, if_match: IfMatch = None
+) -> OrderRead:
     """Draft -> submitted."""
-    return await repository.read(session, await actions.submit(session, ref=code, actor=actor))
+    order = await actions.submit(
+        session, ref=code, actor=actor, expected_version=expected(if_match)
+    )
+    return tagged(response, await repository.read(session, order))
 
 
 @router.post("/{code}/approve")
-async def approve(code: str, actor: Approver, session: SessionDep) -> OrderRead:
+async def approve(
+    code: str, actor: Approver, session: SessionDep, response: Response, if_match: IfMatch = None
+) -> OrderRead:
     """Submitted -> approved."""
-    return await repository.read(session, await actions.approve(session, ref=code, actor=actor))
+    order = await actions.approve(
+        session, ref=code, actor=actor, expected_version=expected(if_match)
+    )
+    return tagged(response, await repository.read(session, order))
 
 
 @router.post("/{code}/cancel")
 async def cancel(
-    code: str, actor: Canceller, session: SessionDep, body: CancelBody | None = None
+    code: str,
+    actor: Canceller,
+    session: SessionDep,
+    response: Response,
+    body: CancelBody | None = None,
+    if_match: IfMatch = None,
 ) -> OrderRead:
     """Draft, submitted or approved -> cancelled."""
     order = await actions.cancel(
-        session, ref=code, actor=actor, reason=body.reason if body else None
-    )
-    return await repository.read(session, order)
+        session, ref=code, actor=actor, reason=body.reason if body else None,
+        expected_version=expected(if_match),
+    )  # fmt: skip
+    return tagged(response, await repository.read(session, order))
 
 
 @router.post("/{code}/receive")
 async def receive(
-    code: str, body: ReceiveBody, actor: Receiver, session: SessionDep, state: StateDep
+    code: str,
+    body: ReceiveBody,
+    actor: Receiver,
+    session: SessionDep,
+    state: StateDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ReceiveOutcome:
     """Record what arrived (scanned GS1 data and/or typed fields): new lots on one line."""
-    return await receiving.receive(session, state.settings, ref=code, body=body, actor=actor)
+    outcome = await receiving.receive(
+        session, state.settings, ref=code, body=body, actor=actor,
+        expected_version=expected(if_match),
+    )  # fmt: skip
+    response.headers["ETag"] = etag(outcome.order.version)
+    return outcome
 
 
 @router.get(

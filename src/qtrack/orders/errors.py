@@ -1,6 +1,6 @@
 """Errors the order use cases raise, each with its status and stable code."""
 
-from qtrack.core.errors import Conflict, NotFound, ValidationFailed
+from qtrack.core.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 
 
 class OrderNotFound(NotFound):
@@ -43,3 +43,10 @@ class OverReceiveReasonRequired(ValidationFailed):
 
 class ReceiptInvalid(ValidationFailed):
     code, message = "receipt_invalid", "The receipt is not valid"
+
+
+class OrderVersionMismatch(PreconditionFailed):
+    code, message = (
+        "version_mismatch",
+        "The order has changed since you read it; nothing was changed",
+    )

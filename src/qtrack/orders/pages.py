@@ -16,7 +16,14 @@ from qtrack.core.errors import QtrackError
 from qtrack.item_types import service as item_types
 from qtrack.orders import actions, receiving, repository, service, suggest
 from qtrack.orders.errors import OverReceiveReasonRequired
-from qtrack.orders.schemas import STATUSES, LineCreate, OrderCreate, ReceiveBody, SuggestBody
+from qtrack.orders.schemas import (
+    STATUSES,
+    LineCreate,
+    LineUpdate,
+    OrderCreate,
+    ReceiveBody,
+    SuggestBody,
+)
 from qtrack.web import forms
 from qtrack.web.render import page, settle_refused
 
@@ -205,6 +212,49 @@ async def add_line(
         await settle_refused(session, principal, exc)
         return await _order_page(
             request, principal, session, state, code, error=exc.message, values=values,
+            status_code=exc.status_code,
+        )  # fmt: skip
+    return RedirectResponse(f"/orders/{order.code}", status_code=303)
+
+
+@router.post("/orders/{code}/lines/{position}")
+async def change_line(
+    code: str,
+    position: int,
+    request: Request,
+    principal: Creator,
+    session: SessionDep,
+    state: StateDep,
+) -> Response:
+    """Change a draft's line quantity at the version the page showed: if the order changed
+    since (another person's edit, a step), nothing changes and the page says so."""
+    form = await request.form()
+    values = {n: forms.text(form, n) for n in ("quantity", "version")}
+    body, errors = forms.checked(LineUpdate, {"quantity": values["quantity"]})
+    version = int(values["version"]) if values["version"].isdigit() else None
+    if body is None:
+        message = errors.get("quantity", "Check the quantity")
+        return await _order_page(
+            request, principal, session, state, code,
+            error=f"Line {position}: {message}", status_code=422,
+        )  # fmt: skip
+    try:
+        async with session.begin_nested():
+            order = await service.update_line(
+                session, ref=code, position=position, body=body, actor=principal,
+                expected_version=version,
+            )  # fmt: skip
+    except QtrackError as exc:
+        if exc.status_code in (401, 403) or exc.status_code >= 500:
+            raise
+        await settle_refused(session, principal, exc)
+        message = exc.message
+        if exc.status_code == 412:
+            message = (
+                "The order changed since this page was shown; nothing was changed. Here it is now."
+            )
+        return await _order_page(
+            request, principal, session, state, code, error=message,
             status_code=exc.status_code,
         )  # fmt: skip
     return RedirectResponse(f"/orders/{order.code}", status_code=303)

@@ -38,7 +38,7 @@ from qtrack.orders.errors import (
 )
 from qtrack.orders.models import RestockOrder, RestockOrderLine, RestockReceipt
 from qtrack.orders.schemas import ReceiveBody, ReceiveOutcome
-from qtrack.orders.service import get_order, need, record
+from qtrack.orders.service import check_version, get_order, need, record
 
 RECEIVING = ("approved", "partly_received")
 
@@ -221,14 +221,17 @@ async def receive(
     ref: str | int,
     body: ReceiveBody,
     actor: Principal,
+    expected_version: int | None = None,
 ) -> ReceiveOutcome:
     """Record what arrived against an approved (or partly received) order: new lots, the
-    line's received quantity, and the order's status."""
+    line's received quantity, and the order's status. A retry (the same client event id)
+    answers the first receipt whatever the order's version since."""
     need(actor, Permission.ORDER_RECEIVE)
     order = await get_order(session, ref, lock=True)
     repeated = await _repeat(session, order, body.client_event_id)
     if repeated is not None:
         return repeated
+    check_version(order, expected_version)
     check_from(order, *RECEIVING, step="received")
     what = arrived(body, settings)
     lines = await repository.lines_of(session, order.id)

@@ -17,7 +17,12 @@ from qtrack.accounts.principal import Principal
 from qtrack.core.clock import utcnow
 from qtrack.item_types import service as item_types
 from qtrack.orders import repository
-from qtrack.orders.errors import OrderLineNotFound, OrderNotEditable, OrderNotFound
+from qtrack.orders.errors import (
+    OrderLineNotFound,
+    OrderNotEditable,
+    OrderNotFound,
+    OrderVersionMismatch,
+)
 from qtrack.orders.models import (
     RestockOrder,
     RestockOrderCounter,
@@ -56,9 +61,16 @@ def _ref(ref: str | int) -> tuple[int | None, str]:
     return (int(text), text) if text.isdigit() else (None, text)
 
 
-async def get_order(session: AsyncSession, ref: str | int, *, lock: bool = False) -> RestockOrder:
+async def get_order(
+    session: AsyncSession,
+    ref: str | int,
+    *,
+    lock: bool = False,
+    expected_version: int | None = None,
+) -> RestockOrder:
     """An order by id, code or QR URL (404 order_not_found); `lock` takes its row lock,
-    which every change holds, so two changes of one order take turns."""
+    which every change holds, so two changes of one order take turns; `expected_version`
+    (an If-Match) refuses with 412 an order changed since the caller read it."""
     order_id, code = _ref(ref)
     stmt = select(RestockOrder).where(
         RestockOrder.id == order_id if order_id is not None else RestockOrder.code == code
@@ -66,7 +78,18 @@ async def get_order(session: AsyncSession, ref: str | int, *, lock: bool = False
     order = await session.scalar(stmt.with_for_update() if lock else stmt)
     if order is None:
         raise OrderNotFound(f"No order '{ref}'", details={"order": str(ref)})
+    check_version(order, expected_version)
     return order
+
+
+def check_version(order: RestockOrder, expected_version: int | None) -> None:
+    """Refuse (412 version_mismatch) when the caller read an earlier version of the order."""
+    if expected_version is not None and expected_version != order.version:
+        raise OrderVersionMismatch(
+            f"Order {order.code} is at version {order.version}, not {expected_version}: "
+            "read it again",
+            details={"order": order.code, "version": order.version, "expected": expected_version},
+        )
 
 
 async def read_order(session: AsyncSession, ref: str | int, *, actor: Principal) -> OrderRead:
@@ -90,6 +113,15 @@ async def list_orders(
         repository.list_query(status=status, q=q).limit(limit).offset(offset)
     )
     return [repository.summary_of(order, int(n)) for order, n in rows]
+
+
+async def lock_numbering(session: AsyncSession) -> None:
+    """Take the order number series' row lock until the transaction ends: whoever must see
+    every order drafted before it (a suggestion, which orders what open orders do not yet
+    cover) takes turns with the others that way. SQLite's BEGIN IMMEDIATE already does."""
+    await session.execute(
+        select(RestockOrderCounter.id).where(RestockOrderCounter.id == 1).with_for_update()
+    )
 
 
 async def _next_code(session: AsyncSession) -> str:
@@ -185,11 +217,16 @@ async def _add(
 
 
 async def add_line(
-    session: AsyncSession, *, ref: str | int, body: LineCreate, actor: Principal
+    session: AsyncSession,
+    *,
+    ref: str | int,
+    body: LineCreate,
+    actor: Principal,
+    expected_version: int | None = None,
 ) -> RestockOrder:
     """Add a line to a draft."""
     need(actor, Permission.ORDER_CREATE)
-    order = await get_order(session, ref, lock=True)
+    order = await get_order(session, ref, lock=True, expected_version=expected_version)
     editable(order)
     await _add(session, order, body, actor)
     order.version += 1
@@ -212,11 +249,17 @@ async def _line(session: AsyncSession, order: RestockOrder, position: int) -> Re
 
 
 async def update_line(
-    session: AsyncSession, *, ref: str | int, position: int, body: LineUpdate, actor: Principal
+    session: AsyncSession,
+    *,
+    ref: str | int,
+    position: int,
+    body: LineUpdate,
+    actor: Principal,
+    expected_version: int | None = None,
 ) -> RestockOrder:
     """Change a draft's line (only the fields sent)."""
     need(actor, Permission.ORDER_CREATE)
-    order = await get_order(session, ref, lock=True)
+    order = await get_order(session, ref, lock=True, expected_version=expected_version)
     editable(order)
     line = await _line(session, order, position)
     changed: dict[str, str] = {}
@@ -236,11 +279,16 @@ async def update_line(
 
 
 async def remove_line(
-    session: AsyncSession, *, ref: str | int, position: int, actor: Principal
+    session: AsyncSession,
+    *,
+    ref: str | int,
+    position: int,
+    actor: Principal,
+    expected_version: int | None = None,
 ) -> RestockOrder:
     """Delete a draft's line (the others keep their positions)."""
     need(actor, Permission.ORDER_CREATE)
-    order = await get_order(session, ref, lock=True)
+    order = await get_order(session, ref, lock=True, expected_version=expected_version)
     editable(order)
     line = await _line(session, order, position)
     await session.delete(line)

@@ -5,8 +5,9 @@ of items) says what is low or out, overall and at each location with levels. A t
 is what brings it back up to its level: the reorder level (the minimum where only that is
 set) less what is on hand, overall, or summed over its locations when those need more. What
 is still to come on open orders (draft to partly received) is taken off, so suggesting twice
-does not order twice. Types counted by piece are ordered in whole items, rounded up. Critical
-types come first; each line keeps the supplier reference last used for its type.
+does not order twice, even at once (suggestions take turns on the order numbering's lock).
+Types counted by piece are ordered in whole items, rounded up. Critical types come first;
+each line keeps the supplier reference last used for its type.
 """
 
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from qtrack.item_types.models import ItemType
 from qtrack.orders.errors import NothingToOrder
 from qtrack.orders.models import RestockOrder, RestockOrderLine
 from qtrack.orders.schemas import LineCreate, SuggestBody
-from qtrack.orders.service import add_lines, need, new_order
+from qtrack.orders.service import add_lines, lock_numbering, need, new_order
 from qtrack.stock import service as stock_service
 from qtrack.stock.schemas import StockRead
 
@@ -126,6 +127,9 @@ async def suggest_order(
     """Draft an order for everything below its reorder level, up to its level; 409
     nothing_to_order when nothing is (or all of it is already on order)."""
     need(actor, Permission.ORDER_CREATE)
+    # Twin suggestions take turns, so the second sees the first's draft as on order and
+    # does not order the same again.
+    await lock_numbering(session)
     lines = await suggested_lines(session, category=body.category)
     if not lines:
         where = f" in category {body.category}" if body.category else ""

@@ -439,7 +439,7 @@ def _last_move_of(item_id: int) -> Select[datetime]:
 async def _refuse_superseded(session: AsyncSession, change: MoveChange, code: str) -> None:
     """Last writer wins by device time: a move made on an old version, earlier than the
     item's last recorded move, is not applied over it."""
-    if change.base_version is None or change.occurred_at is None:
+    if change.base_version is None:
         return
     current = await _current(session, code)
     if current is None or current.version == change.base_version:

@@ -53,7 +53,9 @@ class PushBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: ChangeId = Field(description="A UUID the device made for this change; unique per user")
-    occurred_at: AwareDatetime | None = Field(default=None, description="The device's clock")
+    occurred_at: AwareDatetime = Field(
+        description="The device's clock when the person acted (ISO 8601 with a zone)"
+    )
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
 
