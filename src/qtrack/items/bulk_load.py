@@ -24,7 +24,6 @@ it are dropped inside the import's transaction and made again after the rows, un
 exclusive locks: a failed import restores them with everything else.
 """
 
-import io
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -205,8 +204,10 @@ class _Postgres:
             ("event", EVENT_COLUMNS, built.events),
             ("item_label", LABEL_COLUMNS, built.labels),
         ):
+            # The buffer itself (a memoryview: asyncpg takes bytes for a path), not a file,
+            # which asyncpg reads in 512 KB pieces through a thread pool.
             await self.driver.copy_to_table(
-                table, source=io.BytesIO(data), columns=columns, format="text"
+                table, source=memoryview(data), columns=columns, format="text"
             )
 
 
