@@ -280,9 +280,13 @@ def test_concurrent_imports_and_registrations_get_gap_free_codes(
 
 
 async def _item_indexes(session: AsyncSession) -> list[str]:
-    """`item`'s indexes, and every foreign key on it (the partitions' included)."""
+    """The indexes of `item`, `item_label` and `event` (its partitions' included), and every
+    foreign key on `item`."""
     rows = await session.execute(
-        text("SELECT indexdef FROM pg_indexes WHERE tablename = 'item' ORDER BY indexname")
+        text(
+            "SELECT tablename || ' ' || indexdef FROM pg_indexes WHERE tablename IN"
+            " ('item', 'item_label') OR tablename LIKE 'event%' ORDER BY tablename, indexname"
+        )
     )
     keys = await session.execute(
         text(
@@ -313,6 +317,7 @@ def test_an_import_into_an_empty_table_builds_its_indexes_after_the_rows(
     before = in_db(floor, _item_indexes)
     assert any("gin_trgm_ops" in index for index in before)
     assert any(index.startswith("event_default fk_event_item_id_item") for index in before)
+    assert any(index.startswith("event_default CREATE INDEX") for index in before)
 
     reference = asyncio.run(_through_register_items(floor, path))
     rolled_back = asyncio.run(_import(floor, path, commit=False))  # dropped, then restored
@@ -324,6 +329,10 @@ def test_an_import_into_an_empty_table_builds_its_indexes_after_the_rows(
     assert len(rebuilt) == 2
     assert rebuilt[0] == rebuilt[1]
     assert sum("gin_trgm_ops" in statement for statement in rebuilt[0]) == 3
+    # event's and item_label's own indexes and unique keys are built after the rows too
+    event_index = "CREATE INDEX ix_event_item_id_id ON public.event USING btree (item_id, id)"
+    assert event_index in rebuilt[0]  # on the parent, not ON ONLY: built on every partition
+    assert any(s.endswith('"uq_item_label_token" UNIQUE (token)') for s in rebuilt[0])
     assert [s.split()[2] for s in rebuilt[0] if "FOREIGN KEY" in s] == [
         "event", "item_label"
     ]  # fmt: skip

@@ -5,6 +5,7 @@ microseconds, numbers and dates as strings: the same bytes come back from SQLite
 PostgreSQL, so a chain written on one verifies anywhere.
 """
 
+import functools
 import hashlib
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -17,11 +18,25 @@ def iso(value: datetime | None) -> str | None:
     """A timestamp as the chain writes it."""
     if value is None:
         return None
+    return _iso(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _iso(value: datetime) -> str:
+    # Remembered: a registration or an import writes many events at one time (its
+    # recorded_at), and strftime is the dearest step of an event's content. Equal datetimes
+    # are the same instant, so they have the same text whatever their zones.
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# Values that are their own JSON: returned at once (most of an event's values are).
+_PLAIN = frozenset({str, int, bool, float, type(None)})
 
 
 def jsonable(value: Any) -> Any:
     """Plain JSON values for before/after: Decimal and dates become strings."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Decimal):
         return (
             format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")

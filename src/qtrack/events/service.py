@@ -84,29 +84,32 @@ def event_values(
     bulk loader copies for each imported item's `created` event."""
     ctx = entry.context
     signature = entry.signature
+    occurred_at = ctx.occurred_at.astimezone(UTC) if ctx.occurred_at else None
+    before = jsonable(entry.before or {})
+    after = jsonable(entry.after or {})
+    signed_by_id = signature.user_id if signature else None
+    signature_meaning = signature.meaning if signature else None
+    signed_at = signature.signed_at if signature else None
+    item_id, seq, prev_hash = entry.item_id, entry.head[0] + 1, entry.head[1]
+    hashed = event_hash(
+        canonical_fields(
+            item_id=item_id, seq=seq, kind=entry.kind, actor_id=actor_id, token_id=token_id,
+            client_event_id=ctx.client_event_id, occurred_at=occurred_at,
+            recorded_at=recorded_at, location_id=entry.location_id, before=before, after=after,
+            reason=entry.reason, signed_by_id=signed_by_id, signature_meaning=signature_meaning,
+            signed_at=signed_at, latitude=ctx.latitude, longitude=ctx.longitude,
+            prev_hash=prev_hash,
+        )
+    )  # fmt: skip
     values: dict[str, Any] = {
-        "item_id": entry.item_id,
-        "seq": entry.head[0] + 1,
-        "type": entry.kind,
-        "actor_id": actor_id,
-        "token_id": token_id,
-        "client_event_id": ctx.client_event_id,
-        "occurred_at": ctx.occurred_at.astimezone(UTC) if ctx.occurred_at else None,
-        "recorded_at": recorded_at,
-        "location_id": entry.location_id,
-        "before": jsonable(entry.before or {}),
-        "after": jsonable(entry.after or {}),
-        "reason": entry.reason,
-        "signed_by_id": signature.user_id if signature else None,
-        "signature_meaning": signature.meaning if signature else None,
-        "signed_at": signature.signed_at if signature else None,
-        "latitude": ctx.latitude,
-        "longitude": ctx.longitude,
-        "prev_hash": entry.head[1],
-    }
-    fields = dict(values)
-    fields["kind"] = fields.pop("type")
-    values["hash"] = event_hash(canonical_fields(**fields))
+        "item_id": item_id, "seq": seq, "type": entry.kind, "actor_id": actor_id,
+        "token_id": token_id, "client_event_id": ctx.client_event_id, "occurred_at": occurred_at,
+        "recorded_at": recorded_at, "location_id": entry.location_id, "before": before,
+        "after": after, "reason": entry.reason, "signed_by_id": signed_by_id,
+        "signature_meaning": signature_meaning, "signed_at": signed_at,
+        "latitude": ctx.latitude, "longitude": ctx.longitude, "prev_hash": prev_hash,
+        "hash": hashed,
+    }  # fmt: skip
     return values
 
 

@@ -24,7 +24,6 @@ it are dropped inside the import's transaction and made again after the rows, un
 exclusive locks: a failed import restores them with everything else.
 """
 
-import io
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -168,8 +167,10 @@ class _Postgres:
         return [row["def"] for row in indexes] + await self._defer_keys()
 
     async def _defer_keys(self) -> list[str]:
-        """Drop the foreign keys of `event` and `item_label` on `item`, when both tables can
-        be locked at once (a reader of the change feed may hold `event`: then keep them)."""
+        """Drop the foreign keys of `event` and `item_label` on `item`, and those tables'
+        secondary indexes and unique keys, when both tables can be locked at once (a reader
+        of the change feed may hold `event`: then keep them). Both are empty when `item` is
+        (their rows reference an item), so each is built once from the sorted rows."""
         try:
             async with self.driver.transaction():
                 await self.driver.execute(
@@ -178,18 +179,32 @@ class _Postgres:
                 keys = await self.driver.fetch(
                     "SELECT conrelid::regclass::text AS tab, conname AS name,"
                     " pg_get_constraintdef(oid) AS def FROM pg_constraint"
-                    " WHERE contype = 'f' AND confrelid = 'item'::regclass AND conparentid = 0"
-                    " AND conrelid IN ('event'::regclass, 'item_label'::regclass)"
-                    " ORDER BY conrelid::regclass::text, conname"
+                    " WHERE conrelid IN ('event'::regclass, 'item_label'::regclass)"
+                    " AND conparentid = 0 AND (contype = 'u'"
+                    " OR (contype = 'f' AND confrelid = 'item'::regclass))"
+                    " ORDER BY contype DESC, conrelid::regclass::text, conname"
+                )
+                indexes = await self.driver.fetch(
+                    "SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid)"
+                    " AS def FROM pg_index i"
+                    " WHERE indrelid IN ('event'::regclass, 'item_label'::regclass)"
+                    " AND NOT indisprimary AND NOT EXISTS"
+                    " (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
+                    " ORDER BY 1"
                 )
                 for row in keys:
                     await self.driver.execute(
                         f'ALTER TABLE {row["tab"]} DROP CONSTRAINT "{row["name"]}"'
                     )
+                for row in indexes:
+                    await self.driver.execute(f'DROP INDEX "{row["name"]}"')
         except asyncpg.LockNotAvailableError:
             return []
-        return [
-            f'ALTER TABLE {row["tab"]} ADD CONSTRAINT "{row["name"]}" {row["def"]}' for row in keys
+        # `event` is partitioned: its index is defined ON ONLY the parent; made again on the
+        # parent, it is built on every partition too.
+        return [row["def"].replace(" ON ONLY ", " ON ", 1) for row in indexes] + [
+            f'ALTER TABLE {row["tab"]} ADD CONSTRAINT "{row["name"]}" {row["def"]}'
+            for row in sorted(keys, key=lambda row: row["def"].startswith("FOREIGN"))
         ]
 
     async def rebuild(self, statements: list[str]) -> None:
@@ -205,8 +220,10 @@ class _Postgres:
             ("event", EVENT_COLUMNS, built.events),
             ("item_label", LABEL_COLUMNS, built.labels),
         ):
+            # The buffer itself (a memoryview: asyncpg takes bytes for a path), not a file,
+            # which asyncpg reads in 512 KB pieces through a thread pool.
             await self.driver.copy_to_table(
-                table, source=io.BytesIO(data), columns=columns, format="text"
+                table, source=memoryview(data), columns=columns, format="text"
             )
 
 

@@ -142,14 +142,19 @@ def build(plan: Plan, spill: Path, ids: list[int], first: dict[str, int], now: d
     items: list[Row] = []
     events: list[Row] = []
     labels: list[Row] = []
+    # The types' columns read once, not through the ORM's attributes for every row.
+    kinds = {
+        key: (t, t.id, t.code_prefix, t.tracks_quantity, plan.initial[key])
+        for key, t in plan.types.items()
+        if key in first
+    }
     for spec, item_id in zip(specs, ids, strict=True):
-        item_type = plan.types[spec.type]
-        status = plan.initial[spec.type]
+        item_type, type_id, prefix, tracks_quantity, status = kinds[spec.type]
         number = numbers[spec.type]
         numbers[spec.type] = number + 1
         location_id = plan.locations[spec.location] if spec.location else None
         item, _, event = create.created_rows(
-            item_id=item_id, code=f"{item_type.code_prefix}-{number:06d}", item_type=item_type,
+            item_id=item_id, code=f"{prefix}-{number:06d}", item_type=item_type,
             status=status, location_id=location_id, spec=spec, actor_id=plan.actor_id,
             token_id=plan.token_id, now=now,
         )  # fmt: skip
@@ -160,14 +165,12 @@ def build(plan: Plan, spill: Path, ids: list[int], first: dict[str, int], now: d
                 plan.private, plan.key_id, item_id, 1, issued_by=plan.actor_id, issued_at=now
             )
         )
-        counted = (item_type.id, status)
+        counted = (type_id, status)
         out.statuses[counted] = out.statuses.get(counted, 0) + 1
         if location_id is not None:
             out.places[location_id] = out.places.get(location_id, 0) + 1
-        held = on_hand.amount(item_type.tracks_quantity, item["quantity"])
-        out.stock[(item_type.id, location_id)] = (
-            out.stock.get((item_type.id, location_id), Decimal(0)) + held
-        )
+        held = on_hand.amount(tracks_quantity, item["quantity"])
+        out.stock[(type_id, location_id)] = out.stock.get((type_id, location_id), Decimal(0)) + held
     if plan.copy_text:
         _copy_text(out, items, events, labels, now.isoformat())
     else:
