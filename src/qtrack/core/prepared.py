@@ -74,7 +74,7 @@ class PreparedSelect:
             # run first in the session's transaction would see the same, and the session is
             # spared opening its connection and transaction for it (about 0.12 ms of CPU).
             bind = sync.get_bind()
-            if bind.dialect.name == "postgresql":
+            if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
                 found = await self._pooled(bind, params)
                 if found is not _FAILED:
                     return found
