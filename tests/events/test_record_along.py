@@ -102,9 +102,7 @@ async def test_a_failing_statement_along_writes_no_event(db: Database) -> None:
     # A state that is no value (the column is NOT NULL): the item's UPDATE fails, and with it
     # the whole change.
     broken = (
-        update(Item.__table__)
-        .where(Item.__table__.c.id == bindparam("item_id"))
-        .values(status=bindparam("new_status"))
+        update(Item).where(Item.id == bindparam("item_id")).values(status=bindparam("new_status"))
     )
     entry = Entry(item_id=item.id, head=(1, item.event.hash), location_id=None, kind="edited")
     with pytest.raises(IntegrityError):
