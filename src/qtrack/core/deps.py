@@ -22,7 +22,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with db.sessionmaker(mode)() as session:
         try:
             yield session
-            await session.commit()
+            if _touched(session):
+                await session.commit()
         except QtrackError as exc:
             await (session.commit() if exc.keep_changes else session.rollback())
             if db.replica is not None:
@@ -35,6 +36,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         if db.replica is not None:  # which database served it; a committed write's author
             await db.request_done(session, None)
+
+
+def _touched(session: AsyncSession) -> bool:
+    """Whether the session has anything to commit: a transaction begun (a statement ran) or
+    objects to flush. A request answered without either (a scan lookup whose statement ran
+    on a borrowed connection, core/prepared.py) has nothing to commit, and committing
+    nothing would still begin and end an empty transaction."""
+    return session.in_transaction() or bool(session.new or session.dirty or session.deleted)
 
 
 async def get_settings(request: Request) -> Settings:

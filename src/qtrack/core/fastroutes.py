@@ -72,7 +72,8 @@ class _Step:
     key: int  # the step's index, where its value is kept
     call: Callable[..., Any]
     args: list[tuple[str, _Arg]]
-    generator: bool
+    # A generator dependency as a context manager factory, made once (not per request).
+    manager: Callable[..., contextlib.AbstractAsyncContextManager[Any]] | None = None
 
 
 def _json_content_type(value: str | None) -> bool:
@@ -156,7 +157,8 @@ class _Plan:
             raise Unsupported(f"{call!r}: not an async function (FastAPI runs it in a thread)")
         args = self._args(dependant, endpoint=False)
         key = len(self.steps)
-        self.steps.append(_Step(key, call, args, generator))
+        manager = contextlib.asynccontextmanager(call) if generator else None
+        self.steps.append(_Step(key, call, args, manager))
         if dependant.use_cache:
             self._cache[call] = key
         return key
@@ -164,9 +166,8 @@ class _Plan:
     async def run(self, ctx: _Context) -> Response:
         for step in self.steps:
             kwargs = {name: arg(ctx) for name, arg in step.args}
-            if step.generator:
-                manager = contextlib.asynccontextmanager(step.call)(**kwargs)
-                ctx.values[step.key] = await ctx.stack.enter_async_context(manager)
+            if step.manager is not None:
+                ctx.values[step.key] = await ctx.stack.enter_async_context(step.manager(**kwargs))
             else:
                 ctx.values[step.key] = await step.call(**kwargs)
         response = await self.endpoint(**{name: arg(ctx) for name, arg in self.endpoint_args})

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -39,6 +40,7 @@ ERROR_WINDOW_S = 3600
 _ENV = "PROMETHEUS_MULTIPROC_DIR"
 REFRESH_S = 10.0  # how often a process updates its own gauges in multiprocess mode
 _multiprocess_dir: Path | None = None
+_MAX_SERIES = 4096  # request series whose lookup is kept (method, route, status)
 
 
 def enable_multiprocess(directory: Path) -> None:
@@ -203,12 +205,24 @@ class Metrics:
         )
         self.process_info.labels(kind, version).set(1)
         self.error_window = ErrorWindow()
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._pool_stats: Callable[[], dict[str, int]] | None = None
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one finished request."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            # Looking a labelled series up costs a lock and a few dicts; every request of a
+            # route with one answer would do it again (routes are templates: few keys).
+            series = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            if len(self._series) < _MAX_SERIES:
+                self._series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
         if status >= 400:
             self.error_window.add(status)
 

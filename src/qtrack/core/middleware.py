@@ -1,12 +1,11 @@
-"""Pure ASGI middleware: request context (id, logs, metrics, the 500 path), body limits,
-security headers. Pure ASGI rather than BaseHTTPMiddleware: it costs less per request and
+"""Pure ASGI middleware: request context (id, logs, metrics, the 500 path, security
+headers), body limits. Pure ASGI rather than BaseHTTPMiddleware: it costs less per request and
 keeps streaming intact."""
 
 import time
 from collections.abc import Mapping
 
 import structlog
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,27 +32,41 @@ def _route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Gives every request an id, logs one line for it, counts it, and owns the 500 path.
+    """Gives every request an id, logs one line for it, counts it, owns the 500 path, and adds
+    the security headers to every HTTP response (errors included).
 
     A request slower than `slow_request_ms` (0: none) logs a warning as well, so that a slow
-    route stands out at the level operators watch."""
+    route stands out at the level operators watch. One middleware for all of it: each layer
+    of pure ASGI middleware costs a call and a wrapped `send` on every request, and the scan
+    paths are counted in tenths of a millisecond (docs/benchmarks.md, issue 15)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics | None, slow_request_ms: int = 0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics | None,
+        slow_request_ms: int = 0,
+        *,
+        hsts: bool = False,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.slow_s = slow_request_ms / 1000 if slow_request_ms > 0 else None
+        self.security = SecurityHeaders(hsts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        headers = dict(scope.get("headers") or [])
-        raw_id = headers.get(REQUEST_ID_HEADER.encode())
+        raw_id = None
+        for name, value in scope.get("headers") or ():
+            if name == _REQUEST_ID_RAW:
+                raw_id = value
         request_id = accept_request_id(raw_id.decode("latin-1") if raw_id else None)
         set_request_id(scope, request_id)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        security = self.security.for_path(scope.get("path", ""))
 
         started = time.perf_counter()
         status = 500
@@ -64,7 +77,12 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+                headers = message.setdefault("headers", [])
+                if not isinstance(headers, list):
+                    headers = message["headers"] = list(headers)
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in security if h[0] not in present)
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
             await send(message)
 
         try:
@@ -257,30 +275,27 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 
 
-class SecurityHeadersMiddleware:
-    """Adds the security headers to every HTTP response (errors included)."""
+_REQUEST_ID_RAW = REQUEST_ID_HEADER.encode()
 
-    def __init__(self, app: ASGIApp, hsts: bool) -> None:
-        self.app = app
-        self.headers = dict(SECURITY_HEADERS)
+
+class SecurityHeaders:
+    """The security headers every HTTP response carries (a header the response sets itself
+    is left as it is), encoded once."""
+
+    def __init__(self, hsts: bool) -> None:
+        headers = dict(SECURITY_HEADERS)
         if hsts:
-            self.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        self.headers = _encoded(headers)
+        # Swagger UI sets inline styles; the API docs page alone may use them.
+        self.docs_headers = _encoded(
+            {**headers, "Content-Security-Policy": DOCS_CONTENT_SECURITY_POLICY}
+        )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def for_path(self, path: str) -> list[tuple[bytes, bytes]]:
+        """The headers a response to this path gets."""
+        return self.docs_headers if path.startswith("/api/docs") else self.headers
 
-        extra = self.headers
-        if scope.get("path", "").startswith("/api/docs"):
-            extra = {**extra, "Content-Security-Policy": DOCS_CONTENT_SECURITY_POLICY}
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in extra.items():
-                    if name not in headers:
-                        headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def _encoded(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]

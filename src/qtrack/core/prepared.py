@@ -8,6 +8,15 @@ is open — as a statement asyncpg prepares once per connection, and gives the r
 same keys and the same values SQLAlchemy would (each column's own result processing, e.g.
 `UTCDateTime`; JSON is decoded by the codec SQLAlchemy installs on the connection).
 
+A session that holds no connection yet (the scan lookup is a request's first statement when
+its caller is known from the principal cache) does not open one for it: the statement runs on
+a connection borrowed from the pool for that one statement and given back, which saves the
+session's checkout, transaction bookkeeping and release (about 0.12 ms of CPU a lookup).
+That is what the statement would see first in the session's transaction too: PostgreSQL's
+READ COMMITTED (and the reads' autocommit) gives every statement its own snapshot, and a
+transaction that has written nothing holds nothing this read could miss. A request still
+holds one connection at a time.
+
 On SQLite, and whenever the driver call fails, the statement goes through the session
 instead: a failure is then raised (or the connection invalidated, a 503) exactly as for any
 other statement. A read-only SELECT run on the connection before the session's transaction
@@ -20,9 +29,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.util import greenlet_spawn
 
+# `_pooled` could not read the row (the caller goes through the session instead).
+_FAILED: Any = object()
 _Compiled = tuple[str, Sequence[str], Any, list[tuple[int, Callable[[Any], Any]]]]
 
 
@@ -55,20 +67,53 @@ class PreparedSelect:
 
     async def first(self, session: AsyncSession, params: Mapping[str, Any]) -> Any | None:
         """The first row (attribute and index access, as a SQLAlchemy `Row`), or None."""
+        sync = session.sync_session
+        if not sync.in_transaction():
+            # The session holds no connection yet (nothing read or written before): the
+            # statement borrows one from the pool for itself, as a READ COMMITTED statement
+            # run first in the session's transaction would see the same, and the session is
+            # spared opening its connection and transaction for it (about 0.12 ms of CPU).
+            bind = sync.get_bind()
+            if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+                found = await self._pooled(bind, params)
+                if found is not _FAILED:
+                    return found
         connection = await session.connection()
         dialect = connection.dialect
         if dialect.name != "postgresql":
             return (await session.execute(self.statement, params)).first()
         try:
             driver: Any = (await connection.get_raw_connection()).driver_connection
-            sql, names, row_type, processors = await self._for(dialect, driver)
-            record = await driver.fetchrow(sql, *[params[n] for n in names])
+            record = await self._fetch(dialect, driver, params)
         except Exception:
             # Again through SQLAlchemy: its answer, or its error in its own terms.
             return (await session.execute(self.statement, params)).first()
+        return self._row(dialect, record)
+
+    async def _fetch(self, dialect: Dialect, driver: Any, params: Mapping[str, Any]) -> Any:
+        sql, names, _, _ = await self._for(dialect, driver)
+        return await driver.fetchrow(sql, *[params[n] for n in names])
+
+    def _row(self, dialect: Dialect, record: Any) -> Any | None:
         if record is None:
             return None
+        _, _, row_type, processors = self._compiled[dialect.name]
         values = list(record)
         for index, processor in processors:
             values[index] = processor(values[index])
         return row_type(*values)
+
+    async def _pooled(self, bind: Engine, params: Mapping[str, Any]) -> Any:
+        """The row read on a connection of the bind's pool, returned right after; `_FAILED`
+        when the driver failed (that connection is discarded)."""
+        try:
+            raw = await greenlet_spawn(bind.raw_connection)
+        except Exception:
+            return _FAILED  # the session's own checkout says what is wrong, in its terms
+        try:
+            record = await self._fetch(bind.dialect, raw.driver_connection, params)
+        except Exception:
+            await greenlet_spawn(raw.invalidate)
+            return _FAILED
+        await greenlet_spawn(raw.close)
+        return self._row(bind.dialect, record)

@@ -7,12 +7,12 @@ item's row lock and read its chain head, and moves the head with its own update 
 Reading the log (histories, the feed, chain verification) is `qtrack.history`'s.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Executable, Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts.principal import Principal
@@ -117,6 +117,63 @@ _event: Table = Event.__table__  # type: ignore[assignment]
 # Built once: a prebuilt statement keeps its compiled form and cache key.
 _INSERT_ONE = insert(_event).returning(_event.c.id)
 _INSERT_MANY = insert(_event).returning(_event.c.id, sort_by_parameter_order=True)
+# What `event_values` gives (every column but the id and the feed's position), as the
+# insert's own parameters when the insert is one part of a larger statement (`_with_along`);
+# prefixed, so that no other part's parameter meets them.
+_EVENT_COLUMNS = tuple(c.name for c in _event.c if c.name not in ("id", "txid"))
+_PREFIX = "event_"
+_INSERT_PART = (
+    insert(_event)
+    .values({c: bindparam(_PREFIX + c, type_=_event.c[c].type) for c in _EVENT_COLUMNS})
+    .returning(_event.c.id)
+    .cte("recorded")
+)
+# A statement run along with an event, and its parameters (`record`'s `along`).
+Along = tuple[Executable, dict[str, Any]]
+# One combined statement per sequence of statements run along (they are prebuilt, so few).
+_combined: dict[tuple[int, ...], tuple[Executable, tuple[Executable, ...]]] = {}
+
+
+def _with_along(statements: Sequence[Executable]) -> Executable:
+    """The event's INSERT with these statements as data-modifying CTEs (PostgreSQL): one
+    statement, one round trip, answering the event's id."""
+    key = tuple(id(s) for s in statements)
+    found = _combined.get(key)
+    if found is None:
+        parts = [s.cte(f"along_{i}") for i, s in enumerate(statements)]  # type: ignore[attr-defined]
+        # The statements are kept with it: their ids stay theirs while the key exists.
+        found = (select(_INSERT_PART.c.id).add_cte(*parts), tuple(statements))
+        _combined[key] = found
+    return found[0]
+
+
+def _along_params(row: dict[str, Any], along: Sequence[Along]) -> dict[str, Any]:
+    params = {_PREFIX + c: row[c] for c in _EVENT_COLUMNS}
+    for _, more in along:
+        for name, value in more.items():
+            if name in params and params[name] is not value and params[name] != value:
+                raise ValueError(f"two statements run along an event both bind {name!r}")
+            params[name] = value
+    return params
+
+
+def _recorded(event_id: int, row: dict[str, Any], entry: Entry, now: datetime) -> Recorded:
+    return Recorded(
+        id=event_id,
+        item_id=row["item_id"],
+        seq=row["seq"],
+        kind=row["type"],
+        location_id=row["location_id"],
+        client_event_id=row["client_event_id"],
+        occurred_at=row["occurred_at"],
+        recorded_at=now,
+        before=row["before"],
+        after=row["after"],
+        reason=row["reason"],
+        signature=entry.signature,
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+    )
 
 
 async def record(
@@ -125,6 +182,7 @@ async def record(
     entries: Sequence[Entry],
     *,
     recorded_at: datetime | None = None,
+    along: Callable[[Recorded], Sequence[Along]] | None = None,
 ) -> list[Recorded]:
     """Append each entry as its item's next event, in one statement, in the caller's
     transaction; the events in the order given.
@@ -135,6 +193,13 @@ async def record(
     (A registration gives `recorded_at`: it wrote its new items' heads already, from
     `event_values` with the same time.)
 
+    `along` (one entry only) gives, from the event as it will be stored (its id aside), the
+    statements the caller would run right after it: the item's head and state moved, the
+    counts kept. On PostgreSQL they are sent with the INSERT as one statement, each a
+    data-modifying CTE (one round trip for three on a change of state; the statements touch
+    other tables than `event`, so running them in one snapshot changes nothing they do);
+    elsewhere they run one after another, after it.
+
     The one point every change is recorded through. The change feed needs nothing more here:
     its position (`txid`) is a column default the database fills in on the same INSERT
     (events/feed.py), so the scan path gets no second statement."""
@@ -144,27 +209,26 @@ async def record(
     actor_id = actor.user_id if actor else None
     token_id = actor.token_id if actor else None
     rows = [event_values(e, actor_id=actor_id, token_id=token_id, recorded_at=now) for e in entries]
+    if along is not None:
+        if len(rows) != 1:
+            raise ValueError("statements run along one event only")
+        pending = _recorded(0, rows[0], entries[0], now)
+        statements = along(pending)
+        if session.get_bind().dialect.name == "postgresql" and statements:
+            combined = _with_along([s for s, _ in statements])
+            params = _along_params(rows[0], statements)
+            event_id = (await session.execute(combined, params)).scalar_one()
+        else:
+            event_id = (await session.execute(_INSERT_ONE, rows[0])).scalar_one()
+            for statement, params in statements:
+                await session.execute(statement, params)
+        return [replace(pending, id=event_id)]
     if len(rows) == 1:
         ids = [(await session.execute(_INSERT_ONE, rows[0])).scalar_one()]
     else:
         ids = list((await session.execute(_INSERT_MANY, rows)).scalars())
     return [
-        Recorded(
-            id=event_id,
-            item_id=row["item_id"],
-            seq=row["seq"],
-            kind=row["type"],
-            location_id=row["location_id"],
-            client_event_id=row["client_event_id"],
-            occurred_at=row["occurred_at"],
-            recorded_at=now,
-            before=row["before"],
-            after=row["after"],
-            reason=row["reason"],
-            signature=entry.signature,
-            prev_hash=row["prev_hash"],
-            hash=row["hash"],
-        )
+        _recorded(event_id, row, entry, now)
         for event_id, row, entry in zip(ids, rows, entries, strict=True)
     ]
 

@@ -72,6 +72,20 @@ async def change_status(
         rules.refuse_if_expired(row, definition, rules.site_today(settings), _VERBS[chosen.name])
     elif rules.ships(chosen):  # a bag of supplies leaves whole: nothing expired in it may
         await rules.refuse_if_expired_inside(session, row, rules.site_today(settings), "shipped")
+    version = row.version + 1
+
+    def along(recorded: events_service.Recorded) -> list[events_service.Along]:
+        # The item's head and state, and its counts: with the event, in one statement on
+        # PostgreSQL; the counter rows last, so they stay locked as briefly as can be.
+        moved = (
+            statements.SET_STATUS,
+            {**writes.head(recorded), "new_status": chosen.to, "new_version": version},
+        )
+        counted = counts.status_change(
+            session, row.type_id, row.status, chosen.to, shard=counts.shard_of(row.id)
+        )
+        return [moved] if counted is None else [moved, counted]
+
     (recorded,) = await events_service.record(
         session,
         actor,
@@ -86,15 +100,7 @@ async def change_status(
                 context=context,
             )
         ],
-    )
-    version = row.version + 1
-    await session.execute(
-        statements.SET_STATUS,
-        {**writes.head(recorded), "new_status": chosen.to, "new_version": version},
-    )
-    # Last, right before the commit: the shared counter rows stay locked as briefly as can be.
-    await counts.status_changed(
-        session, row.type_id, row.status, chosen.to, shard=counts.shard_of(row.id)
+        along=along,
     )
     before = await on_hand.counted(session, row)
     after = await on_hand.counted(session, row, chosen.to)

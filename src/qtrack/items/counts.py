@@ -4,15 +4,30 @@ The counts by type and status and by location (`status_count`, `location_count`:
 `qtrack.inventory`, which reads them) change in the same transaction as the item, by upserts
 that add a delta. Each count is spread over `SHARDS` rows, the shard taken from the changed
 item's id: one row per count would make every change of a busy state wait for the previous
-one's commit on that row's lock. The upserts run last, right before the commit, and a
-change's two rows are written by one statement in key order (concurrent changes cannot
-deadlock on them).
+one's commit on that row's lock. The upserts run last, right before the commit (a change of
+state sends its upsert with its event, `status_change`), and a change's two rows are written
+by one statement in key order (concurrent changes cannot deadlock on them).
 """
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    SmallInteger,
+    String,
+    bindparam,
+    column,
+    select,
+    table,
+    text,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from qtrack.events.service import Along
 
 SHARDS = 8
 
@@ -50,6 +65,37 @@ _LOCATION_UPSERT = {
 }
 
 
+# The two-row status upsert as a statement PostgreSQL can run as a part of a larger one (a
+# data-modifying CTE, `events.service.record`'s `along`): the same SQL as `_STATUS_UPSERT[2]`.
+_status_count = table(
+    "status_count",
+    column("type_id", Integer),
+    column("status", String),
+    column("shard", SmallInteger),
+    column("count", BigInteger),
+)
+# The rows as a SELECT of parameters, not a multi-row VALUES: SQLAlchemy compiles a
+# multi-row VALUES construct again on every execution; this one, once.
+_status_rows = union_all(
+    *[
+        select(
+            bindparam(f"type_id_{i}", type_=Integer),
+            bindparam(f"status_{i}", type_=String),
+            bindparam("shard", type_=SmallInteger),
+            bindparam(f"count_{i}", type_=BigInteger),
+        )
+        for i in (0, 1)
+    ]
+)
+_pg_status_rows = pg_insert(_status_count).from_select(
+    ["type_id", "status", "shard", "count"], _status_rows
+)
+_PG_STATUS_UPSERT = _pg_status_rows.on_conflict_do_update(
+    index_elements=["type_id", "status", "shard"],
+    set_={"count": _status_count.c["count"] + _pg_status_rows.excluded["count"]},
+)
+
+
 def shard_of(item_id: int) -> int:
     """The counter shard a change of this item goes to."""
     return item_id % SHARDS
@@ -78,26 +124,26 @@ async def bump_location(
     )
 
 
-async def status_changed(
+def status_change(
     session: AsyncSession, type_id: int, old: str, new: str, *, shard: int = 0
-) -> None:
-    """One item of a type went from one state to another: both counter rows in one statement,
-    in the order of their keys, so that concurrent changes lock shared rows in one order."""
+) -> Along | None:
+    """One item of a type going from one state to another: the statement that moves both
+    counter rows (in the order of their keys, so that concurrent changes lock shared rows in
+    one order), to run along the change's event; None when the state stays."""
     if old == new:
-        return
+        return None
     (first, d1), (second, d2) = sorted([(old, -1), (new, +1)])
-    await session.execute(
-        _STATUS_UPSERT[2],
-        {
-            "type_id_0": type_id,
-            "status_0": first,
-            "count_0": d1,
-            "type_id_1": type_id,
-            "status_1": second,
-            "count_1": d2,
-            "shard": shard,
-        },
-    )
+    params: dict[str, Any] = {
+        "type_id_0": type_id,
+        "status_0": first,
+        "count_0": d1,
+        "type_id_1": type_id,
+        "status_1": second,
+        "count_1": d2,
+        "shard": shard,
+    }
+    postgres = session.get_bind().dialect.name == "postgresql"
+    return (_PG_STATUS_UPSERT if postgres else _STATUS_UPSERT[2]), params
 
 
 async def location_changed(
