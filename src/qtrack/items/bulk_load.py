@@ -19,9 +19,10 @@ from those, so what is written is what was checked.
 * the counts are added once per counter row at the end, in `items.counts`' order.
 
 Indexes and keys stay in place on a live table. Into an empty `item` table (PostgreSQL, from
-FRESH_FROM_ROWS rows), its secondary indexes and the foreign keys of `event` and `item_label` on
-it are dropped inside the import's transaction and made again after the rows, under the tables'
-exclusive locks: a failed import restores them with everything else.
+FRESH_FROM_ROWS rows), its secondary indexes, the foreign keys of `event` and `item_label` on it
+and those two (then empty) tables' secondary indexes and unique keys are dropped inside the
+import's transaction and made again after the rows, under the tables' exclusive locks: a failed
+import restores them with everything else.
 """
 
 import tempfile
