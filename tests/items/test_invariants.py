@@ -175,3 +175,32 @@ async def test_random_changes_keep_the_invariants(
     for op in ops:
         await _apply(db, settings, actor, op)
         await _check(db)
+
+
+async def test_an_archived_item_left_in_a_container_moves_out_of_every_count(
+    db: Database, settings: Settings
+) -> None:
+    # Found by the property test above: the container's move counted its archived content.
+    actor = await _admin(db)
+    ctx = EventContext()
+    async with db.session_scope() as session:
+        bag, lot = await create.register_items(
+            session,
+            specs=[
+                ItemCreate(type="bag", location="L-A"),
+                ItemCreate(type="material", location="L-A", quantity=Decimal(5)),
+            ],
+            actor=actor,
+            settings=settings,
+        )
+    async with db.session_scope() as session:
+        await containers_service.pack(
+            session, code=lot.code, container=bag.code, actor=actor, context=ctx
+        )
+    async with db.session_scope() as session:
+        await changes.archive_item(session, code=lot.code, actor=actor, reason="r", context=ctx)
+    async with db.session_scope() as session:
+        await moves.move(
+            session, code=bag.code, location="L-B", actor=actor, reason=None, context=ctx
+        )
+    await _check(db)

@@ -150,13 +150,15 @@ async def write_contents(
 
 
 async def count_moves(session: AsyncSession, moved: Sequence[tuple[Any, int | None]]) -> None:
-    """The location counts of every (row, new location) moved; last, before the commit."""
-    if len(moved) == 1:
-        ((row, new),) = moved
+    """The location counts of every (row, new location) moved; last, before the commit. An
+    archived item left in a container goes where the container goes, but it is in no count."""
+    live = [(row, new) for row, new in moved if not row.archived]
+    if len(live) == 1:
+        ((row, new),) = live
         shard = counts.shard_of(row.id)
         await counts.location_changed(session, row.location_id, new, shard=shard)
-    else:
-        await counts.locations_changed(session, [(r.location_id, new, r.id) for r, new in moved])
+    elif live:
+        await counts.locations_changed(session, [(r.location_id, new, r.id) for r, new in live])
     await on_hand.moved(session, moved)
 
 
