@@ -204,8 +204,9 @@ class _Postgres:
         # `event` is partitioned: its index is defined ON ONLY the parent; made again on the
         # parent, it is built on every partition too.
         return [row["def"].replace(" ON ONLY ", " ON ", 1) for row in indexes] + [
+            # In the query's order: the unique keys before the foreign keys.
             f'ALTER TABLE {row["tab"]} ADD CONSTRAINT "{row["name"]}" {row["def"]}'
-            for row in sorted(keys, key=lambda row: row["def"].startswith("FOREIGN"))
+            for row in keys
         ]
 
     async def rebuild(self, statements: list[str]) -> None:
