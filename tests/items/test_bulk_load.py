@@ -142,10 +142,11 @@ async def _check_chains_labels_counts(session: AsyncSession) -> tuple[int, int]:
     report = await verify.verify_chains(session)
     assert report.intact, report.broken
     keys.forget_cached_keys()  # another test's database may have had a key 1 as well
-    labels = (await session.execute(select(ItemLabel.token, ItemLabel.item_id))).all()
-    for token, item_id in labels:
-        verdict = await tokens.verify(session, token)
-        assert (verdict.status, verdict.item_id, verdict.serial) == ("valid", item_id, 1)
+    labels = (await session.scalars(select(ItemLabel))).all()
+    settings = make_settings("sqlite://")  # the secret `_prepare` sealed the key with
+    for label in labels:
+        verdict = await tokens.verify(session, await tokens.label_token(session, settings, label))
+        assert (verdict.status, verdict.item_id, verdict.serial) == ("valid", label.item_id, 1)
     assert await inventory_service.maintained(session) == await inventory_service.recount(session)
     return report.events, len(labels)
 
@@ -332,7 +333,9 @@ def test_an_import_into_an_empty_table_builds_its_indexes_after_the_rows(
     # event's and item_label's own indexes and unique keys are built after the rows too
     event_index = "CREATE INDEX ix_event_item_id_id ON public.event USING btree (item_id, id)"
     assert event_index in rebuilt[0]  # on the parent, not ON ONLY: built on every partition
-    assert any(s.endswith('"uq_item_label_token" UNIQUE (token)') for s in rebuilt[0])
+    assert any(
+        s.endswith('"uq_item_label_item_id_serial" UNIQUE (item_id, serial)') for s in rebuilt[0]
+    )
     assert [s.split()[2] for s in rebuilt[0] if "FOREIGN KEY" in s] == [
         "event", "item_label"
     ]  # fmt: skip

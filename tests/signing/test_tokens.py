@@ -5,7 +5,11 @@ import base64
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
+from qtrack import config, migrations
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from qtrack.signing import keys, tokens
@@ -104,6 +108,10 @@ async def test_rotation_keeps_old_labels_valid_and_retirement_ends_them(
     ).json()
     assert new_label["key_id"] == new_key.id != old_label["key_id"]
     assert (await _verify(client, qa, old_label["url"]))["status"] == "valid"
+    # Tokens are signed when shown, each with the key that issued its label: an old label
+    # shown after the rotation is the very token printed before it, not a new key's.
+    again = (await client.get(f"/api/v1/items/{before['code']}/label", headers=qa.headers)).json()
+    assert again == old_label
 
     published = (await client.get("/api/v1/keys")).json()
     assert [(k["kid"], k["status"]) for k in published] == [
@@ -116,6 +124,9 @@ async def test_rotation_keeps_old_labels_valid_and_retirement_ends_them(
         await keys.retire(session, old_label["key_id"])
     assert (await _verify(client, qa, old_label["url"]))["status"] == "retired_key"
     assert (await _verify(client, qa, new_label["url"]))["status"] == "valid"
+    # Shown after its key retired, a label is still what was printed (and still refused).
+    again = (await client.get(f"/api/v1/items/{before['code']}/label", headers=qa.headers)).json()
+    assert again == old_label
 
 
 async def test_the_active_key_cannot_be_retired(db: Database, settings: Settings) -> None:
@@ -204,3 +215,41 @@ def test_labels_signed_through_libsodium_are_openssls_signatures() -> None:
         payload, signature = raw[: tokens._PAYLOAD_LEN], raw[tokens._PAYLOAD_LEN :]
         assert signature == private.sign(tokens._DOMAIN + payload)
         private.public_key().verify(signature, tokens._DOMAIN + payload)
+
+
+async def test_downgrading_below_0020_stores_every_label_token_again(
+    client: httpx.AsyncClient,
+    qa: AppLogin,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The release before 0020 stored tokens: a downgrade signs them again, each with the key
+    that issued its label, so that release prints the very labels already on the shelf."""
+    first, second = await register(client, qa), await register(client, qa)
+    await client.post(f"/api/v1/items/{second['code']}/labels", headers=qa.headers)  # serial 2
+    shown = {}
+    for item in (first, second):
+        label = (await client.get(f"/api/v1/items/{item['code']}/label", headers=qa.headers)).json()
+        shown[(item["code"], label["serial"])] = label["token"]
+    monkeypatch.setattr(config, "get_settings", lambda: settings)  # the server's secret
+    engine = create_async_engine(settings.database_url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(migrations.downgrade_on, "0019")
+            stored = (
+                await conn.execute(
+                    text(
+                        "SELECT i.code, l.serial, l.token FROM item_label l"
+                        " JOIN item i ON i.id = l.item_id"
+                    )
+                )
+            ).all()
+            await conn.run_sync(migrations.upgrade_on, "head")
+    finally:
+        await engine.dispose()
+    by_label = {(code, serial): token for code, serial, token in stored}
+    assert len(by_label) == 3  # the revoked label 1 of `second` too
+    assert all(by_label.values())
+    assert {k: by_label[k] for k in shown} == shown
+    revoked = by_label[(second["code"], 1)]
+    assert (await _verify(client, qa, revoked))["status"] == "revoked"

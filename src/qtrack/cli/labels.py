@@ -53,8 +53,11 @@ def labels_warm(
         return
 
     async def _tokens(session: AsyncSession) -> list[str]:
-        stmt = select(ItemLabel.token).where(ItemLabel.revoked_at.is_(None)).limit(limit)
-        return list((await session.scalars(stmt)).all())
+        stmt = select(ItemLabel).where(ItemLabel.revoked_at.is_(None)).limit(limit)
+        return [
+            await tokens.label_token(session, settings, label)
+            for label in (await session.scalars(stmt)).all()
+        ]
 
     urls = [tokens.label_url(settings, t) for t in run_in_session(settings, _tokens, mode="read")]
 

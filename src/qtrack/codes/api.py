@@ -139,7 +139,7 @@ async def issue_label(
 ) -> LabelRead:
     """Issue a new label for the item (a reprint): the previous label is revoked."""
     item_code, label = await changes.issue_label(session, state.settings, code=code, actor=actor)
-    return codes_service.label_read(state.settings, item_code, label)
+    return await codes_service.label_read(session, state.settings, item_code, label)
 
 
 @router.get(
@@ -156,4 +156,4 @@ async def current_label(
     label = await tokens.current_label(session, item.id)
     if label is None:
         raise LabelNotIssued(details={"item": item.code})
-    return codes_service.label_read(state.settings, item.code, label)
+    return await codes_service.label_read(session, state.settings, item.code, label)

@@ -34,13 +34,16 @@ async def public_keys(session: AsyncSession) -> list[PublicKeyRead]:
     ]
 
 
-def label_read(settings: Settings, item_code: str, label: ItemLabel) -> LabelRead:
+async def label_read(
+    session: AsyncSession, settings: Settings, item_code: str, label: ItemLabel
+) -> LabelRead:
     """A label as the API shows it."""
+    token = await tokens.label_token(session, settings, label)
     return LabelRead(
         item=item_code,
         serial=label.serial,
         key_id=label.key_id,
-        token=label.token,
-        url=tokens.label_url(settings, label.token),
+        token=token,
+        url=tokens.label_url(settings, token),
         issued_at=label.issued_at,
     )

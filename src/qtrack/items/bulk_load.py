@@ -1,8 +1,8 @@
 """The importer behind `qtrack import`: registration's rows, built in bulk and copied.
 
 Each row is built by `items.create.created_rows` and `signing.tokens.label_row`, as
-`items.create.register_items` builds them, but in worker processes — checking, hashing and
-Ed25519 signing happen there — and written in chunks: with COPY on PostgreSQL (through the
+`items.create.register_items` builds them, but in worker processes — checking and hashing
+happen there — and written in chunks: with COPY on PostgreSQL (through the
 asyncpg connection under the session, so inside its transaction), with Core executemany on
 SQLite. What is written is exactly what `register_items` writes
 (tests/items/test_bulk_load.py compares the two). The file is read once: the checking pass
@@ -15,7 +15,8 @@ from those, so what is written is what was checked.
 * item ids are drawn from the item sequence before the rows are built (the event hash and the
   label token contain them); event and label ids come from their column defaults;
 * each `created` event's content and hash are `events.service.event_values`' (what `record`
-  writes); each label is serial 1, `signing.tokens.label_row`;
+  writes); each label is serial 1, `signing.tokens.label_row` (its token is signed when it is
+  printed or shown, `signing.tokens.label_token`, for an import as for a registration);
 * the counts are added once per counter row at the end, in `items.counts`' order.
 
 Indexes and keys stay in place on a live table. Into an empty `item` table (PostgreSQL, from
@@ -58,7 +59,7 @@ EVENT_COLUMNS = (
     "item_id", "seq", "type", "actor_id", "token_id", "client_event_id", "occurred_at",
     "recorded_at", "location_id", "before", "after", "hash",
 )  # fmt: skip
-LABEL_COLUMNS = ("item_id", "serial", "key_id", "token", "issued_at", "issued_by_id")
+LABEL_COLUMNS = ("item_id", "serial", "key_id", "issued_at", "issued_by_id")
 # From this many rows, an import into an empty `item` table builds its indexes after the rows.
 FRESH_FROM_ROWS = 100_000
 Progress = Callable[[str, int], None]  # (phase: "checked" or "written", rows so far)
@@ -287,7 +288,7 @@ async def import_items(
     `fields`: the item field each column holds ('' for one left out); `problems`: what the
     caller already found wrong (formula cells, the header), listed before the rows' own;
     `progress(phase, rows)`: called as rows are "checked" and "written"; `workers`:
-    processes that check, hash and sign (None: as many as pay on this machine)."""
+    processes that check and hash (None: as many as pay on this machine)."""
     report = ImportReport()
     for problem in problems or ():
         report.note(problem)
@@ -326,7 +327,7 @@ async def _write(
         prefix, count = plan.types[key].code_prefix, per_type[key]
         report.created[key] = [f"{prefix}-{first:06d}", f"{prefix}-{first + count - 1:06d}", count]
     report.created = {key: report.created[key] for key in per_type}  # in order of appearance
-    key_id, private = await keys.signer(session, settings)
+    key_id, _ = await keys.signer(session, settings)
     await session.flush()
     postgres = session.get_bind().dialect.name == "postgresql"
     writer: _Postgres | _Sqlite
@@ -335,7 +336,7 @@ async def _write(
     else:
         last_id = await session.scalar(select(func.max(Item.id)))
         writer = _Sqlite(session, (last_id or 0) + 1)
-    plan = replace(plan, key_id=key_id, private=private, copy_text=postgres)
+    plan = replace(plan, key_id=key_id, copy_text=postgres)
 
     statuses: dict[tuple[int, str], int] = {}
     places: dict[int, int] = {}

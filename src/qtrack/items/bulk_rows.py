@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import orjson
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from qtrack.core import tabular
 from qtrack.item_types.models import ItemType
@@ -71,7 +70,6 @@ class Plan:
     actor_id: int
     token_id: int | None
     key_id: int = 0
-    private: Ed25519PrivateKey | None = None
     copy_text: bool = False  # PostgreSQL: rows as COPY text; SQLite: as dicts
 
 
@@ -133,7 +131,6 @@ def build(plan: Plan, spill: Path, ids: list[int], first: dict[str, int], now: d
     """The item, event and label rows of a checked chunk (`create.created_rows`,
     `tokens.label_row`: what a registration writes), given its item ids in row order and
     each type's first code number in it. Runs in a worker process."""
-    assert plan.private is not None
     with spill.open("rb") as fh:
         specs: list[Checked] = pickle.load(fh)  # noqa: S301 (written by `check` just before)
     spill.unlink()
@@ -161,9 +158,7 @@ def build(plan: Plan, spill: Path, ids: list[int], first: dict[str, int], now: d
         items.append(item)
         events.append(event)
         labels.append(
-            tokens.label_row(
-                plan.private, plan.key_id, item_id, 1, issued_by=plan.actor_id, issued_at=now
-            )
+            tokens.label_row(plan.key_id, item_id, 1, issued_by=plan.actor_id, issued_at=now)
         )
         counted = (type_id, status)
         out.statuses[counted] = out.statuses.get(counted, 0) + 1
@@ -220,8 +215,7 @@ def _copy_text(
         for r in events
     ).encode()
     out.labels = "".join(
-        f"{r['item_id']}\t1\t{r['key_id']}\t{r['token']}\t{now}\t{r['issued_by_id']}\n"
-        for r in labels
+        f"{r['item_id']}\t1\t{r['key_id']}\t{now}\t{r['issued_by_id']}\n" for r in labels
     ).encode()
 
 

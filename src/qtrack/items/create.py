@@ -1,5 +1,6 @@
-"""Registering items: codes from each type's sequence, a `created` event and a signed first
-label each, and the counts; in a few Core statements whatever the number of items.
+"""Registering items: codes from each type's sequence, a `created` event and a first label
+each (its token signed when printed: `signing.tokens.label_token`), and the counts; in a few
+Core statements whatever the number of items.
 
 `created_rows` is the one definition of what a registration writes for an item; the CSV
 importer's bulk loader (`items.bulk_load`) builds its rows with it too, in worker processes,
@@ -172,7 +173,8 @@ async def register_items(
     settings: Settings,
 ) -> list[Registered]:
     """Register items: codes from each type's sequence, one `created` event and a first
-    signed label each (the settings hold the secret that unlocks the signing key)."""
+    label each (issued with the active signing key, created on first use from the settings'
+    secret)."""
     types: dict[str, ItemType] = {}
     locations: dict[str, int] = {}
     for spec in specs:

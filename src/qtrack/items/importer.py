@@ -8,7 +8,7 @@ nothing is written while any row is wrong. The second pass writes the kept rows 
 one transaction, so an import that fails half-way leaves nothing behind. It goes through the
 bulk loader (`items.bulk_load`: rows built in worker processes, COPY on PostgreSQL), which
 writes what `items.create.register_items` writes, from the same `create.created_rows` — each item's
-gap-free code, its hash-chained `created` event, its first signed label and the maintained
+gap-free code, its hash-chained `created` event, its first label and the maintained
 counts (a test compares the two).
 """
 

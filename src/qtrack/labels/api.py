@@ -108,7 +108,9 @@ async def _item_label_url(session: SessionDep, state: StateDep, code: str) -> st
     label = await tokens.current_label(session, item.id)
     if label is None:
         raise LabelNotIssued(details={"item": item.code})
-    return tokens.label_url(state.settings, label.token)
+    return tokens.label_url(
+        state.settings, await tokens.label_token(session, state.settings, label)
+    )
 
 
 @router.get(

@@ -301,7 +301,9 @@ async def label_contents(
         contents.append(
             LabelContent(
                 code=item.code,
-                qr_data=tokens.label_url(settings, label.token),
+                qr_data=tokens.label_url(
+                    settings, await tokens.label_token(session, settings, label)
+                ),
                 name=item.name,
                 batch=item.batch,
                 expiry=item.expiry_on.isoformat() if item.expiry_on else None,

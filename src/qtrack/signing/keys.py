@@ -7,6 +7,7 @@ changing it.
 """
 
 import base64
+import functools
 import hashlib
 import os
 import time
@@ -42,8 +43,13 @@ class KeyStateConflict(Conflict):
 
 
 def _wrapping_key(settings: Settings) -> AESGCM:
+    return _wrapping_key_of(settings.secret_key.get_secret_value())
+
+
+@functools.lru_cache(maxsize=4)
+def _wrapping_key_of(secret: str) -> AESGCM:
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"qtrack signing keys")
-    return AESGCM(hkdf.derive(settings.secret_key.get_secret_value().encode()))
+    return AESGCM(hkdf.derive(secret.encode()))
 
 
 def _raw_public(key: Ed25519PublicKey) -> bytes:
@@ -58,8 +64,15 @@ def _seal(settings: Settings, private: Ed25519PrivateKey, key_id_hint: bytes) ->
     return nonce + _wrapping_key(settings).encrypt(nonce, raw, key_id_hint)
 
 
-def _unseal(settings: Settings, sealed: bytes, key_id_hint: bytes) -> Ed25519PrivateKey:
-    raw = _wrapping_key(settings).decrypt(sealed[:12], sealed[12:], key_id_hint)
+def _unseal(settings: Settings, sealed: bytes, key_id: int) -> Ed25519PrivateKey:
+    return unseal(settings.secret_key.get_secret_value(), sealed, key_id)
+
+
+@functools.lru_cache(maxsize=16)
+def unseal(secret: str, sealed: bytes, key_id: int) -> Ed25519PrivateKey:
+    """A stored key's private half, opened with the server's secret. Remembered: the same
+    key object each time, so `tokens` keeps its signer ready."""
+    raw = _wrapping_key_of(secret).decrypt(sealed[:12], sealed[12:], str(key_id).encode())
     return Ed25519PrivateKey.from_private_bytes(raw)
 
 
@@ -71,6 +84,7 @@ class LoadedKey:
     status: str
     public: Ed25519PublicKey
     row: SigningKey
+    sealed: bytes  # the private half as stored (read at load: `row` may be expired later)
 
 
 _cache: dict[int, LoadedKey] = {}
@@ -108,7 +122,13 @@ async def keyring(session: AsyncSession) -> dict[int, LoadedKey]:
         _cache.clear()
         for row in rows:
             public = Ed25519PublicKey.from_public_bytes(row.public_key)
-            _cache[row.id] = LoadedKey(id=row.id, status=row.status, public=public, row=row)
+            _cache[row.id] = LoadedKey(
+                id=row.id,
+                status=row.status,
+                public=public,
+                row=row,
+                sealed=row.private_key_encrypted,
+            )
         _cache_loaded_at = time.monotonic()
     return _cache
 
@@ -197,9 +217,21 @@ async def retire(
     return row
 
 
+async def private_key(session: AsyncSession, settings: Settings, key_id: int) -> Ed25519PrivateKey:
+    """The private half of key `key_id`, whatever its status: a label's token is made again
+    with the key that issued it whenever the label is printed or shown."""
+    key = (await keyring(session)).get(key_id)
+    if key is None:  # made by another worker a moment ago?
+        forget_cached_keys()
+        key = (await keyring(session)).get(key_id)
+    if key is None:
+        raise KeyNotFound(f"No key {key_id}", details={"key_id": key_id})
+    return _unseal(settings, key.sealed, key.id)
+
+
 async def signer(session: AsyncSession, settings: Settings) -> tuple[int, Ed25519PrivateKey]:
     """The active key, created on first use."""
     row = await session.scalar(select(SigningKey).where(SigningKey.status == "active"))
     if row is None:
         row = await _create(session, settings)
-    return row.id, _unseal(settings, row.private_key_encrypted, str(row.id).encode())
+    return row.id, _unseal(settings, row.private_key_encrypted, row.id)

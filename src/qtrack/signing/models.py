@@ -29,7 +29,12 @@ class SigningKey(Base):
 
 
 class ItemLabel(Base):
-    """One printed label of an item. Reprinting issues the next serial and revokes the last."""
+    """One label of an item. Reprinting issues the next serial and revokes the last.
+
+    The label's token is not stored: Ed25519 is deterministic, so the token is a function of
+    the row (key id, item id, serial) and the key's private half, and is made whenever a label
+    is printed or shown (`signing.tokens.label_token`). An import of a million items signs
+    nothing; printing signs what it prints."""
 
     __tablename__ = "item_label"
     __table_args__ = (UniqueConstraint("item_id", "serial"),)
@@ -40,7 +45,6 @@ class ItemLabel(Base):
     )
     serial: Mapped[int]  # 1, 2, 3... per item; part of the signed token
     key_id: Mapped[int] = mapped_column(ForeignKey("signing_key.id"))
-    token: Mapped[str] = mapped_column(String(128), unique=True)
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     revoked_at: Mapped[datetime | None]

@@ -101,37 +101,39 @@ _INSERT_LABEL = insert(_label).returning(_label.c.id)
 
 
 def label_row(
-    private: Ed25519PrivateKey,
-    key_id: int,
-    item_id: int,
-    serial: int,
-    *,
-    issued_by: int | None,
-    issued_at: datetime,
+    key_id: int, item_id: int, serial: int, *, issued_by: int | None, issued_at: datetime
 ) -> dict[str, Any]:
     """The `item_label` row of one label: what `issue_label` inserts, and the importer
-    copies for each imported item's label 1."""
+    copies for each imported item's label 1. Its token is not stored (`label_token`)."""
     if item_id >= 1 << 48:
         raise ValueError("item id does not fit a label token")
     return {
         "item_id": item_id,
         "serial": serial,
         "key_id": key_id,
-        "token": sign_label(private, key_id, item_id, serial),
         "issued_at": issued_at,
         "issued_by_id": issued_by,
     }
 
 
+async def label_token(session: AsyncSession, settings: Settings, label: ItemLabel) -> str:
+    """A label's token, signed with the key that issued it: the same text every time
+    (Ed25519 is deterministic), so it is made when a label is printed or shown rather than
+    stored. The key's status does not matter here; `verify` judges it."""
+    private = await keys.private_key(session, settings, label.key_id)
+    return sign_label(private, label.key_id, label.item_id, label.serial)
+
+
 async def issue_label(
     session: AsyncSession, settings: Settings, *, item_id: int, issued_by: int | None
 ) -> ItemLabel:
-    """Sign a new label for an item; any earlier label of it is revoked. The caller holds the
-    item's row lock (two labels of one item cannot take the same serial)."""
+    """Issue a new label for an item (with the active key); any earlier label of it is
+    revoked. The caller holds the item's row lock (two labels of one item cannot take the
+    same serial)."""
     last = await session.scalar(_LAST_SERIAL, {"item_id": item_id})
-    key_id, private = await keys.signer(session, settings)
+    key_id, _ = await keys.signer(session, settings)
     now = utcnow()
-    row = label_row(private, key_id, item_id, (last or 0) + 1, issued_by=issued_by, issued_at=now)
+    row = label_row(key_id, item_id, (last or 0) + 1, issued_by=issued_by, issued_at=now)
     await session.execute(_REVOKE, {"label_item_id": item_id, "now": now})
     label_id = (await session.execute(_INSERT_LABEL, row)).scalar_one()
     return ItemLabel(id=label_id, **row)
@@ -140,12 +142,11 @@ async def issue_label(
 async def issue_first_labels(
     session: AsyncSession, settings: Settings, *, item_ids: list[int], issued_by: int | None
 ) -> None:
-    """Sign label 1 for freshly registered items (nothing to look up or revoke)."""
-    key_id, private = await keys.signer(session, settings)
+    """Issue label 1 of freshly registered items (nothing to look up or revoke)."""
+    key_id, _ = await keys.signer(session, settings)
     now = utcnow()
     rows = [
-        label_row(private, key_id, item_id, 1, issued_by=issued_by, issued_at=now)
-        for item_id in item_ids
+        label_row(key_id, item_id, 1, issued_by=issued_by, issued_at=now) for item_id in item_ids
     ]
     if rows:
         await session.execute(insert(_label), rows)

@@ -1,0 +1,79 @@
+"""label tokens signed when shown: item_label no longer stores its token
+
+Revision ID: 0020
+Revises: 0019
+Create Date: 2026-12-06 04:00:00.000000+00:00
+
+A label's token is version ‖ key id ‖ item id ‖ serial ‖ the Ed25519 signature of those, and
+Ed25519 is deterministic: the row and the key's private half give the same token every time.
+qtrack now makes it when a label is printed or shown (`signing.tokens.label_token`), so
+registering or importing items signs nothing, and the column and its unique key go.
+
+Downgrading adds the column back and fills it, signing every label again with the key that
+issued it: that needs the same `QTRACK_SECRET_KEY` as the server (the private halves are sealed
+with it), and is the one place a migration uses qtrack's own code.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0020"
+down_revision: str | None = "0019"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_BATCH = 10_000
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("item_label", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_item_label_token", type_="unique")
+        batch_op.drop_column("token")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("item_label", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("token", sa.String(length=128), nullable=True))
+    _fill_tokens()
+    with op.batch_alter_table("item_label", schema=None) as batch_op:
+        batch_op.alter_column("token", existing_type=sa.String(length=128), nullable=False)
+        batch_op.create_unique_constraint("uq_item_label_token", ["token"])
+
+
+def _fill_tokens() -> None:
+    """Sign every label's token again, as the release before this one stored it."""
+    from qtrack.config import get_settings  # noqa: PLC0415  (only a downgrade with labels)
+    from qtrack.signing import keys, tokens  # noqa: PLC0415
+
+    conn = op.get_bind()
+    if conn.execute(sa.text("SELECT 1 FROM item_label LIMIT 1")).first() is None:
+        return
+    secret = get_settings().secret_key.get_secret_value()
+    private = {
+        key_id: keys.unseal(secret, sealed, key_id)
+        for key_id, sealed in conn.execute(
+            sa.text("SELECT id, private_key_encrypted FROM signing_key")
+        )
+    }
+    update = sa.text("UPDATE item_label SET token = :token WHERE id = :id")
+    last = 0
+    while True:
+        rows = conn.execute(
+            sa.text(
+                "SELECT id, key_id, item_id, serial FROM item_label"
+                " WHERE id > :last ORDER BY id LIMIT :n"
+            ),
+            {"last": last, "n": _BATCH},
+        ).all()
+        if not rows:
+            return
+        conn.execute(
+            update,
+            [
+                {"id": i, "token": tokens.sign_label(private[k], k, item, serial)}
+                for i, k, item, serial in rows
+            ],
+        )
+        last = rows[-1][0]
