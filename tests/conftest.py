@@ -37,12 +37,13 @@ def cheap_password_hashing() -> Iterator[None]:
     """argon2id with the smallest cost parameters: still argon2id, a hundred times faster, so
     tests that create and log in many users stay quick. Production keeps the library's
     RFC 9106 defaults."""
-    original, original_dummy = security._hasher, security._DUMMY_HASH
+    original = security._hasher
     security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    # The hash an unknown username is checked against carries its own (full) cost.
-    security._DUMMY_HASH = security._hasher.hash("unknown user")
+    # The hash an unknown username is checked against carries its own cost: made again.
+    security._dummy_hash.cache_clear()
     yield
-    security._hasher, security._DUMMY_HASH = original, original_dummy
+    security._hasher = original
+    security._dummy_hash.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from qtrack.expiry import jobs as expiry_jobs  # the daily expiry sweep
 from qtrack.imports import jobs as imports_jobs  # runs large imports in the background
 from qtrack.integrations.webhooks import alerts as webhooks_alerts  # alert.raised deliveries
 from qtrack.integrations.webhooks import consumer as webhooks_consumer  # fan-out and delivery
+from qtrack.items import jobs as items_jobs  # checks the keys a first import added NOT VALID
 from qtrack.jobs import housekeeping as jobs_housekeeping  # prunes finished jobs daily
 from qtrack.jobs import registry
 from qtrack.jobs.registry import JobSpec
@@ -26,6 +27,7 @@ __all__ = [
     "events_partitions",
     "expiry_jobs",
     "imports_jobs",
+    "items_jobs",
     "jobs_housekeeping",
     "registered_jobs",
     "reports_jobs",

@@ -1,6 +1,7 @@
 """The bulk loader writes exactly what `register_items` writes, all or nothing, gap-free."""
 
 import asyncio
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -282,7 +283,7 @@ def test_concurrent_imports_and_registrations_get_gap_free_codes(
 
 async def _item_indexes(session: AsyncSession) -> list[str]:
     """The indexes of `item`, `item_label` and `event` (its partitions' included), and every
-    foreign key on `item`."""
+    foreign key on `item`, `item_type`, `location` and `signing_key`."""
     rows = await session.execute(
         text(
             "SELECT tablename || ' ' || indexdef FROM pg_indexes WHERE tablename IN"
@@ -292,11 +293,19 @@ async def _item_indexes(session: AsyncSession) -> list[str]:
     keys = await session.execute(
         text(
             "SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)"
-            " FROM pg_constraint WHERE contype = 'f' AND confrelid = 'item'::regclass"
+            " FROM pg_constraint WHERE contype = 'f' AND confrelid IN ('item'::regclass,"
+            " 'item_type'::regclass, 'location'::regclass, 'signing_key'::regclass)"
             " ORDER BY 1"
         )
     )
     return list(rows.scalars()) + list(keys.scalars())
+
+
+async def _validate_jobs(session: AsyncSession) -> list[Any]:
+    rows = await session.execute(
+        text("SELECT payload FROM job WHERE name = :name"), {"name": bulk_load.VALIDATE_KEYS}
+    )
+    return [p if isinstance(p, dict) else json.loads(p) for p in rows.scalars()]
 
 
 def test_an_import_into_an_empty_table_builds_its_indexes_after_the_rows(
@@ -325,6 +334,17 @@ def test_an_import_into_an_empty_table_builds_its_indexes_after_the_rows(
     assert in_db(floor, _item_indexes) == before
     loaded = asyncio.run(_import(floor, path, commit=True, workers=2))
     assert loaded == rolled_back == reference
+    # The foreign keys came back NOT VALID; the job the import queued checks them.
+    after = in_db(floor, _item_indexes)
+    assert after != before
+    assert [a.removesuffix(" NOT VALID") for a in after] == before
+    (payload,) = in_db(floor, _validate_jobs)
+    assert sorted(name for _, name in payload["keys"]) == [  # not the partitioned event's
+        "fk_item_label_item_id_item", "fk_item_label_key_id_signing_key",
+        "fk_item_location_id_location", "fk_item_type_id_item_type",
+    ]  # fmt: skip
+    for table, name in payload["keys"] * 2:  # a second run finds them valid: nothing to do
+        in_db(floor, lambda session, t=table, n=name: bulk_load.validate_key(session, t, n))
     assert in_db(floor, _item_indexes) == before
     assert in_db(floor, _check_chains_labels_counts) == (6, 6)
     assert len(rebuilt) == 2
@@ -336,9 +356,14 @@ def test_an_import_into_an_empty_table_builds_its_indexes_after_the_rows(
     assert any(
         s.endswith('"uq_item_label_item_id_serial" UNIQUE (item_id, serial)') for s in rebuilt[0]
     )
-    assert [s.split()[2] for s in rebuilt[0] if "FOREIGN KEY" in s] == [
-        "event", "item_label"
+    # the keys on item and on the tables an import only reads are checked once, after the rows
+    assert sorted(s.split()[5] for s in rebuilt[0] if "FOREIGN KEY" in s) == [
+        '"fk_event_item_id_item"', '"fk_event_location_id_location"',
+        '"fk_item_label_item_id_item"', '"fk_item_label_key_id_signing_key"',
+        '"fk_item_location_id_location"', '"fk_item_type_id_item_type"',
     ]  # fmt: skip
+    # the keys to user and api_token stay: dropping one would lock the table every request reads
+    assert not any('REFERENCES "user"' in s or "api_token" in s for s in rebuilt[0])
 
     asyncio.run(_import(floor, path, commit=True))  # the table holds rows now: left alone
     assert rebuilt[-1] == []

@@ -1,5 +1,6 @@
 """Password hashing (argon2id) and other small cryptographic helpers."""
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -30,14 +31,17 @@ def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
 
 
-# A constant hash to verify against when the user does not exist, so that "no such user" and
-# "wrong password" take the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    # A constant hash to verify against when the user does not exist, so that "no such user"
+    # and "wrong password" take the same time. Made on first use: hashing costs ~0.13 s, which
+    # every process (each CLI command, each import worker's parent) paid at import.
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def burn_verify_time(password: str) -> None:
     """Spend the time of one verification, to hide whether a username exists."""
-    verify_password(_DUMMY_HASH, password)
+    verify_password(_dummy_hash(), password)
 
 
 def generate_password(nbytes: int = 15) -> str:

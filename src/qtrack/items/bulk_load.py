@@ -20,10 +20,12 @@ from those, so what is written is what was checked.
 * the counts are added once per counter row at the end, in `items.counts`' order.
 
 Indexes and keys stay in place on a live table. Into an empty `item` table (PostgreSQL, from
-FRESH_FROM_ROWS rows), its secondary indexes, the foreign keys of `event` and `item_label` on it
-and those two (then empty) tables' secondary indexes and unique keys are dropped inside the
-import's transaction and made again after the rows, under the tables' exclusive locks: a failed
-import restores them with everything else.
+FRESH_FROM_ROWS rows), its secondary indexes, the foreign keys of `item`, `event` and
+`item_label` on `item`, `item_type`, `location` and `signing_key`, and those two (then empty)
+tables' secondary indexes and unique keys are dropped inside the import's transaction and made
+again after the rows, under the tables' exclusive locks: a failed import restores them with
+everything else. The foreign keys come back NOT VALID and `items.validate_keys` checks the rows
+after the commit. The keys to `user` and `api_token` stay (every request reads those tables).
 """
 
 import tempfile
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts.principal import Principal
@@ -47,6 +49,7 @@ from qtrack.items import bulk_rows, counts, importer, on_hand
 from qtrack.items.bulk_rows import Built, ChunkChecked, Plan, Runner
 from qtrack.items.importer import Header, ImportReport, RowProblem
 from qtrack.items.models import Item
+from qtrack.jobs import service as jobs_service
 from qtrack.signing import keys
 from qtrack.workflow import service as workflow_service
 
@@ -62,6 +65,13 @@ EVENT_COLUMNS = (
 LABEL_COLUMNS = ("item_id", "serial", "key_id", "issued_at", "issued_by_id")
 # From this many rows, an import into an empty `item` table builds its indexes after the rows.
 FRESH_FROM_ROWS = 100_000
+# The job that checks the rows against the keys such an import made again NOT VALID.
+VALIDATE_KEYS = "items.validate_keys"
+# A constraint as the catalog names it (quoted where it must be), while it is NOT VALID.
+_UNVALIDATED = text(
+    "SELECT conrelid::regclass::text AS tab, quote_ident(conname) AS name FROM pg_constraint"
+    " WHERE conrelid = CAST(:tab AS regclass) AND conname = :name AND NOT convalidated"
+)
 Progress = Callable[[str, int], None]  # (phase: "checked" or "written", rows so far)
 
 
@@ -120,6 +130,8 @@ class _Postgres:
 
     def __init__(self, driver: Any, sequence: str) -> None:
         self.driver, self.sequence = driver, sequence
+        # The foreign keys made again NOT VALID, for `items.validate_keys` after the commit.
+        self.unvalidated: list[tuple[str, str]] = []
 
     @classmethod
     async def open(cls, session: AsyncSession) -> "_Postgres":
@@ -143,12 +155,12 @@ class _Postgres:
         index once costs far less than maintaining it row by row, above all the trigram GIN
         indexes, and checking a foreign key once for all rows far less than row by row (each
         check also locks the item row it finds); on a table that holds rows it would not, so
-        a live table is left alone. The exclusive locks of the three tables are taken without
-        waiting (so never in a deadlock with a registration under way) and held until the
-        import ends: nobody reads an empty table for long, an empty `item` has no events or
-        labels to read, and nobody may see the tables without their indexes and keys. Only
-        keys on `item` are dropped: dropping one on another table (user, location) would
-        lock that table too."""
+        a live table is left alone. The exclusive locks are taken without waiting (so never
+        in a deadlock with a registration under way) and held until the import ends: nobody
+        reads an empty table for long, an empty `item` has no events or labels to read, and
+        nobody may see the tables without their indexes and keys. A page that reads item
+        types, locations or signing keys waits for the import's end (a minute for a million
+        rows); the tracking pages wait on `item` anyway."""
         if await self.driver.fetchval("SELECT EXISTS (SELECT 1 FROM item)"):
             return []
         try:
@@ -169,21 +181,31 @@ class _Postgres:
         return [row["def"] for row in indexes] + await self._defer_keys()
 
     async def _defer_keys(self) -> list[str]:
-        """Drop the foreign keys of `event` and `item_label` on `item`, and those tables'
-        secondary indexes and unique keys, when both tables can be locked at once (a reader
-        of the change feed may hold `event`: then keep them). Both are empty when `item` is
-        (their rows reference an item), so each is built once from the sorted rows."""
+        """Drop the foreign keys of `event` and `item_label` on `item`, those of all three
+        tables on `item_type`, `location` and `signing_key`, and `event`'s and `item_label`'s
+        secondary indexes and unique keys, when all those tables can be locked at once (a
+        reader of the change feed may hold `event`, a page `location`: then keep them).
+        `event` and `item_label` are empty when `item` is (their rows reference an item), so
+        each index is built once from the sorted rows, and each key checks every row in one
+        join after the commit (`items.validate_keys`) instead of one query a row (six a row
+        before). Dropping a key locks the table it
+        references too: the keys to `user` and `api_token`, which every request reads, stay."""
         try:
             async with self.driver.transaction():
                 await self.driver.execute(
-                    "LOCK TABLE event, item_label IN ACCESS EXCLUSIVE MODE NOWAIT"
+                    "LOCK TABLE event, item_label, item_type, location, signing_key"
+                    " IN ACCESS EXCLUSIVE MODE NOWAIT"
                 )
                 keys = await self.driver.fetch(
                     "SELECT conrelid::regclass::text AS tab, conname AS name,"
-                    " pg_get_constraintdef(oid) AS def FROM pg_constraint"
-                    " WHERE conrelid IN ('event'::regclass, 'item_label'::regclass)"
-                    " AND conparentid = 0 AND (contype = 'u'"
-                    " OR (contype = 'f' AND confrelid = 'item'::regclass))"
+                    " pg_get_constraintdef(oid) AS def, contype = 'f' AND"
+                    " (SELECT relkind FROM pg_class WHERE oid = conrelid) = 'r' AS later"
+                    " FROM pg_constraint WHERE conparentid = 0 AND ("
+                    "(conrelid IN ('event'::regclass, 'item_label'::regclass) AND (contype = 'u'"
+                    " OR (contype = 'f' AND confrelid IN ('item'::regclass,"
+                    " 'item_type'::regclass, 'location'::regclass, 'signing_key'::regclass))))"
+                    " OR (conrelid = 'item'::regclass AND contype = 'f'"
+                    " AND confrelid IN ('item_type'::regclass, 'location'::regclass)))"
                     " ORDER BY contype DESC, conrelid::regclass::text, conname"
                 )
                 indexes = await self.driver.fetch(
@@ -202,16 +224,22 @@ class _Postgres:
                     await self.driver.execute(f'DROP INDEX "{row["name"]}"')
         except asyncpg.LockNotAvailableError:
             return []
+        # A foreign key comes back NOT VALID: the rows this import writes are not read again
+        # before it commits (they were made from ids it looked up under these locks), and
+        # `items.validate_keys` checks them afterwards without blocking anyone. Not on the
+        # partitioned `event`, which PostgreSQL 15 does not allow: its keys check the rows now.
+        self.unvalidated = [(row["tab"], row["name"]) for row in keys if row["later"]]
         # `event` is partitioned: its index is defined ON ONLY the parent; made again on the
         # parent, it is built on every partition too.
         return [row["def"].replace(" ON ONLY ", " ON ", 1) for row in indexes] + [
             # In the query's order: the unique keys before the foreign keys.
             f'ALTER TABLE {row["tab"]} ADD CONSTRAINT "{row["name"]}" {row["def"]}'
+            + (" NOT VALID" if row["later"] else "")
             for row in keys
         ]
 
     async def rebuild(self, statements: list[str]) -> None:
-        """Make the deferred indexes and foreign keys again (each key checks every row)."""
+        """Make the deferred indexes and foreign keys again (the keys NOT VALID)."""
         if statements:
             await self.driver.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for statement in statements:
@@ -245,6 +273,15 @@ class _Sqlite:
         for table, rows in (("item", built.items), ("event", built.events)):
             await self.session.execute(insert(_table(table)), rows)
         await self.session.execute(insert(_table("item_label")), built.labels)
+
+
+async def validate_key(session: AsyncSession, table: str, name: str) -> None:
+    """Check every row against a foreign key an import made again NOT VALID (nothing if it is
+    valid already). `VALIDATE CONSTRAINT` blocks neither reads nor writes: SHARE UPDATE
+    EXCLUSIVE on the table, ROW SHARE on the one it references."""
+    found = (await session.execute(_UNVALIDATED, {"tab": table, "name": name})).first()
+    if found is not None:
+        await session.execute(text(f"ALTER TABLE {found.tab} VALIDATE CONSTRAINT {found.name}"))
 
 
 def _table(name: str) -> Table:
@@ -378,6 +415,10 @@ async def _write(
         runner.close()
     if isinstance(writer, _Postgres):
         await writer.rebuild(deferred)
+        if writer.unvalidated:
+            await jobs_service.enqueue(
+                session, VALIDATE_KEYS, {"keys": [list(k) for k in writer.unvalidated]}
+            )
     # Counted once per counter row, at the end: the rows stay locked only until the commit.
     for (type_id, status), n in sorted(statuses.items()):
         await counts.bump_status(session, type_id, status, n)

@@ -41,8 +41,8 @@ class ItemLabel(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("item.id"), index=True
-    )
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("item.id")
+    )  # looked up through the unique key (item_id, serial), which leads with it
     serial: Mapped[int]  # 1, 2, 3... per item; part of the signed token
     key_id: Mapped[int] = mapped_column(ForeignKey("signing_key.id"))
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)

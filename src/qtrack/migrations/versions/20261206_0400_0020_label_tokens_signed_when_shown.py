@@ -7,7 +7,8 @@ Create Date: 2026-12-06 04:00:00.000000+00:00
 A label's token is version ‖ key id ‖ item id ‖ serial ‖ the Ed25519 signature of those, and
 Ed25519 is deterministic: the row and the key's private half give the same token every time.
 qtrack now makes it when a label is printed or shown (`signing.tokens.label_token`), so
-registering or importing items signs nothing, and the column and its unique key go.
+registering or importing items signs nothing, and the column and its unique key go. So does
+the index on `item_label.item_id` alone: the unique key (item_id, serial) leads with it.
 
 Downgrading adds the column back and fills it, signing every label again with the key that
 issued it: that needs the same `QTRACK_SECRET_KEY` as the server (the private halves are sealed
@@ -29,6 +30,7 @@ _BATCH = 10_000
 
 def upgrade() -> None:
     with op.batch_alter_table("item_label", schema=None) as batch_op:
+        batch_op.drop_index("ix_item_label_item_id")
         batch_op.drop_constraint("uq_item_label_token", type_="unique")
         batch_op.drop_column("token")
 
@@ -40,6 +42,7 @@ def downgrade() -> None:
     with op.batch_alter_table("item_label", schema=None) as batch_op:
         batch_op.alter_column("token", existing_type=sa.String(length=128), nullable=False)
         batch_op.create_unique_constraint("uq_item_label_token", ["token"])
+        batch_op.create_index("ix_item_label_item_id", ["item_id"], unique=False)
 
 
 def _fill_tokens() -> None:
