@@ -3,6 +3,7 @@
 import asyncio
 import json
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -301,6 +302,10 @@ async def _item_indexes(session: AsyncSession) -> list[str]:
     return list(rows.scalars()) + list(keys.scalars())
 
 
+async def _validate(table: str, name: str, session: AsyncSession) -> None:
+    await bulk_load.validate_key(session, table, name)
+
+
 async def _validate_jobs(session: AsyncSession) -> list[Any]:
     rows = await session.execute(
         text("SELECT payload FROM job WHERE name = :name"), {"name": bulk_load.VALIDATE_KEYS}
@@ -344,7 +349,7 @@ def test_an_import_into_an_empty_table_builds_its_indexes_after_the_rows(
         "fk_item_location_id_location", "fk_item_type_id_item_type",
     ]  # fmt: skip
     for table, name in payload["keys"] * 2:  # a second run finds them valid: nothing to do
-        in_db(floor, lambda session, t=table, n=name: bulk_load.validate_key(session, t, n))
+        in_db(floor, partial(_validate, table, name))
     assert in_db(floor, _item_indexes) == before
     assert in_db(floor, _check_chains_labels_counts) == (6, 6)
     assert len(rebuilt) == 2
