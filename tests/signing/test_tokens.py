@@ -5,6 +5,7 @@ import base64
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -253,3 +254,27 @@ async def test_downgrading_below_0020_stores_every_label_token_again(
     assert {k: by_label[k] for k in shown} == shown
     revoked = by_label[(second["code"], 1)]
     assert (await _verify(client, qa, revoked))["status"] == "revoked"
+
+
+async def test_a_label_under_another_secret_is_a_clear_503_and_still_verifies(
+    client: httpx.AsyncClient, qa: AppLogin, db: Database, settings: Settings
+) -> None:
+    """A database restored beside another QTRACK_SECRET_KEY cannot open its signing keys:
+    showing or printing a label says so (503 signing_key_locked, never a 500), while labels
+    already printed still verify with the public key."""
+    item = await register(client, qa)
+    shown = (await client.get(f"/api/v1/items/{item['code']}/label", headers=qa.headers)).json()
+    elsewhere = settings.model_copy(
+        update={"secret_key": SecretStr("a different secret for the restored copy, 48 chars")}
+    )
+    async with db.session_scope() as session:
+        item_id = await session.scalar(
+            text("SELECT id FROM item WHERE code = :code"), {"code": item["code"]}
+        )
+        label = await tokens.current_label(session, item_id)
+        assert label is not None
+        assert await tokens.label_token(session, settings, label) == shown["token"]
+        with pytest.raises(keys.KeyLocked) as refused:
+            await tokens.label_token(session, elsewhere, label)
+    assert (refused.value.status_code, refused.value.code) == (503, "signing_key_locked")
+    assert (await _verify(client, qa, shown["url"]))["status"] == "valid"

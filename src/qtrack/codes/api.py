@@ -36,6 +36,7 @@ from qtrack.items.errors import (
 )
 from qtrack.locations.service import LocationNotFound
 from qtrack.signing import tokens
+from qtrack.signing.keys import KeyLocked
 
 router = APIRouter(prefix="/api/v1", tags=["codes"])
 
@@ -129,7 +130,7 @@ async def scan(
 @router.post(
     "/items/{code}/labels",
     status_code=status.HTTP_201_CREATED,
-    responses=errors(PERMISSION_ERRORS, ItemNotFound, ItemArchived),
+    responses=errors(PERMISSION_ERRORS, ItemNotFound, ItemArchived, KeyLocked),
 )
 async def issue_label(
     code: str,
@@ -143,7 +144,8 @@ async def issue_label(
 
 
 @router.get(
-    "/items/{code}/label", responses=errors(PERMISSION_ERRORS, ItemNotFound, LabelNotIssued)
+    "/items/{code}/label",
+    responses=errors(PERMISSION_ERRORS, ItemNotFound, LabelNotIssued, KeyLocked),
 )
 async def current_label(
     code: str,

@@ -43,6 +43,7 @@ from qtrack.labels.service import (
 from qtrack.locations import service as locations_service
 from qtrack.locations.service import LocationNotFound
 from qtrack.signing import tokens
+from qtrack.signing.keys import KeyLocked
 
 router = APIRouter(prefix="/api/v1", tags=["labels"], responses=AUTHENTICATED)
 Reader = Annotated[Principal, Depends(require(Permission.ITEM_READ))]
@@ -60,7 +61,9 @@ QR_IMAGE = binary(
     "image/png", "image/svg+xml", description="The QR code, as the path names", not_modified=True
 )
 # Printing any mix of items and locations: what a label sheet or a ZPL job can refuse.
-PRINT_ERRORS = (ItemNotFound, LocationNotFound, TemplateNotFound, TooManyLabels, ValidationFailed)
+PRINT_ERRORS = (
+    ItemNotFound, LocationNotFound, TemplateNotFound, TooManyLabels, ValidationFailed, KeyLocked
+)  # fmt: skip
 # Decoders take these, whatever the Content-Type says: the format is read from the bytes.
 DECODABLE = {"schema": {"type": "string", "format": "binary"}}
 
@@ -116,7 +119,7 @@ async def _item_label_url(session: SessionDep, state: StateDep, code: str) -> st
 @router.get(
     "/items/{code}/qr.{kind}",
     response_class=Response,
-    responses=QR_IMAGE | errors(ItemNotFound, LabelNotIssued),
+    responses=QR_IMAGE | errors(ItemNotFound, LabelNotIssued, KeyLocked),
 )
 async def item_qr(
     code: str,

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -25,7 +26,7 @@ from qtrack.accounts import audit
 from qtrack.accounts.models import User
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
-from qtrack.core.errors import Conflict, NotFound
+from qtrack.core.errors import Conflict, NotFound, ServiceUnavailable
 from qtrack.signing.models import SigningKey
 
 MAX_KEY_ID = 0xFFFF  # two bytes in the token
@@ -40,6 +41,14 @@ class KeyNotFound(NotFound):
 
 class KeyStateConflict(Conflict):
     code, message = "key_state_conflict", "The key cannot make that change"
+
+
+class KeyLocked(ServiceUnavailable):
+    code, message = (
+        "signing_key_locked",
+        "The signing key cannot be opened with this server's QTRACK_SECRET_KEY: start the"
+        " server with the secret the key was sealed with",
+    )
 
 
 def _wrapping_key(settings: Settings) -> AESGCM:
@@ -72,7 +81,10 @@ def _unseal(settings: Settings, sealed: bytes, key_id: int) -> Ed25519PrivateKey
 def unseal(secret: str, sealed: bytes, key_id: int) -> Ed25519PrivateKey:
     """A stored key's private half, opened with the server's secret. Remembered: the same
     key object each time, so `tokens` keeps its signer ready."""
-    raw = _wrapping_key_of(secret).decrypt(sealed[:12], sealed[12:], str(key_id).encode())
+    try:
+        raw = _wrapping_key_of(secret).decrypt(sealed[:12], sealed[12:], str(key_id).encode())
+    except InvalidTag:  # another secret (a database restored elsewhere) or a damaged key
+        raise KeyLocked(details={"key_id": key_id}) from None
     return Ed25519PrivateKey.from_private_bytes(raw)
 
 
