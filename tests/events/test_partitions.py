@@ -79,6 +79,9 @@ async def _verified(db: Database) -> tuple[int, list[str]]:
 async def test_the_migration_converts_a_table_with_rows_in_several_months(db: Database) -> None:
     async with db.engine.begin() as conn:
         await conn.run_sync(migrations.downgrade_on, "0014")
+        # Today's code writes labels without the token column that 0020 removed, and the
+        # history below is written by today's code: let that column be empty until 0020.
+        await conn.execute(text("ALTER TABLE item_label ALTER COLUMN token DROP NOT NULL"))
     async with db.session_scope("read") as session:
         assert not await partitions.is_partitioned(session)
     await _months_of_history(db)
