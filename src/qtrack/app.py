@@ -24,7 +24,7 @@ from qtrack.codes import api as codes_api
 from qtrack.codes import pages as codes_pages
 from qtrack.config import Settings, get_settings
 from qtrack.containers import api as containers_api
-from qtrack.core import fastroutes
+from qtrack.core import fastroutes, security
 from qtrack.core.apidocs import install_api_docs
 from qtrack.core.db import Database
 from qtrack.core.errors import install_error_handlers
@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info(
             "startup", version=__version__, database=db.engine.dialect.name, redis=redis is not None
         )
+        security.prepare()  # before the first login, which would otherwise pay for it
         runner = app.state.job_runner = await job_probes.start_in_process(app.state.qtrack)
         job_probes.install(app.state.qtrack)
         try:

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -232,9 +232,22 @@ async def test_downgrading_below_0020_stores_every_label_token_again(
     for item in (first, second):
         label = (await client.get(f"/api/v1/items/{item['code']}/label", headers=qa.headers)).json()
         shown[(item["code"], label["serial"])] = label["token"]
-    monkeypatch.setattr(config, "get_settings", lambda: settings)  # the server's secret
     engine = create_async_engine(settings.database_url, poolclass=NullPool)
     try:
+        # With another secret the keys do not open: the downgrade stops before it changes
+        # anything (SQLite would keep a half-done batch), and can be run again.
+        other = settings.model_copy(update={"secret_key": SecretStr("not the server's secret")})
+        monkeypatch.setattr(config, "get_settings", lambda: other)
+        with pytest.raises(keys.KeyLocked):
+            async with engine.begin() as conn:
+                await conn.run_sync(migrations.downgrade_on, "0019")
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT version_num FROM alembic_version")) == "0020"
+            columns = await conn.run_sync(
+                lambda sync: [c["name"] for c in inspect(sync).get_columns("item_label")]
+            )
+            assert "token" not in columns
+        monkeypatch.setattr(config, "get_settings", lambda: settings)  # the server's secret
         async with engine.begin() as conn:
             await conn.run_sync(migrations.downgrade_on, "0019")
             stored = (

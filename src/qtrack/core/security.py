@@ -34,9 +34,15 @@ def needs_rehash(password_hash: str) -> bool:
 @functools.cache
 def _dummy_hash() -> str:
     # A constant hash to verify against when the user does not exist, so that "no such user"
-    # and "wrong password" take the same time. Made on first use: hashing costs ~0.13 s, which
-    # every process (each CLI command, each import worker's parent) paid at import.
+    # and "wrong password" take the same time. Not made at import: hashing costs ~0.13 s,
+    # which every CLI command paid; a server makes it as it starts (`prepare`).
     return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def prepare() -> None:
+    """Make the unknown-user hash now, as a server starts: made by the first login instead,
+    that login would take twice as long when the name is unknown, and tell so."""
+    _dummy_hash()
 
 
 def burn_verify_time(password: str) -> None:

@@ -72,6 +72,12 @@ _UNVALIDATED = text(
     "SELECT conrelid::regclass::text AS tab, quote_ident(conname) AS name FROM pg_constraint"
     " WHERE conrelid = CAST(:tab AS regclass) AND conname = :name AND NOT convalidated"
 )
+# Every foreign key of the tables such an import loads that is still NOT VALID.
+_ALL_UNVALIDATED = text(
+    "SELECT conrelid::regclass::text AS tab, conname AS name FROM pg_constraint"
+    " WHERE conrelid IN ('item'::regclass, 'item_label'::regclass) AND contype = 'f'"
+    " AND NOT convalidated ORDER BY 1, 2"
+)
 Progress = Callable[[str, int], None]  # (phase: "checked" or "written", rows so far)
 
 
@@ -275,6 +281,14 @@ class _Sqlite:
         await self.session.execute(insert(_table("item_label")), built.labels)
 
 
+async def unvalidated_keys(session: AsyncSession) -> list[tuple[str, str]]:
+    """(table, constraint) of each foreign key of `item` and `item_label` still NOT VALID
+    (none on SQLite, which has no such state)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return []
+    return [(row.tab, row.name) for row in await session.execute(_ALL_UNVALIDATED)]
+
+
 async def validate_key(session: AsyncSession, table: str, name: str) -> None:
     """Check every row against a foreign key an import made again NOT VALID (nothing if it is
     valid already). `VALIDATE CONSTRAINT` blocks neither reads nor writes: SHARE UPDATE
@@ -364,7 +378,7 @@ async def _write(
         prefix, count = plan.types[key].code_prefix, per_type[key]
         report.created[key] = [f"{prefix}-{first:06d}", f"{prefix}-{first + count - 1:06d}", count]
     report.created = {key: report.created[key] for key in per_type}  # in order of appearance
-    key_id, _ = await keys.signer(session, settings)
+    key_id = await keys.active_key_id(session, settings)
     await session.flush()
     postgres = session.get_bind().dialect.name == "postgresql"
     writer: _Postgres | _Sqlite
@@ -416,9 +430,7 @@ async def _write(
     if isinstance(writer, _Postgres):
         await writer.rebuild(deferred)
         if writer.unvalidated:
-            await jobs_service.enqueue(
-                session, VALIDATE_KEYS, {"keys": [list(k) for k in writer.unvalidated]}
-            )
+            await jobs_service.enqueue(session, VALIDATE_KEYS, dedupe_key=VALIDATE_KEYS)
     # Counted once per counter row, at the end: the rows stay locked only until the commit.
     for (type_id, status), n in sorted(statuses.items()):
         await counts.bump_status(session, type_id, status, n)

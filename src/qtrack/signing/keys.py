@@ -83,9 +83,9 @@ def unseal(secret: str, sealed: bytes, key_id: int) -> Ed25519PrivateKey:
     key object each time, so `tokens` keeps its signer ready."""
     try:
         raw = _wrapping_key_of(secret).decrypt(sealed[:12], sealed[12:], str(key_id).encode())
-    except InvalidTag:  # another secret (a database restored elsewhere) or a damaged key
+        return Ed25519PrivateKey.from_private_bytes(raw)
+    except (InvalidTag, ValueError):  # another secret (a database restored elsewhere), or damaged
         raise KeyLocked(details={"key_id": key_id}) from None
-    return Ed25519PrivateKey.from_private_bytes(raw)
 
 
 @dataclass(frozen=True)
@@ -239,6 +239,15 @@ async def private_key(session: AsyncSession, settings: Settings, key_id: int) ->
     if key is None:
         raise KeyNotFound(f"No key {key_id}", details={"key_id": key_id})
     return _unseal(settings, key.sealed, key.id)
+
+
+async def active_key_id(session: AsyncSession, settings: Settings) -> int:
+    """The active key's id, the key created on first use: what a new label records. Its
+    private half is not opened (a label's token is signed when it is shown)."""
+    key_id = await session.scalar(select(SigningKey.id).where(SigningKey.status == "active"))
+    if key_id is None:
+        key_id = (await _create(session, settings)).id
+    return key_id
 
 
 async def signer(session: AsyncSession, settings: Settings) -> tuple[int, Ed25519PrivateKey]:

@@ -131,7 +131,7 @@ async def issue_label(
     revoked. The caller holds the item's row lock (two labels of one item cannot take the
     same serial)."""
     last = await session.scalar(_LAST_SERIAL, {"item_id": item_id})
-    key_id, _ = await keys.signer(session, settings)
+    key_id = await keys.active_key_id(session, settings)
     now = utcnow()
     row = label_row(key_id, item_id, (last or 0) + 1, issued_by=issued_by, issued_at=now)
     await session.execute(_REVOKE, {"label_item_id": item_id, "now": now})
@@ -143,7 +143,7 @@ async def issue_first_labels(
     session: AsyncSession, settings: Settings, *, item_ids: list[int], issued_by: int | None
 ) -> None:
     """Issue label 1 of freshly registered items (nothing to look up or revoke)."""
-    key_id, _ = await keys.signer(session, settings)
+    key_id = await keys.active_key_id(session, settings)
     now = utcnow()
     rows = [
         label_row(key_id, item_id, 1, issued_by=issued_by, issued_at=now) for item_id in item_ids

@@ -16,6 +16,7 @@ with it), and is the one place a migration uses qtrack's own code.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -36,30 +37,39 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Every key is opened before the table changes: a wrong secret stops the downgrade while
+    # nothing is changed (SQLite keeps each batch's DDL; PostgreSQL would roll it back).
+    private = _open_keys()
     with op.batch_alter_table("item_label", schema=None) as batch_op:
         batch_op.add_column(sa.Column("token", sa.String(length=128), nullable=True))
-    _fill_tokens()
+    _fill_tokens(private)
     with op.batch_alter_table("item_label", schema=None) as batch_op:
         batch_op.alter_column("token", existing_type=sa.String(length=128), nullable=False)
         batch_op.create_unique_constraint("uq_item_label_token", ["token"])
         batch_op.create_index("ix_item_label_item_id", ["item_id"], unique=False)
 
 
-def _fill_tokens() -> None:
-    """Sign every label's token again, as the release before this one stored it."""
+def _open_keys() -> dict[int, Any]:
+    """The private half of every key a label was issued with, opened with the server's
+    secret (`QTRACK_SECRET_KEY`; qtrack's own code: the one migration that uses it)."""
     from qtrack.config import get_settings  # noqa: PLC0415  (only a downgrade with labels)
-    from qtrack.signing import keys, tokens  # noqa: PLC0415
+    from qtrack.signing import keys  # noqa: PLC0415
+
+    rows = op.get_bind().execute(
+        sa.text(
+            "SELECT id, private_key_encrypted FROM signing_key"
+            " WHERE id IN (SELECT DISTINCT key_id FROM item_label)"
+        )
+    )
+    secret = get_settings().secret_key.get_secret_value()
+    return {key_id: keys.unseal(secret, sealed, key_id) for key_id, sealed in rows}
+
+
+def _fill_tokens(private: dict[int, Any]) -> None:
+    """Sign every label's token again, as the release before this one stored it."""
+    from qtrack.signing import tokens  # noqa: PLC0415
 
     conn = op.get_bind()
-    if conn.execute(sa.text("SELECT 1 FROM item_label LIMIT 1")).first() is None:
-        return
-    secret = get_settings().secret_key.get_secret_value()
-    private = {
-        key_id: keys.unseal(secret, sealed, key_id)
-        for key_id, sealed in conn.execute(
-            sa.text("SELECT id, private_key_encrypted FROM signing_key")
-        )
-    }
     update = sa.text("UPDATE item_label SET token = :token WHERE id = :id")
     last = 0
     while True:
