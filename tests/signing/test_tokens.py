@@ -289,5 +289,7 @@ async def test_a_label_under_another_secret_is_a_clear_503_and_still_verifies(
         assert await tokens.label_token(session, settings, label) == shown["token"]
         with pytest.raises(keys.KeyLocked) as refused:
             await tokens.label_token(session, elsewhere, label)
+        # Issuing a label records the active key's id: that needs no secret.
+        assert await keys.active_key_id(session, elsewhere) == label.key_id
     assert (refused.value.status_code, refused.value.code) == (503, "signing_key_locked")
     assert (await _verify(client, qa, shown["url"]))["status"] == "valid"
