@@ -243,3 +243,25 @@ async def test_wrong_types_are_422_naming_the_field(
         assert [str(p) for p in error["details"][0]["loc"]][: len(where)] == where, response.text
     row = await stock_of(client, admin)
     assert (row["minimum_level"], row["reorder_level"]) == (None, None)  # nothing changed
+
+
+async def test_straight_from_ok_to_out_alerts_both_levels_so_low_stays_open_on_the_way_back(
+    client: httpx.AsyncClient, admin: AppLogin, operator: AppLogin
+) -> None:
+    # Found by the concurrent property test: ok -> out raised only the out alert, so a
+    # delivery back to low left the stock low with no alert open.
+    lot = await register(client, operator, type="supply", quantity="20")
+    await levels(client, admin, minimum_level="2", reorder_level="10")
+    await quantity(client, operator, lot["code"], "dispense", "19")  # 1: out, low passed through
+    assert sorted(a["kind"] for a in await alerts(client, operator, "open")) == [
+        "stock_low", "stock_out"
+    ]  # fmt: skip
+    await quantity(client, operator, lot["code"], "receive", "4")  # 5: low
+    assert [a["kind"] for a in await alerts(client, operator, "open")] == ["stock_low"]
+    assert (await stock_of(client, operator))["state"] == "low"
+    # Without a reorder level there is no low level to pass through.
+    await levels(client, admin, minimum_level="6", reorder_level=None)
+    await quantity(client, operator, lot["code"], "receive", "20")  # 25: ok
+    assert await alerts(client, operator, "open") == []
+    await quantity(client, operator, lot["code"], "dispense", "24")  # 1: out
+    assert [a["kind"] for a in await alerts(client, operator, "open")] == ["stock_out"]

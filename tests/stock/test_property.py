@@ -59,10 +59,10 @@ class Model:
             return
         rank = stock_service.RANK
         self.open -= {k for s, k in stock_service.ALERT_KINDS.items() if rank[s] > rank[new]}
-        if new is not None and rank[new] > rank[self.state]:
-            kind = stock_service.ALERT_KINDS[new]
-            self.raised.append(kind)
-            self.open.add(kind)
+        for state, kind in stock_service.ALERT_KINDS.items():  # every level fallen through
+            if rank[self.state] < rank[state] <= rank[new] and kind not in self.open:
+                self.raised.append(kind)
+                self.open.add(kind)
         self.state = new
 
 

@@ -10,8 +10,10 @@ States of a level (on the type overall, or at a location and everything under it
   out  nothing left (on-hand ≤ 0) or below the minimum level
   low  otherwise at or below the reorder level
   ok   above it
-An alert is raised when the state gets worse (ok→low, ok→out, low→out) and cleared when it
-gets better than what the alert warned of (the out alert at low or ok, the low alert at ok).
+An alert is raised for each level the state falls through (ok→low: low; low→out: out; ok→out:
+low, when there is a reorder level, and out) and cleared when it gets better than what the
+alert warned of (the out alert at low or ok, the low alert at ok): what is open always matches
+where stock is.
 So a crossing alerts once, however many scans follow. Every change of a type's stock locks
 the type's total row first (one upsert, rows in key order), which serializes the evaluation
 of its levels: two concurrent dispenses cannot both see "ok" and both miss the crossing.
@@ -205,16 +207,24 @@ async def _evaluate(
     stale = [kind for state, kind in ALERT_KINDS.items() if RANK[state] > RANK[new]]
     if stale:
         await alerts_service.clear_alerts(session, subject, stale)
-    if new is not None and RANK[new] > RANK[old]:
-        name, unit = where
-        amount = f"{_plain(on_hand)} {unit}"
-        if new == "out":
+    name, unit = where
+    amount = f"{_plain(on_hand)} {unit}"
+    # Every level the stock fell through alerts, so that what is open always matches where
+    # stock is: straight from ok to out raises the low alert too (when there is a reorder
+    # level), which stays open when a delivery brings it back to low.
+    crossed = [
+        state
+        for state in ALERT_KINDS
+        if RANK[old] < RANK[state] <= RANK[new] and (state != "low" or reorder is not None)
+    ]
+    for state in crossed:
+        if state == "out":
             limit = f" (minimum {_plain(minimum)})" if minimum else ""
             message = f"{name} is out of stock: {amount} on hand{limit}"
         else:
             message = f"{name} is low on stock: {amount} on hand (reorder at {_plain(reorder)})"
         await alerts_service.raise_alert(
-            session, ALERT_KINDS[new], subject, message, type_id=type_id,
+            session, ALERT_KINDS[state], subject, message, type_id=type_id,
             location_id=location_id or None,
             data={
                 "state": new, "previous_state": old, "on_hand": str(_plain(on_hand)),
