@@ -136,8 +136,8 @@ class _Postgres:
 
     def __init__(self, driver: Any, sequence: str) -> None:
         self.driver, self.sequence = driver, sequence
-        # The foreign keys made again NOT VALID, for `items.validate_keys` after the commit.
-        self.unvalidated: list[tuple[str, str]] = []
+        # Whether foreign keys come back NOT VALID (`items.validate_keys` after the commit).
+        self.validate_later = False
 
     @classmethod
     async def open(cls, session: AsyncSession) -> "_Postgres":
@@ -194,8 +194,8 @@ class _Postgres:
         `event` and `item_label` are empty when `item` is (their rows reference an item), so
         each index is built once from the sorted rows, and each key checks every row in one
         join after the commit (`items.validate_keys`) instead of one query a row (six a row
-        before). Dropping a key locks the table it
-        references too: the keys to `user` and `api_token`, which every request reads, stay."""
+        before). Dropping a key locks the table it references too: the keys to `user` and
+        `api_token`, which every request reads, stay."""
         try:
             async with self.driver.transaction():
                 await self.driver.execute(
@@ -234,7 +234,7 @@ class _Postgres:
         # before it commits (they were made from ids it looked up under these locks), and
         # `items.validate_keys` checks them afterwards without blocking anyone. Not on the
         # partitioned `event`, which PostgreSQL 15 does not allow: its keys check the rows now.
-        self.unvalidated = [(row["tab"], row["name"]) for row in keys if row["later"]]
+        self.validate_later = any(row["later"] for row in keys)
         # `event` is partitioned: its index is defined ON ONLY the parent; made again on the
         # parent, it is built on every partition too.
         return [row["def"].replace(" ON ONLY ", " ON ", 1) for row in indexes] + [
@@ -429,7 +429,7 @@ async def _write(
         runner.close()
     if isinstance(writer, _Postgres):
         await writer.rebuild(deferred)
-        if writer.unvalidated:
+        if writer.validate_later:
             await jobs_service.enqueue(session, VALIDATE_KEYS, dedupe_key=VALIDATE_KEYS)
     # Counted once per counter row, at the end: the rows stay locked only until the commit.
     for (type_id, status), n in sorted(statuses.items()):
