@@ -24,7 +24,7 @@ from qtrack.codes import api as codes_api
 from qtrack.codes import pages as codes_pages
 from qtrack.config import Settings, get_settings
 from qtrack.containers import api as containers_api
-from qtrack.core import fastroutes, security
+from qtrack.core import fastroutes, heap, security
 from qtrack.core.apidocs import install_api_docs
 from qtrack.core.db import Database
 from qtrack.core.errors import install_error_handlers
@@ -137,7 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner = app.state.job_runner = await job_probes.start_in_process(app.state.qtrack)
         job_probes.install(app.state.qtrack)
         try:
-            yield
+            with heap.settled():  # the started app kept out of every collection
+                yield
         finally:
             if runner is not None:
                 await runner.stop()
