@@ -34,7 +34,7 @@ def test_settled_gives_back_when_the_app_fails() -> None:
 
 async def test_a_started_app_is_settled_until_it_stops(settings: Settings) -> None:
     thresholds = gc.get_threshold()
-    app, lifespan = await start_app(settings)
+    _, lifespan = await start_app(settings)
     try:
         assert gc.get_freeze_count() > 0
         assert gc.get_threshold()[0] >= heap.YOUNG_THRESHOLD

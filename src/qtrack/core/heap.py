@@ -4,7 +4,7 @@ A worker starts with about 290,000 objects (the app, its routes and models, SQLA
 mappers, the libraries) and keeps nearly all of them for its whole life. CPython's full
 collection walks every one of them: measured under the scan load (`benchmarks/tracking.py`,
 2026-12-06), a worker ran 13 full collections in a minute, 1.2 s in all and up to 169 ms each,
-every request in flight waiting through it; that was the p99 of 130–150 ms against the
+every request in flight waiting through it; that was the p99 of 130 to 150 ms against the
 reference's 9 ms (docs/benchmarks.md, issue 15, fifth pass).
 
 `settled` moves every object the started app holds to the permanent generation
