@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
+import uvloop
 import orjson
 
 from benchmarks.common import cpu_seconds, load_average, postgres_backends
@@ -222,4 +223,5 @@ if __name__ == "__main__":
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
     parser.add_argument("--only", default="lookup,scan,transition,move")
     parser.add_argument("--plain", action="store_true", help="without core/fastroutes.py")
-    asyncio.run(main(parser.parse_args()))
+    # On uvloop, as `qtrack serve` runs (uvicorn picks it when installed).
+    uvloop.run(main(parser.parse_args()))

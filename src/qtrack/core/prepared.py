@@ -17,7 +17,17 @@ READ COMMITTED (and the reads' autocommit) gives every statement its own snapsho
 transaction that has written nothing holds nothing this read could miss. A request still
 holds one connection at a time.
 
-On SQLite, and whenever the driver call fails, the statement goes through the session
+`PreparedSelect.first_locked` is for a statement that must run in the session's
+transaction: a row locked (`FOR UPDATE`) or written (an INSERT or UPDATE as a CTE of the
+SELECT). It begins the session's transaction as its first statement would, runs the
+statement on the session's own connection, and raises a failure as SQLAlchemy would have
+raised it for the same statement (the same exception classes, a lost connection invalidated):
+a statement that failed inside a transaction cannot be tried again in it. Bound values go
+through each parameter's bind processing, as SQLAlchemy would send them (`UTCDateTime`, JSON).
+The item change's locked read and its event statement are each about 0.11 ms of CPU cheaper
+this way than through the session (a quarter of a transition's; docs/benchmarks.md, issue 15).
+
+On SQLite, and whenever the read path's driver call fails, the statement goes through the session
 instead: a failure is then raised (or the connection invalidated, a 503) exactly as for any
 other statement. A read-only SELECT run on the connection before the session's transaction
 has sent its BEGIN sees what a READ COMMITTED statement inside it would. Statements run here
@@ -26,7 +36,7 @@ are not seen by the slow-query log.
 
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect, Engine
@@ -35,7 +45,10 @@ from sqlalchemy.util import greenlet_spawn
 
 # `_pooled` could not read the row (the caller goes through the session instead).
 _FAILED: Any = object()
-_Compiled = tuple[str, Sequence[str], Any, list[tuple[int, Callable[[Any], Any]]]]
+_Processors = list[tuple[int, Callable[[Any], Any]]]
+# The SQL, its parameters' names in order with their bind processing (or None), the row type
+# and each column's result processing.
+_Compiled = tuple[str, Sequence[tuple[str, Callable[[Any], Any] | None]], Any, _Processors]
 
 
 class PreparedSelect:
@@ -44,12 +57,31 @@ class PreparedSelect:
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
+        self._sent: dict[str, frozenset[str] | None] = {}
+
+    def _sent_for(self, dialect: Dialect) -> frozenset[str] | None:
+        """The names of the statement's parameters when its SQL and their values are all it
+        sends; None when SQLAlchemy adds to them at execution (a column default or
+        `onupdate` computed in Python, a parameter expanded when executed)."""
+        if dialect.name not in self._sent:
+            compiled: Any = self.statement.compile(dialect=dialect)
+            plain = not (
+                compiled.insert_prefetch
+                or compiled.update_prefetch
+                or compiled.literal_execute_params
+                or compiled.post_compile_params
+            )
+            self._sent[dialect.name] = frozenset(compiled.positiontup or ()) if plain else None
+        return self._sent[dialect.name]
 
     async def _for(self, dialect: Dialect, driver: Any) -> _Compiled:
         found = self._compiled.get(dialect.name)
         if found is None:
             compiled = self.statement.compile(dialect=dialect)
-            names = list(compiled.positiontup or ())
+            binds: Mapping[str, Any] = compiled._bind_processors
+            names: list[tuple[str, Callable[[Any], Any] | None]] = [
+                (name, binds.get(name)) for name in compiled.positiontup or ()
+            ]
             keys = list(self.statement.selected_columns.keys())
             row_type = namedtuple("Row", keys)  # type: ignore[misc]
             # Each column's result processing, as SQLAlchemy picks it (by the column's type
@@ -90,9 +122,34 @@ class PreparedSelect:
             return (await session.execute(self.statement, params)).first()
         return self._row(dialect, record)
 
+    async def first_locked(self, session: AsyncSession, params: Mapping[str, Any]) -> Any | None:
+        """The first row, the statement run in the session's transaction (begun if it was not)
+        on its own connection; a failure raised as SQLAlchemy raises it."""
+        connection = await session.connection()
+        dialect = connection.dialect
+        sent = self._sent_for(dialect) if dialect.name == "postgresql" else None
+        # A parameter not given: SQLAlchemy computes it (a column's default) or says so.
+        if sent is None or not sent <= params.keys():
+            return (await session.execute(self.statement, params)).first()
+        fairy = await connection.get_raw_connection()
+        adapted: Any = fairy.dbapi_connection
+        try:
+            if adapted._transaction is None:  # SQLAlchemy's adapter sends BEGIN lazily
+                await adapted._start_transaction()
+            record = await self._fetch(dialect, fairy.driver_connection, params)
+        except Exception as error:
+            found = self._compiled.get(dialect.name)
+            sql = found[0] if found is not None else str(self.statement.compile(dialect=dialect))
+            await greenlet_spawn(_reraise, connection.sync_connection, adapted, error, sql)
+            raise  # not reached: `_reraise` raises
+        return self._row(dialect, record)
+
     async def _fetch(self, dialect: Dialect, driver: Any, params: Mapping[str, Any]) -> Any:
         sql, names, _, _ = await self._for(dialect, driver)
-        return await driver.fetchrow(sql, *[params[n] for n in names])
+        args = [
+            params[name] if process is None else process(params[name]) for name, process in names
+        ]
+        return await driver.fetchrow(sql, *args)
 
     def _row(self, dialect: Dialect, record: Any) -> Any | None:
         if record is None:
@@ -117,3 +174,14 @@ class PreparedSelect:
             return _FAILED
         await greenlet_spawn(raw.close)
         return self._row(bind.dialect, record)
+
+
+def _reraise(sync: Any, adapted: Any, error: Exception, statement: str) -> NoReturn:
+    """Raise a driver's failure as SQLAlchemy would have raised it for this statement."""
+    try:
+        # The driver's error as the DBAPI error SQLAlchemy's adapter makes of it...
+        adapted._handle_exception(error)
+    except Exception as dbapi_error:
+        # ...and that as the exception SQLAlchemy raises (a lost connection invalidated).
+        sync._handle_dbapi_exception(dbapi_error, statement, None, None, None)
+    raise error  # neither raised: not reached

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts.principal import Principal
 from qtrack.core.clock import utcnow
+from qtrack.core.prepared import PreparedSelect
 from qtrack.events.chain import canonical_fields, event_hash, jsonable
 from qtrack.events.models import Event
 from qtrack.events.schemas import EventRead, SignatureRead
@@ -131,18 +132,19 @@ _INSERT_PART = (
 # A statement run along with an event, and its parameters (`record`'s `along`).
 Along = tuple[Executable, dict[str, Any]]
 # One combined statement per sequence of statements run along (they are prebuilt, so few).
-_combined: dict[tuple[int, ...], tuple[Executable, tuple[Executable, ...]]] = {}
+_combined: dict[tuple[int, ...], tuple[PreparedSelect, tuple[Executable, ...]]] = {}
 
 
-def _with_along(statements: Sequence[Executable]) -> Executable:
+def _with_along(statements: Sequence[Executable]) -> PreparedSelect:
     """The event's INSERT with these statements as data-modifying CTEs (PostgreSQL): one
-    statement, one round trip, answering the event's id."""
+    statement, one round trip, answering the event's id; sent through the driver in the
+    session's transaction (core/prepared.py)."""
     key = tuple(id(s) for s in statements)
     found = _combined.get(key)
     if found is None:
         parts = [s.cte(f"along_{i}") for i, s in enumerate(statements)]  # type: ignore[attr-defined]
         # The statements are kept with it: their ids stay theirs while the key exists.
-        found = (select(_INSERT_PART.c.id).add_cte(*parts), tuple(statements))
+        found = (PreparedSelect(select(_INSERT_PART.c.id).add_cte(*parts)), tuple(statements))
         _combined[key] = found
     return found[0]
 
@@ -217,7 +219,10 @@ async def record(
         if session.get_bind().dialect.name == "postgresql" and statements:
             combined = _with_along([s for s, _ in statements])
             params = _along_params(rows[0], statements)
-            event_id = (await session.execute(combined, params)).scalar_one()
+            inserted = await combined.first_locked(session, params)
+            if inserted is None:  # an INSERT … RETURNING answers its row
+                raise RuntimeError("the event's INSERT answered no id")
+            event_id = inserted.id
         else:
             event_id = (await session.execute(_INSERT_ONE, rows[0])).scalar_one()
             for statement, params in statements:

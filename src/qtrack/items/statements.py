@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, or_, select, update
 
+from qtrack.core.prepared import PreparedSelect
 from qtrack.item_types.models import ItemType
 from qtrack.items.models import Item
 from qtrack.items.repository import LOOKUP_COLUMNS
@@ -52,6 +53,7 @@ _LOCK = (
     .with_for_update(of=_item)
 )
 LOCK_BY_CODE = _LOCK.where(_item.c.code == bindparam("code"))
+LOCK_BY_CODE_PREPARED = PreparedSelect(LOCK_BY_CODE)  # through the driver (core/prepared.py)
 # Several rows at once, locked in id order.
 LOCK_BY_IDS = _LOCK.where(_item.c.id.in_(bindparam("ids", expanding=True))).order_by(_item.c.id)
 # An item with the containers a change of it involves: the one it is in, and `container` (its

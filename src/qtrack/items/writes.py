@@ -47,7 +47,7 @@ def context_of(body: Any) -> EventContext:
 
 async def lock(session: AsyncSession, code: str, *, allow_archived: bool = False) -> Row:
     """The item's row, locked for this transaction; 404 if unknown, 409 if archived."""
-    row = (await session.execute(statements.LOCK_BY_CODE, {"code": normal(code)})).first()
+    row = await statements.LOCK_BY_CODE_PREPARED.first_locked(session, {"code": normal(code)})
     if row is None:
         raise ItemNotFound(f"No item '{code}'")
     if row.archived and not allow_archived:

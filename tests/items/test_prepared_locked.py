@@ -1,0 +1,110 @@
+"""An item's locked read through the driver (`PreparedSelect.first_locked`, core/prepared.py):
+the row the session would give, the lock really held in the session's transaction, and a
+failure raised as SQLAlchemy raises it."""
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from qtrack.accounts.principal import Principal
+from qtrack.core.db import Database
+from qtrack.core.errors import as_unavailable
+from qtrack.items import create, statements
+from qtrack.items.schemas import ItemCreate
+from tests.factories.accounts import create_user
+
+LOCKED = statements.LOCK_BY_CODE_PREPARED
+
+
+async def _item(db: Database, **fields: Any) -> tuple[int, str]:
+    user = await create_user(db, "locker", "admin")
+    actor = Principal(user=user, permissions=frozenset(), via="cli")
+    async with db.session_scope() as session:
+        (item,) = await create.register_items(
+            session,
+            specs=[ItemCreate(type="material", **fields)],
+            actor=actor,
+            settings=db.settings,
+        )
+    return item.id, item.code
+
+
+async def test_the_row_the_session_gives(db: Database) -> None:
+    _, code = await _item(db, name="Lactose", quantity="25.5", attributes={"grade": "A"})
+    async with db.session_scope() as session:
+        plain = (await session.execute(statements.LOCK_BY_CODE, {"code": code})).first()
+    async with db.session_scope() as session:
+        locked = await LOCKED.first_locked(session, {"code": code})
+        assert session.in_transaction()
+    assert plain is not None
+    assert locked is not None
+    assert locked._fields == plain._fields
+    assert tuple(locked) == tuple(plain)
+    assert [type(v) for v in locked] == [type(v) for v in plain]
+    async with db.session_scope() as session:
+        assert await LOCKED.first_locked(session, {"code": "MAT-NOPE"}) is None
+
+
+async def test_the_lock_is_held_until_the_transaction_ends(db: Database) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite locks the whole database for a write transaction")
+    _, code = await _item(db)
+    nowait = text("SELECT id FROM item WHERE code = :code FOR UPDATE NOWAIT")
+    async with db.session_scope() as holder:
+        assert await LOCKED.first_locked(holder, {"code": code}) is not None
+        with pytest.raises(DBAPIError):  # lock_not_available
+            async with db.session_scope() as other:
+                await other.execute(nowait, {"code": code})
+        # A second locked read in the same transaction: no second BEGIN, the same row.
+        again = await LOCKED.first_locked(holder, {"code": code})
+        assert again is not None
+        assert again.code == code
+    async with db.session_scope() as other:
+        assert (await other.execute(nowait, {"code": code})).first() is not None
+
+
+async def test_a_failure_is_raised_as_sqlalchemy_raises_it(db: Database) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    _, code = await _item(db)
+    wait_briefly = text("SET LOCAL lock_timeout = '50ms'")
+    async with db.session_scope() as holder:
+        await LOCKED.first_locked(holder, {"code": code})
+        raised = []
+        for run in ("session", "driver"):
+            async with db.session_scope() as other:
+                await other.execute(wait_briefly)
+                try:
+                    if run == "session":
+                        await other.execute(statements.LOCK_BY_CODE, {"code": code})
+                    else:
+                        await LOCKED.first_locked(other, {"code": code})
+                except DBAPIError as exc:
+                    raised.append(exc)
+                    await other.rollback()
+        assert len(raised) == 2
+        through_session, through_driver = raised
+        assert type(through_driver) is type(through_session)
+        assert type(through_driver.orig) is type(through_session.orig)
+        assert getattr(through_driver.orig, "sqlstate", None) == "55P03"  # lock_not_available
+
+
+async def test_a_lost_connection_is_a_503(db: Database) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    _, code = await _item(db)
+    async with db.session_scope() as session:
+        pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with db.session_scope() as killer:
+            await killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(DBAPIError) as raised:
+            await LOCKED.first_locked(session, {"code": code})
+        assert raised.value.connection_invalidated
+        unavailable = as_unavailable(raised.value)
+        assert unavailable is not None
+        assert unavailable.status_code == 503
+        await session.rollback()
+    async with db.session_scope() as session:  # the pool serves again
+        assert await LOCKED.first_locked(session, {"code": code}) is not None
