@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
-import uvloop
 import orjson
+import uvloop
 
 from benchmarks.common import cpu_seconds, load_average, postgres_backends
 from benchmarks.seed import asyncpg_dsn
