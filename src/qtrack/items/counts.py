@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.events.service import Along
 
-SHARDS = 8
+SHARDS = 64
 
 # The upserts as text: the same SQL on PostgreSQL and SQLite, compiled once. (A multi-row
 # `insert().values([...])` is compiled again on every execution, which cost more than running
