@@ -8,6 +8,7 @@ import pytest
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Request
 from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from qtrack.core import fastroutes
 
@@ -182,3 +183,64 @@ def test_refuses_what_it_cannot_solve_as_fastapi_does() -> None:
         with pytest.raises(fastroutes.Unsupported):
             fastroutes.install(app, [("GET", route)])
     fastroutes.install(app, [("GET", "/p/{a}")])
+
+
+async def test_the_front_answers_past_the_router_with_the_scope_it_would_set() -> None:
+    class Missing(Exception):
+        pass
+
+    app = FastAPI()
+
+    @app.exception_handler(Missing)
+    async def missing_thing(request: Request, exc: Missing) -> Response:
+        return JSONResponse({"error": "missing"}, status_code=404)
+
+    @app.get("/api/seen/{code}")
+    async def seen(code: str, request: Request) -> Response:
+        if code == "missing":
+            raise Missing()
+        scope = request.scope
+        return JSONResponse(
+            {
+                # FastAPI's exit stack sits below the front: a request it answered never
+                # passed through it (nor the router).
+                "through_router": "fastapi_middleware_astack" in scope,
+                "router": scope["router"] is app.router,
+                "route": scope["route"].path,
+                "handlers": "starlette.exception_handlers" in scope,
+            }
+        )
+
+    fastroutes.install(app, [("GET", "/api/seen/{code}")])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answer = (await client.get("/api/seen/a")).json()
+        missing = await client.get("/api/seen/missing")
+    assert answer == {
+        "through_router": False,
+        "router": True,
+        "route": "/api/seen/{code}",
+        "handlers": True,
+    }
+    # An exception is answered by the app's handler for it, as through the router.
+    assert (missing.status_code, missing.json()) == (404, {"error": "missing"})
+
+
+async def test_without_the_exception_middleware_below_it_the_front_steps_aside() -> None:
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        await JSONResponse({"inner": True})(scope, receive, send)
+
+    app = FastAPI()
+
+    @app.get("/api/x/{code}")
+    async def x(code: str) -> Response:
+        return JSONResponse({"inner": False})
+
+    fastroutes.install(app, [("GET", "/api/x/{code}")])
+    first = app.router.routes[0]
+    assert isinstance(first, fastroutes.FastRoutes)
+    front = fastroutes.Front(inner, first, app.router)
+    assert front.handlers is None
+    transport = httpx.ASGITransport(app=front)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/api/x/a")).json() == {"inner": True}

@@ -3,11 +3,12 @@
 A scan lookup or a recorded transition does little work of its own; FastAPI's routing (every
 included router tried in turn), its dependency solving and its request wrapper cost about a
 third of a lookup's CPU (docs/benchmarks.md, issue 15). `install` puts one route in front of
-the app's router that answers the routes named to it by running the SAME endpoint functions
-with the SAME dependencies, solved by a plan compiled once from each route's own dependency
-tree: whatever a route declares (authentication, the permission check, the session and its
-commit, the app state, the caller's origin) runs in the same order, with the same caching
-and the same scopes. The routes stay registered with FastAPI, so the OpenAPI document
+the app's router, and `Front` (the innermost middleware) ahead of the layers between the app's
+middleware and the router; both answer the routes named to them by running the SAME endpoint
+functions with the SAME dependencies, solved by a plan compiled once from each route's own
+dependency tree: whatever a route declares (authentication, the permission check, the
+session and its commit, the app state, the caller's origin) runs in the same order, with the
+same caching and the same scopes. The routes stay registered with FastAPI, so the OpenAPI document
 describes them and anything this plan cannot answer exactly goes to them:
 
 * a body that is not `application/json`, not valid JSON (by orjson) or not valid for its
@@ -40,9 +41,10 @@ from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette._utils import get_route_path
 from starlette.background import BackgroundTasks
 from starlette.datastructures import URLPath
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, NoMatchFound
+from starlette.routing import BaseRoute, Match, NoMatchFound, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # One value a compiled step computes from what is known so far: the request, the request's
@@ -220,27 +222,80 @@ class FastRoutes(BaseRoute):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         target: _Target = scope.pop("qtrack_fast_target")
-        plan = target.plan
         request = Request(scope, receive, send)
         body: Any = None
-        if plan.body_model is not None:
+        if target.plan.body_model is not None:
             raw = await request.body()
-            body = _parse(plan.body_model, raw, request.headers.get("content-type"))
+            body = _parse(target.plan.body_model, raw, request.headers.get("content-type"))
             if body is None:
                 # FastAPI answers whatever is wrong with it, in its own words.
                 await target.app(scope, _replay(raw, receive), send)
                 return
+        await _answer(target.plan, request, body, scope, receive, send)
 
-        async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            background = BackgroundTasks()
-            async with contextlib.AsyncExitStack() as stack:
-                ctx = _Context(request, background, scope["path_params"], body, stack)
-                response = await plan.run(ctx)
-            if response.background is None:
-                response.background = background
-            await response(scope, receive, send)
 
-        await wrap_app_handling_exceptions(app, request)(scope, receive, send)
+class Front:
+    """Pure ASGI middleware, the innermost of the app's: a request for a hot route goes
+    straight to its plan, past Starlette's exception middleware, FastAPI's exit stack and the
+    router (a call, a frame and a wrapped `send` each, on every request), with the scope keys
+    they would have set: the app's exception handlers (which answer the plan's errors exactly
+    as they answer any route's), the router, the matched route and its path parameters.
+
+    Everything else goes on down the stack, as does a hot route's body that FastAPI should
+    answer (replayed; `FastRoutes` in the router then hands it to FastAPI's route). Starlette
+    builds its exception middleware right inside the app's own middleware; should the stack
+    ever be built otherwise, this passes every request on and `FastRoutes` still answers."""
+
+    def __init__(self, app: ASGIApp, routes: FastRoutes, router: Router) -> None:
+        self.app = app
+        self.routes = routes
+        self.router = router
+        self.handlers = (
+            (app._exception_handlers, app._status_handlers)
+            if isinstance(app, ExceptionMiddleware)
+            else None
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.handlers is None or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        match, child = self.routes.matches(scope)
+        if match is not Match.FULL:
+            await self.app(scope, receive, send)
+            return
+        target: _Target = child.pop("qtrack_fast_target")
+        request = Request(scope, receive, send)
+        body: Any = None
+        if target.plan.body_model is not None:
+            raw = await request.body()
+            body = _parse(target.plan.body_model, raw, request.headers.get("content-type"))
+            if body is None:
+                await self.app(scope, _replay(raw, receive), send)
+                return
+        scope["starlette.exception_handlers"] = self.handlers
+        if "router" not in scope:
+            scope["router"] = self.router
+        scope.update(child)
+        await _answer(target.plan, request, body, scope, receive, send)
+
+
+async def _answer(
+    plan: _Plan, request: Request, body: Any, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Run the route's plan and send its response; the exceptions it raises are answered by
+    the app's handlers, as Starlette's exception middleware would answer them."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        background = BackgroundTasks()
+        async with contextlib.AsyncExitStack() as stack:
+            ctx = _Context(request, background, scope["path_params"], body, stack)
+            response = await plan.run(ctx)
+        if response.background is None:
+            response.background = background
+        await response(scope, receive, send)
+
+    await wrap_app_handling_exceptions(app, request)(scope, receive, send)
 
 
 def _parse(model: type[BaseModel], raw: bytes, content_type: str | None) -> BaseModel | None:
@@ -324,13 +379,18 @@ def _target(app: FastAPI, method: str, path: str) -> _Target:
 
 
 def install(app: FastAPI, routes: Sequence[tuple[str, str]]) -> None:
-    """Answer these (method, path template) routes ahead of the router; every other request
-    goes on to it. Call after every router is included."""
+    """Answer these (method, path template) routes ahead of the router (from `Front`, and
+    from the router's first route); every other request goes on to it. Call after every
+    router is included and before any middleware is added."""
     if app.dependency_overrides:
         raise Unsupported("dependency overrides are set")
     targets = [_target(app, method, path) for method, path in routes]
     prefix = _common_prefix([path for _, path in routes])
-    app.router.routes.insert(0, FastRoutes(targets, prefix))
+    fast = FastRoutes(targets, prefix)
+    app.router.routes.insert(0, fast)
+    if targets:
+        # Innermost while no middleware has been added yet (qtrack adds its own after this).
+        app.add_middleware(Front, routes=fast, router=app.router)
 
 
 def _common_prefix(paths: Sequence[str]) -> str:
