@@ -223,14 +223,11 @@ class FastRoutes(BaseRoute):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         target: _Target = scope.pop("qtrack_fast_target")
         request = Request(scope, receive, send)
-        body: Any = None
-        if target.plan.body_model is not None:
-            raw = await request.body()
-            body = _parse(target.plan.body_model, raw, request.headers.get("content-type"))
-            if body is None:
-                # FastAPI answers whatever is wrong with it, in its own words.
-                await target.app(scope, _replay(raw, receive), send)
-                return
+        body, refused = await _body(target.plan, request)
+        if refused is not None:
+            # FastAPI answers whatever is wrong with it, in its own words.
+            await target.app(scope, _replay(refused, receive), send)
+            return
         await _answer(target.plan, request, body, scope, receive, send)
 
 
@@ -266,13 +263,10 @@ class Front:
             return
         target: _Target = child.pop("qtrack_fast_target")
         request = Request(scope, receive, send)
-        body: Any = None
-        if target.plan.body_model is not None:
-            raw = await request.body()
-            body = _parse(target.plan.body_model, raw, request.headers.get("content-type"))
-            if body is None:
-                await self.app(scope, _replay(raw, receive), send)
-                return
+        body, refused = await _body(target.plan, request)
+        if refused is not None:
+            await self.app(scope, _replay(refused, receive), send)
+            return
         scope["starlette.exception_handlers"] = self.handlers
         if "router" not in scope:
             scope["router"] = self.router
@@ -296,6 +290,16 @@ async def _answer(
         await response(scope, receive, send)
 
     await wrap_app_handling_exceptions(app, request)(scope, receive, send)
+
+
+async def _body(plan: _Plan, request: Request) -> tuple[Any, bytes | None]:
+    """The request's body as the plan's model (None for a route without one), or, when
+    FastAPI should say what is wrong with it, the bytes read, to be replayed to it."""
+    if plan.body_model is None:
+        return None, None
+    raw = await request.body()
+    body = _parse(plan.body_model, raw, request.headers.get("content-type"))
+    return (None, raw) if body is None else (body, None)
 
 
 def _parse(model: type[BaseModel], raw: bytes, content_type: str | None) -> BaseModel | None:
