@@ -2,6 +2,7 @@
 
     python -m benchmarks.tracking [--items 2000000] [--seconds 10] [--database-url URL]
                                   [--redis-url URL] [--processes N] [--keep] [--reuse]
+                                  [--no-reference] [--webhooks]
 
 Creates a fresh PostgreSQL database (dropping one of the same name), runs `qtrack db
 upgrade`, seeds items and their `created` events by COPY (benchmarks/seed.py), starts
@@ -11,6 +12,13 @@ item got two, that the counts still agree with the items and that the chains it 
 still verify. Prints one Markdown table with the DESIGN.md targets, with the CPU the workers
 and PostgreSQL spent per request (a figure that survives a busy machine), then drops the
 database (unless --keep; --reuse measures again on a kept one without seeding).
+
+With --webhooks, it then loads the transitions again with webhooks on (issue 15: the write
+figures must still hold): one endpoint for every event type, pointing at a local receiver
+(benchmarks/receiver.py), and two `qtrack worker --concurrency 4` fanning the changes out
+and delivering them during the load and after it. It reports that load against the one
+without, and the deliveries: made, succeeded, received, how long after the load the last
+one finished, and the workers' CPU per delivery; its writes are checked with the others.
 """
 
 import argparse
@@ -46,6 +54,7 @@ from benchmarks.common import (
     worker_pids,
     wrk_lua,
 )
+from benchmarks.receiver import delivery_workers, receiver, register_endpoints
 from benchmarks.seed import PREFIX, SeedResult, asyncpg_dsn, batch_of, seed
 from qtrack.config import Settings
 from qtrack.core.db import Database
@@ -402,6 +411,11 @@ def main() -> None:
         "--no-reference", action="store_true", help="measure qtrack alone, without the reference"
     )
     parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="load the transitions again with an endpoint for every change and two workers",
+    )
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="measure again on a database an earlier --keep run left (no seeding; kept)",
@@ -524,6 +538,15 @@ class Loads:
     rss: list[float]
 
 
+def read_script(script: Template, token: str, state: State) -> str:
+    """A lookup or scan script over the seeded codes, with a seed of its own."""
+    counts = state.counts
+    ranges = {"mat": counts["material"], "bag": counts["bag"], "sup": counts["supply"]}
+    return script.substitute(
+        token=token, total=state.items, seed=random.randrange(1, 2**31), **ranges
+    )
+
+
 def run_loads(
     url: str,
     workers: Sequence[int],
@@ -536,14 +559,8 @@ def run_loads(
     acks: Path,
 ) -> Loads:
     """The same loads, in the same order, for qtrack and for the reference."""
-    counts = state.counts
-    ranges = {"mat": counts["material"], "bag": counts["bag"], "sup": counts["supply"]}
-    lookup = LOOKUP_LUA.substitute(
-        token=token, total=state.items, seed=random.randrange(1, 2**31), **ranges
-    )
-    scan = SCAN_LUA.substitute(
-        token=token, total=state.items, seed=random.randrange(1, 2**31), **ranges
-    )
+    lookup = read_script(LOOKUP_LUA, token, state)
+    scan = read_script(SCAN_LUA, token, state)
     wrk_lua(url, lookup, connections=32, seconds=2)  # warm up: pools, caches
     one = timed_load(url, lookup, connections=1, seconds=seconds, workers=workers, db=db)
     many = timed_load(url, lookup, connections=32, seconds=seconds, workers=workers, db=db)
@@ -579,6 +596,143 @@ async def book_reference_counts(dsn: str, first: int, sent: int) -> None:
                     )
     finally:
         await conn.close()
+
+
+@dataclass
+class Hooked:
+    """The transition load again with webhooks on, and the deliveries its changes made."""
+
+    writes: Run
+    sent: int
+    acked: list[int]
+    events: int  # status_changed events of that load
+    made: int  # deliveries made for them
+    succeeded: int
+    received: int  # POSTs the receiver answered
+    last_after_s: float  # from the end of the load to the last delivery's finish
+    workers_ms: float  # CPU of the `qtrack worker`s per delivery, load and backlog
+
+
+async def reset_webhooks(dsn: str) -> int:
+    """Disable endpoints an earlier run left (with --reuse) and forget the `webhooks`
+    consumer's position, so that it starts "now" again; the last event id."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("UPDATE webhook_endpoint SET enabled = false")
+        await conn.execute("DELETE FROM feed_consumer WHERE name = 'webhooks'")
+        return int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM event"))
+    finally:
+        await conn.close()
+
+
+async def wait_for_workers(dsn: str, pids: Sequence[int], timeout_s: float = 60) -> None:
+    """Wait until every worker has said it is alive (their start-up is not what is measured)
+    and the `webhooks` consumer has taken its position: it starts after the latest change
+    when it first runs, so a change made before that would never be fanned out."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            alive = await conn.fetchval(
+                "SELECT count(*) FROM job_runner WHERE kind = 'worker' AND pid = ANY($1)",
+                list(pids),
+            )
+            consumer = await conn.fetchval(
+                "SELECT count(*) FROM feed_consumer WHERE name = 'webhooks'"
+            )
+            if alive >= len(pids) and consumer:
+                return
+            await asyncio.sleep(0.1)
+        raise SystemExit("the workers or the webhooks consumer did not start in time")
+    finally:
+        await conn.close()
+
+
+async def wait_for_deliveries(
+    dsn: str, after_event: int, timeout_s: float = 120
+) -> tuple[int, int, int, float | None]:
+    """Wait until every status_changed event after `after_event` has its delivery and every
+    delivery succeeded (or the timeout); the events, made, succeeded, and the epoch time
+    the last one finished."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        events = int(
+            await conn.fetchval(
+                "SELECT count(*) FROM event WHERE type = 'status_changed' AND id > $1",
+                after_event,
+            )
+        )
+        deadline = time.monotonic() + timeout_s
+        while True:
+            row = await conn.fetchrow(
+                "SELECT count(*) AS made, count(*) FILTER (WHERE status = 'succeeded') AS ok,"
+                " extract(epoch FROM max(finished_at)) AS last"
+                " FROM webhook_delivery WHERE event_id > $1",
+                after_event,
+            )
+            made, ok = int(row["made"]), int(row["ok"])
+            if (made >= events and ok == made) or time.monotonic() > deadline:
+                last = float(row["last"]) if row["last"] is not None else None
+                return events, made, ok, last
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+def run_hooked(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    dsn: str,
+    *,
+    token: str,
+    state: State,
+    first: int,
+    acks: Path,
+) -> Hooked:
+    """The transition load with an endpoint for every change, two `qtrack worker`s fanning
+    the changes out and delivering them to a local receiver, meanwhile and afterwards."""
+    db = make_url(args.database_url).database or ""
+    after_event = asyncio.run(reset_webhooks(dsn))
+    worker_env = {**env, "QTRACK_WEBHOOKS_ALLOW_PRIVATE": "true", "QTRACK_JOBS_POLL_S": "0.2"}
+    with receiver() as hook:
+        asyncio.run(register_endpoints(args.database_url, hook.port, 1))
+        with delivery_workers(worker_env) as workers:
+            pids = [w.pid for w in workers]
+            asyncio.run(wait_for_workers(dsn, pids))
+            with qtrack_server(env, workers=2) as server:
+                time.sleep(1.0)  # let the server's two workers finish starting
+                # Warm up as run_loads does: the pools' backends must exist before the load
+                # for their CPU to be accounted.
+                lookup = read_script(LOOKUP_LUA, token, state)
+                wrk_lua(server.base_url, lookup, connections=32, seconds=2)
+                script = TRANSITION_LUA.substitute(token=token, first=first, path=acks)
+                cpu0 = sum(cpu_seconds(pid) for pid in pids)
+                # PostgreSQL's share counts every backend of the database, so also what the
+                # fan-out and the deliveries made it do during the load.
+                writes = timed_load(
+                    server.base_url,
+                    script,
+                    connections=32,
+                    seconds=args.seconds,
+                    workers=worker_pids(server.process.pid),
+                    db=db,
+                )
+                ended = time.time()
+                sent, acked = read_acks(acks)
+                time.sleep(0.5)  # let requests still in flight when wrk stopped finish
+            events, made, ok, last = asyncio.run(wait_for_deliveries(dsn, after_event))
+            workers_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu0
+    return Hooked(
+        writes,
+        sent,
+        acked,
+        events,
+        made,
+        ok,
+        hook.received,
+        last_after_s=(last - ended) if last is not None else float("nan"),
+        workers_ms=workers_cpu / max(made, 1) * 1000,
+    )
 
 
 def measure(
@@ -645,12 +799,24 @@ def measure(
                 by_name = sequential(client, "/api/v1/items?q=stearate", 20, key="items")
                 by_batch = sequential(client, f"/api/v1/items?q={batch}", 20, key="items")
                 by_code = sequential(client, f"/api/v1/items?q={code}", 20, key="items")
+        hooked: Hooked | None = None
+        if args.webhooks:
+            hooked = run_hooked(
+                args,
+                env,
+                dsn,
+                token=token,
+                state=state,
+                first=first + loads.sent + 1,
+                acks=Path(tmp) / "hooked-acks.txt",
+            )
 
     sent, acked = loads.sent, loads.acked
     requests = loads.writes.load.requests
-    if reference is not None:
-        sent, acked = sent + reference.sent, acked + reference.acked
-        requests += reference.writes.load.requests
+    for other in (reference, hooked):
+        if other is not None:
+            sent, acked = sent + other.sent, acked + other.acked
+            requests += other.writes.load.requests
     check = verify(args, dsn, state, requests, sent, acked)
     one, many, scans, writes = loads.one, loads.many, loads.scans, loads.writes
 
@@ -675,6 +841,8 @@ def measure(
         ]
     )
     rows += write_rows(writes, check)
+    if hooked is not None:
+        rows += hooked_rows(hooked, writes)
     rows.append(
         [
             "GET /api/v1/stats, p50 of 50",
@@ -846,6 +1014,41 @@ def write_rows(writes: Run, check: WriteCheck) -> list[list[object]]:
             f"re-hashed, {len(check.chain_breaks)} broken",
             "no lost or duplicated event",
             met(check.ok),
+        ],
+    ]
+
+
+def hooked_rows(hooked: Hooked, without: Run) -> list[list[object]]:
+    """Table rows for the transitions with webhooks on (issue 15: the write figures must
+    still hold), and for the deliveries they made."""
+    load = hooked.writes.load
+    ratio = load.result.requests_per_s / max(without.load.result.requests_per_s, 1e-9)
+    delivered = (
+        hooked.made == hooked.events
+        and hooked.succeeded == hooked.made
+        and hooked.received >= hooked.made
+    )
+    return [
+        [
+            "POST …/transitions with webhooks on, 32 connections, req/s",
+            f"{load.result.requests_per_s:,.0f} (non-2xx {load.non_2xx}, socket errors "
+            f"{load.socket_errors}), {ratio:.2f} of without; p50 / p99 "
+            f"{load.result.p50_ms:.1f} / {load.result.p99_ms:.1f} ms; {hooked.writes.cost()}",
+            "as without: ≥ 2,500/s, p99 ≤ 60 ms",
+            met(
+                load.result.requests_per_s >= 2500
+                and load.result.p99_ms <= 60
+                and load.result.errors == 0
+            ),
+        ],
+        [
+            "webhook deliveries of that load",
+            f"{hooked.made:,} made / {hooked.succeeded:,} succeeded / {hooked.received:,} "
+            f"received for {hooked.events:,} status_changed events; the last delivered "
+            f"{hooked.last_after_s:.1f} s after the load; workers' CPU "
+            f"{hooked.workers_ms:.2f} ms/delivery",
+            "every change delivered",
+            met(delivered),
         ],
     ]
 

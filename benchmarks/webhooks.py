@@ -18,10 +18,8 @@ deliver, to show whether fan-out slows the scan path.
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any
@@ -30,13 +28,13 @@ import asyncpg
 from sqlalchemy import func, select
 
 from benchmarks.common import cpu_seconds, load_average, postgres_backends, print_table
+from benchmarks.receiver import delivery_workers, receiver, register_endpoints
 from benchmarks.seed import asyncpg_dsn, seed
 from benchmarks.tracking import ADMIN_PASSWORD, drop_database, qtrack_cli, recreate_database
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from qtrack.events import service as events_service
-from qtrack.integrations.webhooks import signing
-from qtrack.integrations.webhooks.models import WebhookDelivery, WebhookEndpoint
+from qtrack.integrations.webhooks.models import WebhookDelivery
 from qtrack.items import writes
 from qtrack.items.models import Item
 from qtrack.jobs.models import JobRunner
@@ -44,37 +42,8 @@ from qtrack.jobs.models import JobRunner
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/qtrack_bench_webhooks"
 
 
-def _receive(port: Any, count: Any) -> None:
-    """The receiver process: HTTP/1.1 with keep-alive, 200 for every POST, counted."""
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                await reader.readexactly(length)
-                with count.get_lock():
-                    count.value += 1
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    async def main() -> None:
-        server = await asyncio.start_server(serve, "127.0.0.1", 0, backlog=1024)
-        port.value = server.sockets[0].getsockname()[1]
-        async with server:
-            await server.serve_forever()
-
-    asyncio.run(main())
-
-
 async def _prepare(database_url: str, receiver_port: int, endpoints: int) -> None:
     """The consumer before every change, and the endpoints (written as the service would)."""
-    settings = Settings(_env_file=None, database_url=database_url)
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         await conn.execute(
@@ -83,21 +52,7 @@ async def _prepare(database_url: str, receiver_port: int, endpoints: int) -> Non
         )
     finally:
         await conn.close()
-    db = Database(settings)
-    try:
-        async with db.session_scope() as session:
-            for n in range(endpoints):
-                _, raw = signing.new_secret()
-                session.add(
-                    WebhookEndpoint(
-                        url=f"http://127.0.0.1:{receiver_port}/hook/{n}", description="bench",
-                        event_types=["*"], item_types=[], enabled=True, consecutive_failures=0,
-                        secret_sealed=signing.seal(settings.secret_key.get_secret_value(), raw),
-                        version=1,
-                    )
-                )  # fmt: skip
-    finally:
-        await db.dispose()
+    await register_endpoints(database_url, receiver_port, endpoints)
 
 
 async def _progress(db: Database) -> tuple[int, int]:
@@ -150,50 +105,32 @@ def main() -> None:
         "QTRACK_LOG_LEVEL": "WARNING",
         "QTRACK_JOBS_POLL_S": "0.2",
     }
-    port = multiprocessing.Value("i", 0)
-    received = multiprocessing.Value("q", 0)
-    receiver = multiprocessing.Process(target=_receive, args=(port, received), daemon=True)
     asyncio.run(recreate_database(args.database_url))
-    workers: list[subprocess.Popen[bytes]] = []
     settings = Settings(_env_file=None, database_url=args.database_url)
     try:
         qtrack_cli(env, "db", "upgrade")
-        receiver.start()
-        while port.value == 0:
-            time.sleep(0.01)
-        asyncio.run(_prepare(args.database_url, port.value, args.endpoints))
-        print(f"seeding {args.changes:,} items (their created events)...", file=sys.stderr)
-        seed(args.database_url, items=args.changes, processes=2)
-        # The scan-like writes are changes too (timed idle, then while delivering).
-        expected = (args.changes + 2 * args.scans) * args.endpoints
-        idle_scans = asyncio.run(_with_db(settings, lambda db: _scans(db, args.scans)))
+        with receiver() as hook:
+            asyncio.run(_prepare(args.database_url, hook.port, args.endpoints))
+            print(f"seeding {args.changes:,} items (their created events)...", file=sys.stderr)
+            seed(args.database_url, items=args.changes, processes=2)
+            # The scan-like writes are changes too (timed idle, then while delivering).
+            expected = (args.changes + 2 * args.scans) * args.endpoints
+            idle_scans = asyncio.run(_with_db(settings, lambda db: _scans(db, args.scans)))
 
-        database = args.database_url.rsplit("/", 1)[-1]
-        pg_before = {pid: cpu_seconds(pid) for pid in postgres_backends(database)}
-        receiver_before = cpu_seconds(receiver.pid or 0)
-        log = open(args.log, "ab")  # noqa: SIM115 (open while the workers run)
-        for _ in range(2):
-            workers.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "qtrack", "worker", "--concurrency", "4"],
-                    env={**os.environ, **env},
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
+            database = args.database_url.rsplit("/", 1)[-1]
+            pg_before = {pid: cpu_seconds(pid) for pid in postgres_backends(database)}
+            receiver_before = cpu_seconds(hook.pid)
+            with delivery_workers(env, log=args.log) as workers:
+                busy_scans, f = asyncio.run(
+                    _watch(settings, expected, args.scans, [w.pid for w in workers])
                 )
-            )
-        busy_scans, f = asyncio.run(
-            _watch(settings, expected, args.scans, [w.pid for w in workers])
-        )
-        pg_cpu = sum(
-            cpu_seconds(pid) - pg_before.get(pid, 0.0) for pid in postgres_backends(database)
-        )
-        receiver_cpu = cpu_seconds(receiver.pid or 0) - receiver_before
+                # While the workers run: their backends end with them.
+                pg_cpu = sum(
+                    cpu_seconds(pid) - pg_before.get(pid, 0.0)
+                    for pid in postgres_backends(database)
+                )
+                receiver_cpu = cpu_seconds(hook.pid) - receiver_before
     finally:
-        for worker in workers:
-            worker.terminate()
-            worker.wait(timeout=30)
-        if receiver.is_alive():
-            receiver.terminate()
         if not args.keep:
             asyncio.run(drop_database(args.database_url))
     measured = max(f["done"] - f["done0"], 1)
@@ -203,7 +140,7 @@ def main() -> None:
         ("endpoints", args.endpoints),
         (
             "deliveries made / succeeded / received",
-            f"{f['made']:,.0f} / {f['done']:,.0f} / {received.value:,}",
+            f"{f['made']:,.0f} / {f['done']:,.0f} / {hook.received:,}",
         ),
         (
             "fan-out (consumer) throughput",
