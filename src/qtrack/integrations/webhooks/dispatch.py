@@ -28,7 +28,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    exists,
     insert,
     literal_column,
     or_,
@@ -87,11 +86,21 @@ _STRANDED = and_(_d.c.endpoint_id == _ENDPOINT, _is(_d.c.status, SENDING), _d.c.
 
 def _claim() -> Any:
     earlier = _d.alias("earlier")
-    waits = exists().where(
-        earlier.c.endpoint_id == _d.c.endpoint_id,
-        earlier.c.item_id == _d.c.item_id,
-        _is(earlier.c.status, *UNFINISHED),
-        earlier.c.seq < _d.c.seq,
+    # OFFSET 0 keeps the lane probe a subplan run per candidate row with that row's endpoint,
+    # item and seq as the index scan's keys. Without it PostgreSQL may turn NOT EXISTS into an
+    # anti-join, and while the table's statistics are stale (a first burst of deliveries, before
+    # autovacuum's analyze) it chose to scan the endpoint's whole lane index for every candidate:
+    # measured 2026-12-06, 20,000 waiting deliveries cost 5.6 ms of PostgreSQL CPU each.
+    waits = (
+        select(literal_column("1"))
+        .where(
+            earlier.c.endpoint_id == _d.c.endpoint_id,
+            earlier.c.item_id == _d.c.item_id,
+            _is(earlier.c.status, *UNFINISHED),
+            earlier.c.seq < _d.c.seq,
+        )
+        .offset(literal_column("0"))
+        .exists()
     )
     # Walks the due index in order and probes each row's lane: the work grows with the
     # batch, not with how many deliveries wait.
