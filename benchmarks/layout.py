@@ -40,16 +40,12 @@ from benchmarks.tracking import (
     ADMIN_PASSWORD,
     OPERATOR,
     OPERATOR_PASSWORD,
-    SCAN_LUA,
-    TRANSITION_LUA,
-    check_chains,
-    check_writes,
     drop_database,
     qtrack_cli,
-    read_acks,
-    read_state,
     recreate_database,
 )
+from benchmarks.tracking_checks import check_chains, check_writes
+from benchmarks.tracking_load import SCAN_LUA, TRANSITION_LUA, read_acks, read_state
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/qtrack_bench_layout"
 ROOT = Path(__file__).resolve().parent.parent
