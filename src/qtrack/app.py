@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -94,6 +94,13 @@ HOT_ROUTES: tuple[tuple[str, str], ...] = (
 )
 
 
+def _add(app: FastAPI, router: APIRouter) -> None:
+    """The router's routes, as they are, in the app's router: each is complete (the router's
+    prefix, tags, responses and dependencies applied when it was declared). FastAPI's
+    `include_router` would build every route again, for every app (tens of ms at startup)."""
+    app.router.routes.extend(router.routes)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the qtrack ASGI app for these settings (the environment's when none are given)."""
     settings = settings or get_settings()
@@ -165,58 +172,58 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     wiring.provide(app)
     # The scan paths first: Starlette tries routes in order, and every route tried before
     # the one that matches costs CPU on the busiest requests (item lookup, scan, changes).
-    app.include_router(expiry_api.router)  # before items: /items/fefo is not an item's code
-    app.include_router(items_api.router)
-    app.include_router(codes_api.router)
-    app.include_router(containers_api.router)
-    app.include_router(history_api.router)
-    app.include_router(inventory_api.router)
-    app.include_router(stock_api.router)
-    app.include_router(alerts_api.router)
-    app.include_router(categories_api.router)
-    app.include_router(stock_pages.router)
-    app.include_router(alerts_pages.router)
-    app.include_router(categories_pages.router)
-    app.include_router(health_router)
+    _add(app, expiry_api.router)  # before items: /items/fefo is not an item's code
+    _add(app, items_api.router)
+    _add(app, codes_api.router)
+    _add(app, containers_api.router)
+    _add(app, history_api.router)
+    _add(app, inventory_api.router)
+    _add(app, stock_api.router)
+    _add(app, alerts_api.router)
+    _add(app, categories_api.router)
+    _add(app, stock_pages.router)
+    _add(app, alerts_pages.router)
+    _add(app, categories_pages.router)
+    _add(app, health_router)
     install_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    app.include_router(accounts_api.router)
-    app.include_router(labels_api.router)
-    app.include_router(accounts_pages.router)
-    app.include_router(web_pwa.router)
-    app.include_router(dashboard_pages.router)
+    _add(app, accounts_api.router)
+    _add(app, labels_api.router)
+    _add(app, accounts_pages.router)
+    _add(app, web_pwa.router)
+    _add(app, dashboard_pages.router)
     # Before the item pages: /items/new is a page, not an item code.
-    app.include_router(items_list_pages.router)
-    app.include_router(item_pages.router)
-    app.include_router(item_action_pages.router)
-    app.include_router(workflow_api.router)
-    app.include_router(item_types_api.router)
-    app.include_router(locations_api.router)
-    app.include_router(shipments_api.router)
-    app.include_router(orders_api.router)
-    app.include_router(reports_api.router)
-    app.include_router(shipments_pages.router)
-    app.include_router(expiry_pages.router)
-    app.include_router(orders_pages.router)
-    app.include_router(reports_pages.router)
-    app.include_router(locations_pages.router)
-    app.include_router(accounts_admin_pages.router)
-    app.include_router(item_types_pages.router)
-    app.include_router(workflow_pages.router)
-    app.include_router(labels_pages.router)
-    app.include_router(codes_pages.router)
-    app.include_router(operations_pages.router)
-    app.include_router(operations_system_pages.router)
-    app.include_router(audit_api.router)
-    app.include_router(epcis_api.router)
-    app.include_router(webhooks_api.router)
-    app.include_router(sync_api.router)
-    app.include_router(sync_pages.router)
-    app.include_router(webhooks_pages.router)
-    app.include_router(imports_api.router)
-    app.include_router(imports_pages.router)
-    app.include_router(exports_api.router)
+    _add(app, items_list_pages.router)
+    _add(app, item_pages.router)
+    _add(app, item_action_pages.router)
+    _add(app, workflow_api.router)
+    _add(app, item_types_api.router)
+    _add(app, locations_api.router)
+    _add(app, shipments_api.router)
+    _add(app, orders_api.router)
+    _add(app, reports_api.router)
+    _add(app, shipments_pages.router)
+    _add(app, expiry_pages.router)
+    _add(app, orders_pages.router)
+    _add(app, reports_pages.router)
+    _add(app, locations_pages.router)
+    _add(app, accounts_admin_pages.router)
+    _add(app, item_types_pages.router)
+    _add(app, workflow_pages.router)
+    _add(app, labels_pages.router)
+    _add(app, codes_pages.router)
+    _add(app, operations_pages.router)
+    _add(app, operations_system_pages.router)
+    _add(app, audit_api.router)
+    _add(app, epcis_api.router)
+    _add(app, webhooks_api.router)
+    _add(app, sync_api.router)
+    _add(app, sync_pages.router)
+    _add(app, webhooks_pages.router)
+    _add(app, imports_api.router)
+    _add(app, imports_pages.router)
+    _add(app, exports_api.router)
     # The scan paths, answered ahead of the router by the same endpoints with the same
     # dependencies, without FastAPI's per-request machinery (core/fastroutes.py).
     fastroutes.install(app, HOT_ROUTES)
