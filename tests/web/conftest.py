@@ -7,6 +7,7 @@ QTRACK_TEST_REQUIRE names `browser`, as CI does, in which case they fail.
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -119,23 +120,40 @@ class Server:
             return [item["code"] for item in response.json()["items"]]
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """`qtrack db upgrade` then `qtrack serve` on a new SQLite database, as the README runs them."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`qtrack db upgrade` on a new SQLite database, as the README runs it (with the first
+    admin from QTRACK_ADMIN_PASSWORD): once per test process; each server gets a copy."""
+    path = tmp_path_factory.mktemp("web-template") / "web.db"
     env = {
         **os.environ,
-        "QTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'web.db'}",
+        "QTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{path}",
         "QTRACK_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "QTRACK_PUBLIC_BASE_URL": base,
-        "QTRACK_SCAN_PREFIX": SCAN_PREFIX,
         "QTRACK_LOG_LEVEL": "WARNING",
         "QTRACK_REDIS_URL": "",
     }
     subprocess.run(
         [sys.executable, "-m", "qtrack", "db", "upgrade"], env=env, check=True, capture_output=True
     )
+    return path
+
+
+@pytest.fixture
+def server(tmp_path: Path, migrated: Path) -> Iterator[Server]:
+    """`qtrack serve` on a copy of the migrated database, as the README runs it."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    database = tmp_path / "web.db"
+    shutil.copyfile(migrated, database)
+    env = {
+        **os.environ,
+        "QTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "QTRACK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "QTRACK_PUBLIC_BASE_URL": base,
+        "QTRACK_SCAN_PREFIX": SCAN_PREFIX,
+        "QTRACK_LOG_LEVEL": "WARNING",
+        "QTRACK_REDIS_URL": "",
+    }
     running = Server(base=base, port=port, env=env)
     running.start()
     try:
