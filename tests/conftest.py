@@ -88,7 +88,7 @@ async def database_url(
         return
     name, url = await postgres_templates.clone()
     yield url
-    await postgres_templates.drop(name)
+    await postgres_templates.release(name)
 
 
 @pytest.fixture
