@@ -133,19 +133,24 @@ class SqliteTemplates:
 
 
 # What a test could change in a database's schema, as one digest: relations (with their
-# privileges), triggers (enabled or not), functions, constraints, defaults, types, schemas,
-# extensions and the database's own settings. Two databases with the same digest have the
+# privileges, options, persistence and partition bounds), columns, indexes, constraints and
+# defaults (their definitions), sequences' parameters, triggers (enabled or not), functions,
+# types and enum values, policies, rules, schemas (owner and privileges), extensions and the
+# database's own settings. Two databases with the same digest have the
 # same schema as far as a test can tell.
 _SCHEMA_DIGEST = """
 SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (
   SELECT 'rel ' || n.nspname || '.' || c.relname || ' ' || c.relkind::text || ' ' || c.relnatts
-         || ' ' || coalesce(c.relacl::text, '')
+         || ' ' || coalesce(c.relacl::text, '') || ' ' || coalesce(c.reloptions::text, '')
+         || ' ' || c.relpersistence::text || ' ' || c.relrowsecurity || ' ' || c.relispartition
+         || ' ' || coalesce(pg_get_expr(c.relpartbound, c.oid), '')
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
      AND n.nspname NOT LIKE 'pg\\_to%' AND n.nspname NOT LIKE 'pg\\_temp%'
   UNION ALL
-  SELECT 'col ' || a.attrelid::regclass || '.' || a.attname || ' ' || a.atttypid::regtype
-         || ' ' || a.attnotnull || ' ' || a.attisdropped
+  SELECT 'col ' || a.attrelid::regclass || '.' || a.attnum || ' ' || a.attname || ' '
+         || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull || ' '
+         || a.attisdropped || ' ' || a.attidentity::text || ' ' || a.attgenerated::text
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE n.nspname = 'public' AND a.attnum > 0
@@ -158,7 +163,7 @@ SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (
    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
   UNION ALL
   SELECT 'constraint ' || conrelid::regclass || '.' || conname || ' ' || contype::text
-         || ' ' || convalidated
+         || ' ' || convalidated || ' ' || pg_get_constraintdef(c.oid)
     FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
    WHERE n.nspname = 'public'
   UNION ALL
@@ -168,7 +173,28 @@ SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (
   SELECT 'type ' || t.typname
     FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'public'
   UNION ALL
-  SELECT 'schema ' || nspname FROM pg_namespace
+  SELECT 'index ' || pg_get_indexdef(i.indexrelid) || ' ' || i.indisvalid
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+   WHERE c.relnamespace = 'public'::regnamespace
+  UNION ALL
+  SELECT 'sequence ' || seqrelid::regclass || ' ' || seqtypid::regtype || ' ' || seqstart
+         || ' ' || seqincrement || ' ' || seqmin || ' ' || seqmax || ' ' || seqcache
+         || ' ' || seqcycle
+    FROM pg_sequence
+  UNION ALL
+  SELECT 'enum ' || enumtypid::regtype || ' ' || enumlabel || ' ' || enumsortorder FROM pg_enum
+  UNION ALL
+  SELECT 'policy ' || polrelid::regclass || ' ' || polname FROM pg_policy
+  UNION ALL
+  SELECT 'rule ' || ev_class::regclass || ' ' || rulename FROM pg_rewrite
+   WHERE rulename <> '_RETURN' AND ev_class >= 16384
+  UNION ALL
+  SELECT 'event trigger ' || evtname || ' ' || evtenabled::text FROM pg_event_trigger
+  UNION ALL
+  SELECT 'large objects ' || count(*) FROM pg_largeobject_metadata
+  UNION ALL
+  SELECT 'schema ' || nspname || ' ' || nspowner::regrole || ' ' || coalesce(nspacl::text, '')
+    FROM pg_namespace
    WHERE nspname NOT LIKE 'pg\\_to%' AND nspname NOT LIKE 'pg\\_temp%'
   UNION ALL
   SELECT 'extension ' || extname FROM pg_extension
@@ -182,12 +208,14 @@ SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (
 @dataclass
 class _Contents:
     """What a test database holds before any test: its schema's digest, its tables, the rows
-    of those that have any (binary COPY) and every sequence's position."""
+    of those that have any (binary COPY), every sequence's position and what the planner
+    knows of each relation's size."""
 
     digest: str
     tables: list[str]
     rows: dict[str, bytes]
     sequences: list[tuple[str, int, bool]]
+    sizes: list[tuple[str, int, float, int]]
 
 
 async def _contents(dsn: str) -> _Contents:
@@ -215,9 +243,19 @@ async def _contents(dsn: str) -> _Contents:
                 " FROM pg_sequences WHERE schemaname = 'public'"
             )
         ]
-        return _Contents(digest, tables, rows, sequences)
+        sizes = [
+            (r["relname"], r["relpages"], r["reltuples"], r["relallvisible"])
+            for r in await conn.fetch(
+                "SELECT relname, relpages, reltuples, relallvisible FROM pg_class"
+                " WHERE relnamespace = 'public'::regnamespace"
+            )
+        ]
+        return _Contents(digest, tables, rows, sequences, sizes)
     finally:
         await conn.close()
+
+
+REUSES = 20
 
 
 class PostgresTemplates:
@@ -227,8 +265,9 @@ class PostgresTemplates:
     copies the catalogs too: more than most tests. So a finished test's database goes back
     to the template's contents for the next test instead: its other sessions ended, every
     table emptied with triggers off (the append-only ones refuse to delete), the template's
-    rows copied back, every sequence put back where it was and the planner's statistics
-    forgotten. A database whose schema a test changed (a partition, a trigger left disabled,
+    rows copied back, every sequence put back where it was, the planner's statistics and
+    size estimates and the activity counters as a new clone's (so autovacuum has no reason to
+    visit it during a later test). A clone serves at most `REUSES` tests. A database whose schema a test changed (a partition, a trigger left disabled,
     a function...) is dropped, and the next test gets a new clone."""
 
     def __init__(self) -> None:
@@ -236,7 +275,7 @@ class PostgresTemplates:
         self.prefix = f"qtrack_t_{worker}_{uuid.uuid4().hex[:6]}"
         self.template = f"{self.prefix}_tmpl"
         self.count = 0
-        self.reused = 0
+        self.uses: dict[str, int] = {}  # how many tests each clone has served
         asyncio.run(_admin_execute(f'CREATE DATABASE "{self.template}"'))
         template_url = _with_database(POSTGRES_ADMIN_URL, self.template)
         migrate_and_bootstrap(template_url)
@@ -254,8 +293,12 @@ class PostgresTemplates:
         """A database with the template's contents: a used one reset, else a new clone."""
         while self.free:
             name = self.free.pop()
-            if await self._reset(name):
-                self.reused += 1
+            try:
+                reset = await self._reset(name)
+            except (OSError, asyncpg.PostgresError):
+                reset = False  # e.g. a lock a test's session kept past the timeout
+            if reset:
+                self.uses[name] = self.uses.get(name, 1) + 1
                 return name, _with_database(POSTGRES_ADMIN_URL, name)
             await self.drop(name)
         name = self._next_name()
@@ -270,7 +313,7 @@ class PostgresTemplates:
             # A session the test left (a pool not closed, a killed worker's) holds no lock
             # past this; the deletes wait for those still ending.
             await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
             if await conn.fetchval(_SCHEMA_DIGEST) != contents.digest:
@@ -295,6 +338,15 @@ class PostgresTemplates:
                     "DELETE FROM pg_statistic WHERE starelid IN"
                     " (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)"
                 )
+                await conn.executemany(
+                    "UPDATE pg_class SET relpages = $2, reltuples = $3, relallvisible = $4"
+                    " WHERE relnamespace = 'public'::regnamespace AND relname = $1",
+                    contents.sizes,
+                )
+            # The activity counters too (dead rows, rows changed since the last analyze), or
+            # autovacuum would come to work on this database during a later test.
+            await conn.execute("SELECT pg_stat_force_next_flush()")
+            await conn.execute("SELECT pg_stat_reset()")
             return True
         finally:
             await conn.close()
@@ -305,10 +357,12 @@ class PostgresTemplates:
         return name, _with_database(POSTGRES_ADMIN_URL, name)
 
     async def release(self, name: str) -> None:
-        """A test is done with a clone: it is kept for the next test (or dropped)."""
-        if self.reusable:
+        """A test is done with a clone: it is kept for the next test, or dropped after
+        `REUSES` tests (the deleted rows' dead space stays small)."""
+        if self.reusable and self.uses.get(name, 1) < REUSES:
             self.free.append(name)
         else:
+            self.uses.pop(name, None)
             await self.drop(name)
 
     @staticmethod
