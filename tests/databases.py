@@ -267,8 +267,9 @@ class PostgresTemplates:
     table emptied with triggers off (the append-only ones refuse to delete), the template's
     rows copied back, every sequence put back where it was, the planner's statistics and
     size estimates and the activity counters as a new clone's (so autovacuum has no reason to
-    visit it during a later test). A clone serves at most `REUSES` tests. A database whose schema a test changed (a partition, a trigger left disabled,
-    a function...) is dropped, and the next test gets a new clone."""
+    visit it during a later test). A clone serves at most `REUSES` tests. A database whose
+    schema a test changed (a partition, a trigger left disabled, a function...) is dropped,
+    and the next test gets a new clone."""
 
     def __init__(self) -> None:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
