@@ -107,7 +107,9 @@ QTRACK_ADMIN_PASSWORD="smoke-$("$BIN/python" -c "import secrets; print(secrets.t
 export QTRACK_LOG_FORMAT=json
 cd "$WORK"
 
-# `qtrack ROLE ARGS...`: the installed command, or a container of the image. A container
+# `qtrack ROLE ARGS...`: the installed command, or a container of the image. Run in the
+# background (`qtrack ... &`, a subshell), it replaces that subshell, so that the pid in
+# PIDS is the process itself and cleanup stops it (not only its subshell). A container
 # shares the host's network (PostgreSQL, Redis and nginx are on 127.0.0.1), gets this run's
 # QTRACK_* environment, and the metrics folder bound at the same path; it shares the host's
 # process ids too, because the processes of one metrics folder must have distinct ids.
@@ -116,11 +118,16 @@ qtrack() {
   shift
   if [ -n "$IMAGE" ]; then
     # shellcheck disable=SC2086  # PODMAN_ARGS is a list of options
-    podman run --rm --name "qtrack-smoke-$$-$role" --network=host --pid=host $PODMAN_ARGS \
-      --env 'QTRACK_*' --volume "$QTRACK_METRICS_DIR:$QTRACK_METRICS_DIR" "$IMAGE" "$@"
+    set -- podman run --rm --name "qtrack-smoke-$$-$role" --network=host --pid=host \
+      $PODMAN_ARGS --env 'QTRACK_*' --volume "$QTRACK_METRICS_DIR:$QTRACK_METRICS_DIR" \
+      "$IMAGE" "$@"
   else
-    "$BIN/qtrack" "$@"
+    set -- "$BIN/qtrack" "$@"
   fi
+  if [ "$BASHPID" != "$$" ]; then
+    exec "$@"
+  fi
+  "$@"
 }
 mkdir -p "$QTRACK_METRICS_DIR"
 # The image runs as user 10001: let it write the metrics folder.
