@@ -1,5 +1,6 @@
 """Helpers for the benchmark scripts: run a real server, read its memory, print a table."""
 
+import asyncio
 import os
 import shutil
 import socket
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import asyncpg
 import httpx
 
 
@@ -248,3 +250,20 @@ def postgres_backends(database: str) -> list[int]:
         if title.startswith("postgres:") and f" {database} " in title:
             found.append(int(entry))
     return found
+
+
+async def wait_for_count(
+    dsn: str, query: str, *args: object, at_least: int, what: str, timeout_s: float = 60
+) -> None:
+    """Poll `query` (a count) until it reaches `at_least`; exit saying `what` did not happen
+    in time otherwise."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if await conn.fetchval(query, *args) >= at_least:
+                return
+            await asyncio.sleep(0.05)
+        raise SystemExit(f"{what} did not happen in time")
+    finally:
+        await conn.close()

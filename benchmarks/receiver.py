@@ -16,8 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
+from benchmarks.common import wait_for_count
 from benchmarks.seed import asyncpg_dsn
 from qtrack.config import Settings
 from qtrack.core.db import Database
@@ -106,23 +105,6 @@ async def register_endpoints(database_url: str, port: int, n: int) -> None:
         await db.dispose()
 
 
-async def _wait_alive(database_url: str, pids: list[int], timeout_s: float = 60) -> None:
-    """Wait until every one of these worker processes has its row in `job_runner`."""
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            alive = await conn.fetchval(
-                "SELECT count(*) FROM job_runner WHERE kind = 'worker' AND pid = ANY($1)", pids
-            )
-            if alive >= len(pids):
-                return
-            await asyncio.sleep(0.05)
-        raise SystemExit("the delivery workers did not start in time")
-    finally:
-        await conn.close()
-
-
 @contextmanager
 def delivery_workers(
     env: Mapping[str, str], *, count: int = 2, log: str = os.devnull
@@ -142,7 +124,16 @@ def delivery_workers(
                         stderr=out,
                     )
                 )
-            asyncio.run(_wait_alive(env["QTRACK_DATABASE_URL"], [w.pid for w in workers]))
+            pids = [w.pid for w in workers]
+            asyncio.run(
+                wait_for_count(
+                    asyncpg_dsn(env["QTRACK_DATABASE_URL"]),
+                    "SELECT count(*) FROM job_runner WHERE kind = 'worker' AND pid = ANY($1)",
+                    pids,
+                    at_least=len(pids),
+                    what="the delivery workers' start",
+                )
+            )
             yield workers
         finally:
             for worker in workers:

@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from benchmarks.common import cpu_seconds, qtrack_server, worker_pids, wrk_lua
+from benchmarks.common import cpu_seconds, qtrack_server, wait_for_count, worker_pids, wrk_lua
 from benchmarks.receiver import delivery_workers, receiver, register_endpoints
 from benchmarks.tracking_load import (
     LOOKUP_LUA,
@@ -50,19 +50,15 @@ async def reset_webhooks(dsn: str) -> int:
         await conn.close()
 
 
-async def wait_for_consumer(dsn: str, timeout_s: float = 60) -> None:
+async def wait_for_consumer(dsn: str) -> None:
     """Wait until the `webhooks` consumer has taken its position: it starts after the latest
     change when it first runs, so a change made before that would never be fanned out."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if await conn.fetchval("SELECT count(*) FROM feed_consumer WHERE name = 'webhooks'"):
-                return
-            await asyncio.sleep(0.1)
-        raise SystemExit("the webhooks consumer did not start in time")
-    finally:
-        await conn.close()
+    await wait_for_count(
+        dsn,
+        "SELECT count(*) FROM feed_consumer WHERE name = 'webhooks'",
+        at_least=1,
+        what="the webhooks consumer's start",
+    )
 
 
 async def wait_for_deliveries(
