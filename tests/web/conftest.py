@@ -120,20 +120,28 @@ class Server:
             return [item["code"] for item in response.json()["items"]]
 
 
+def _env(database: Path, **more: str) -> dict[str, str]:
+    """This process's environment with qtrack's settings for a SQLite database here."""
+    return {
+        **os.environ,
+        "QTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "QTRACK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "QTRACK_LOG_LEVEL": "WARNING",
+        "QTRACK_REDIS_URL": "",
+        **more,
+    }
+
+
 @pytest.fixture(scope="session")
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`qtrack db upgrade` on a new SQLite database, as the README runs it (with the first
     admin from QTRACK_ADMIN_PASSWORD): once per test process; each server gets a copy."""
     path = tmp_path_factory.mktemp("web-template") / "web.db"
-    env = {
-        **os.environ,
-        "QTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{path}",
-        "QTRACK_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "QTRACK_LOG_LEVEL": "WARNING",
-        "QTRACK_REDIS_URL": "",
-    }
     subprocess.run(
-        [sys.executable, "-m", "qtrack", "db", "upgrade"], env=env, check=True, capture_output=True
+        [sys.executable, "-m", "qtrack", "db", "upgrade"],
+        env=_env(path),
+        check=True,
+        capture_output=True,
     )
     return path
 
@@ -145,15 +153,7 @@ def server(tmp_path: Path, migrated: Path) -> Iterator[Server]:
     base = f"http://127.0.0.1:{port}"
     database = tmp_path / "web.db"
     shutil.copyfile(migrated, database)
-    env = {
-        **os.environ,
-        "QTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-        "QTRACK_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "QTRACK_PUBLIC_BASE_URL": base,
-        "QTRACK_SCAN_PREFIX": SCAN_PREFIX,
-        "QTRACK_LOG_LEVEL": "WARNING",
-        "QTRACK_REDIS_URL": "",
-    }
+    env = _env(database, QTRACK_PUBLIC_BASE_URL=base, QTRACK_SCAN_PREFIX=SCAN_PREFIX)
     running = Server(base=base, port=port, env=env)
     running.start()
     try:
