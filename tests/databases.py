@@ -301,6 +301,7 @@ class PostgresTemplates:
             if reset:
                 self.uses[name] = self.uses.get(name, 1) + 1
                 return name, _with_database(POSTGRES_ADMIN_URL, name)
+            self.uses.pop(name, None)
             await self.drop(name)
         name = self._next_name()
         await _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
