@@ -2,6 +2,7 @@
 
     python -m benchmarks.hotpath [--requests 2000] [--rounds 3] [--database-url URL]
                                  [--redis-url URL] [--only lookup,scan,transition,move]
+                                 [--reference]
 
 Runs against a database `benchmarks.tracking --keep` left (two million items by default). It
 builds the app with `create_app`, runs its lifespan, and calls the ASGI app directly with 16
@@ -11,6 +12,10 @@ request it reports this process's CPU (`time.process_time`) and the PostgreSQL b
 (from /proc) per request, median of the rounds, after 50 warm-up requests. Transitions take
 the next material lots that are still `received`, as the tracking benchmark does; moves
 alternate each item between two racks. Every answer must be a 200.
+
+`--reference` measures `benchmarks/reference.py` instead, the same way (lookups and scans
+only): what the least work these requests need costs in process, without the HTTP server that
+both pay for in `benchmarks.tracking`, so the gap left is qtrack's own.
 
 Lookups and scans only read. Transitions and moves write, and a later `tracking --reuse` on
 the same database checks that every item with a second event got it from its own run: after
@@ -23,13 +28,15 @@ import os
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
 import orjson
 import uvloop
 
+from benchmarks import reference
 from benchmarks.common import cpu_seconds, load_average, postgres_backends
 from benchmarks.seed import asyncpg_dsn
 from benchmarks.tracking import DEFAULT_REDIS, DEFAULT_URL, OPERATOR, qtrack_cli
@@ -97,6 +104,25 @@ async def run_calls(app: object, calls: list[Call], headers: list[tuple[bytes, b
     await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
     if failures:
         raise SystemExit(f"{len(failures)} failed, e.g. {failures[:3]}")
+
+
+@asynccontextmanager
+async def lifespan(app: object) -> AsyncIterator[None]:
+    """The ASGI app started and, on leaving, stopped, through the lifespan protocol."""
+    inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    task = asyncio.create_task(app(scope, inbox.get, outbox.put))  # type: ignore[operator]
+    await inbox.put({"type": "lifespan.startup"})
+    started = await outbox.get()
+    if started["type"] != "lifespan.startup.complete":
+        raise SystemExit(f"the app did not start: {started}")
+    try:
+        yield
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await outbox.get()
+        await task
 
 
 def backends_cpu(database: str) -> float:
@@ -175,24 +201,30 @@ async def main(args: argparse.Namespace) -> None:
     out = qtrack_cli(env, "tokens", "create", "--name", name, "--user", OPERATOR)
     token = next(line for line in out.splitlines() if line.startswith("qtk_"))
     os.environ.update(env)
-    if args.plain:
-        # Every route through FastAPI, as before core/fastroutes.py: for comparison.
-        qtrack_app.HOT_ROUTES = ()
-    app = qtrack_app.create_app(Settings())
+    kinds = args.only.split(",")
+    dsn = asyncpg_dsn(args.database_url)
+    app: object
+    if args.reference:
+        if set(kinds) - {"lookup", "scan"}:
+            raise SystemExit("--reference measures lookups and scans only (--only lookup,scan)")
+        app = reference.Reference(dsn)
+    else:
+        if args.plain:
+            # Every route through FastAPI, as before core/fastroutes.py: for comparison.
+            qtrack_app.HOT_ROUTES = ()
+        app = qtrack_app.create_app(Settings())
     headers = [
         (b"host", b"127.0.0.1:8000"),
         (b"authorization", f"Bearer {token}".encode()),
         (b"content-type", b"application/json"),
         (b"user-agent", b"hotpath"),
     ]
-    kinds = args.only.split(",")
-    dsn = asyncpg_dsn(args.database_url)
     database = dsn.rsplit("/", 1)[1]
     total_writes = (args.requests + WARM_UP) * args.rounds
     builders = await plan(dsn, total_writes)
     results: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
     print(f"load average before: {load_average()}")
-    async with app.router.lifespan_context(app):
+    async with lifespan(app):
         for _ in range(args.rounds):
             for kind in kinds:
                 await run_calls(app, builders[kind](WARM_UP), headers)
@@ -223,5 +255,6 @@ if __name__ == "__main__":
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
     parser.add_argument("--only", default="lookup,scan,transition,move")
     parser.add_argument("--plain", action="store_true", help="without core/fastroutes.py")
+    parser.add_argument("--reference", action="store_true", help="benchmarks/reference.py instead")
     # On uvloop, as `qtrack serve` runs (uvicorn picks it when installed).
     uvloop.run(main(parser.parse_args()))
