@@ -1,9 +1,12 @@
 """The scan lookup read through the driver (core/prepared.py) gives the row the session gives."""
 
+import asyncio
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from sqlalchemy import event
 
 from qtrack.core.db import Database
 from qtrack.items import repository
@@ -71,3 +74,67 @@ async def test_a_driver_failure_goes_through_the_session(
     assert row is not None
     assert row.code == code
     assert len(calls) == (1 if connection.dialect.name == "postgresql" else 0)
+
+
+async def test_a_read_before_the_session_connects_borrows_a_pooled_connection(
+    client: httpx.AsyncClient, crew: Crew, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read runs on a connection of the pool, given back right after; a driver failure
+    discards that connection and the session answers instead; a read cancelled mid-statement
+    discards its connection too, and none stays checked out."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    created = await client.post(
+        "/api/v1/items", json={"type": "supply", "name": "Gloves"}, headers=crew.operator.headers
+    )
+    code = created.json()["items"][0]["code"]
+    pool = db.engine.sync_engine.pool
+    lookup = repository.PREPARED_LOOKUP_BY_CODE
+
+    async with db.session_scope("read") as session:
+        row = await lookup.first(session, {"code": code})
+        assert not session.in_transaction()  # the session never took a connection
+    assert row is not None
+    assert row.code == code
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+    invalidated: list[object] = []
+
+    def listener(conn: Any, record: Any, error: Any) -> None:
+        invalidated.append(conn)
+
+    event.listen(pool, "invalidate", listener)
+    driver_type = asyncpg.Connection
+    original = driver_type.fetchrow
+    calls = []
+
+    async def broken(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 1:
+            raise ConnectionError("gone")
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(driver_type, "fetchrow", broken)
+    async with db.session_scope("read") as session:
+        row = await lookup.first(session, {"code": code})
+    assert row is not None
+    assert row.code == code
+    assert len(calls) == 2  # the pooled read failed; then the session's connection read it
+    assert len(invalidated) == 1
+
+    started = asyncio.Event()
+
+    async def hangs(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started.set()
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(driver_type, "fetchrow", hangs)
+    async with db.session_scope("read") as session:
+        task = asyncio.create_task(lookup.first(session, {"code": code}))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert len(invalidated) == 2
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    event.remove(pool, "invalidate", listener)
