@@ -2,7 +2,7 @@
 
     python -m benchmarks.hotpath [--requests 2000] [--rounds 3] [--database-url URL]
                                  [--redis-url URL] [--only lookup,scan,transition,move]
-                                 [--reference]
+                                 [--reference] [--in-flight 16] [--instructions]
 
 Runs against a database `benchmarks.tracking --keep` left (two million items by default). It
 builds the app with `create_app`, runs its lifespan, and calls the ASGI app directly with 16
@@ -16,6 +16,12 @@ alternate each item between two racks. Every answer must be a 200.
 `--reference` measures `benchmarks/reference.py` instead, the same way (lookups and scans
 only): what the least work these requests need costs in process, without the HTTP server that
 both pay for in `benchmarks.tracking`, so the gap left is qtrack's own.
+
+`--instructions` runs the same again under valgrind's callgrind and adds the user-space
+instructions per request to the table (`benchmarks/instructions.py`), with one request in
+flight unless `--in-flight` says otherwise: a figure that does not move with the machine's
+load, for changes of a few percent. Use a few hundred requests and one round; it runs about 50
+times slower.
 
 Lookups and scans only read. Transitions and moves write, and a later `tracking --reuse` on
 the same database checks that every item with a second event got it from its own run: after
@@ -36,7 +42,7 @@ import asyncpg
 import orjson
 import uvloop
 
-from benchmarks import reference
+from benchmarks import instructions, reference
 from benchmarks.common import cpu_seconds, load_average, postgres_backends
 from benchmarks.seed import asyncpg_dsn
 from benchmarks.tracking import DEFAULT_REDIS, DEFAULT_URL, OPERATOR, qtrack_cli
@@ -91,7 +97,9 @@ async def asgi_call(app: object, call: Call, headers: list[tuple[bytes, bytes]])
     return status
 
 
-async def run_calls(app: object, calls: list[Call], headers: list[tuple[bytes, bytes]]) -> None:
+async def run_calls(
+    app: object, calls: list[Call], headers: list[tuple[bytes, bytes]], in_flight: int
+) -> None:
     queue = iter(calls)
     failures: list[str] = []
 
@@ -101,7 +109,7 @@ async def run_calls(app: object, calls: list[Call], headers: list[tuple[bytes, b
             if status != 200:
                 failures.append(f"{call.method} {call.path}: {status}")
 
-    await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
     if failures:
         raise SystemExit(f"{len(failures)} failed, e.g. {failures[:3]}")
 
@@ -222,28 +230,44 @@ async def main(args: argparse.Namespace) -> None:
     database = dsn.rsplit("/", 1)[1]
     total_writes = (args.requests + WARM_UP) * args.rounds
     builders = await plan(dsn, total_writes)
-    results: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
-    print(f"load average before: {load_average()}")
+    results: dict[str, list[tuple[float, float, int]]] = {k: [] for k in kinds}
+    in_flight = args.in_flight or (1 if args.instructions else IN_FLIGHT)
+    counter = instructions.Counter() if args.instructions else None
+    print(f"load average before: {load_average()}; {in_flight} in flight")
     async with lifespan(app):
         for _ in range(args.rounds):
             for kind in kinds:
-                await run_calls(app, builders[kind](WARM_UP), headers)
+                await run_calls(app, builders[kind](WARM_UP), headers, in_flight)
                 calls = builders[kind](args.requests)
+                if counter is not None:
+                    counter.start()
                 pg0, cpu0 = backends_cpu(database), time.process_time()
-                await run_calls(app, calls, headers)
+                await run_calls(app, calls, headers, in_flight)
                 cpu1, pg1 = time.process_time(), backends_cpu(database)
+                counted = counter.stop() if counter is not None else 0
                 results[kind].append(
-                    ((cpu1 - cpu0) * 1000 / len(calls), (pg1 - pg0) * 1000 / len(calls))
+                    (
+                        (cpu1 - cpu0) * 1000 / len(calls),
+                        (pg1 - pg0) * 1000 / len(calls),
+                        counted // len(calls),
+                    )
                 )
     print(f"load average after: {load_average()}")
-    print("| request | server CPU ms/request (rounds) | median | PostgreSQL CPU ms/request |")
-    print("| --- | --- | --- | --- |")
+    counted_column = " instructions/request (median) |" if counter is not None else ""
+    print(
+        "| request | server CPU ms/request (rounds) | median | PostgreSQL CPU ms/request |"
+        + counted_column
+    )
+    print("| --- | --- | --- | --- |" + (" --- |" if counter is not None else ""))
     for kind, runs in results.items():
         server = [r[0] for r in runs]
         pg = [r[1] for r in runs]
+        counted_cell = (
+            f" {statistics.median(r[2] for r in runs):,.0f} |" if counter is not None else ""
+        )
         print(
             f"| {kind} | {' / '.join(f'{s:.3f}' for s in server)} | "
-            f"{statistics.median(server):.3f} | {statistics.median(pg):.3f} |"
+            f"{statistics.median(server):.3f} | {statistics.median(pg):.3f} |" + counted_cell
         )
 
 
@@ -256,5 +280,12 @@ if __name__ == "__main__":
     parser.add_argument("--only", default="lookup,scan,transition,move")
     parser.add_argument("--plain", action="store_true", help="without core/fastroutes.py")
     parser.add_argument("--reference", action="store_true", help="benchmarks/reference.py instead")
+    parser.add_argument("--in-flight", type=int, help=f"requests in flight (default {IN_FLIGHT})")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions too (valgrind)"
+    )
+    arguments = parser.parse_args()
+    if arguments.instructions and not instructions.counting():
+        instructions.reexec()
     # On uvloop, as `qtrack serve` runs (uvicorn picks it when installed).
-    uvloop.run(main(parser.parse_args()))
+    uvloop.run(main(arguments))
