@@ -1,5 +1,6 @@
 """A real server and a real browser: `qtrack serve` on a fresh SQLite database, driven by the
-system Chromium through Playwright (never a downloaded browser).
+system Chromium through Playwright (never a downloaded browser). Each server is a fork of a
+process that has imported qtrack once (tests/web/zygote.py), running the CLI's `serve`.
 
 Without /usr/bin/chromium these tests skip (Debian: `apt-get install chromium`), unless
 QTRACK_TEST_REQUIRE names `browser`, as CI does, in which case they fail.
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.databases import unavailable
+from tests.web import zygote
 
 CHROMIUM = Path(os.environ.get("QTRACK_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -51,32 +53,29 @@ class Server:
     base: str
     port: int
     env: dict[str, str]
-    proc: subprocess.Popen[bytes] | None = None
+    forks: zygote.Zygote
+    pid: int | None = None
     tokens: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> None:
         """Start the server and wait until it answers."""
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "qtrack", "serve", "--port", str(self.port)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.pid = self.forks.run(["serve", "--port", str(self.port)], self.env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            if not zygote.alive(self.pid):
+                raise RuntimeError("qtrack serve exited")
             try:
                 if httpx.get(f"{self.base}/healthz", timeout=0.5).status_code == 200:
                     return
             except httpx.TransportError:
-                time.sleep(0.1)
+                time.sleep(0.05)
         raise RuntimeError("qtrack serve did not start")
 
     def stop(self) -> None:
         """Stop the server (the network is gone, as far as a browser can tell)."""
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
+        if self.pid is not None:
+            zygote.stop(self.pid)
+            self.pid = None
 
     def api(self, username: str = "admin") -> httpx.Client:
         """An API client logged in as this user (JWT), for arranging data and checking it."""
@@ -146,15 +145,23 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def forks() -> Iterator[zygote.Zygote]:
+    """The process each `qtrack serve` of this test process is forked from."""
+    started = zygote.Zygote()
+    yield started
+    started.close()
+
+
 @pytest.fixture
-def server(tmp_path: Path, migrated: Path) -> Iterator[Server]:
+def server(tmp_path: Path, migrated: Path, forks: zygote.Zygote) -> Iterator[Server]:
     """`qtrack serve` on a copy of the migrated database, as the README runs it."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     database = tmp_path / "web.db"
     shutil.copyfile(migrated, database)
     env = _env(database, QTRACK_PUBLIC_BASE_URL=base, QTRACK_SCAN_PREFIX=SCAN_PREFIX)
-    running = Server(base=base, port=port, env=env)
+    running = Server(base=base, port=port, env=env, forks=forks)
     running.start()
     try:
         yield running
