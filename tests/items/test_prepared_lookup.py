@@ -104,37 +104,39 @@ async def test_a_read_before_the_session_connects_borrows_a_pooled_connection(
         invalidated.append(conn)
 
     event.listen(pool, "invalidate", listener)
-    driver_type = asyncpg.Connection
-    original = driver_type.fetchrow
-    calls = []
+    try:
+        driver_type = asyncpg.Connection
+        original = driver_type.fetchrow
+        calls = []
 
-    async def broken(self: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(args)
-        if len(calls) == 1:
-            raise ConnectionError("gone")
-        return await original(self, *args, **kwargs)
+        async def broken(self: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append(args)
+            if len(calls) == 1:
+                raise ConnectionError("gone")
+            return await original(self, *args, **kwargs)
 
-    monkeypatch.setattr(driver_type, "fetchrow", broken)
-    async with db.session_scope("read") as session:
-        row = await lookup.first(session, {"code": code})
-    assert row is not None
-    assert row.code == code
-    assert len(calls) == 2  # the pooled read failed; then the session's connection read it
-    assert len(invalidated) == 1
+        monkeypatch.setattr(driver_type, "fetchrow", broken)
+        async with db.session_scope("read") as session:
+            row = await lookup.first(session, {"code": code})
+        assert row is not None
+        assert row.code == code
+        assert len(calls) == 2  # the pooled read failed; then the session's connection read it
+        assert len(invalidated) == 1
 
-    started = asyncio.Event()
+        started = asyncio.Event()
 
-    async def hangs(self: Any, *args: Any, **kwargs: Any) -> Any:
-        started.set()
-        await asyncio.sleep(3600)
+        async def hangs(self: Any, *args: Any, **kwargs: Any) -> Any:
+            started.set()
+            await asyncio.sleep(3600)
 
-    monkeypatch.setattr(driver_type, "fetchrow", hangs)
-    async with db.session_scope("read") as session:
-        task = asyncio.create_task(lookup.first(session, {"code": code}))
-        await started.wait()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    assert len(invalidated) == 2
-    assert pool.checkedout() == 0  # type: ignore[attr-defined]
-    event.remove(pool, "invalidate", listener)
+        monkeypatch.setattr(driver_type, "fetchrow", hangs)
+        async with db.session_scope("read") as session:
+            task = asyncio.create_task(lookup.first(session, {"code": code}))
+            await started.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert len(invalidated) == 2
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        event.remove(pool, "invalidate", listener)

@@ -62,7 +62,7 @@ class Server:
         self.pid = self.forks.run(["serve", "--port", str(self.port)], self.env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if not zygote.alive(self.pid):
+            if not self.forks.alive(self.pid):
                 raise RuntimeError("qtrack serve exited")
             try:
                 if httpx.get(f"{self.base}/healthz", timeout=0.5).status_code == 200:
@@ -74,7 +74,7 @@ class Server:
     def stop(self) -> None:
         """Stop the server (the network is gone, as far as a browser can tell)."""
         if self.pid is not None:
-            zygote.stop(self.pid)
+            self.forks.stop(self.pid)
             self.pid = None
 
     def api(self, username: str = "admin") -> httpx.Client:

@@ -34,6 +34,7 @@ has sent its BEGIN sees what a READ COMMITTED statement inside it would. Stateme
 are not seen by the slow-query log.
 """
 
+import asyncio
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
@@ -177,7 +178,7 @@ class PreparedSelect:
         except Exception:
             raw.invalidate()
             return _FAILED
-        except BaseException:
+        except asyncio.CancelledError:
             raw.invalidate()  # cancelled mid-statement: what the connection holds is unknown
             raise
         raw.close()
