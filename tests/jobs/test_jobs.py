@@ -247,10 +247,15 @@ async def test_two_runners_never_run_one_job_twice_at_once(
         await second_db.dispose()
     assert overlaps == []
     assert runs == Counter(dict.fromkeys(ids, 1))
-    assert sum(started) == 40
     assert min(started) > 0, f"one runner got no job: {started}"
     async with state.db.session_scope("read") as session:
         statuses = (await session.scalars(select(Job.status).where(Job.id.in_(ids)))).all()
+        # A schedule that fell due meanwhile (reports.daily runs every five minutes) is
+        # claimed in the same rounds; every claim is counted once.
+        scheduled = await session.scalar(
+            select(func.count()).select_from(Job).where(Job.id.not_in(ids), Job.attempts > 0)
+        )
+    assert sum(started) == 40 + scheduled
     assert set(statuses) == {DONE}
 
 
