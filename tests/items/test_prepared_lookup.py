@@ -76,14 +76,13 @@ async def test_a_driver_failure_goes_through_the_session(
     assert len(calls) == (1 if connection.dialect.name == "postgresql" else 0)
 
 
+@pytest.mark.postgres_only  # the driver path is PostgreSQL's
 async def test_a_read_before_the_session_connects_borrows_a_pooled_connection(
     client: httpx.AsyncClient, crew: Crew, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The read runs on a connection of the pool, given back right after; a driver failure
     discards that connection and the session answers instead; a read cancelled mid-statement
     discards its connection too, and none stays checked out."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("the driver path is PostgreSQL's")
     created = await client.post(
         "/api/v1/items", json={"type": "supply", "name": "Gloves"}, headers=crew.operator.headers
     )
