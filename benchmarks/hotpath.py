@@ -253,22 +253,22 @@ async def main(args: argparse.Namespace) -> None:
                     )
                 )
     print(f"load average after: {load_average()}")
-    counted_column = " instructions/request (median) |" if counter is not None else ""
-    print(
-        "| request | server CPU ms/request (rounds) | median | PostgreSQL CPU ms/request |"
-        + counted_column
-    )
-    print("| --- | --- | --- | --- |" + (" --- |" if counter is not None else ""))
+    columns = ["request", "server CPU ms/request (rounds)", "median", "PostgreSQL CPU ms/request"]
+    if counter is not None:
+        columns.append("instructions/request (median)")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + " --- |" * len(columns))
     for kind, runs in results.items():
         server = [r[0] for r in runs]
-        pg = [r[1] for r in runs]
-        counted_cell = (
-            f" {statistics.median(r[2] for r in runs):,.0f} |" if counter is not None else ""
-        )
-        print(
-            f"| {kind} | {' / '.join(f'{s:.3f}' for s in server)} | "
-            f"{statistics.median(server):.3f} | {statistics.median(pg):.3f} |" + counted_cell
-        )
+        cells = [
+            kind,
+            " / ".join(f"{s:.3f}" for s in server),
+            f"{statistics.median(server):.3f}",
+            f"{statistics.median(r[1] for r in runs):.3f}",
+        ]
+        if counter is not None:
+            cells.append(f"{statistics.median(r[2] for r in runs):,.0f}")
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
