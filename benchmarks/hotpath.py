@@ -3,6 +3,7 @@
     python -m benchmarks.hotpath [--requests 2000] [--rounds 3] [--database-url URL]
                                  [--redis-url URL] [--only lookup,scan,transition,move]
                                  [--reference] [--in-flight 16] [--instructions]
+                                 [--profile FILE]
 
 Runs against a database `benchmarks.tracking --keep` left (two million items by default). It
 builds the app with `create_app`, runs its lifespan, and calls the ASGI app directly with 16
@@ -23,6 +24,12 @@ flight unless `--in-flight` says otherwise: a figure that does not move with the
 load, for changes of a few percent. Use a few hundred requests and one round; it runs about 50
 times slower.
 
+`--profile FILE` runs the measured requests (not the warm-up) under cProfile, writes the
+statistics to FILE (for `python -m pstats` or snakeviz) and prints the 25 functions that
+took most of their own time. cProfile slows each Python call by a similar amount, so it
+overstates code made of many small calls: it says where to look, and `--instructions` says
+what a change bought.
+
 Lookups and scans only read. Transitions and moves write, and a later `tracking --reuse` on
 the same database checks that every item with a second event got it from its own run: after
 writing here, seed again (or give this script a database of its own) before `--reuse`.
@@ -30,7 +37,9 @@ writing here, seed again (or give this script a database of its own) before `--r
 
 import argparse
 import asyncio
+import cProfile
 import os
+import pstats
 import random
 import statistics
 import time
@@ -233,6 +242,7 @@ async def main(args: argparse.Namespace) -> None:
     results: dict[str, list[tuple[float, float, int]]] = {k: [] for k in kinds}
     in_flight = args.in_flight or (1 if args.instructions else IN_FLIGHT)
     counter = instructions.Counter() if args.instructions else None
+    profiler = cProfile.Profile() if args.profile else None
     print(f"load average before: {load_average()}; {in_flight} in flight")
     async with lifespan(app):
         for _ in range(args.rounds):
@@ -241,9 +251,13 @@ async def main(args: argparse.Namespace) -> None:
                 calls = builders[kind](args.requests)
                 if counter is not None:
                     counter.start()
+                if profiler is not None:
+                    profiler.enable()
                 pg0, cpu0 = backends_cpu(database), time.process_time()
                 await run_calls(app, calls, headers, in_flight)
                 cpu1, pg1 = time.process_time(), backends_cpu(database)
+                if profiler is not None:
+                    profiler.disable()
                 counted = counter.stop() if counter is not None else 0
                 results[kind].append(
                     (
@@ -269,6 +283,9 @@ async def main(args: argparse.Namespace) -> None:
         if counter is not None:
             cells.append(f"{statistics.median(r[2] for r in runs):,.0f}")
         print("| " + " | ".join(cells) + " |")
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":
@@ -284,6 +301,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--instructions", action="store_true", help="count instructions too (valgrind)"
     )
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the measured requests")
     arguments = parser.parse_args()
     if arguments.instructions and not instructions.counting():
         instructions.reexec()

@@ -11,6 +11,7 @@ from qtrack.codes.gs1 import (
     Gs1Error,
     Gs1SyntaxError,
     NotGs1,
+    looks_like_ean_upc,
     looks_like_hri,
     parse_digital_link,
     parse_ean_upc,
@@ -115,7 +116,7 @@ def _classify(text: str, symbology: str | None, base_url: str) -> Classified:
     if gs1 is not None:
         return invalid(gs1)
 
-    if symbology is None or symbology in _EAN_SYMBOLOGIES:
+    if (symbology is None or symbology in _EAN_SYMBOLOGIES) and looks_like_ean_upc(text):
         try:
             ean = parse_ean_upc(text, symbology)
         except BadGs1 as exc:

@@ -126,9 +126,15 @@ def parse_digital_link(uri: str) -> Gs1Data:
     return _to_data(elements)
 
 
+def looks_like_ean_upc(text: str) -> bool:
+    """Whether the text has the shape of an EAN-13, EAN-8, UPC-A or UPC-E number: 8, 12 or
+    13 digits (a scan classified as anything else skips raising and catching `NotGs1`)."""
+    return len(text) in (8, 12, 13) and _DIGITS.fullmatch(text) is not None
+
+
 def parse_ean_upc(digits: str, symbology: str | None) -> Gs1Data:
     """Read an EAN-13, EAN-8, UPC-A or UPC-E number as a GTIN-14."""
-    if not _DIGITS.fullmatch(digits) or len(digits) not in (8, 12, 13):
+    if not looks_like_ean_upc(digits):
         raise NotGs1("not an EAN/UPC number")
     if len(digits) != 8:
         readings = [_gtin]

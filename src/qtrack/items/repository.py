@@ -201,8 +201,11 @@ def item_json(row: Any) -> dict[str, Any]:
 
 
 def item_read_of(row: Any, **changed: Any) -> ItemRead:
-    """A lookup row (`LOOKUP_COLUMNS`) as `ItemRead`, with `changed` fields replaced;
-    unvalidated: the values already have the model's types (the columns guarantee them)."""
+    """A lookup row (`LOOKUP_COLUMNS`) as `ItemRead`, with `changed` fields replaced.
+
+    Validated from a dict, in pydantic-core: the values already have the model's types, so
+    that checks and keeps them, and costs a third of `model_construct`, which fills the
+    model's fields one by one in Python (about 3 µs against 9 µs; docs/benchmarks.md)."""
     values = {
         "id": row.id,
         "code": row.code,
@@ -226,4 +229,4 @@ def item_read_of(row: Any, **changed: Any) -> ItemRead:
         "updated_at": row.updated_at,
     }
     values.update(changed)
-    return ItemRead.model_construct(**values)
+    return ItemRead.model_validate(values)

@@ -107,7 +107,7 @@ def read(recorded: Recorded, code: str, actor: Principal | None, location: str |
 
 def unchanged(row: Row) -> ChangeResult:
     """The answer to a change that changed nothing: the item as it is, no events."""
-    return ChangeResult.model_construct(item=repository.item_read_of(row), events=[])
+    return ChangeResult(item=repository.item_read_of(row), events=[])
 
 
 def answer(row: Row, events: list[EventRead], **changed: Any) -> ChangeResult:
@@ -116,4 +116,4 @@ def answer(row: Row, events: list[EventRead], **changed: Any) -> ChangeResult:
         if isinstance(value, Decimal):
             # As the column gives it back: 2.5 is stored, and read, as 2.500000.
             changed[key] = value.quantize(_STORED_DECIMAL)
-    return ChangeResult.model_construct(item=repository.item_read_of(row, **changed), events=events)
+    return ChangeResult(item=repository.item_read_of(row, **changed), events=events)
