@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts.principal import Principal
 from qtrack.core.db import Database
@@ -108,3 +109,42 @@ async def test_a_lost_connection_is_a_503(db: Database) -> None:
         await session.rollback()
     async with db.session_scope() as session:  # the pool serves again
         assert await LOCKED.first_locked(session, {"code": code}) is not None
+
+
+async def test_a_later_statement_of_the_transaction_reuses_its_connection(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session is asked for its connection once per transaction: a second statement in
+    it takes the same connection without asking again; a new transaction (after a commit or a
+    rollback) or an invalidated connection asks again."""
+    _, code = await _item(db)
+    asked: list[object] = []
+    original = AsyncSession.connection
+
+    async def counted(self: AsyncSession, *args: Any, **kwargs: Any) -> Any:
+        connection = await original(self, *args, **kwargs)
+        asked.append(connection)
+        return connection
+
+    monkeypatch.setattr(AsyncSession, "connection", counted)
+    async with db.session_scope() as session:
+        first = await LOCKED.first_locked(session, {"code": code})
+        again = await LOCKED.first_locked(session, {"code": code})
+        assert first is not None
+        assert again is not None
+        assert tuple(first) == tuple(again)
+        assert len(asked) == 1
+        await session.commit()
+        assert await LOCKED.first_locked(session, {"code": code}) is not None
+        assert len(asked) == 2  # a new transaction
+        await session.rollback()
+        assert await LOCKED.first_locked(session, {"code": code}) is not None
+        assert len(asked) == 3
+        await asked[-1].invalidate()  # type: ignore[attr-defined]
+        # Asked again, and the statement refused as any statement is on that connection now.
+        with pytest.raises(PendingRollbackError):
+            await LOCKED.first_locked(session, {"code": code})
+        assert len(asked) == 4
+        await session.rollback()
+        assert await LOCKED.first_locked(session, {"code": code}) is not None
+        assert len(asked) == 5

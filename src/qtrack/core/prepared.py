@@ -41,11 +41,14 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.util import await_only, greenlet_spawn
 
 # `_pooled` could not read the row (the caller goes through the session instead).
 _FAILED: Any = object()
+# `Session.info` key: the session's transaction and its connection, as `_connection` last
+# got them.
+_HELD = "qtrack_prepared_connection"
 _Processors = list[tuple[int, Callable[[Any], Any]]]
 # The SQL, its parameters' names in order with their bind processing (or None), the row type
 # and each column's result processing.
@@ -111,12 +114,12 @@ class PreparedSelect:
                 found = await self._pooled(bind, params)
                 if found is not _FAILED:
                     return found
-        connection = await session.connection()
+        connection = await _connection(session)
         dialect = connection.dialect
         if dialect.name != "postgresql":
             return (await session.execute(self.statement, params)).first()
         try:
-            driver: Any = (await connection.get_raw_connection()).driver_connection
+            driver: Any = (await _pool_connection(connection)).driver_connection
             record = await self._fetch(dialect, driver, params)
         except Exception:
             # Again through SQLAlchemy: its answer, or its error in its own terms.
@@ -126,13 +129,13 @@ class PreparedSelect:
     async def first_locked(self, session: AsyncSession, params: Mapping[str, Any]) -> Any | None:
         """The first row, the statement run in the session's transaction (begun if it was not)
         on its own connection; a failure raised as SQLAlchemy raises it."""
-        connection = await session.connection()
+        connection = await _connection(session)
         dialect = connection.dialect
         sent = self._sent_for(dialect) if dialect.name == "postgresql" else None
         # A parameter not given: SQLAlchemy computes it (a column's default) or says so.
         if sent is None or not sent <= params.keys():
             return (await session.execute(self.statement, params)).first()
-        fairy = await connection.get_raw_connection()
+        fairy = await _pool_connection(connection)
         adapted: Any = fairy.dbapi_connection
         try:
             if adapted._transaction is None:  # SQLAlchemy's adapter sends BEGIN lazily
@@ -183,6 +186,35 @@ class PreparedSelect:
             raise
         raw.close()
         return self._row(bind.dialect, record)
+
+
+async def _connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection in its transaction, as `AsyncSession.connection` gives it
+    (the transaction begun if there was none). A later statement of the same transaction
+    takes it from `session.info` instead: the connection is already there, and asking the
+    session again costs a greenlet (about 15 µs; a transition runs two statements here)."""
+    sync = session.sync_session
+    held = session.info.get(_HELD)
+    current = sync.get_transaction()
+    if held is not None and current is not None and held[0] is current and current.is_active:
+        connection: AsyncConnection = held[1]
+        if (
+            not (connection.closed or connection.invalidated)
+            and connection.engine.sync_engine is sync.get_bind()
+        ):
+            return connection
+    connection = await session.connection()
+    session.info[_HELD] = (sync.get_transaction(), connection)
+    return connection
+
+
+async def _pool_connection(connection: AsyncConnection) -> Any:
+    """The connection's pooled DBAPI connection. A valid connection holds it, and reading it
+    does no I/O, so it needs no greenlet; an invalidated one reconnects, in one."""
+    sync = connection.sync_connection
+    if sync is not None and not (sync.closed or sync.invalidated):
+        return sync.connection
+    return await connection.get_raw_connection()
 
 
 def _reraise(sync: Any, adapted: Any, error: Exception, statement: str) -> NoReturn:
