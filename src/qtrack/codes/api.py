@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
-from pydantic import TypeAdapter
 from starlette.responses import Response
 
 from qtrack.accounts.deps import PERMISSION_ERRORS, OriginDep, require
@@ -18,6 +17,7 @@ from qtrack.codes.schemas import LabelRead, PublicKeyRead, VerifyRequest, Verify
 from qtrack.containers.errors import ContainerCycle, NotAContainer
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import NotFound
+from qtrack.core.http import model_response
 from qtrack.core.idempotency import IdempotencyKeyReused, idempotent
 from qtrack.core.openapi import errors
 from qtrack.item_types.service import ItemTypeNotFound
@@ -39,10 +39,6 @@ from qtrack.signing import tokens
 from qtrack.signing.keys import KeyLocked
 
 router = APIRouter(prefix="/api/v1", tags=["codes"])
-
-# A scan's answer, written to JSON bytes by pydantic's serializer in one call: a dict first
-# (`model_dump`) and then orjson would walk the answer twice.
-_SCAN_RESULT = TypeAdapter(ScanResult)
 
 
 class LabelNotIssued(NotFound):
@@ -121,9 +117,7 @@ async def scan(
 
     if body.action is None:
         status_code, result = await produce()
-        return Response(
-            _SCAN_RESULT.dump_json(result), status_code=status_code, media_type="application/json"
-        )
+        return model_response(result, status_code)
     return await idempotent(
         request,
         session,

@@ -4,6 +4,7 @@ import re
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Scope
@@ -22,6 +23,13 @@ class ORJSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def model_response(model: BaseModel, status_code: int = 200) -> Response:
+    """A read model as the JSON response, written by pydantic's serializer in one call: the
+    same text as `ORJSONResponse(model.model_dump(mode="json"))`, without building the dict
+    first and walking it again (a scan's answer: 5.8 → 4.0 µs; docs/benchmarks.md)."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 def wants_json(scope: Scope) -> bool:

@@ -32,7 +32,7 @@ from starlette.responses import Response
 
 from qtrack.core.clock import utcnow
 from qtrack.core.errors import ValidationFailed
-from qtrack.core.http import ORJSONResponse
+from qtrack.core.http import ORJSONResponse, model_response
 from qtrack.core.orm import Base
 
 
@@ -107,7 +107,7 @@ async def idempotent(
     key = request.headers.get("idempotency-key") or client_key
     if not key:
         status, model = await produce()
-        return ORJSONResponse(model.model_dump(mode="json"), status_code=status)
+        return model_response(model, status)
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationFailed(f"Idempotency keys are at most {MAX_KEY_LENGTH} characters")
     print_ = fingerprint(request, await request.body())
