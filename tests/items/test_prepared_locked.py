@@ -5,13 +5,14 @@ failure raised as SQLAlchemy raises it."""
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Column, Integer, MetaData, Table, bindparam, insert, select, text
 from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts.principal import Principal
 from qtrack.core.db import Database
 from qtrack.core.errors import as_unavailable
+from qtrack.core.prepared import PreparedSelect
 from qtrack.items import create, statements
 from qtrack.items.schemas import ItemCreate
 from tests.factories.accounts import create_user
@@ -148,3 +149,41 @@ async def test_a_later_statement_of_the_transaction_reuses_its_connection(
         await session.rollback()
         assert await LOCKED.first_locked(session, {"code": code}) is not None
         assert len(asked) == 5
+
+
+async def test_inside_a_savepoint_the_session_is_asked(db: Database) -> None:
+    """A statement in a savepoint runs after its SAVEPOINT, even when the transaction's
+    connection was taken before: rolled back with the savepoint, what it wrote is gone, and
+    a statement that fails in it fails the savepoint only."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    table = Table(
+        "savepoint_probe",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("v", Integer, unique=True),
+    )
+    added = insert(table).values(v=bindparam("v")).returning(table.c.id).cte("added")
+    add = PreparedSelect(select(added.c.id))
+    values = text("SELECT v FROM savepoint_probe ORDER BY v")
+    async with db.session_scope() as session:
+        await session.execute(
+            text("CREATE TEMPORARY TABLE savepoint_probe (id serial PRIMARY KEY, v int UNIQUE)")
+        )
+        assert await add.first_locked(session, {"v": 1}) is not None
+
+        async def added_then_undone() -> None:
+            async with session.begin_nested():
+                assert await add.first_locked(session, {"v": 2}) is not None
+                raise LookupError("undo the savepoint")
+
+        with pytest.raises(LookupError):
+            await added_then_undone()
+        assert list((await session.execute(values)).scalars()) == [1]
+        with pytest.raises(DBAPIError):  # unique_violation, inside the savepoint
+            async with session.begin_nested():
+                await add.first_locked(session, {"v": 1})
+        assert list((await session.execute(values)).scalars()) == [1]  # the transaction lives
+        assert await add.first_locked(session, {"v": 3}) is not None
+        assert list((await session.execute(values)).scalars()) == [1, 3]
+        await session.rollback()

@@ -192,11 +192,21 @@ async def _connection(session: AsyncSession) -> AsyncConnection:
     """The session's connection in its transaction, as `AsyncSession.connection` gives it
     (the transaction begun if there was none). A later statement of the same transaction
     takes it from `session.info` instead: the connection is already there, and asking the
-    session again costs a greenlet (about 15 µs; a transition runs two statements here)."""
+    session again costs a greenlet (about 15 µs; a transition runs two statements here).
+
+    Inside a savepoint (`begin_nested`) the session is always asked: it sends the SAVEPOINT
+    when its nested transaction is first asked for the connection, and refuses once that
+    savepoint has failed; the root transaction stays active meanwhile."""
     sync = session.sync_session
     held = session.info.get(_HELD)
     current = sync.get_transaction()
-    if held is not None and current is not None and held[0] is current and current.is_active:
+    if (
+        held is not None
+        and current is not None
+        and held[0] is current
+        and current.is_active
+        and sync.get_nested_transaction() is None
+    ):
         connection: AsyncConnection = held[1]
         if (
             not (connection.closed or connection.invalidated)
