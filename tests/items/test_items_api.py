@@ -78,6 +78,8 @@ async def test_register_assigns_sequential_codes_and_records_creation(
         ({"type": "material", "count": 1001}, "validation_error"),
         ({"type": "material", "quantity": "-1"}, "validation_error"),
         ({"type": "material", "colour": "red"}, "validation_error"),
+        ({"type": "material", "attributes": {"n": 2**63}}, "validation_error"),
+        ({"type": "material", "attributes": {"deep": [{"n": -(2**63) - 1}]}}, "validation_error"),
     ],
 )
 async def test_bad_registrations_are_refused_whole(
@@ -226,6 +228,37 @@ async def test_quantities_never_go_below_zero(client: httpx.AsyncClient, crew: C
         {"kind": "receive", "amount": "1"},
     )
     assert untracked.json()["error"]["code"] == "quantity_not_tracked"
+
+
+async def test_attributes_carry_64_bit_integers_and_finite_numbers_only(
+    client: httpx.AsyncClient, crew: Crew, db: Database
+) -> None:
+    """The widest integers an event's hash and the answers can carry are kept as they are;
+    one beyond them, or NaN or Infinity (Python's JSON reader takes both), is a 422, where
+    they were a 500."""
+    widest = {"max": 2**63 - 1, "min": -(2**63), "list": [1.5, {"n": 2**63 - 1}]}
+    lot = await register(client, crew.operator, type="material", attributes=widest)
+    path = f"/api/v1/items/{lot['code']}"
+    read = await client.get(path, headers=crew.qa.headers)
+    assert read.status_code == 200
+    assert read.json()["attributes"] == widest
+    json_headers = {**crew.operator.headers, "content-type": "application/json"}
+    for raw in (b'{"n": NaN}', b'{"n": [Infinity]}', b'{"n": {"m": -Infinity}}'):
+        refused = await client.post(
+            "/api/v1/items",
+            content=b'{"type": "material", "attributes": ' + raw + b"}",
+            headers=json_headers,
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "validation_error"
+    edit = await client.patch(
+        path,
+        json={"attributes": {"n": 2**64}},
+        headers={**crew.qa.headers, "If-Match": read.headers["etag"]},
+    )
+    assert edit.status_code == 422, edit.text
+    assert (await client.get(path, headers=crew.qa.headers)).json()["attributes"] == widest
+    assert [e["type"] for e in await _events(client, crew, lot["code"])] == ["created"]
 
 
 async def test_edit_needs_the_current_version(

@@ -1,11 +1,13 @@
 """Item request and response bodies."""
 
 import calendar
+import math
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -25,6 +27,31 @@ Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
 MAX_BATCH = 1000
+_INT64 = range(-(2**63), 2**63)
+
+
+def json_safe(value: Any) -> Any:
+    """Refuse what an event's hash and the JSON answers cannot carry: an integer beyond 64
+    bits, or a number that is not finite (NaN and Infinity, which Python's JSON reader
+    takes). Both used to fail the change with a 500."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int) and item not in _INT64:
+            raise ValueError("integers must fit in 64 bits (from -2^63 to 2^63 - 1)")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("numbers must be finite (not NaN or Infinity)")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
+# An item's free-form attributes: any JSON object whose numbers qtrack can hash and answer.
+Attributes = Annotated[dict[str, Any], AfterValidator(json_safe)]
 
 
 def gtin_check_digit_ok(gtin: str) -> bool:
@@ -79,7 +106,7 @@ class ItemFields(BaseModel):
         default=None, description="YYMMDD exactly as a GS1 AI (17) gave it"
     )
     weight_kg: Amount | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: Attributes = Field(default_factory=dict)
 
     # A field validator, so that a 422 (and a form) names the field.
     _gtin = field_validator("gtin")(checked_gtin)
@@ -123,7 +150,7 @@ class ItemUpdate(BaseModel):
     gtin: Annotated[str, StringConstraints(pattern=r"^(\d{8}|\d{12}|\d{13}|\d{14})$")] | None = None
     expiry_on: date | None = None
     weight_kg: Amount | None = None
-    attributes: dict[str, Any] | None = None
+    attributes: Attributes | None = None
     reason: Reason | None = None
 
     _gtin = field_validator("gtin")(checked_gtin)
