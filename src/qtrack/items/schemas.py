@@ -106,7 +106,10 @@ class ItemFields(BaseModel):
         default=None, description="YYMMDD exactly as a GS1 AI (17) gave it"
     )
     weight_kg: Amount | None = None
-    attributes: Attributes = Field(default_factory=dict)
+    attributes: Attributes = Field(
+        default_factory=dict,
+        description="Any JSON object; its integers fit in 64 bits and its numbers are finite",
+    )
 
     # A field validator, so that a 422 (and a form) names the field.
     _gtin = field_validator("gtin")(checked_gtin)
