@@ -255,6 +255,35 @@ async def test_invalid_attribute_schema_is_422(
     assert problem in patched.json()["error"]["message"]
 
 
+async def test_a_schema_with_nan_infinity_or_a_huge_integer_is_422(
+    client: httpx.AsyncClient, admin: AppLogin
+) -> None:
+    """Python's JSON reader takes NaN, Infinity and integers of any size, which PostgreSQL's
+    json (NaN) or the answers (beyond 64 bits) refuse: a 422 naming the field, where it was
+    a 500."""
+    headers = {**admin.headers, "content-type": "application/json"}
+    for number in (b"NaN", b"Infinity", b"-Infinity", str(2**64).encode()):
+        schema = b'{"properties": {"n": {"type": "number", "maximum": ' + number + b"}}}"
+        created = await client.post(
+            "/api/v1/item-types",
+            content=b'{"key": "reagent", "name": "Reagent", "code_prefix": "RGT", '
+            b'"workflow": "material", "attribute_schema": ' + schema + b"}",
+            headers=headers,
+        )
+        assert created.status_code == 422, created.text
+        (detail,) = created.json()["error"]["details"]
+        assert detail["loc"] == ["body", "attribute_schema"]
+        assert "64 bits" in detail["msg"] or "finite" in detail["msg"]
+        patched = await client.patch(
+            "/api/v1/item-types/material",
+            content=b'{"attribute_schema": ' + schema + b"}",
+            headers=headers,
+        )
+        assert patched.status_code == 422, patched.text
+    missing = await client.get("/api/v1/item-types/reagent", headers=admin.headers)
+    assert missing.status_code == 404
+
+
 async def test_schema_data_may_mention_ref(client: httpx.AsyncClient, admin: AppLogin) -> None:
     # "$ref" as a property name or inside an enum is data, not a reference.
     schema = {

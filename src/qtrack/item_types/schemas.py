@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from qtrack.categories.schemas import CategoryKey
+from qtrack.core.jsonvalues import JsonObject
 from qtrack.item_types.models import ItemType
 from qtrack.workflow import service as workflow_service
 from qtrack.workflow.schemas import State
@@ -44,7 +45,7 @@ ExpiryWindow = Annotated[
     int, Field(ge=0, le=3650, description='Days before expiry an item counts as "expiring soon"')
 ]
 AttributeSchema = Annotated[
-    dict[str, Any], Field(description="JSON Schema (draft 2020-12) the items' attributes must fit")
+    JsonObject, Field(description="JSON Schema (draft 2020-12) the items' attributes must fit")
 ]
 
 

@@ -1,13 +1,11 @@
 """Item request and response bodies."""
 
 import calendar
-import math
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -17,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from qtrack.core.jsonvalues import JsonObject
 from qtrack.events.schemas import EventRead
 
 Code = Annotated[
@@ -27,31 +26,8 @@ Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
 MAX_BATCH = 1000
-_INT64 = range(-(2**63), 2**63)
-
-
-def json_safe(value: Any) -> Any:
-    """Refuse what an event's hash and the JSON answers cannot carry: an integer beyond 64
-    bits, or a number that is not finite (NaN and Infinity, which Python's JSON reader
-    takes). Both used to fail the change with a 500."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, bool):
-            continue
-        if isinstance(item, int) and item not in _INT64:
-            raise ValueError("integers must fit in 64 bits (from -2^63 to 2^63 - 1)")
-        if isinstance(item, float) and not math.isfinite(item):
-            raise ValueError("numbers must be finite (not NaN or Infinity)")
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return value
-
-
 # An item's free-form attributes: any JSON object whose numbers qtrack can hash and answer.
-Attributes = Annotated[dict[str, Any], AfterValidator(json_safe)]
+Attributes = JsonObject
 
 
 def gtin_check_digit_ok(gtin: str) -> bool:
