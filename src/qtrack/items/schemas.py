@@ -26,8 +26,6 @@ Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
 MAX_BATCH = 1000
-# An item's free-form attributes: any JSON object whose numbers qtrack can hash and answer.
-Attributes = JsonObject
 
 
 def gtin_check_digit_ok(gtin: str) -> bool:
@@ -82,7 +80,7 @@ class ItemFields(BaseModel):
         default=None, description="YYMMDD exactly as a GS1 AI (17) gave it"
     )
     weight_kg: Amount | None = None
-    attributes: Attributes = Field(
+    attributes: JsonObject = Field(
         default_factory=dict,
         description="Any JSON object; its integers fit in 64 bits and its numbers are finite",
     )
@@ -129,7 +127,7 @@ class ItemUpdate(BaseModel):
     gtin: Annotated[str, StringConstraints(pattern=r"^(\d{8}|\d{12}|\d{13}|\d{14})$")] | None = None
     expiry_on: date | None = None
     weight_kg: Amount | None = None
-    attributes: Attributes | None = None
+    attributes: JsonObject | None = None
     reason: Reason | None = None
 
     _gtin = field_validator("gtin")(checked_gtin)
