@@ -151,12 +151,11 @@ async def test_a_later_statement_of_the_transaction_reuses_its_connection(
         assert len(asked) == 5
 
 
+@pytest.mark.postgres_only  # the driver path is PostgreSQL's
 async def test_inside_a_savepoint_the_session_is_asked(db: Database) -> None:
     """A statement in a savepoint runs after its SAVEPOINT, even when the transaction's
     connection was taken before: rolled back with the savepoint, what it wrote is gone, and
     a statement that fails in it fails the savepoint only."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("the driver path is PostgreSQL's")
     table = Table(
         "savepoint_probe",
         MetaData(),
