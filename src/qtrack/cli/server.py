@@ -1,11 +1,16 @@
 """`qtrack serve` and `qtrack version`."""
 
+import contextlib
+import sys
 from typing import Annotated
 
 import typer
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from qtrack import __version__
+from qtrack.cli import listeners
 from qtrack.cli.db import ensure_migrated
 from qtrack.config import get_settings
 from qtrack.core.logging import configure_logging
@@ -46,7 +51,7 @@ def run_server(
     """Serve an ASGI app factory ("module:function") over HTTP: the one place that says which
     server and how (the benchmarks' reference app is served by it too, to compare like with
     like)."""
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         factory=True,
         host=host,
@@ -59,3 +64,17 @@ def run_server(
         proxy_headers=bool(trusted_proxies),
         forwarded_allow_ips=trusted_proxies or None,
     )
+    if workers == 1:
+        server = uvicorn.Server(config)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
+        if not server.started:
+            sys.exit(STARTUP_FAILURE)
+        return
+    if not listeners.balanced_supported():
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    # Each worker listens on a socket of its own, so that connections spread evenly over
+    # them (cli/listeners.py).
+    with listeners.claim_port(host, port) as listener:
+        Multiprocess(config, sockets=[listener]).run()  # type: ignore[list-item]
