@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 def _accepted(sock: socket.socket) -> list[socket.socket]:
     """Every connection waiting on a listening socket."""
     sock.setblocking(False)
-    taken = []
+    taken: list[socket.socket] = []
     while True:
         try:
             conn, _ = sock.accept()
@@ -106,7 +106,7 @@ def _children(pid: int) -> list[int]:
 
 
 def _socket_inodes(pid: int) -> set[str]:
-    inodes = set()
+    inodes: set[str] = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
             target = os.readlink(fd)
@@ -119,7 +119,7 @@ def _socket_inodes(pid: int) -> set[str]:
 
 def _tcp_sockets(port: int) -> list[tuple[str, str]]:
     """(state, inode) of each IPv4 TCP socket whose local port is this one."""
-    rows = []
+    rows: list[tuple[str, str]] = []
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
         if int(fields[1].rsplit(":", 1)[1], 16) == port:
