@@ -267,11 +267,11 @@ def measure(
             )
 
     sent, acked = loads.sent, loads.acked
-    requests = loads.writes.load.requests
+    requests = loads.write_requests
     for other in (reference, hooked):
         if other is not None:
             sent, acked = sent + other.sent, acked + other.acked
-            requests += other.writes.load.requests
+            requests += other.write_requests
     check = verify(args, dsn, state, requests, sent, acked)
     one, many, scans, writes = loads.one, loads.many, loads.scans, loads.writes
 

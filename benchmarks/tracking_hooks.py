@@ -20,6 +20,7 @@ from benchmarks.tracking_load import (
     read_acks,
     read_script,
     timed_load,
+    warm_up_writes,
 )
 
 
@@ -28,9 +29,10 @@ class Hooked:
     """The transition load again with webhooks on, and the deliveries its changes made."""
 
     writes: Run
-    sent: int
+    sent: int  # the warm-up's included, as below
     acked: list[int]
-    events: int  # status_changed events of that load
+    write_requests: int
+    events: int  # status_changed events of that load and its warm-up
     made: int  # deliveries made for them
     succeeded: int
     received: int  # POSTs the receiver answered
@@ -118,7 +120,9 @@ def run_hooked(
                 # for their CPU to be accounted.
                 lookup = read_script(LOOKUP_LUA, token, state)
                 wrk_lua(server.base_url, lookup, connections=32, seconds=2)
-                script = TRANSITION_LUA.substitute(token=token, first=first, path=acks)
+                warm_acks = acks.with_name(f"warm-{acks.name}")
+                warmed = warm_up_writes(server.base_url, token, first, warm_acks)
+                script = TRANSITION_LUA.substitute(token=token, first=warmed.next_first, path=acks)
                 cpu0 = sum(cpu_seconds(pid) for pid in pids)
                 # PostgreSQL's share counts every backend of the database, so also what the
                 # fan-out and the deliveries made it do during the load.
@@ -137,8 +141,9 @@ def run_hooked(
             workers_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu0
     return Hooked(
         writes,
-        sent,
-        acked,
+        warmed.sent + sent,
+        warmed.acked + acked,
+        warmed.requests + writes.load.requests,
         events,
         made,
         ok,
