@@ -7,6 +7,7 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.core.db import Database
 from qtrack.items import repository
@@ -139,3 +140,48 @@ async def test_a_read_before_the_session_connects_borrows_a_pooled_connection(
         assert pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         event.remove(pool, "invalidate", listener)
+
+
+async def test_a_lookup_answered_from_caches_never_makes_its_session(
+    client: httpx.AsyncClient, crew: Crew, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a lookup (or a scan) whose caller and workflow are cached reads on a
+    borrowed connection and never makes its request's session (core/deferred.py); a change
+    makes it and commits. On SQLite the read goes through the session."""
+    created = await client.post(
+        "/api/v1/items", json={"type": "material", "name": "Lactose"}, headers=crew.qa.headers
+    )
+    assert created.status_code == 201, created.text
+    code = created.json()["items"][0]["code"]
+    headers = crew.operator.headers
+    assert (await client.get(f"/api/v1/items/{code}", headers=headers)).status_code == 200
+
+    made: list[object] = []
+    original = AsyncSession.__init__
+
+    def counted(self: AsyncSession, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncSession, "__init__", counted)
+    postgres = db.engine.dialect.name == "postgresql"
+
+    found = await client.get(f"/api/v1/items/{code}", headers=headers)
+    assert found.status_code == 200
+    assert found.json()["code"] == code
+    scanned = await client.post("/api/v1/scan", json={"data": code}, headers=headers)
+    assert scanned.status_code == 200
+    assert scanned.json()["item"]["code"] == code
+    missing = await client.get("/api/v1/items/MAT-NOPE", headers=headers)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "item_not_found"
+    assert len(made) == (0 if postgres else 3)
+
+    made.clear()
+    changed = await client.post(
+        f"/api/v1/items/{code}/transitions", json={"transition": "quarantine"}, headers=headers
+    )
+    assert changed.status_code == 200, changed.text
+    assert len(made) == 1
+    again = await client.get(f"/api/v1/items/{code}", headers=headers)
+    assert again.json()["status"] == "quarantine"  # committed

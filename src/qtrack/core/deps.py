@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.config import Settings
 from qtrack.core.db import Mode
+from qtrack.core.deferred import DeferredSession, started
 from qtrack.core.errors import QtrackError
 from qtrack.core.state import AppState, app_state, app_state_dep
 
@@ -24,23 +25,27 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     CPU, whose statement runs on a borrowed connection, core/prepared.py)."""
     mode: Mode = "read" if request.method in _READ_METHODS else "write"
     db = app_state(request).db
-    session = db.sessionmaker(mode)()
+    # Made when first used: a lookup answered from caches and a borrowed connection never
+    # uses it (core/deferred.py).
+    session = DeferredSession(db.sessionmaker(mode))
     try:
         yield session
-        if _touched(session):
+        if started(session) and _touched(session):
             await session.commit()
     except QtrackError as exc:
-        await (session.commit() if exc.keep_changes else session.rollback())
+        if started(session):
+            await (session.commit() if exc.keep_changes else session.rollback())
         if db.replica is not None:
             await db.request_done(session, exc)
         raise
     except BaseException as exc:
-        await session.rollback()
+        if started(session):
+            await session.rollback()
         if db.replica is not None:
             await db.request_done(session, exc)
         raise
     finally:
-        if session.in_transaction():
+        if started(session) and session.in_transaction():
             await session.__aexit__(None, None, None)  # closed, even if cancelled meanwhile
     if db.replica is not None:  # which database served it; a committed write's author
         await db.request_done(session, None)

@@ -44,6 +44,8 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.util import await_only, greenlet_spawn
 
+from qtrack.core.deferred import unstarted_engine
+
 # `_pooled` could not read the row (the caller goes through the session instead).
 _FAILED: Any = object()
 # `Session.info` key: the session's transaction and its connection, as `_connection` last
@@ -103,17 +105,15 @@ class PreparedSelect:
 
     async def first(self, session: AsyncSession, params: Mapping[str, Any]) -> Any | None:
         """The first row (attribute and index access, as a SQLAlchemy `Row`), or None."""
-        sync = session.sync_session
-        if not sync.in_transaction():
+        bind = _free_engine(session)
+        if bind is not None and bind.dialect.name == "postgresql":
             # The session holds no connection yet (nothing read or written before): the
             # statement borrows one from the pool for itself, as a READ COMMITTED statement
             # run first in the session's transaction would see the same, and the session is
             # spared opening its connection and transaction for it (about 0.12 ms of CPU).
-            bind = sync.get_bind()
-            if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
-                found = await self._pooled(bind, params)
-                if found is not _FAILED:
-                    return found
+            found = await self._pooled(bind, params)
+            if found is not _FAILED:
+                return found
         connection = await _connection(session)
         dialect = connection.dialect
         if dialect.name != "postgresql":
@@ -186,6 +186,19 @@ class PreparedSelect:
             raise
         raw.close()
         return self._row(bind.dialect, record)
+
+
+def _free_engine(session: AsyncSession) -> Engine | None:
+    """The engine the session would take its first connection from, while it holds none
+    (nothing read or written yet; a request's session not even made, core/deferred.py)."""
+    engine = unstarted_engine(session)
+    if engine is not None:
+        return engine
+    sync = session.sync_session
+    if sync.in_transaction():
+        return None
+    bind = sync.get_bind()
+    return bind if isinstance(bind, Engine) else None
 
 
 async def _connection(session: AsyncSession) -> AsyncConnection:
