@@ -1,13 +1,18 @@
 """Request ids, access logs, security headers, CORS and trusted hosts."""
 
 import logging
+from typing import Any, cast
 
 import httpx
 import pytest
+import structlog
+from fastapi import FastAPI
 
+from qtrack.accounts.deps import CurrentPrincipal
 from qtrack.config import Settings
 from qtrack.core.middleware import SECURITY_HEADERS
 from tests.conftest import start_app
+from tests.factories.accounts import AppLogin
 
 
 async def _client_for(settings: Settings) -> tuple[httpx.AsyncClient, object]:
@@ -69,6 +74,36 @@ async def test_access_log_has_request_fields(
     assert entry["status"] == response.status_code == 200
     assert entry["duration_ms"] >= 0
     assert "user" in entry
+    assert entry["request_id"] == "log-me"
+
+
+async def test_log_lines_made_while_serving_carry_the_request_and_its_user(
+    app: FastAPI, client: httpx.AsyncClient, operator: AppLogin, caplog: pytest.LogCaptureFixture
+) -> None:
+    probe_log = structlog.get_logger("qtrack.probe")
+
+    @app.get("/api/v1/_probe/log")
+    async def probe(principal: CurrentPrincipal) -> dict[str, str]:
+        probe_log.warning("probed", detail="inside")
+        return {}
+
+    caplog.set_level(logging.WARNING, logger="qtrack.probe")
+    headers = {**operator.headers, "x-request-id": "probe-1"}
+    assert (await client.get("/api/v1/_probe/log", headers=headers)).status_code == 200
+    second = await client.get("/api/v1/_probe/log", headers=operator.headers)
+    probe_log.warning("after")
+
+    lines = [r.msg for r in caplog.records if r.name == "qtrack.probe"]
+    assert all(isinstance(line, dict) for line in lines)
+    first, again, after = cast(list[dict[str, Any]], lines)
+    assert [first["event"], again["event"], after["event"]] == ["probed", "probed", "after"]
+    assert first["request_id"] == "probe-1"
+    assert first["user"] == "olga"
+    assert first["detail"] == "inside"
+    assert again["request_id"] == second.headers["x-request-id"]
+    # Nothing of a request stays behind it for the next one, or for what runs after.
+    assert "request_id" not in after
+    assert "user" not in after
 
 
 async def test_cors_is_off_by_default(client: httpx.AsyncClient) -> None:

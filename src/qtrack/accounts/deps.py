@@ -19,7 +19,7 @@ from qtrack.core.db import Database
 from qtrack.core.deps import SessionDep
 from qtrack.core.errors import DatabaseUnavailable, Forbidden, RateLimited, Unauthorized
 from qtrack.core.openapi import errors
-from qtrack.core.requests import set_request_user
+from qtrack.core.requests import add_to_log_context, set_request_user
 from qtrack.core.state import AppState, app_state
 from qtrack.web.csrf import CsrfFailed, csrf_valid, submitted_csrf_token
 
@@ -174,12 +174,12 @@ async def get_principal(
     set_request_user(request.scope, principal.username)
     # For the error page's layout, should the route fail after this point.
     request.state.principal = principal
-    structlog.contextvars.bind_contextvars(user=principal.username)
+    add_to_log_context(user=principal.username)
     # Authenticated on the primary; a read-only request may read the rest from the replica
     # now, unless this user has just written (core/replica.py).
     if state.db.replica is not None:
         served = await state.db.route_reads(session, str(principal.user_id))
-        structlog.contextvars.bind_contextvars(database=served)
+        add_to_log_context(database=served)
     return principal
 
 

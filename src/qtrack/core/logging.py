@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 import structlog
 
+from qtrack.core.requests import merge_log_context
+
 _HANDLER_NAME = "qtrack"
 
 
@@ -22,6 +24,7 @@ def _orjson_dumps(obj: Any, default: Any = None) -> str:
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     """Set up structlog and the standard library to write one structured line per event."""
     shared: list[Any] = [
+        merge_log_context,
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

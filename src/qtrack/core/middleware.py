@@ -15,6 +15,8 @@ from qtrack.core.metrics import Metrics
 from qtrack.core.requests import (
     REQUEST_ID_HEADER,
     accept_request_id,
+    close_log_context,
+    open_log_context,
     request_user_of,
     set_request_id,
 )
@@ -69,8 +71,7 @@ class RequestContextMiddleware:
                 raw_id = value
         request_id = accept_request_id(raw_id.decode("latin-1") if raw_id else None)
         set_request_id(scope, request_id)
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        log_context = open_log_context(request_id)
         security = self.security.for_path(scope.get("path", ""))
 
         started = time.perf_counter()
@@ -139,7 +140,7 @@ class RequestContextMiddleware:
                 )
                 if self.metrics is not None:
                     self.metrics.slow_requests.labels(route).inc()
-            structlog.contextvars.clear_contextvars()
+            close_log_context(log_context)
 
 
 class BodySizeLimitMiddleware:
