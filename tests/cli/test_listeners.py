@@ -1,6 +1,7 @@
 """`qtrack serve --workers N` gives each worker a listening socket of its own, and new
 connections spread over them (cli/listeners.py)."""
 
+import multiprocessing
 import os
 import pickle
 import socket
@@ -74,6 +75,45 @@ def test_a_port_in_use_is_refused_once_in_the_supervisor(caplog: pytest.LogCaptu
             pytest.fail("claimed a port another server listens on")
     assert exited.value.code == STARTUP_FAILURE
     assert "in use" in caplog.text
+
+
+def test_a_second_server_is_refused_even_while_no_worker_listens(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Between the first server's claim and its workers' sockets (starting, or all of them
+    restarting) nothing listens on the port: the port's lock refuses the second anyway."""
+    with listeners.claim_port("127.0.0.1", 0) as listener:
+        with (
+            pytest.raises(SystemExit) as exited,
+            listeners.claim_port("127.0.0.1", listener.port),
+        ):
+            pytest.fail("a second server claimed the port")
+        assert exited.value.code == STARTUP_FAILURE
+        assert f"qtrack already serves port {listener.port}" in caplog.text
+    # Released with the first: the port can be served again.
+    with listeners.claim_port("127.0.0.1", listener.port) as again:
+        assert again.port == listener.port
+
+
+def _unpickled(listener: listeners.WorkerListener) -> None:
+    """A spawned process's target: by the time it runs, its arguments were unpickled."""
+
+
+def test_a_worker_that_cannot_bind_exits_as_a_failed_startup() -> None:
+    """uvicorn's supervisor stops on that exit code, instead of restarting the worker every
+    half second."""
+    with listeners.claim_port("127.0.0.1", 0) as listener, socket.socket() as intruder:
+        intruder.bind(("127.0.0.1", 0))
+        taken = listeners.WorkerListener("127.0.0.1", intruder.getsockname()[1])
+        intruder.listen()  # another program's, not shared
+        child = multiprocessing.get_context("spawn").Process(target=_unpickled, args=(taken,))
+        child.start()
+        child.join(60)
+        assert child.exitcode == STARTUP_FAILURE
+        fine = multiprocessing.get_context("spawn").Process(target=_unpickled, args=(listener,))
+        fine.start()
+        fine.join(60)
+        assert fine.exitcode == 0
 
 
 def test_another_servers_workers_are_not_joined() -> None:

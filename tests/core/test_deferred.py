@@ -1,5 +1,6 @@
 """A request's session is made when first used, as its maker would make it (core/deferred.py)."""
 
+import pytest
 from sqlalchemy import select, text
 
 from qtrack.accounts.models import Role
@@ -49,3 +50,15 @@ async def test_a_plain_session_is_started(db: Database) -> None:
     async with db.session_scope("read") as session:
         assert started(session)
         assert unstarted_engine(session) is None
+
+
+async def test_a_session_that_cannot_be_made_says_why_and_stays_unmade(db: Database) -> None:
+    maker = db.sessionmaker("read")
+    broken = DeferredSession(maker)
+    broken.__dict__["_maker_kw"] = {**maker.kw, "no_such_option": True}
+    with pytest.raises(RuntimeError, match="no_such_option"):
+        _ = broken.info  # a property first: not answered with a bare AttributeError
+    assert not started(broken)
+    broken.__dict__["_maker_kw"] = maker.kw
+    assert await broken.scalar(text("SELECT 1")) == 1  # made on the next use
+    await broken.close()

@@ -16,14 +16,23 @@ spread whatever the workers are doing. Elsewhere the option does not spread conn
 
 The supervisor (uvicorn's `Multiprocess`, which starts, watches and restarts the workers)
 hands its workers what it was given as their sockets; it is given a `WorkerListener`, which a
-worker unpickles into a socket of its own. The supervisor first binds the address itself
-without the option: a port in use fails there, once, and port 0 gets its number. It then holds
-the port with a bound socket that never listens, and so is never given a connection.
+worker unpickles into a socket of its own. Before that, the supervisor:
+- binds the address without the option: a port another server listens on fails there, once,
+  and port 0 gets its number;
+- takes a lock named after the port (a Linux abstract socket, gone with the process): while
+  it runs, a second `qtrack serve` on that port is refused even in the moments no worker of
+  the first listens (starting, or all restarting), instead of joining them silently;
+- holds the port with a bound socket that never listens, and so is never given a connection.
 
-A worker that stops (a restart, `SIGHUP`, `SIGTTOU`) closes its socket; connections the
-kernel had queued on it and the worker had not yet accepted are reset, unless
-`net.ipv4.tcp_migrate_req` is set (Linux 5.14 and later), which hands them to another worker's
-socket. Clients retry a reset connection as they retry any refused one.
+A worker that cannot bind (another program took the port meanwhile) exits as uvicorn's own
+startup failures do, and the supervisor stops rather than restart it forever.
+
+What a socket per worker changes: a worker that stops (a restart, `SIGHUP`, `SIGTTOU`, a
+crash) closes its socket, and connections the kernel had queued on it that it had not yet
+accepted are reset (Linux 5.14 and later hand them to another worker's socket with `sysctl
+net.ipv4.tcp_migrate_req=1`); while no worker runs, new connections are refused, not queued.
+A client sees a dropped connection. An idempotent request, or a change sent with an
+`Idempotency-Key`, can be sent again safely.
 """
 
 import contextlib
@@ -48,14 +57,27 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def worker_socket(host: str, port: int) -> socket.socket:
-    """A socket of the calling worker's own, bound to the address beside the other workers'
-    (listened on by the server it is given to)."""
+def _shared_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(_family(host), socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
+
+
+def worker_socket(host: str, port: int) -> socket.socket:
+    """A socket of the calling worker's own, bound to the address beside the other workers'
+    (listened on by the server it is given to). A worker that cannot bind exits with uvicorn's
+    startup-failure code, which stops the supervisor."""
+    try:
+        return _shared_socket(host, port)
+    except OSError as exc:
+        log.error("worker could not bind %s:%s: %s", host, port, exc)
+        sys.exit(STARTUP_FAILURE)
 
 
 class WorkerListener:
@@ -75,16 +97,29 @@ def claim_port(host: str, port: int) -> Iterator[WorkerListener]:
     """Bind the address for the workers: refused (logged, and the process exits as uvicorn
     exits) when something else holds it; the port held while the workers come and go."""
     family = _family(host)
+    lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host, port))  # not shared: fails if any socket holds the port
+            probe.bind((host, port))  # not shared: fails if a server listens on the port
             port = probe.getsockname()[1]
-        claim = worker_socket(host, port)
+        try:
+            lock.bind(port_lock_name(port))
+        except OSError as exc:
+            raise OSError(exc.errno, f"qtrack already serves port {port}") from exc
+        claim = _shared_socket(host, port)
     except OSError as exc:
+        lock.close()
         log.error(exc)
         sys.exit(STARTUP_FAILURE)
     try:
         yield WorkerListener(host, port)
     finally:
         claim.close()
+        lock.close()
+
+
+def port_lock_name(port: int) -> str:
+    """The abstract socket a serving supervisor holds for its port (a leading NUL: no file,
+    and released with the process however it ends)."""
+    return f"\0qtrack-serve-port-{port}"

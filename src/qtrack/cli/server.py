@@ -64,7 +64,7 @@ def run_server(
         proxy_headers=bool(trusted_proxies),
         forwarded_allow_ips=trusted_proxies or None,
     )
-    if workers == 1:
+    if workers <= 1:
         server = uvicorn.Server(config)
         with contextlib.suppress(KeyboardInterrupt):
             server.run()

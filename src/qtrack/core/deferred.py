@@ -23,7 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 
 class DeferredSession(AsyncSession):
-    """An `AsyncSession` made from `maker` when it is first used (see the module's doc)."""
+    """An `AsyncSession` made from `maker` when it is first used (see the module's doc): with
+    the maker's arguments as they are then; the maker's own class is not used (qtrack's
+    makers make plain `AsyncSession`s)."""
 
     def __init__(self, maker: async_sessionmaker[AsyncSession]) -> None:
         # Not AsyncSession.__init__: that runs on first use, from __getattr__.
@@ -33,10 +35,16 @@ class DeferredSession(AsyncSession):
         # Reached only for an attribute the instance does not have: before it is made, every
         # attribute `AsyncSession.__init__` sets.
         kw = self.__dict__.get("_maker_kw")
-        if kw is None:
+        if kw is None:  # made, or being made: the attribute does not exist
             raise AttributeError(name)
         self._maker_kw = None
-        AsyncSession.__init__(self, **kw)
+        try:
+            AsyncSession.__init__(self, **kw)
+        except Exception as exc:
+            self._maker_kw = kw  # not made: the next use tries again
+            # Not as an AttributeError, which Python would take for "no such attribute"
+            # and answer with a bare one, losing this.
+            raise RuntimeError(f"the session could not be made: {exc!r}") from exc
         return getattr(self, name)
 
 

@@ -35,19 +35,21 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     except QtrackError as exc:
         if started(session):
             await (session.commit() if exc.keep_changes else session.rollback())
-        if db.replica is not None:
-            await db.request_done(session, exc)
+            if db.replica is not None:
+                await db.request_done(session, exc)
         raise
     except BaseException as exc:
         if started(session):
             await session.rollback()
-        if db.replica is not None:
-            await db.request_done(session, exc)
+            if db.replica is not None:
+                await db.request_done(session, exc)
         raise
     finally:
         if started(session) and session.in_transaction():
             await session.__aexit__(None, None, None)  # closed, even if cancelled meanwhile
-    if db.replica is not None:  # which database served it; a committed write's author
+    if db.replica is not None and started(session):
+        # Which database served it; a committed write's author. (A session never made was
+        # routed nowhere and wrote nothing.)
         await db.request_done(session, None)
 
 
