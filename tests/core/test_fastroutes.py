@@ -61,7 +61,10 @@ def _app(calls: list[str], *, fast: bool) -> FastAPI:
         code: str, body: Body, who: Annotated[str, Depends(check)], request: Request
     ) -> Response:
         calls.append(f"rename {code} {body.name} {body.count} {who}")
-        return JSONResponse({"code": code, "name": body.name, "set": sorted(body.model_fields_set)})
+        raw = await request.body()  # still there for whoever reads it again
+        return JSONResponse(
+            {"code": code, "name": body.name, "set": sorted(body.model_fields_set), "raw": len(raw)}
+        )
 
     app = FastAPI()
 
@@ -130,6 +133,28 @@ async def test_answers_and_calls_as_fastapi_does(
     plain, fast = await _both(method, path, **kwargs)
     assert fast == plain
     assert plain[0] in (200, 401, 405, 422)
+
+
+async def test_a_body_sent_in_parts_is_read_whole() -> None:
+    answers = []
+    for fast in (False, True):
+
+        async def parts() -> AsyncIterator[bytes]:
+            for part in (b'{"na', b'me": "in', b' parts", "count": 2}'):
+                yield part
+
+        calls: list[str] = []
+        transport = httpx.ASGITransport(app=_app(calls, fast=fast))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.post(
+                "/api/things/x/rename",
+                content=parts(),
+                headers={"authorization": "Bearer ok", "content-type": "application/json"},
+            )
+        answers.append((response.status_code, response.json(), calls))
+    plain, fast_answer = answers
+    assert fast_answer == plain
+    assert plain[1] == {"code": "x", "name": "in parts", "set": ["count", "name"], "raw": 32}
 
 
 def test_the_lean_path_is_the_one_taken() -> None:

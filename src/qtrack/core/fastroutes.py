@@ -42,7 +42,7 @@ from starlette._utils import get_route_path
 from starlette.background import BackgroundTasks
 from starlette.datastructures import URLPath
 from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -297,9 +297,29 @@ async def _body(plan: _Plan, request: Request) -> tuple[Any, bytes | None]:
     FastAPI should say what is wrong with it, the bytes read, to be replayed to it."""
     if plan.body_model is None:
         return None, None
-    raw = await request.body()
+    raw = await _read_body(request)
     body = _parse(plan.body_model, raw, request.headers.get("content-type"))
     return (None, raw) if body is None else (body, None)
+
+
+async def _read_body(request: Request) -> bytes:
+    """The whole body, read from the request's messages, as `Request.body()` reads it and
+    kept where that finds it: without Starlette's stream, an async generator whose steps cost
+    more than the read itself."""
+    chunks: list[bytes] = []
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        elif message["type"] == "http.disconnect":
+            request._is_disconnected = True
+            raise ClientDisconnect()
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    request._body = body  # what `Request.body()` returns from now on (FastAPI's, the pages')
+    return body
 
 
 def _parse(model: type[BaseModel], raw: bytes, content_type: str | None) -> BaseModel | None:
