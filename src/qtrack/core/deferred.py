@@ -4,7 +4,7 @@ Every request that may touch the database gets a session from `core.deps.get_ses
 scan lookup with its caller in the principal cache never uses it: its one statement runs on a
 connection borrowed from the pool (core/prepared.py), and its workflow definition comes from
 a cache. Making an `AsyncSession` and its `Session` anyway cost 46,000 instructions, about
-6 % of such a lookup (docs/benchmarks.md, issue 15, eighth pass).
+5 % of such a lookup (docs/benchmarks.md, issue 15, eighth pass).
 
 `DeferredSession` is an `AsyncSession` whose construction waits: it keeps its session maker,
 and the first attribute it does not yet have (its `sync_session`, a proxied property, any
