@@ -24,8 +24,10 @@ def _orjson_dumps(obj: Any, default: Any = None) -> str:
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     """Set up structlog and the standard library to write one structured line per event."""
     shared: list[Any] = [
+        # The request's fields (core/requests.py). Nothing binds structlog's own context
+        # variables, so its `merge_contextvars`, which walks the whole context on every line,
+        # is not in the chain.
         merge_log_context,
-        structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
