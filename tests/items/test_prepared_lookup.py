@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qtrack.core import readlane
 from qtrack.core.db import Database
 from qtrack.items import repository
 from tests.items.conftest import Crew
@@ -90,6 +91,9 @@ async def test_a_read_before_the_session_connects_borrows_a_pooled_connection(
     code = created.json()["items"][0]["code"]
     pool = db.engine.sync_engine.pool
     lookup = repository.PREPARED_LOOKUP_BY_CODE
+    lane = readlane.lane_of(db.engine.sync_engine)
+    assert lane is not None
+    await lane.close()  # no lookup connections kept: every read borrows from the pool
 
     async with db.session_scope("read") as session:
         row = await lookup.first(session, {"code": code})
@@ -185,3 +189,140 @@ async def test_a_lookup_answered_from_caches_never_makes_its_session(
     assert len(made) == 1
     again = await client.get(f"/api/v1/items/{code}", headers=headers)
     assert again.json()["status"] == "quarantine"  # committed
+
+
+async def _lookup(db: Database, code: str) -> Any:
+    async with db.session_scope("read") as session:
+        return await repository.PREPARED_LOOKUP_BY_CODE.first(session, {"code": code})
+
+
+@pytest.mark.postgres_only  # the lookup connections are PostgreSQL's
+async def test_lookups_read_on_kept_connections_without_the_pool(
+    client: httpx.AsyncClient, crew: Crew, db: Database
+) -> None:
+    """A borrowed read's connection is kept beside the pool (core/readlane.py), up to the
+    lane's size; later reads run on it with no pool checkout, and /metrics counts it."""
+    created = await client.post(
+        "/api/v1/items", json={"type": "supply", "name": "Gloves"}, headers=crew.operator.headers
+    )
+    code = created.json()["items"][0]["code"]
+    engine = db.engine.sync_engine
+    lane = readlane.lane_of(engine)
+    assert lane is not None
+    assert lane.size == db.settings.database_lookup_connections == 4
+    held = lane.held
+    assert (await _lookup(db, code)).code == code
+    assert lane.held == max(held, 1)
+
+    checkouts: list[object] = []
+
+    def counted(*args: Any) -> None:
+        checkouts.append(args)
+
+    event.listen(engine.pool, "checkout", counted)
+    try:
+        for _ in range(5):
+            assert (await _lookup(db, code)).code == code
+        assert checkouts == []
+        # More reads at once than the lane holds: the rest borrow from the pool, and the lane
+        # fills up to its size, no further.
+        rows = await asyncio.gather(*(_lookup(db, code) for _ in range(12)))
+        assert {row.code for row in rows} == {code}
+        assert checkouts
+        assert lane.held == 4
+    finally:
+        event.remove(engine.pool, "checkout", counted)
+    assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert db.pool_stats()["lookup"] == 4
+
+
+async def _kept_driver(lane: readlane.ReadLane) -> Any:
+    entry = lane.take()
+    assert entry is not None
+    lane.give_back(entry)
+    return entry[1].driver_connection
+
+
+@pytest.mark.postgres_only
+async def test_a_kept_connection_that_failed_is_cut_and_the_read_still_answered(
+    client: httpx.AsyncClient, crew: Crew, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server ends a kept connection (a restart, an idle timeout): the next read on it
+    fails, the connection is dropped from the lane, and the session answers the read. A read
+    cancelled mid-statement on a kept connection cuts that connection too."""
+    created = await client.post(
+        "/api/v1/items", json={"type": "supply", "name": "Gloves"}, headers=crew.operator.headers
+    )
+    code = created.json()["items"][0]["code"]
+    lane = readlane.lane_of(db.engine.sync_engine)
+    assert lane is not None
+    await _lookup(db, code)
+    held = lane.held
+    driver = await _kept_driver(lane)
+    async with db.engine.connect() as conn:
+        await conn.exec_driver_sql(f"SELECT pg_terminate_backend({driver.get_server_pid()})")
+    await asyncio.sleep(0.1)
+
+    row = await _lookup(db, code)
+    assert row is not None
+    assert row.code == code
+    assert driver.is_closed()
+    assert lane.held == held - 1
+
+    await _lookup(db, code)  # borrowed from the pool, and kept
+    assert lane.held == held
+    driver = await _kept_driver(lane)
+    held = lane.held
+    started = asyncio.Event()
+
+    async def hangs(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started.set()
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(asyncpg.Connection, "fetchrow", hangs)
+    task = asyncio.create_task(_lookup(db, code))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert driver.is_closed()
+    assert lane.held == held - 1
+
+
+@pytest.mark.postgres_only
+async def test_kept_connections_are_closed_with_the_database_and_when_too_old(
+    client: httpx.AsyncClient, crew: Crew, db: Database
+) -> None:
+    created = await client.post(
+        "/api/v1/items", json={"type": "supply", "name": "Gloves"}, headers=crew.operator.headers
+    )
+    code = created.json()["items"][0]["code"]
+    lane = readlane.lane_of(db.engine.sync_engine)
+    assert lane is not None
+    await _lookup(db, code)
+
+    # Older than the pool's recycle time: closed when next taken, and the read borrows.
+    old = await _kept_driver(lane)
+    lane.recycle_s = 0.0
+    assert (await _lookup(db, code)).code == code
+    await asyncio.sleep(0.1)
+    assert old.is_closed()
+    lane.recycle_s = 1800.0
+    assert (await _lookup(db, code)).code == code  # adopted a fresh one
+
+    # One in use while the lane closes is closed when it comes back.
+    in_use = lane.take()
+    assert in_use is not None
+    idle = [entry[1].driver_connection for entry in lane._idle]
+    await db.dispose()
+    assert all(driver.is_closed() for driver in idle)
+    assert not in_use[1].driver_connection.is_closed()
+    lane.give_back(in_use)
+    await lane.close()
+    assert in_use[1].driver_connection.is_closed()
+    assert lane.held == 0
+    assert lane.take() is None
+
+
+def test_no_lookup_connections_when_none_are_asked_for(db: Database) -> None:
+    assert readlane.attach(db.engine.sync_engine, 0, 1800) is None

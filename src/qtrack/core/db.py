@@ -30,7 +30,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.util import await_only
 
 from qtrack.config import Settings
-from qtrack.core import replica
+from qtrack.core import readlane, replica
 from qtrack.core.errors import DatabaseUnavailable
 
 log = structlog.get_logger("qtrack.db")
@@ -45,6 +45,9 @@ SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
             ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END
 """
 _BEGIN_OPTION = "qtrack_sqlite_begin"
+# A pooled PostgreSQL connection is closed and opened again after this long (so is a lookup
+# connection, core/readlane.py).
+POOL_RECYCLE_S = 1800
 
 
 def _sqlite_pragmas(dbapi_conn: Any, busy_timeout_ms: int) -> None:
@@ -85,7 +88,7 @@ def create_engine(
             # No pre-ping: it costs a round trip on every checkout (a third of a lookup's).
             # Connections are recycled instead, and a connection the server dropped fails
             # one request, which the client retries.
-            pool_recycle=1800,
+            pool_recycle=POOL_RECYCLE_S,
         )
     else:
         engine = create_async_engine(url, poolclass=NullPool)
@@ -172,12 +175,16 @@ class Database:
         # A read replica (PostgreSQL only): request sessions that only read may move to it
         # once their principal is known (`route_reads`); see core/replica.py.
         self.replica: AsyncEngine | None = None
+        # PostgreSQL, pooled: connections kept beside the pool for lookups (core/readlane.py).
+        lookups = settings.database_lookup_connections if pooled and not settings.is_sqlite else 0
+        self._lanes = [readlane.attach(self.engine.sync_engine, lookups, POOL_RECYCLE_S)]
         self.recent_writers = replica.RecentWriters(settings.database_replica_sticky_s)
         self.read_listeners: list[Callable[[str], None]] = []  # told which database served
         self._replica_down_until = 0.0
         self._replica_bind: Any = None
         if settings.database_replica_url and not settings.is_sqlite:
             self.replica = create_engine(settings, pooled=pooled, url=settings.database_replica_url)
+            self._lanes.append(readlane.attach(self.replica.sync_engine, lookups, POOL_RECYCLE_S))
             _log_slow_queries(self.replica, settings.slow_query_ms, self.slow_query_listeners)
             self._replica_bind = self.replica.execution_options(
                 isolation_level="AUTOCOMMIT"
@@ -304,10 +311,16 @@ class Database:
             stats["idle"] = int(pool.checkedin())
         if hasattr(pool, "overflow"):
             stats["overflow"] = max(0, int(pool.overflow()))
+        lane = self._lanes[0]
+        if lane is not None:
+            stats["lookup"] = lane.held
         return stats
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection, and the lookup connections beside the pools."""
+        for lane in self._lanes:
+            if lane is not None:
+                await lane.close()
         await self.engine.dispose()
         if self.replica is not None:
             await self.replica.dispose()

@@ -15,7 +15,8 @@ session's checkout, transaction bookkeeping and release (about 0.12 ms of CPU a 
 That is what the statement would see first in the session's transaction too: PostgreSQL's
 READ COMMITTED (and the reads' autocommit) gives every statement its own snapshot, and a
 transaction that has written nothing holds nothing this read could miss. A request still
-holds one connection at a time.
+holds one connection at a time. The connection comes from the process's lookup connections
+when one is idle (`core/readlane.py`: no pool checkout, no greenlet), from the pool otherwise.
 
 `PreparedSelect.first_locked` is for a statement that must run in the session's
 transaction: a row locked (`FOR UPDATE`) or written (an INSERT or UPDATE as a CTE of the
@@ -44,6 +45,7 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.util import await_only, greenlet_spawn
 
+from qtrack.core import readlane
 from qtrack.core.deferred import unstarted_engine
 
 # `_pooled` could not read the row (the caller goes through the session instead).
@@ -165,13 +167,39 @@ class PreparedSelect:
         return row_type(*values)
 
     async def _pooled(self, bind: Engine, params: Mapping[str, Any]) -> Any:
-        """The row read on a connection of the bind's pool, returned right after; `_FAILED`
-        when the driver failed (that connection is discarded). The checkout, the statement
-        and the return run in one greenlet: each greenlet costs a Python stack of its own,
-        mapped and unmapped again (about 15 µs of CPU on Linux; docs/benchmarks.md, issue 15)."""
-        return await greenlet_spawn(self._pooled_in_greenlet, bind, params)
+        """The row read on a connection of the bind's lookup lane (`core/readlane.py`), or else
+        of its pool, returned right after; `_FAILED` when the driver failed (that connection
+        is discarded). From the pool, the checkout, the statement and the return run in one
+        greenlet: each greenlet costs a Python stack of its own, mapped and unmapped again
+        (about 15 µs of CPU on Linux; docs/benchmarks.md, issue 15)."""
+        lane = readlane.lane_of(bind)
+        if lane is not None:
+            entry = lane.take()
+            if entry is not None:
+                return await self._on_lane(lane, entry, bind.dialect, params)
+        return await greenlet_spawn(self._pooled_in_greenlet, bind, params, lane)
 
-    def _pooled_in_greenlet(self, bind: Engine, params: Mapping[str, Any]) -> Any:
+    async def _on_lane(
+        self,
+        lane: readlane.ReadLane,
+        entry: tuple[float, Any],
+        dialect: Dialect,
+        params: Mapping[str, Any],
+    ) -> Any:
+        try:
+            record = await self._fetch(dialect, entry[1].driver_connection, params)
+        except Exception:
+            lane.discard(entry)
+            return _FAILED
+        except asyncio.CancelledError:
+            lane.discard(entry)  # cancelled mid-statement: what the connection holds is unknown
+            raise
+        lane.give_back(entry)
+        return self._row(dialect, record)
+
+    def _pooled_in_greenlet(
+        self, bind: Engine, params: Mapping[str, Any], lane: readlane.ReadLane | None
+    ) -> Any:
         try:
             raw = bind.raw_connection()
         except Exception:
@@ -184,7 +212,9 @@ class PreparedSelect:
         except asyncio.CancelledError:
             raw.invalidate()  # cancelled mid-statement: what the connection holds is unknown
             raise
-        raw.close()
+        # A lane short of connections keeps this one (taken out of the pool); else it goes back.
+        if lane is None or not lane.adopt(raw):
+            raw.close()
         return self._row(bind.dialect, record)
 
 
