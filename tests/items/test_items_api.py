@@ -590,3 +590,47 @@ async def test_unknown_fields_of_a_change_are_refused(
         refused = await _post(client, f"/api/v1/items/{lot['code']}/{path}", crew.operator, body)
         assert refused.status_code == 422, (path, refused.text)
     assert [e["type"] for e in await _events(client, crew, str(lot["code"]))] == ["created"]
+
+
+async def test_the_actions_offered_follow_the_caller_and_the_workflows_version(
+    client: httpx.AsyncClient, crew: Crew, site: list[str]
+) -> None:
+    """What a lookup and a scan offer is worked out once per workflow version, state and
+    set of permissions (`rules.for_caller`): another caller, or the workflow edited, gets
+    its own."""
+    lot = await register(client, crew.operator, type="material", name="Offered")
+    code = lot["code"]
+    assert (
+        await _post(
+            client, f"/api/v1/items/{code}/transitions", crew.operator, {"transition": "quarantine"}
+        )
+    ).status_code == 200
+
+    async def offered(who: Any) -> tuple[list[str], list[str], str]:
+        found = await client.get(f"/api/v1/items/{code}", headers=who.headers)
+        scanned = await client.post("/api/v1/scan", json={"data": code}, headers=who.headers)
+        assert found.status_code == scanned.status_code == 200
+        return (
+            [a["name"] for a in found.json()["actions"]],
+            [a["name"] for a in scanned.json()["actions"]],
+            found.json()["status_label"],
+        )
+
+    for _ in range(2):  # the second time from what was kept
+        assert await offered(crew.operator) == (["start_test"], ["start_test"], "Quarantine")
+        both = ["start_test", "expire"]
+        assert await offered(crew.qa) == (both, both, "Quarantine")
+
+    workflow = await client.get("/api/v1/workflows/material", headers=crew.admin.headers)
+    definition = workflow.json()["definition"]
+    for state in definition["states"]:
+        if state["key"] == "quarantine":
+            state["label"] = "On hold"
+    for transition in definition["transitions"]:
+        if transition["name"] == "expire":
+            transition["permission"] = "item.transition"
+    changed = await client.put(
+        "/api/v1/workflows/material", json={"definition": definition}, headers=crew.admin.headers
+    )
+    assert changed.status_code == 200, changed.text
+    assert await offered(crew.operator) == (both, both, "On hold")

@@ -150,17 +150,9 @@ async def resolve(
     if item is not None:
         result.item = repository.item_read_of(item)
         definition = await rules.definition_for(session, item)
-        result.actions = [
-            ActionRead(
-                name=t.name,
-                label=t.display,
-                to=t.to,
-                reason_required=t.reason_required,
-                signature_required=t.signature_required,
-                signature_meaning=t.signature_meaning,
-            )
-            for t in rules.transitions_open(definition, item.status, item.archived, principal)
-        ]
+        result.actions = list(
+            rules.for_caller("scan", item, principal, lambda: _actions(definition, item, principal))
+        )
         result.can = _can(principal, item)
         result.warnings = await _warnings(session, settings, item, definition, body)
     elif location is not None:
@@ -170,6 +162,22 @@ async def resolve(
     elif found.gs1 is not None and found.gs1.gtin and principal.can(Permission.ITEM_CREATE):
         result.offers = ["receive"]
     return result, item
+
+
+def _actions(
+    definition: WorkflowDefinition, item: Any, principal: Principal
+) -> tuple[ActionRead, ...]:
+    return tuple(
+        ActionRead(
+            name=t.name,
+            label=t.display,
+            to=t.to,
+            reason_required=t.reason_required,
+            signature_required=t.signature_required,
+            signature_meaning=t.signature_meaning,
+        )
+        for t in rules.transitions_open(definition, item.status, item.archived, principal)
+    )
 
 
 async def scan(

@@ -159,18 +159,21 @@ PREPARED_LOOKUP_BY_CODE = PreparedSelect(LOOKUP_BY_CODE)
 PREPARED_LOOKUP_BY_ID = PreparedSelect(LOOKUP_BY_ID)
 
 
-def _text(value: Any) -> Any:
-    # What pydantic's JSON mode makes of the read model's field types.
+# What pydantic's JSON mode makes of the read model's field types, one function a type: the
+# lookup's columns always have their type (or are None), so no value's type is asked.
+def _decimal_text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _date_text(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _utc_text(value: datetime | None) -> str | None:
     if value is None:
         return None
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        text = value.isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def item_json(row: Any) -> dict[str, Any]:
@@ -184,19 +187,19 @@ def item_json(row: Any) -> dict[str, Any]:
         "status": row.status,
         "location": row.location_code,
         "container": row.container_code,
-        "quantity": _text(row.quantity),
+        "quantity": _decimal_text(row.quantity),
         "unit": row.unit,
         "batch": row.batch,
         "serial": row.serial,
         "gtin": row.gtin,
-        "expiry_on": _text(row.expiry_on),
+        "expiry_on": _date_text(row.expiry_on),
         "expiry_raw": row.expiry_raw,
-        "weight_kg": _text(row.weight_kg),
+        "weight_kg": _decimal_text(row.weight_kg),
         "attributes": row.attributes if row.attributes is not None else {},
         "version": row.version,
         "archived": row.archived,
-        "created_at": _text(row.created_at),
-        "updated_at": _text(row.updated_at),
+        "created_at": _utc_text(row.created_at),
+        "updated_at": _utc_text(row.updated_at),
     }
 
 

@@ -25,6 +25,7 @@ from qtrack.items.models import Item
 from qtrack.items.schemas import ItemRead
 from qtrack.locations import service as locations_service
 from qtrack.workflow import service as workflow_service
+from qtrack.workflow.schemas import WorkflowDefinition
 
 
 async def read_item(session: AsyncSession, item_id: int) -> ItemRead:
@@ -53,15 +54,23 @@ async def detail_json(session: AsyncSession, row: Any, principal: Principal) -> 
     """`ItemDetail` in JSON for a lookup row: the item, its state's label and colour, and the
     transitions this caller may take now."""
     definition = await rules.definition_for(session, row)
-    state = definition.state(row.status)
     detail = repository.item_json(row)
-    detail["status_label"] = state.label if state else row.status
-    detail["status_colour"] = state.colour if state else "#6e7781"
-    detail["actions"] = [
-        rules.action_json(t)
-        for t in rules.transitions_open(definition, row.status, row.archived, principal)
-    ]
+    detail.update(
+        rules.for_caller("detail", row, principal, lambda: _status_json(definition, row, principal))
+    )
     return detail
+
+
+def _status_json(definition: WorkflowDefinition, row: Any, principal: Principal) -> dict[str, Any]:
+    state = definition.state(row.status)
+    return {
+        "status_label": state.label if state else row.status,
+        "status_colour": state.colour if state else "#6e7781",
+        "actions": tuple(
+            rules.action_json(t)
+            for t in rules.transitions_open(definition, row.status, row.archived, principal)
+        ),
+    }
 
 
 async def read_items(session: AsyncSession, ids: Sequence[int]) -> list[ItemRead]:
