@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     database_pool_timeout_s: float = Field(default=10.0, gt=0)
     # PostgreSQL: connections each process keeps beside its pool for lookups' one-statement
     # reads (core/readlane.py); 0: none, every read borrows from the pool.
-    database_lookup_connections: int = Field(default=4, ge=0, le=100)
+    database_lookup_connections: int = Field(default=10, ge=0, le=100)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     # PostgreSQL: a read replica for read-only requests, and how long after a write its
     # author's reads stay on the primary (core/replica.py).

@@ -209,7 +209,7 @@ async def test_lookups_read_on_kept_connections_without_the_pool(
     engine = db.engine.sync_engine
     lane = readlane.lane_of(engine)
     assert lane is not None
-    assert lane.size == db.settings.database_lookup_connections == 4
+    assert lane.size == db.settings.database_lookup_connections == 10
     held = lane.held
     assert (await _lookup(db, code)).code == code
     assert lane.held == max(held, 1)
@@ -226,14 +226,14 @@ async def test_lookups_read_on_kept_connections_without_the_pool(
         assert checkouts == []
         # More reads at once than the lane holds: the rest borrow from the pool, and the lane
         # fills up to its size, no further.
-        rows = await asyncio.gather(*(_lookup(db, code) for _ in range(12)))
+        rows = await asyncio.gather(*(_lookup(db, code) for _ in range(lane.size + 8)))
         assert {row.code for row in rows} == {code}
         assert checkouts
-        assert lane.held == 4
+        assert lane.held == lane.size
     finally:
         event.remove(engine.pool, "checkout", counted)
     assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-    assert db.pool_stats()["lookup"] == 4
+    assert db.pool_stats()["lookup"] == lane.size
 
 
 async def _kept_driver(lane: readlane.ReadLane) -> Any:
