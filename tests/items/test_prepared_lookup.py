@@ -236,6 +236,21 @@ async def test_lookups_read_on_kept_connections_without_the_pool(
     assert db.pool_stats()["lookup"] == lane.size
 
 
+async def _kept(
+    client: httpx.AsyncClient, crew: Crew, db: Database
+) -> tuple[str, readlane.ReadLane]:
+    """An item's code, and the lane beside the app's pool after one lookup of it (so the lane
+    holds at least one connection)."""
+    created = await client.post(
+        "/api/v1/items", json={"type": "supply", "name": "Gloves"}, headers=crew.operator.headers
+    )
+    code = created.json()["items"][0]["code"]
+    lane = readlane.lane_of(db.engine.sync_engine)
+    assert lane is not None
+    await _lookup(db, code)
+    return code, lane
+
+
 async def _kept_driver(lane: readlane.ReadLane) -> Any:
     entry = lane.take()
     assert entry is not None
@@ -250,13 +265,7 @@ async def test_a_kept_connection_that_failed_is_cut_and_the_read_still_answered(
     """The server ends a kept connection (a restart, an idle timeout): the next read on it
     fails, the connection is dropped from the lane, and the session answers the read. A read
     cancelled mid-statement on a kept connection cuts that connection too."""
-    created = await client.post(
-        "/api/v1/items", json={"type": "supply", "name": "Gloves"}, headers=crew.operator.headers
-    )
-    code = created.json()["items"][0]["code"]
-    lane = readlane.lane_of(db.engine.sync_engine)
-    assert lane is not None
-    await _lookup(db, code)
+    code, lane = await _kept(client, crew, db)
     held = lane.held
     driver = await _kept_driver(lane)
     async with db.engine.connect() as conn:
@@ -293,13 +302,7 @@ async def test_a_kept_connection_that_failed_is_cut_and_the_read_still_answered(
 async def test_kept_connections_are_closed_with_the_database_and_when_too_old(
     client: httpx.AsyncClient, crew: Crew, db: Database
 ) -> None:
-    created = await client.post(
-        "/api/v1/items", json={"type": "supply", "name": "Gloves"}, headers=crew.operator.headers
-    )
-    code = created.json()["items"][0]["code"]
-    lane = readlane.lane_of(db.engine.sync_engine)
-    assert lane is not None
-    await _lookup(db, code)
+    code, lane = await _kept(client, crew, db)
 
     # Older than the pool's recycle time: closed when next taken, and the read borrows.
     old = await _kept_driver(lane)
