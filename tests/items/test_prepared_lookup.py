@@ -7,6 +7,7 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.core import readlane
@@ -252,31 +253,51 @@ async def _kept(
 
 
 async def _kept_driver(lane: readlane.ReadLane) -> Any:
-    entry = lane.take()
-    assert entry is not None
-    lane.give_back(entry)
-    return entry[1].driver_connection
+    kept = lane.take()
+    assert kept is not None
+    lane.give_back(kept)
+    return kept.connection.driver_connection
 
 
 @pytest.mark.postgres_only
 async def test_a_kept_connection_that_failed_is_cut_and_the_read_still_answered(
     client: httpx.AsyncClient, crew: Crew, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The server ends a kept connection (a restart, an idle timeout): the next read on it
-    fails, the connection is dropped from the lane, and the session answers the read. A read
-    cancelled mid-statement on a kept connection cuts that connection too."""
+    """The server ends a kept connection (a restart, an idle timeout): it is dropped from the
+    lane, and the read borrows another. A read whose connection fails under it is answered by
+    the session, and that connection is cut. A read cancelled mid-statement on a kept
+    connection cuts that connection too."""
     code, lane = await _kept(client, crew, db)
     held = lane.held
     driver = await _kept_driver(lane)
     async with db.engine.connect() as conn:
         await conn.exec_driver_sql(f"SELECT pg_terminate_backend({driver.get_server_pid()})")
     await asyncio.sleep(0.1)
-
     row = await _lookup(db, code)
     assert row is not None
     assert row.code == code
     assert driver.is_closed()
+    assert lane.held == held  # a fresh one in its place
+    assert await _kept_driver(lane) is not driver
+
+    driver = await _kept_driver(lane)
+    original = asyncpg.Connection.fetchrow
+    failed: list[object] = []
+
+    async def lost(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self is driver:
+            failed.append(self)
+            raise ConnectionResetError("gone")
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "fetchrow", lost)
+    row = await _lookup(db, code)
+    assert row is not None
+    assert row.code == code
+    assert failed == [driver]
+    assert driver.is_closed()
     assert lane.held == held - 1
+    monkeypatch.setattr(asyncpg.Connection, "fetchrow", original)
 
     await _lookup(db, code)  # borrowed from the pool, and kept
     assert lane.held == held
@@ -313,18 +334,53 @@ async def test_kept_connections_are_closed_with_the_database_and_when_too_old(
     lane.recycle_s = 1800.0
     assert (await _lookup(db, code)).code == code  # adopted a fresh one
 
-    # One in use while the lane closes is closed when it comes back.
+    # Idle too long, or opened before the pool was invalidated (the server went away):
+    # closed when found, and the read borrows.
+    for make_stale in ("idle", "invalidated"):
+        stale = await _kept_driver(lane)
+        if make_stale == "idle":
+            lane._idle[-1].used -= readlane.IDLE_S
+        else:
+            lane._idle[-1].opened = db.engine.sync_engine.pool._invalidate_time - 1
+        assert (await _lookup(db, code)).code == code
+        await asyncio.sleep(0.1)
+        assert stale.is_closed()
+
+    # The database closed while one is in use: the idle ones are closed at once, and closing
+    # waits for the one in use to come back.
+    assert (await _lookup(db, code)).code == code
     in_use = lane.take()
     assert in_use is not None
-    idle = [entry[1].driver_connection for entry in lane._idle]
-    await db.dispose()
+    idle = [kept.connection.driver_connection for kept in lane._idle]
+    closing = asyncio.create_task(db.dispose())
+    await asyncio.sleep(0.2)
     assert all(driver.is_closed() for driver in idle)
-    assert not in_use[1].driver_connection.is_closed()
+    assert not in_use.connection.driver_connection.is_closed()
+    assert not closing.done()
     lane.give_back(in_use)
-    await lane.close()
-    assert in_use[1].driver_connection.is_closed()
+    await closing
+    assert in_use.connection.driver_connection.is_closed()
     assert lane.held == 0
     assert lane.take() is None
+
+
+@pytest.mark.postgres_only
+async def test_a_read_the_server_refuses_keeps_its_connection(
+    client: httpx.AsyncClient, crew: Crew, db: Database
+) -> None:
+    """A statement that fails without harming its connection (a value asyncpg cannot send, an
+    error the server answers) gives the connection back; the session then says what is
+    wrong, as for any statement."""
+    code, lane = await _kept(client, crew, db)
+    driver = await _kept_driver(lane)
+    held = lane.held
+    with pytest.raises(DBAPIError):
+        async with db.session_scope("read") as session:
+            await repository.PREPARED_LOOKUP_BY_ID.first(session, {"id": 2**70})
+    assert lane.held == held
+    assert not driver.is_closed()
+    assert await _kept_driver(lane) is driver
+    assert (await _lookup(db, code)).code == code
 
 
 def test_no_lookup_connections_when_none_are_asked_for(db: Database) -> None:

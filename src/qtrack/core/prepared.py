@@ -174,27 +174,32 @@ class PreparedSelect:
         (about 15 µs of CPU on Linux; docs/benchmarks.md, issue 15)."""
         lane = readlane.lane_of(bind)
         if lane is not None:
-            entry = lane.take()
-            if entry is not None:
-                return await self._on_lane(lane, entry, bind.dialect, params)
+            kept = lane.take()
+            if kept is not None:
+                return await self._on_lane(lane, kept, bind.dialect, params)
         return await greenlet_spawn(self._pooled_in_greenlet, bind, params, lane)
 
     async def _on_lane(
         self,
         lane: readlane.ReadLane,
-        entry: tuple[float, Any],
+        kept: readlane.Kept,
         dialect: Dialect,
         params: Mapping[str, Any],
     ) -> Any:
         try:
-            record = await self._fetch(dialect, entry[1].driver_connection, params)
-        except Exception:
-            lane.discard(entry)
+            record = await self._fetch(dialect, kept.connection.driver_connection, params)
+        except Exception as error:
+            # The session answers instead, in SQLAlchemy's terms; the connection goes back
+            # only if the failure left it as it was.
+            if readlane.leaves_connection_as_it_was(error):
+                lane.give_back(kept)
+            else:
+                lane.discard(kept)
             return _FAILED
-        except asyncio.CancelledError:
-            lane.discard(entry)  # cancelled mid-statement: what the connection holds is unknown
+        except BaseException:
+            lane.discard(kept)  # cancelled mid-statement: what the connection holds is unknown
             raise
-        lane.give_back(entry)
+        lane.give_back(kept)
         return self._row(dialect, record)
 
     def _pooled_in_greenlet(

@@ -199,7 +199,10 @@ class ItemRead(BaseModel):
 
 
 class ActionRead(BaseModel):
-    """A transition the caller may take now."""
+    """A transition the caller may take now. Frozen: a scan's answers share them
+    (`items.rules.for_caller`)."""
+
+    model_config = ConfigDict(frozen=True)
 
     name: str
     label: str
