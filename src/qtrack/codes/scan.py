@@ -168,14 +168,7 @@ def _actions(
     definition: WorkflowDefinition, item: Any, principal: Principal
 ) -> tuple[ActionRead, ...]:
     return tuple(
-        ActionRead(
-            name=t.name,
-            label=t.display,
-            to=t.to,
-            reason_required=t.reason_required,
-            signature_required=t.signature_required,
-            signature_meaning=t.signature_meaning,
-        )
+        ActionRead.model_validate(rules.action_json(t))
         for t in rules.transitions_open(definition, item.status, item.archived, principal)
     )
 

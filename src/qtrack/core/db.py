@@ -177,14 +177,14 @@ class Database:
         self.replica: AsyncEngine | None = None
         # PostgreSQL, pooled: connections kept beside the pool for lookups (core/readlane.py).
         lookups = settings.database_lookup_connections if pooled and not settings.is_sqlite else 0
-        self._lanes = [readlane.attach(self.engine.sync_engine, lookups, POOL_RECYCLE_S)]
+        readlane.attach(self.engine.sync_engine, lookups, POOL_RECYCLE_S)
         self.recent_writers = replica.RecentWriters(settings.database_replica_sticky_s)
         self.read_listeners: list[Callable[[str], None]] = []  # told which database served
         self._replica_down_until = 0.0
         self._replica_bind: Any = None
         if settings.database_replica_url and not settings.is_sqlite:
             self.replica = create_engine(settings, pooled=pooled, url=settings.database_replica_url)
-            self._lanes.append(readlane.attach(self.replica.sync_engine, lookups, POOL_RECYCLE_S))
+            readlane.attach(self.replica.sync_engine, lookups, POOL_RECYCLE_S)
             _log_slow_queries(self.replica, settings.slow_query_ms, self.slow_query_listeners)
             self._replica_bind = self.replica.execution_options(
                 isolation_level="AUTOCOMMIT"
@@ -311,14 +311,15 @@ class Database:
             stats["idle"] = int(pool.checkedin())
         if hasattr(pool, "overflow"):
             stats["overflow"] = max(0, int(pool.overflow()))
-        lane = self._lanes[0]
+        lane = readlane.lane_of(self.engine.sync_engine)
         if lane is not None:
             stats["lookup"] = lane.held
         return stats
 
     async def dispose(self) -> None:
         """Close every pooled connection, and the lookup connections beside the pools."""
-        for lane in self._lanes:
+        for engine in (self.engine, self.replica):
+            lane = readlane.lane_of(engine.sync_engine) if engine is not None else None
             if lane is not None:
                 await lane.close()
         await self.engine.dispose()
