@@ -14,9 +14,10 @@ request it reports this process's CPU (`time.process_time`) and the PostgreSQL b
 the next material lots that are still `received`, as the tracking benchmark does; moves
 alternate each item between two racks. Every answer must be a 200.
 
-`--reference` measures `benchmarks/reference.py` instead, the same way (lookups and scans
-only): what the least work these requests need costs in process, without the HTTP server that
-both pay for in `benchmarks.tracking`, so the gap left is qtrack's own.
+`--reference` measures `benchmarks/reference.py` instead, the same way (lookups, scans and
+transitions; not moves, which it does not serve): what the least work these requests need
+costs in process, without the HTTP server that both pay for in `benchmarks.tracking`, so the
+gap left is qtrack's own. Its transitions write as qtrack's do (below).
 
 `--instructions` runs the same again under valgrind's callgrind and adds the user-space
 instructions per request to the table (`benchmarks/instructions.py`), with one request in
@@ -222,8 +223,8 @@ async def main(args: argparse.Namespace) -> None:
     dsn = asyncpg_dsn(args.database_url)
     app: object
     if args.reference:
-        if set(kinds) - {"lookup", "scan"}:
-            raise SystemExit("--reference measures lookups and scans only (--only lookup,scan)")
+        if set(kinds) - {"lookup", "scan", "transition"}:
+            raise SystemExit("--reference measures lookups, scans and transitions only")
         app = reference.Reference(dsn)
     else:
         if args.plain:
