@@ -14,12 +14,19 @@ attribute is its own again, so it costs nothing after. Whoever holds it need not
 `started` says whether it was made, for the code that would otherwise make it only to find it
 empty (the request's commit and close), and `unstarted_engine` where its first connection
 would come from (the borrowed-connection read).
+
+A write request's session may run its first statements in a `DriverTransaction` before it is
+made (core/writetx.py: `driver_transaction`, `begin_driver_transaction`). Made after that, it
+is made on the transaction's connection, so that all of the request's statements run in one
+database transaction.
 """
 
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from qtrack.core.writetx import DriverTransaction
 
 
 class DeferredSession(AsyncSession):
@@ -27,9 +34,13 @@ class DeferredSession(AsyncSession):
     the maker's arguments as they are then; the maker's own class is not used (qtrack's
     makers make plain `AsyncSession`s)."""
 
-    def __init__(self, maker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, maker: async_sessionmaker[AsyncSession], *, writes: bool = False) -> None:
         # Not AsyncSession.__init__: that runs on first use, from __getattr__.
         self._maker_kw: dict[str, Any] | None = maker.kw
+        # Whether its first statements may run in a `DriverTransaction` (a write request's
+        # session, bound to one engine), and that transaction once begun.
+        self._qtrack_writes = writes and isinstance(maker.kw.get("bind"), AsyncEngine)
+        self._qtrack_driver: DriverTransaction | None = None
 
     def __getattr__(self, name: str) -> Any:
         # Reached only for an attribute the instance does not have: before it is made, every
@@ -38,8 +49,14 @@ class DeferredSession(AsyncSession):
         if kw is None:  # made, or being made: the attribute does not exist
             raise AttributeError(name)
         self._maker_kw = None
+        made = kw
+        driver = self.__dict__.get("_qtrack_driver")
+        if driver is not None:
+            # On the connection of the transaction its first statements began: the session
+            # begins its own there (no second BEGIN) and ends the database's with it.
+            made = {**kw, "bind": AsyncConnection(kw["bind"], driver.connection())}
         try:
-            AsyncSession.__init__(self, **kw)
+            AsyncSession.__init__(self, **made)
         except Exception as exc:
             self._maker_kw = kw  # not made: the next use tries again
             # Not as an AttributeError, which Python would take for "no such attribute"
@@ -60,3 +77,38 @@ def unstarted_engine(session: AsyncSession) -> Engine | None:
         return None
     bind = session.__dict__["_maker_kw"].get("bind")
     return bind.sync_engine if isinstance(bind, AsyncEngine) else None
+
+
+def driver_transaction(session: AsyncSession) -> DriverTransaction | None:
+    """The `DriverTransaction` a write request's session began before it was made, if any."""
+    if not isinstance(session, DeferredSession):
+        return None
+    driver: DriverTransaction | None = session.__dict__["_qtrack_driver"]
+    return driver
+
+
+async def begin_driver_transaction(session: AsyncSession) -> DriverTransaction | None:
+    """The session's `DriverTransaction`, begun now if it has none yet; None when the session
+    may not have one (made already, not a write request's, or not on PostgreSQL): its own
+    transaction is the one to use."""
+    if not isinstance(session, DeferredSession) or started(session):
+        return None
+    driver: DriverTransaction | None = session.__dict__["_qtrack_driver"]
+    if driver is None:
+        engine = unstarted_engine(session)
+        if not session.__dict__["_qtrack_writes"] or engine is None:
+            return None
+        if engine.dialect.name != "postgresql":
+            return None
+        driver = await DriverTransaction.begin(engine)
+        session.__dict__["_qtrack_driver"] = driver
+    return driver
+
+
+def dialect_name(session: AsyncSession) -> str:
+    """The name of the dialect the session's statements run on, without making a
+    `DeferredSession` for it."""
+    engine = unstarted_engine(session)
+    if engine is not None:
+        return engine.dialect.name
+    return session.get_bind().dialect.name

@@ -1,5 +1,6 @@
 """Request-scoped dependencies shared by every domain."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -8,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.config import Settings
 from qtrack.core.db import Mode
-from qtrack.core.deferred import DeferredSession, started
+from qtrack.core.deferred import DeferredSession, driver_transaction, started
 from qtrack.core.errors import QtrackError
 from qtrack.core.state import AppState, app_state, app_state_dep
 
@@ -22,23 +23,34 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     The session is closed only if a transaction is still open when it is done with (a commit
     or rollback that failed): a session holding no transaction holds no connection, and
     closing it would cost a task and a greenlet for nothing (about 5 % of a scan lookup's
-    CPU, whose statement runs on a borrowed connection, core/prepared.py)."""
+    CPU, whose statement runs on a borrowed connection, core/prepared.py).
+
+    A write request whose statements all ran through the driver never made its session: its
+    transaction is a `DriverTransaction` (core/writetx.py), committed or rolled back here
+    likewise, last, and its connection given back. (Made later, the session ran on that
+    connection and its commit or rollback ended the database's transaction already.)"""
     mode: Mode = "read" if request.method in _READ_METHODS else "write"
     db = app_state(request).db
     # Made when first used: a lookup answered from caches and a borrowed connection never
     # uses it (core/deferred.py).
-    session = DeferredSession(db.sessionmaker(mode))
+    session = DeferredSession(db.sessionmaker(mode), writes=mode == "write")
+    commit = abandon = False
     try:
         yield session
         if started(session) and _touched(session):
             await session.commit()
+        commit = True
     except QtrackError as exc:
+        commit = exc.keep_changes
         if started(session):
             await (session.commit() if exc.keep_changes else session.rollback())
             if db.replica is not None:
                 await db.request_done(session, exc)
         raise
     except BaseException as exc:
+        # Cancelled mid-statement, a driver transaction's connection is not rolled back but
+        # closed: what it holds is unknown.
+        abandon = isinstance(exc, asyncio.CancelledError)
         if started(session):
             await session.rollback()
             if db.replica is not None:
@@ -47,6 +59,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     finally:
         if started(session) and session.in_transaction():
             await session.__aexit__(None, None, None)  # closed, even if cancelled meanwhile
+        driver = driver_transaction(session)
+        if driver is not None:
+            await driver.end(commit=commit, abandon=abandon)
     if db.replica is not None and started(session):
         # Which database served it; a committed write's author. (A session never made was
         # routed nowhere and wrote nothing.)

@@ -38,7 +38,7 @@ are not seen by the slow-query log.
 import asyncio
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect, Engine
@@ -46,7 +46,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.util import await_only, greenlet_spawn
 
 from qtrack.core import readlane
-from qtrack.core.deferred import unstarted_engine
+from qtrack.core.deferred import begin_driver_transaction, driver_transaction, unstarted_engine
+from qtrack.core.writetx import reraise
 
 # `_pooled` could not read the row (the caller goes through the session instead).
 _FAILED: Any = object()
@@ -107,6 +108,10 @@ class PreparedSelect:
 
     async def first(self, session: AsyncSession, params: Mapping[str, Any]) -> Any | None:
         """The first row (attribute and index access, as a SQLAlchemy `Row`), or None."""
+        if driver_transaction(session) is not None:
+            # A write request's transaction is open: the read belongs in it (it sees what the
+            # request wrote).
+            return await self.first_locked(session, params)
         bind = _free_engine(session)
         if bind is not None and bind.dialect.name == "postgresql":
             # The session holds no connection yet (nothing read or written before): the
@@ -130,7 +135,19 @@ class PreparedSelect:
 
     async def first_locked(self, session: AsyncSession, params: Mapping[str, Any]) -> Any | None:
         """The first row, the statement run in the session's transaction (begun if it was not)
-        on its own connection; a failure raised as SQLAlchemy raises it."""
+        on its own connection; a failure raised as SQLAlchemy raises it. A write request's
+        session not made yet runs it in its `DriverTransaction` (core/writetx.py) instead."""
+        driver = await begin_driver_transaction(session)
+        if driver is not None:
+            dialect = driver.engine.dialect
+            sent = self._sent_for(dialect)
+            if sent is not None and sent <= params.keys():
+                try:
+                    record = await self._fetch(dialect, driver.driver, params)
+                except Exception as error:
+                    await driver.raise_failure(error, self._sql(dialect))
+                return self._row(dialect, record)
+            # Else through the session, which is made on the transaction's connection.
         connection = await _connection(session)
         dialect = connection.dialect
         sent = self._sent_for(dialect) if dialect.name == "postgresql" else None
@@ -144,11 +161,16 @@ class PreparedSelect:
                 await adapted._start_transaction()
             record = await self._fetch(dialect, fairy.driver_connection, params)
         except Exception as error:
-            found = self._compiled.get(dialect.name)
-            sql = found[0] if found is not None else str(self.statement.compile(dialect=dialect))
-            await greenlet_spawn(_reraise, connection.sync_connection, adapted, error, sql)
-            raise  # not reached: `_reraise` raises
+            await greenlet_spawn(
+                reraise, connection.sync_connection, adapted, error, self._sql(dialect)
+            )
+            raise  # not reached: `reraise` raises
         return self._row(dialect, record)
+
+    def _sql(self, dialect: Dialect) -> str:
+        """The statement's SQL, for an error's message."""
+        found = self._compiled.get(dialect.name)
+        return found[0] if found is not None else str(self.statement.compile(dialect=dialect))
 
     async def _fetch(self, dialect: Dialect, driver: Any, params: Mapping[str, Any]) -> Any:
         sql, names, _, _ = await self._for(dialect, driver)
@@ -273,14 +295,3 @@ async def _pool_connection(connection: AsyncConnection) -> Any:
     if sync is not None and not (sync.closed or sync.invalidated):
         return sync.connection
     return await connection.get_raw_connection()
-
-
-def _reraise(sync: Any, adapted: Any, error: Exception, statement: str) -> NoReturn:
-    """Raise a driver's failure as SQLAlchemy would have raised it for this statement."""
-    try:
-        # The driver's error as the DBAPI error SQLAlchemy's adapter makes of it...
-        adapted._handle_exception(error)
-    except Exception as dbapi_error:
-        # ...and that as the exception SQLAlchemy raises (a lost connection invalidated).
-        sync._handle_dbapi_exception(dbapi_error, statement, None, None, None)
-    raise error  # neither raised: not reached

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts.principal import Principal
 from qtrack.core.clock import utcnow
+from qtrack.core.deferred import dialect_name
 from qtrack.core.prepared import PreparedSelect
 from qtrack.events.chain import canonical_fields, event_hash, jsonable
 from qtrack.events.models import Event
@@ -216,7 +217,7 @@ async def record(
             raise ValueError("statements run along one event only")
         pending = _recorded(0, rows[0], entries[0], now)
         statements = along(pending)
-        if session.get_bind().dialect.name == "postgresql" and statements:
+        if dialect_name(session) == "postgresql" and statements:
             combined = _with_along([s for s, _ in statements])
             params = _along_params(rows[0], statements)
             inserted = await combined.first_locked(session, params)

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qtrack.core.deferred import dialect_name
 from qtrack.events.service import Along
 
 SHARDS = 64
@@ -142,7 +143,7 @@ def status_change(
         "count_1": d2,
         "shard": shard,
     }
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = dialect_name(session) == "postgresql"
     return (_PG_STATUS_UPSERT if postgres else _STATUS_UPSERT[2]), params
 
 

@@ -1,0 +1,211 @@
+"""A write request's transaction on a driver connection before its session is made
+(core/writetx.py), driven through the request's own session dependency (`get_session`):
+one transaction whichever way the statements go, committed or rolled back as the request
+ends, the connection given back (or closed when its state is unknown), failures raised as
+SQLAlchemy raises them."""
+
+import asyncio
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import Column, Integer, MetaData, Table, bindparam, func, insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+
+from qtrack.core.db import Database
+from qtrack.core.deferred import driver_transaction, started
+from qtrack.core.deps import get_session
+from qtrack.core.errors import QtrackError
+from qtrack.core.prepared import PreparedSelect
+
+pytestmark = pytest.mark.postgres_only  # the driver path is PostgreSQL's
+
+_probe = Table(
+    "writetx_probe", MetaData(), Column("id", Integer, primary_key=True), Column("v", Integer)
+)
+_added = insert(_probe).values(v=bindparam("v")).returning(_probe.c.id).cte("added")
+ADD = PreparedSelect(select(_added.c.id))
+FIND = PreparedSelect(select(_probe.c.v).where(_probe.c.v == bindparam("v")))
+PID = PreparedSelect(select(func.pg_backend_pid().label("pid")))
+
+
+class Refused(QtrackError):
+    status_code, code = 409, "refused"
+
+
+class RefusedButKept(QtrackError):
+    status_code, code, keep_changes = 409, "refused_but_kept", True
+
+
+@pytest.fixture
+async def probe(db: Database) -> None:
+    async with db.session_scope() as session:
+        await session.execute(
+            text(
+                "CREATE TABLE writetx_probe (id serial PRIMARY KEY,"
+                " v int UNIQUE DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
+
+
+async def _request(app: FastAPI, method: str = "POST") -> tuple[Any, AsyncSession]:
+    """The session dependency of a request, started: its generator and its session."""
+    request = Request({"type": "http", "method": method, "app": app, "headers": []})
+    dependency = get_session(request)
+    session = await dependency.__anext__()
+    return dependency, session
+
+
+async def _done(dependency: Any) -> None:
+    with pytest.raises(StopAsyncIteration):
+        await dependency.__anext__()
+
+
+async def _values(db: Database) -> list[int]:
+    async with db.session_scope() as session:
+        found = await session.execute(text("SELECT v FROM writetx_probe ORDER BY v"))
+        return list(found.scalars())
+
+
+async def _backend_alive(db: Database, pid: int) -> bool:
+    async with db.session_scope() as session:
+        alive = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+        return bool((await session.execute(alive, {"pid": pid})).scalar_one())
+
+
+async def test_a_writes_statements_run_in_one_transaction_without_its_session(
+    app: FastAPI, db: Database, probe: None
+) -> None:
+    before = db.engine.pool.checkedout()  # type: ignore[attr-defined]
+    dependency, session = await _request(app)
+    assert await ADD.first_locked(session, {"v": 1}) is not None
+    assert await ADD.first_locked(session, {"v": 2}) is not None
+    assert not started(session)  # never made
+    driver = driver_transaction(session)
+    assert driver is not None
+    assert driver.open
+    # A read in the request sees what it wrote; another transaction does not, yet.
+    assert await FIND.first(session, {"v": 1}) is not None
+    assert await _values(db) == []
+    await _done(dependency)
+    assert not started(session)
+    assert not driver.open
+    assert await _values(db) == [1, 2]
+    assert db.engine.pool.checkedout() == before  # type: ignore[attr-defined]
+
+
+async def test_a_session_made_later_joins_the_transaction(
+    app: FastAPI, db: Database, probe: None
+) -> None:
+    before = db.engine.pool.checkedout()  # type: ignore[attr-defined]
+    for base, outcome in ((10, "commit"), (20, "rollback")):
+        dependency, session = await _request(app)
+        (pid,) = await PID.first_locked(session, {})
+        assert await ADD.first_locked(session, {"v": base}) is not None
+        # Any other statement makes the session: on the same connection, in the same
+        # transaction, and without a second BEGIN (which PostgreSQL would warn about).
+        await session.execute(text("INSERT INTO writetx_probe (v) VALUES (:v)"), {"v": base + 1})
+        assert started(session)
+        joined = await session.execute(text("SELECT pg_backend_pid()"))
+        assert joined.scalar_one() == pid
+        assert await ADD.first_locked(session, {"v": base + 2}) is not None
+        assert await _values(db) == ([] if outcome == "commit" else [10, 11, 12])
+        if outcome == "commit":
+            await _done(dependency)
+        else:
+            with pytest.raises(LookupError):
+                await dependency.athrow(LookupError("the request failed"))
+        assert await _values(db) == [10, 11, 12]  # the first request's, committed; not the second's
+        assert await _backend_alive(db, pid)  # given back to the pool
+        assert db.engine.pool.checkedout() == before  # type: ignore[attr-defined]
+
+
+async def test_a_refusal_undoes_the_request_unless_it_keeps_its_changes(
+    app: FastAPI, db: Database, probe: None
+) -> None:
+    dependency, session = await _request(app)
+    (pid,) = await PID.first_locked(session, {})
+    assert await ADD.first_locked(session, {"v": 1}) is not None
+    with pytest.raises(Refused):
+        await dependency.athrow(Refused())
+    assert await _values(db) == []
+    assert await _backend_alive(db, pid)  # rolled back and given back, not closed
+
+    dependency, session = await _request(app)
+    assert await ADD.first_locked(session, {"v": 2}) is not None
+    with pytest.raises(RefusedButKept):
+        await dependency.athrow(RefusedButKept())
+    assert await _values(db) == [2]
+
+
+async def test_a_failed_statement_is_raised_as_sqlalchemy_raises_it(
+    app: FastAPI, db: Database, probe: None
+) -> None:
+    dependency, session = await _request(app)
+    with pytest.raises(DBAPIError) as raised:
+        await ADD.first_locked(session, {"v": "not a number"})
+    assert not raised.value.connection_invalidated
+    with pytest.raises(DBAPIError):
+        await dependency.athrow(raised.value)
+    dependency, session = await _request(app)  # the pool serves again
+    assert await ADD.first_locked(session, {"v": 3}) is not None
+    await _done(dependency)
+    assert await _values(db) == [3]
+
+
+async def test_a_failed_commit_fails_the_request_and_keeps_nothing(
+    app: FastAPI, db: Database, probe: None
+) -> None:
+    dependency, session = await _request(app)
+    (pid,) = await PID.first_locked(session, {})
+    assert await ADD.first_locked(session, {"v": 5}) is not None
+    assert await ADD.first_locked(session, {"v": 5}) is not None  # checked at COMMIT
+    with pytest.raises(IntegrityError):
+        await dependency.__anext__()
+    assert await _values(db) == []
+    await asyncio.sleep(0.05)
+    assert not await _backend_alive(db, pid)  # its state unknown: closed, not given back
+
+
+async def test_a_cancelled_request_closes_its_connection(
+    app: FastAPI, db: Database, probe: None
+) -> None:
+    dependency, session = await _request(app)
+    (pid,) = await PID.first_locked(session, {})
+    assert await ADD.first_locked(session, {"v": 7}) is not None
+    with pytest.raises(asyncio.CancelledError):
+        await dependency.athrow(asyncio.CancelledError())
+    for _ in range(50):  # the server notices the closed socket
+        if not await _backend_alive(db, pid):
+            break
+        await asyncio.sleep(0.02)
+    assert not await _backend_alive(db, pid)
+    assert await _values(db) == []
+
+
+async def test_a_lost_connection_is_a_503_and_the_pool_serves_again(
+    app: FastAPI, db: Database, probe: None
+) -> None:
+    dependency, session = await _request(app)
+    (pid,) = await PID.first_locked(session, {})
+    async with db.session_scope() as killer:
+        await killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    with pytest.raises(DBAPIError) as raised:
+        await ADD.first_locked(session, {"v": 1})
+    assert raised.value.connection_invalidated
+    with pytest.raises(DBAPIError):
+        await dependency.athrow(raised.value)
+    dependency, session = await _request(app)
+    assert await ADD.first_locked(session, {"v": 2}) is not None
+    await _done(dependency)
+    assert await _values(db) == [2]
+
+
+async def test_a_read_request_never_begins_one(app: FastAPI, db: Database, probe: None) -> None:
+    dependency, session = await _request(app, "GET")
+    assert await FIND.first_locked(session, {"v": 1}) is None
+    assert driver_transaction(session) is None
+    assert started(session)
+    await _done(dependency)
