@@ -28,6 +28,8 @@ _probe = Table(
 _added = insert(_probe).values(v=bindparam("v")).returning(_probe.c.id).cte("added")
 ADD = PreparedSelect(select(_added.c.id))
 FIND = PreparedSelect(select(_probe.c.v).where(_probe.c.v == bindparam("v")))
+# Refused by the server (not by the driver's encoding), so the transaction is failed.
+ROOT = PreparedSelect(select(func.sqrt(bindparam("x", type_=Integer)).label("r")))
 PID = PreparedSelect(select(func.pg_backend_pid().label("pid")))
 
 
@@ -63,6 +65,26 @@ async def _done(dependency: Any) -> None:
         await dependency.__anext__()
 
 
+async def _pid(session: AsyncSession) -> int:
+    """The backend the request's statements run on (in its driver transaction, begun)."""
+    row = await PID.first_locked(session, {})
+    assert row is not None
+    return int(row.pid)
+
+
+def _checked_out(db: Database) -> int:
+    return int(db.engine.pool.checkedout())  # type: ignore[attr-defined]
+
+
+async def _gone(db: Database, pid: int) -> bool:
+    """Whether the backend has ended (the server notices a closed socket soon after)."""
+    for _ in range(100):
+        if not await _backend_alive(db, pid):
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
 async def _values(db: Database) -> list[int]:
     async with db.session_scope() as session:
         found = await session.execute(text("SELECT v FROM writetx_probe ORDER BY v"))
@@ -78,7 +100,7 @@ async def _backend_alive(db: Database, pid: int) -> bool:
 async def test_a_writes_statements_run_in_one_transaction_without_its_session(
     app: FastAPI, db: Database, probe: None
 ) -> None:
-    before = db.engine.pool.checkedout()  # type: ignore[attr-defined]
+    before = _checked_out(db)
     dependency, session = await _request(app)
     assert await ADD.first_locked(session, {"v": 1}) is not None
     assert await ADD.first_locked(session, {"v": 2}) is not None
@@ -91,7 +113,7 @@ async def test_a_writes_statements_run_in_one_transaction_without_its_session(
     assert await _values(db) == []
     await _done(dependency)
     assert not started(session)
-    assert not driver.open
+    assert not driver_transaction(session).open  # type: ignore[union-attr]
     assert await _values(db) == [1, 2]
     assert db.engine.pool.checkedout() == before  # type: ignore[attr-defined]
 
@@ -99,10 +121,10 @@ async def test_a_writes_statements_run_in_one_transaction_without_its_session(
 async def test_a_session_made_later_joins_the_transaction(
     app: FastAPI, db: Database, probe: None
 ) -> None:
-    before = db.engine.pool.checkedout()  # type: ignore[attr-defined]
+    before = _checked_out(db)
     for base, outcome in ((10, "commit"), (20, "rollback")):
         dependency, session = await _request(app)
-        (pid,) = await PID.first_locked(session, {})
+        pid = await _pid(session)
         assert await ADD.first_locked(session, {"v": base}) is not None
         # Any other statement makes the session: on the same connection, in the same
         # transaction, and without a second BEGIN (which PostgreSQL would warn about).
@@ -126,7 +148,7 @@ async def test_a_refusal_undoes_the_request_unless_it_keeps_its_changes(
     app: FastAPI, db: Database, probe: None
 ) -> None:
     dependency, session = await _request(app)
-    (pid,) = await PID.first_locked(session, {})
+    pid = await _pid(session)
     assert await ADD.first_locked(session, {"v": 1}) is not None
     with pytest.raises(Refused):
         await dependency.athrow(Refused())
@@ -140,56 +162,102 @@ async def test_a_refusal_undoes_the_request_unless_it_keeps_its_changes(
     assert await _values(db) == [2]
 
 
-async def test_a_failed_statement_is_raised_as_sqlalchemy_raises_it(
+async def test_a_failed_statement_fails_the_transaction_as_in_the_session(
     app: FastAPI, db: Database, probe: None
 ) -> None:
+    """Raised as SQLAlchemy raises it, and the transaction stays failed: a statement after it
+    is refused too (it does not run on its own, committed), and nothing is kept."""
+    before = _checked_out(db)
     dependency, session = await _request(app)
-    with pytest.raises(DBAPIError) as raised:
-        await ADD.first_locked(session, {"v": "not a number"})
+    assert await ADD.first_locked(session, {"v": 1}) is not None
+    with pytest.raises(DBAPIError) as raised:  # invalid_argument_for_power_function
+        await ROOT.first_locked(session, {"x": -1})
     assert not raised.value.connection_invalidated
+    with pytest.raises(DBAPIError) as refused:  # in_failed_sql_transaction
+        await ADD.first_locked(session, {"v": 2})
+    assert "aborted" in str(refused.value)
     with pytest.raises(DBAPIError):
-        await dependency.athrow(raised.value)
+        await dependency.athrow(refused.value)
+    assert await _values(db) == []
+    assert _checked_out(db) == before
     dependency, session = await _request(app)  # the pool serves again
     assert await ADD.first_locked(session, {"v": 3}) is not None
     await _done(dependency)
     assert await _values(db) == [3]
 
 
+async def test_a_session_made_later_rolls_back_what_the_driver_wrote(
+    app: FastAPI, db: Database, probe: None
+) -> None:
+    """Made after the driver's writes, the session is in their transaction from the start:
+    its rollback undoes them, and a session made but not used still commits them."""
+    dependency, session = await _request(app)
+    assert await ADD.first_locked(session, {"v": 1}) is not None
+    assert session.in_transaction()  # made here, in the transaction already
+    await session.rollback()
+    assert await FIND.first(session, {"v": 1}) is None
+    assert await ADD.first_locked(session, {"v": 2}) is not None
+    await _done(dependency)
+    assert await _values(db) == [2]
+
+    dependency, session = await _request(app)
+    assert await ADD.first_locked(session, {"v": 3}) is not None
+    assert session.info is not None  # made, nothing run through it
+    await _done(dependency)
+    assert await _values(db) == [2, 3]
+
+    dependency, session = await _request(app)
+    assert await ADD.first_locked(session, {"v": 4}) is not None
+
+    async def added_then_undone() -> None:
+        async with session.begin_nested():
+            assert await ADD.first_locked(session, {"v": 5}) is not None
+            raise LookupError("undo the savepoint")
+
+    with pytest.raises(LookupError):
+        await added_then_undone()
+    assert await FIND.first(session, {"v": 5}) is None
+    assert await FIND.first(session, {"v": 4}) is not None
+    with pytest.raises(Refused):
+        await dependency.athrow(Refused())
+    assert await _values(db) == [2, 3]
+
+
 async def test_a_failed_commit_fails_the_request_and_keeps_nothing(
     app: FastAPI, db: Database, probe: None
 ) -> None:
+    before = _checked_out(db)
     dependency, session = await _request(app)
-    (pid,) = await PID.first_locked(session, {})
+    pid = await _pid(session)
     assert await ADD.first_locked(session, {"v": 5}) is not None
     assert await ADD.first_locked(session, {"v": 5}) is not None  # checked at COMMIT
     with pytest.raises(IntegrityError):
         await dependency.__anext__()
     assert await _values(db) == []
-    await asyncio.sleep(0.05)
-    assert not await _backend_alive(db, pid)  # its state unknown: closed, not given back
+    assert await _gone(db, pid)  # its state unknown: closed, not given back
+    assert _checked_out(db) == before
 
 
 async def test_a_cancelled_request_closes_its_connection(
     app: FastAPI, db: Database, probe: None
 ) -> None:
+    before = _checked_out(db)
     dependency, session = await _request(app)
-    (pid,) = await PID.first_locked(session, {})
+    pid = await _pid(session)
     assert await ADD.first_locked(session, {"v": 7}) is not None
     with pytest.raises(asyncio.CancelledError):
         await dependency.athrow(asyncio.CancelledError())
-    for _ in range(50):  # the server notices the closed socket
-        if not await _backend_alive(db, pid):
-            break
-        await asyncio.sleep(0.02)
-    assert not await _backend_alive(db, pid)
+    assert await _gone(db, pid)
     assert await _values(db) == []
+    assert _checked_out(db) == before
 
 
 async def test_a_lost_connection_is_a_503_and_the_pool_serves_again(
     app: FastAPI, db: Database, probe: None
 ) -> None:
+    before = _checked_out(db)
     dependency, session = await _request(app)
-    (pid,) = await PID.first_locked(session, {})
+    pid = await _pid(session)
     async with db.session_scope() as killer:
         await killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     with pytest.raises(DBAPIError) as raised:
@@ -201,6 +269,7 @@ async def test_a_lost_connection_is_a_503_and_the_pool_serves_again(
     assert await ADD.first_locked(session, {"v": 2}) is not None
     await _done(dependency)
     assert await _values(db) == [2]
+    assert _checked_out(db) == before
 
 
 async def test_a_read_request_never_begins_one(app: FastAPI, db: Database, probe: None) -> None:

@@ -57,6 +57,10 @@ class DeferredSession(AsyncSession):
             made = {**kw, "bind": AsyncConnection(kw["bind"], driver.connection())}
         try:
             AsyncSession.__init__(self, **made)
+            if driver is not None:
+                # Its transaction begun now (no I/O: the connection is there, its own begun),
+                # so that its rollback or commit ends the database's, whatever it runs first.
+                self.sync_session.connection()
         except Exception as exc:
             self._maker_kw = kw  # not made: the next use tries again
             # Not as an AttributeError, which Python would take for "no such attribute"

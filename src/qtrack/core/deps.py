@@ -1,6 +1,7 @@
 """Request-scoped dependencies shared by every domain."""
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -34,7 +35,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     # Made when first used: a lookup answered from caches and a borrowed connection never
     # uses it (core/deferred.py).
     session = DeferredSession(db.sessionmaker(mode), writes=mode == "write")
-    commit = abandon = False
+    commit = False
     try:
         yield session
         if started(session) and _touched(session):
@@ -48,20 +49,22 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                 await db.request_done(session, exc)
         raise
     except BaseException as exc:
-        # Cancelled mid-statement, a driver transaction's connection is not rolled back but
-        # closed: what it holds is unknown.
-        abandon = isinstance(exc, asyncio.CancelledError)
         if started(session):
             await session.rollback()
             if db.replica is not None:
                 await db.request_done(session, exc)
         raise
     finally:
-        if started(session) and session.in_transaction():
-            await session.__aexit__(None, None, None)  # closed, even if cancelled meanwhile
-        driver = driver_transaction(session)
-        if driver is not None:
-            await driver.end(commit=commit, abandon=abandon)
+        # Cancelled (mid-statement, mid-commit), a driver transaction's connection is not
+        # rolled back but closed: what it holds is unknown.
+        abandon = isinstance(sys.exc_info()[1], asyncio.CancelledError)
+        try:
+            if started(session) and session.in_transaction():
+                await session.__aexit__(None, None, None)  # closed, even if cancelled meanwhile
+        finally:
+            driver = driver_transaction(session)
+            if driver is not None:
+                await driver.end(commit=commit, abandon=abandon)
     if db.replica is not None and started(session):
         # Which database served it; a committed write's author. (A session never made was
         # routed nowhere and wrote nothing.)

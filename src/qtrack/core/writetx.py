@@ -78,14 +78,19 @@ class DriverTransaction:
         return self.adapted._transaction is not None
 
     def connection(self) -> Connection:
-        """A SQLAlchemy `Connection` over this one (for a session made on it, or to raise a
-        failure in SQLAlchemy's terms). It begins no transaction of its own in the database:
-        the adapter's is open. It is never closed: `end` gives the connection back."""
-        return Connection(self.engine, connection=self.fairy)
+        """A SQLAlchemy `Connection` over this one, in a transaction (for a session made on it,
+        or to raise a failure in SQLAlchemy's terms). Its transaction sends nothing: the
+        adapter's is open, and PostgreSQL's `do_begin` does no I/O. It never reconnects (a lost
+        connection fails its statements) and is never closed: `end` gives the connection back."""
+        connection = Connection(self.engine, connection=self.fairy, _allow_revalidate=False)
+        connection.begin()
+        return connection
 
     async def raise_failure(self, error: Exception, statement: str) -> NoReturn:
-        """Raise a statement's failure as SQLAlchemy would (the transaction stays, failed, for
-        `end` to roll back; a lost connection is invalidated)."""
+        """Raise a statement's failure as SQLAlchemy would (a lost connection invalidated). The
+        transaction stays, failed, as it would in the session: later statements are refused
+        by the server, and `end` rolls it back. (A `Connection` outside a transaction would
+        roll back at once, and the next statement would run on its own, committed.)"""
         await greenlet_spawn(reraise, self.connection(), self.adapted, error, statement)
         raise error  # not reached: `reraise` raises
 
