@@ -3,12 +3,14 @@
 import io
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import orjson
 import pytest
 import structlog
 
-from qtrack.core.logging import configure_logging
+from qtrack.core.logging import InfoLine, configure_logging
 from qtrack.core.requests import close_log_context, open_log_context
 
 
@@ -89,3 +91,92 @@ def test_an_exception_is_rendered_with_its_traceback(lines: io.StringIO) -> None
     rendered = orjson.dumps(line["exception"]).decode()
     assert "ValueError" in rendered
     assert "boom" in rendered
+
+
+@contextmanager
+def _alone() -> Iterator[None]:
+    """qtrack's handler the root's only one, as when serving: pytest's own set aside (they are
+    added for each phase of a test, so this runs inside the test itself)."""
+    root = logging.getLogger()
+    kept = root.handlers[:]
+    root.handlers[:] = [h for h in kept if h.get_name() == "qtrack"]
+    try:
+        yield
+    finally:
+        root.handlers[:] = kept
+
+
+def _access(line: Any) -> None:
+    line.info(
+        "request",
+        method="GET",
+        path="/api/v1/items/MAT-1",
+        route="/api/v1/items/{code}",
+        status=200,
+        duration_ms=1.25,
+        user="ann",
+        client="127.0.0.1",
+    )
+
+
+def test_an_info_line_written_directly_is_the_line_logging_writes(
+    lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alone, the line skips logging's records and handlers, and writes the same line."""
+    line = InfoLine("qtrack.test.direct")
+    handled: list[logging.LogRecord] = []
+    token = open_log_context("req-7")
+    try:
+        with _alone():
+            with monkeypatch.context() as patched:
+                patched.setattr(logging.Logger, "handle", lambda _, r: handled.append(r))
+                _access(line)
+            assert handled == []
+            _access(line.bound)  # through structlog and logging, as any other line
+    finally:
+        close_log_context(token)
+    direct, logged = (orjson.loads(text) for text in lines.getvalue().splitlines())
+    assert list(direct) == list(logged)  # the same keys, in the same order
+    assert str(direct.pop("timestamp")).endswith("Z")
+    assert str(logged.pop("timestamp")).endswith("Z")
+    assert direct == logged
+    assert direct["request_id"] == "req-7"
+    assert direct["logger"] == "qtrack.test.direct"
+    assert direct["event"] == "request"
+
+
+def test_with_any_other_handler_an_info_line_goes_through_logging(lines: io.StringIO) -> None:
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    line = InfoLine("qtrack.test.shared")
+    with _alone():
+        for logger in (logging.getLogger(), logging.getLogger("qtrack.test.shared")):
+            keep = Keep()
+            logger.addHandler(keep)
+            try:
+                _access(line)
+            finally:
+                logger.removeHandler(keep)
+    assert [record.msg["event"] for record in seen] == ["request", "request"]  # type: ignore[index]
+    assert [entry["event"] for entry in _parsed(lines)] == ["request", "request"]
+
+
+def test_an_info_line_not_wanted_is_not_written(lines: io.StringIO) -> None:
+    """Below its logger's level, or stopped on the way up, as logging would."""
+    quiet = logging.getLogger("qtrack.test.quiet")
+    quiet.setLevel(logging.WARNING)
+    stopped = logging.getLogger("qtrack.test.stopped")
+    stopped.propagate = False
+    try:
+        assert not InfoLine("qtrack.test.quiet").enabled()
+        with _alone():
+            _access(InfoLine("qtrack.test.quiet"))
+            _access(InfoLine("qtrack.test.stopped"))
+    finally:
+        quiet.setLevel(logging.NOTSET)
+        stopped.propagate = True
+    assert lines.getvalue() == ""
