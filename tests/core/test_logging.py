@@ -180,3 +180,38 @@ def test_an_info_line_not_wanted_is_not_written(lines: io.StringIO) -> None:
         quiet.setLevel(logging.NOTSET)
         stopped.propagate = True
     assert lines.getvalue() == ""
+
+
+def test_a_line_that_cannot_be_rendered_is_reported_not_raised(
+    lines: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As logging's handler does: "--- Logging error ---" on stderr, and the caller goes on."""
+    with _alone():
+        InfoLine("qtrack.test.broken").info("request", big=2**70)  # past orjson's integers
+        _access(InfoLine("qtrack.test.broken"))
+    assert "Logging error" in capsys.readouterr().err
+    assert [entry["event"] for entry in _parsed(lines)] == ["request"]
+
+
+def test_when_anything_else_listens_an_info_line_goes_through_logging(lines: io.StringIO) -> None:
+    """A handler on a logger on the way up, structlog configured again (a test's capture), a
+    handler with another formatter: each sees the line, or shapes it, as it would anyway."""
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    middle = logging.getLogger("qtrack.test")
+    keep = Keep()
+    with _alone():
+        middle.addHandler(keep)
+        try:
+            _access(InfoLine("qtrack.test.deep"))
+        finally:
+            middle.removeHandler(keep)
+        with structlog.testing.capture_logs() as captured:
+            _access(InfoLine("qtrack.test.captured"))
+    assert [record.name for record in seen] == ["qtrack.test.deep"]
+    assert [entry["event"] for entry in captured] == ["request"]
+    assert [entry["logger"] for entry in _parsed(lines)] == ["qtrack.test.deep"]

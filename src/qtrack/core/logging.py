@@ -52,13 +52,21 @@ class _Direct:
     """Writing a structlog line straight to qtrack's handler (see `InfoLine`): the processors
     structlog and the formatter run, in their order, and the handler."""
 
-    __slots__ = ("before", "handler", "render")
+    __slots__ = ("before", "chain", "formatter", "handler", "render")
 
     def __init__(
-        self, before: Sequence[Any], render: Sequence[Any], handler: logging.StreamHandler[Any]
+        self,
+        chain: list[Any],
+        before: Sequence[Any],
+        formatter: structlog.stdlib.ProcessorFormatter,
+        handler: logging.StreamHandler[Any],
     ) -> None:
-        self.before = before  # structlog's chain, without its level filter and its wrapper
-        self.render = render  # the formatter's
+        # structlog's configured processors, as configured (a copy: structlog's own testing
+        # helper changes that list in place); changed since, they are not ours to bypass.
+        self.chain = list(chain)
+        self.before = before  # that chain without its level filter and its wrapper
+        self.formatter = formatter
+        self.render = formatter.processors  # the formatter's
         self.handler = handler
 
     def alone(self, logger: logging.Logger) -> bool:
@@ -69,6 +77,10 @@ class _Direct:
         handler = self.handler
         if len(handlers) != 1 or handlers[0] is not handler or handler.filters:
             return False
+        if handler.formatter is not self.formatter:
+            return False
+        if structlog.get_config()["processors"] != self.chain:  # compared by identity first
+            return False  # structlog configured again since (a test's `capture_logs`, a host)
         if handler.level > _INFO or root.manager.disable >= _INFO:
             return False
         node: Any = logger
@@ -81,15 +93,22 @@ class _Direct:
         return True
 
     def write(self, logger: logging.Logger, event: str, fields: dict[str, Any]) -> None:
-        """The line structlog and the formatter would write, written as `StreamHandler` does."""
+        """The line structlog and the formatter would write, written as `StreamHandler` does:
+        a line that cannot be rendered or written is reported by `Handler.handleError`."""
         ed: Any = fields  # the caller's own keyword arguments: a new dict
         ed["event"] = event
-        for processor in self.before:
-            ed = processor(logger, "info", ed)
-        ed = {**ed, "_record": None, "_from_structlog": True}
-        for processor in self.render:
-            ed = processor(logger, "info", ed)
         handler = self.handler
+        try:
+            for processor in self.before:
+                ed = processor(logger, "info", ed)
+            ed = {**ed, "_record": None, "_from_structlog": True}
+            for processor in self.render:
+                ed = processor(logger, "info", ed)
+        except RecursionError:
+            raise
+        except Exception:
+            handler.handleError(logger.makeRecord(logger.name, _INFO, "", 0, event, (), None))
+            return
         handler.acquire()
         try:
             handler.stream.write(ed + handler.terminator)
@@ -104,6 +123,9 @@ class _Direct:
 
 # Set by `configure_logging`.
 _direct: _Direct | None = None
+# Fields structlog's processors treat specially (a traceback, the caller's stack): such a line
+# goes through logging, whose stack is the caller's.
+_SPECIAL = frozenset({"exc_info", "stack_info"})
 
 
 class InfoLine:
@@ -113,7 +135,7 @@ class InfoLine:
     bytes, but when qtrack's handler is the only one the line would reach (as when serving)
     it renders the line with the same processors and writes it to that handler's stream
     itself: no bound logger, `LogRecord` or handler dispatch. That halves the line's cost
-    (129,000 → 62,000 instructions), which at INFO was a fifth of a scan lookup's
+    (129,000 → 67,000 instructions), which at INFO was a fifth of a scan lookup's
     (docs/benchmarks.md, issue 15, tenth pass). With any other handler or filter on the way
     (pytest's, a host's), or the level off, the line goes through logging as any other, so
     they see its record; a line that cannot be written is reported as the handler reports
@@ -129,7 +151,12 @@ class InfoLine:
 
     def info(self, event: str, **fields: Any) -> None:
         direct = _direct
-        if direct is not None and self.logger.isEnabledFor(_INFO) and direct.alone(self.logger):
+        if (
+            direct is not None
+            and self.logger.isEnabledFor(_INFO)
+            and direct.alone(self.logger)
+            and not _SPECIAL & fields.keys()
+        ):
             direct.write(self.logger, event, fields)
         else:
             self.bound.info(event, **fields)
@@ -174,13 +201,14 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         structlog.stdlib.PositionalArgumentsFormatter(),
         structlog.processors.StackInfoRenderer(),
     ]
+    chain = [
+        # Drop disabled levels before any other processor spends time on them.
+        structlog.stdlib.filter_by_level,
+        *before,
+        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    ]
     structlog.configure(
-        processors=[
-            # Drop disabled levels before any other processor spends time on them.
-            structlog.stdlib.filter_by_level,
-            *before,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
+        processors=chain,
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
@@ -202,7 +230,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     global _direct
-    _direct = _Direct(before, formatter.processors, handler)
+    _direct = _Direct(chain, before, formatter, handler)
     # uvicorn's own access log would duplicate ours; its error log is kept.
     for name, lvl in (("uvicorn.access", "WARNING"), ("uvicorn.error", level), ("uvicorn", level)):
         lg = logging.getLogger(name)
