@@ -17,7 +17,7 @@ from starlette.requests import Request
 from qtrack.core.db import Database
 from qtrack.core.deferred import driver_transaction, started
 from qtrack.core.deps import get_session
-from qtrack.core.errors import QtrackError
+from qtrack.core.errors import QtrackError, as_unavailable
 from qtrack.core.prepared import PreparedSelect
 
 pytestmark = pytest.mark.postgres_only  # the driver path is PostgreSQL's
@@ -58,6 +58,13 @@ async def _request(app: FastAPI, method: str = "POST") -> tuple[Any, AsyncSessio
     dependency = get_session(request)
     session = await dependency.__anext__()
     return dependency, session
+
+
+async def _begun(app: FastAPI) -> tuple[Any, AsyncSession, int]:
+    """A write request whose driver transaction has begun: its dependency, its session and
+    the backend its statements run on."""
+    dependency, session = await _request(app)
+    return dependency, session, await _pid(session)
 
 
 async def _done(dependency: Any) -> None:
@@ -115,7 +122,7 @@ async def test_a_writes_statements_run_in_one_transaction_without_its_session(
     assert not started(session)
     assert not driver_transaction(session).open  # type: ignore[union-attr]
     assert await _values(db) == [1, 2]
-    assert db.engine.pool.checkedout() == before  # type: ignore[attr-defined]
+    assert _checked_out(db) == before
 
 
 async def test_a_session_made_later_joins_the_transaction(
@@ -123,8 +130,7 @@ async def test_a_session_made_later_joins_the_transaction(
 ) -> None:
     before = _checked_out(db)
     for base, outcome in ((10, "commit"), (20, "rollback")):
-        dependency, session = await _request(app)
-        pid = await _pid(session)
+        dependency, session, pid = await _begun(app)
         assert await ADD.first_locked(session, {"v": base}) is not None
         # Any other statement makes the session: on the same connection, in the same
         # transaction, and without a second BEGIN (which PostgreSQL would warn about).
@@ -141,14 +147,13 @@ async def test_a_session_made_later_joins_the_transaction(
                 await dependency.athrow(LookupError("the request failed"))
         assert await _values(db) == [10, 11, 12]  # the first request's, committed; not the second's
         assert await _backend_alive(db, pid)  # given back to the pool
-        assert db.engine.pool.checkedout() == before  # type: ignore[attr-defined]
+        assert _checked_out(db) == before
 
 
 async def test_a_refusal_undoes_the_request_unless_it_keeps_its_changes(
     app: FastAPI, db: Database, probe: None
 ) -> None:
-    dependency, session = await _request(app)
-    pid = await _pid(session)
+    dependency, session, pid = await _begun(app)
     assert await ADD.first_locked(session, {"v": 1}) is not None
     with pytest.raises(Refused):
         await dependency.athrow(Refused())
@@ -227,8 +232,7 @@ async def test_a_failed_commit_fails_the_request_and_keeps_nothing(
     app: FastAPI, db: Database, probe: None
 ) -> None:
     before = _checked_out(db)
-    dependency, session = await _request(app)
-    pid = await _pid(session)
+    dependency, session, pid = await _begun(app)
     assert await ADD.first_locked(session, {"v": 5}) is not None
     assert await ADD.first_locked(session, {"v": 5}) is not None  # checked at COMMIT
     with pytest.raises(IntegrityError):
@@ -242,8 +246,7 @@ async def test_a_cancelled_request_closes_its_connection(
     app: FastAPI, db: Database, probe: None
 ) -> None:
     before = _checked_out(db)
-    dependency, session = await _request(app)
-    pid = await _pid(session)
+    dependency, session, pid = await _begun(app)
     assert await ADD.first_locked(session, {"v": 7}) is not None
     with pytest.raises(asyncio.CancelledError):
         await dependency.athrow(asyncio.CancelledError())
@@ -256,13 +259,15 @@ async def test_a_lost_connection_is_a_503_and_the_pool_serves_again(
     app: FastAPI, db: Database, probe: None
 ) -> None:
     before = _checked_out(db)
-    dependency, session = await _request(app)
-    pid = await _pid(session)
+    dependency, session, pid = await _begun(app)
     async with db.session_scope() as killer:
         await killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     with pytest.raises(DBAPIError) as raised:
         await ADD.first_locked(session, {"v": 1})
     assert raised.value.connection_invalidated
+    unavailable = as_unavailable(raised.value)
+    assert unavailable is not None
+    assert unavailable.status_code == 503
     with pytest.raises(DBAPIError):
         await dependency.athrow(raised.value)
     dependency, session = await _request(app)
