@@ -55,14 +55,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                 await db.request_done(session, exc)
         raise
     finally:
+        driver = driver_transaction(session)
         # Cancelled (mid-statement, mid-commit), a driver transaction's connection is not
         # rolled back but closed: what it holds is unknown.
-        abandon = isinstance(sys.exc_info()[1], asyncio.CancelledError)
+        abandon = driver is not None and isinstance(sys.exc_info()[1], asyncio.CancelledError)
         try:
             if started(session) and session.in_transaction():
                 await session.__aexit__(None, None, None)  # closed, even if cancelled meanwhile
         finally:
-            driver = driver_transaction(session)
             if driver is not None:
                 await driver.end(commit=commit, abandon=abandon)
     if db.replica is not None and started(session):
