@@ -38,8 +38,9 @@ class DeferredSession(AsyncSession):
         # Not AsyncSession.__init__: that runs on first use, from __getattr__.
         self._maker_kw: dict[str, Any] | None = maker.kw
         # Whether its first statements may run in a `DriverTransaction` (a write request's
-        # session, bound to one engine), and that transaction once begun.
-        self._qtrack_writes = writes and isinstance(maker.kw.get("bind"), AsyncEngine)
+        # session; `begin_driver_transaction` asks for one engine), and that transaction once
+        # begun.
+        self._qtrack_writes = writes
         self._qtrack_driver: DriverTransaction | None = None
 
     def __getattr__(self, name: str) -> Any:

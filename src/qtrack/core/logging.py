@@ -56,15 +56,14 @@ class _Direct:
 
     def __init__(
         self,
-        chain: list[Any],
-        before: Sequence[Any],
+        chain: Sequence[Any],
         formatter: structlog.stdlib.ProcessorFormatter,
         handler: logging.StreamHandler[Any],
     ) -> None:
         # structlog's configured processors, as configured (a copy: structlog's own testing
         # helper changes that list in place); changed since, they are not ours to bypass.
         self.chain = list(chain)
-        self.before = before  # that chain without its level filter and its wrapper
+        self.before = self.chain[1:-1]  # without its level filter and its wrapper
         self.formatter = formatter
         self.render = formatter.processors  # the formatter's
         self.handler = handler
@@ -98,25 +97,20 @@ class _Direct:
         ed: Any = fields  # the caller's own keyword arguments: a new dict
         ed["event"] = event
         handler = self.handler
+        # Under the handler's lock, as `Handler.handle` renders and writes a record.
+        handler.acquire()
         try:
             for processor in self.before:
                 ed = processor(logger, "info", ed)
             ed = {**ed, "_record": None, "_from_structlog": True}
             for processor in self.render:
                 ed = processor(logger, "info", ed)
-        except RecursionError:
-            raise
-        except Exception:
-            handler.handleError(logger.makeRecord(logger.name, _INFO, "", 0, event, (), None))
-            return
-        handler.acquire()
-        try:
             handler.stream.write(ed + handler.terminator)
             handler.flush()
         except RecursionError:
             raise
         except Exception:
-            handler.handleError(logger.makeRecord(logger.name, _INFO, "", 0, ed, (), None))
+            handler.handleError(logger.makeRecord(logger.name, _INFO, "", 0, event, (), None))
         finally:
             handler.release()
 
@@ -230,7 +224,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     global _direct
-    _direct = _Direct(chain, before, formatter, handler)
+    _direct = _Direct(chain, formatter, handler)
     # uvicorn's own access log would duplicate ours; its error log is kept.
     for name, lvl in (("uvicorn.access", "WARNING"), ("uvicorn.error", level), ("uvicorn", level)):
         lg = logging.getLogger(name)

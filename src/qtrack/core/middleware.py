@@ -21,7 +21,6 @@ from qtrack.core.requests import (
     set_request_id,
 )
 
-access_log = structlog.get_logger("qtrack.access")
 # The access line, one per request (core/logging.py). Its level is asked before the line is
 # built (as structlog's `filter_by_level` would ask it after): at WARNING, building the line
 # and passing it through structlog cost ~3 % of a scan lookup's CPU.
@@ -130,7 +129,7 @@ class RequestContextMiddleware:
                     client=(scope.get("client") or (None,))[0],
                 )
             if self.slow_s is not None and elapsed >= self.slow_s:
-                access_log.warning(
+                _access_line.bound.warning(
                     "slow_request",
                     method=method,
                     route=route,

@@ -140,8 +140,7 @@ class PreparedSelect:
         driver = await begin_driver_transaction(session)
         if driver is not None:
             dialect = driver.engine.dialect
-            sent = self._sent_for(dialect)
-            if sent is not None and sent <= params.keys():
+            if self._sends_only(dialect, params):
                 try:
                     record = await self._fetch(dialect, driver.driver, params)
                 except Exception as error:
@@ -150,9 +149,7 @@ class PreparedSelect:
             # Else through the session, which is made on the transaction's connection.
         connection = await _connection(session)
         dialect = connection.dialect
-        sent = self._sent_for(dialect) if dialect.name == "postgresql" else None
-        # A parameter not given: SQLAlchemy computes it (a column's default) or says so.
-        if sent is None or not sent <= params.keys():
+        if dialect.name != "postgresql" or not self._sends_only(dialect, params):
             return (await session.execute(self.statement, params)).first()
         fairy = await _pool_connection(connection)
         adapted: Any = fairy.dbapi_connection
@@ -166,6 +163,12 @@ class PreparedSelect:
             )
             raise  # not reached: `reraise` raises
         return self._row(dialect, record)
+
+    def _sends_only(self, dialect: Dialect, params: Mapping[str, Any]) -> bool:
+        """Whether the statement's SQL and these values are all it needs: else SQLAlchemy
+        computes a parameter not given (a column's default) or says it is missing."""
+        sent = self._sent_for(dialect)
+        return sent is not None and sent <= params.keys()
 
     def _sql(self, dialect: Dialect) -> str:
         """The statement's SQL, for an error's message."""

@@ -2,9 +2,9 @@
 
 A request's session (core/deps.py) is made when first used (core/deferred.py). On PostgreSQL a
 change of one item runs two statements, both through the driver (core/prepared.py): the
-item's locked read and its event. Making the session only for them cost about 300,000
+item's locked read and its event. Making the session only for them cost about 390,000
 instructions: the `AsyncSession` and its `Session`, the session's transaction, a
-`Connection` and its `AsyncConnection`, and the commit, in two greenlets — a sixth of a
+`Connection` and its `AsyncConnection`, and the commit, in two greenlets — a fifth of a
 transition (docs/benchmarks.md, issue 15, tenth pass).
 
 So the first locked statement of a write request whose session is not made yet begins a
