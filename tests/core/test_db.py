@@ -1,17 +1,18 @@
 """One transaction per request: committed before a 2xx leaves, rolled back on any error."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select, text
+from sqlalchemy import JSON, Column, MetaData, Table, Text, cast, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts.models import Role, User
 from qtrack.config import Settings
-from qtrack.core.db import Database
+from qtrack.core.db import Database, json_text
 from qtrack.core.deps import SessionDep
 from qtrack.core.errors import Conflict
 from tests.conftest import start_app
@@ -127,3 +128,28 @@ async def test_timestamps_come_back_in_utc(db: Database) -> None:
         assert loaded is not None
         assert loaded.created_at.utcoffset() is not None
         assert loaded.created_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+async def test_a_json_column_keeps_its_value_written_by_orjson(db: Database) -> None:
+    """JSON columns are written by `json_text` (orjson) on both databases: the value read
+    back is the one written, keys that are not strings become strings as the standard
+    library's encoder makes them, and text outside ASCII is kept as it is."""
+    probe = Table("json_probe", MetaData(), Column("value", JSON), prefixes=["TEMPORARY"])
+    value = {1: "one", "name": "Grüße, 東京", "list": [1.5, None, True, 2**63 - 1], "nested": {}}
+    async with db.engine.connect() as conn:
+        await conn.run_sync(probe.create)
+        await conn.execute(probe.insert(), {"value": value})
+        read = (await conn.execute(select(probe.c.value))).scalar_one()
+        as_text = (await conn.execute(select(cast(probe.c.value, Text)))).scalar_one()
+    assert db.engine.dialect._json_serializer is json_text  # type: ignore[attr-defined]
+    assert read == {**{k: v for k, v in value.items() if k != 1}, "1": "one"}
+    assert "Grüße, 東京" in as_text
+    assert read == json.loads(json.dumps(value))  # the value the default encoder wrote
+
+
+def test_json_text_refuses_what_json_cannot_hold() -> None:
+    """An integer beyond 64 bits is refused before it is sent, as the answers and the event
+    hash refuse it (`core.jsonvalues` keeps it out of what a client sends)."""
+    with pytest.raises(TypeError):
+        json_text({"n": 2**64})
+    assert json_text({"b": False, 2: [None]}) == '{"b":false,"2":[null]}'

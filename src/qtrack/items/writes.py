@@ -107,13 +107,17 @@ def read(recorded: Recorded, code: str, actor: Principal | None, location: str |
 
 def unchanged(row: Row) -> ChangeResult:
     """The answer to a change that changed nothing: the item as it is, no events."""
-    return ChangeResult(item=repository.item_read_of(row), events=[])
+    return ChangeResult.model_validate({"item": repository.item_values(row), "events": []})
 
 
 def answer(row: Row, events: list[EventRead], **changed: Any) -> ChangeResult:
-    """The item as the change left it (`changed`: its new values), and the events."""
+    """The item as the change left it (`changed`: its new values), and the events: one
+    validation in pydantic-core, the item's values inside it (docs/benchmarks.md, issue 15,
+    eleventh pass)."""
     for key, value in changed.items():
         if isinstance(value, Decimal):
             # As the column gives it back: 2.5 is stored, and read, as 2.500000.
             changed[key] = value.quantize(_STORED_DECIMAL)
-    return ChangeResult(item=repository.item_read_of(row, **changed), events=events)
+    return ChangeResult.model_validate(
+        {"item": repository.item_values(row, **changed), "events": events}
+    )
