@@ -306,3 +306,44 @@ async def test_a_change_the_api_already_made_under_its_id_is_not_made_again(
     assert result["version"] == direct.json()["item"]["version"]
     assert await events(db) == before
     assert Decimal((await item(client, operator, lot))["quantity"]) == 9
+
+
+async def test_a_change_qtrack_cannot_keep_as_json_is_refused_and_the_rest_applied(
+    client: httpx.AsyncClient, operator: AppLogin, db: Database
+) -> None:
+    """What Python's JSON reader takes but a JSON column cannot hold (an integer beyond 64
+    bits, an unpaired surrogate, NaN, nesting deeper than orjson writes) refuses that change
+    as invalid, not the batch with a 500; the batch's other changes are applied."""
+    (lot,) = await codes_of(client, operator, 1)
+    good = new_id()
+    ids = [new_id() for _ in range(4)]
+    deep = "[" * 300 + "]" * 300
+    changes = [
+        f'{{"id":"{ids[0]}","type":"move","item":"{lot}","x":18446744073709551616}}',
+        f'{{"id":"{ids[1]}","type":"move","item":"{lot}","note":"\\ud800"}}',
+        f'{{"id":"{ids[2]}","type":"move","item":"{lot}","x":NaN}}',
+        f'{{"id":"{ids[3]}","type":"move","item":"{lot}","x":{deep}}}',
+        f'{{"id":"{good}","type":"transition","item":"{lot}","transition":"quarantine",'
+        f'"occurred_at":"{at(0)}"}}',
+    ]
+    body = '{"device_id":"hh-1","changes":[' + ",".join(changes) + "]}"
+    response = await client.post(
+        PUSH,
+        content=body.encode(),
+        headers={**operator.headers, "content-type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["id"] for r in results] == [*ids, good]
+    for result, why in zip(
+        results, ["64 bits", "surrogate", "finite", "nested at most"], strict=False
+    ):
+        assert (result["outcome"], result["reason"], result["code"]) == (
+            "rejected", "invalid", "validation_error",
+        )  # fmt: skip
+        assert why in result["message"]
+    assert results[-1]["outcome"] == "applied"
+    assert (await item(client, operator, lot))["status"] == "quarantine"
+    async with db.session_scope("read") as session:
+        kept = set((await session.scalars(select(SyncChange.change_id))).all())
+    assert kept == {good}

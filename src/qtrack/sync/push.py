@@ -40,6 +40,7 @@ from qtrack.config import Settings
 from qtrack.containers import service as containers_service
 from qtrack.core.errors import Conflict, QtrackError, ValidationFailed
 from qtrack.core.idempotency import IdempotencyRecord
+from qtrack.core.jsonvalues import json_safe
 from qtrack.core.ratelimit import RateLimiter
 from qtrack.events.models import Event
 from qtrack.events.service import EventContext
@@ -159,6 +160,15 @@ async def _one(
         )
     if change_id is None:
         return problem or _answer(None, "rejected", reason="invalid", code="validation_error")
+    try:
+        json_safe(raw)
+    except ValueError as exc:
+        # Its row could not hold it (a JSON column), so it is answered, not kept: a retry
+        # gets the same answer.
+        return _answer(
+            change_id, "rejected", reason="invalid", code="validation_error",
+            message=f"The change cannot be kept: {exc}",
+        )  # fmt: skip
     claimed = await _claim(session, principal, device_id, change_id, change, raw)
     if isinstance(claimed, dict):
         return claimed  # answered before: the same answer, nothing applied again
