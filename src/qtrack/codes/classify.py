@@ -18,6 +18,7 @@ from qtrack.codes.gs1 import (
     parse_element_string,
     parse_hri,
 )
+from qtrack.core.jsonvalues import encodable
 from qtrack.signing.tokens import well_formed
 
 __all__ = ["KINDS", "MAX_LENGTH", "Classified", "Gs1Data", "Kind", "classify"]
@@ -87,7 +88,7 @@ def _classify(text: str, symbology: str | None, base_url: str) -> Classified:
 
     if not text:
         return invalid("empty scan")
-    if "\x00" in text or not _encodable(text):
+    if "\x00" in text or not encodable(text):
         # Neither can be stored in PostgreSQL text nor sent as JSON; no label carries them.
         return invalid("contains NUL characters or unpaired surrogates")
 
@@ -201,14 +202,6 @@ def _normal_symbology(symbology: str | None) -> str | None:
         return None
     bare = symbology.strip().removeprefix("]")
     return f"]{bare}" if _SYMBOLOGY.fullmatch(f"]{bare}") else None
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _echo(text: str) -> str:

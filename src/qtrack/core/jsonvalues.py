@@ -18,7 +18,8 @@ _INT64 = range(-(2**63), 2**63)
 MAX_DEPTH = 128
 
 
-def _encodable(text: str) -> bool:
+def encodable(text: str) -> bool:
+    """Whether the text can be written as UTF-8 (stored, sent as JSON)."""
     if text.isascii():
         return True
     try:
@@ -41,7 +42,7 @@ def json_safe(value: Any) -> Any:
             raise ValueError("integers must fit in 64 bits (from -2^63 to 2^63 - 1)")
         if isinstance(item, float) and not math.isfinite(item):
             raise ValueError("numbers must be finite (not NaN or Infinity)")
-        if isinstance(item, str) and not _encodable(item):
+        if isinstance(item, str) and not encodable(item):
             raise ValueError("text must be valid Unicode (no unpaired surrogates)")
         if isinstance(item, dict | list):
             if depth >= MAX_DEPTH:

@@ -204,9 +204,11 @@ def item_json(row: Any) -> dict[str, Any]:
 
 
 def item_values(row: Any, **changed: Any) -> dict[str, Any]:
-    """A lookup row (`LOOKUP_COLUMNS`) as `ItemRead`'s fields, with `changed` fields replaced:
-    to validate, alone (`item_read_of`) or inside an answer that holds the item (validated in
-    one call with the rest: `ScanResult`, `ChangeResult`)."""
+    """A lookup row (`LOOKUP_COLUMNS`) as `ItemRead`'s fields, with `changed` fields replaced,
+    to validate inside the answer that holds the item (`ScanResult`, `ChangeResult`), in one
+    call with the rest. Validated from a dict, in pydantic-core: the values already have the
+    model's types, so that checks and keeps them, and costs a third of `model_construct`,
+    which fills the model's fields one by one in Python (docs/benchmarks.md)."""
     values = {
         "id": row.id,
         "code": row.code,
@@ -232,12 +234,3 @@ def item_values(row: Any, **changed: Any) -> dict[str, Any]:
     if changed:
         values.update(changed)
     return values
-
-
-def item_read_of(row: Any, **changed: Any) -> ItemRead:
-    """A lookup row (`LOOKUP_COLUMNS`) as `ItemRead`, with `changed` fields replaced.
-
-    Validated from a dict, in pydantic-core: the values already have the model's types, so
-    that checks and keeps them, and costs a third of `model_construct`, which fills the
-    model's fields one by one in Python (about 3 µs against 9 µs; docs/benchmarks.md)."""
-    return ItemRead.model_validate(item_values(row, **changed))

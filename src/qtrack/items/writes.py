@@ -107,7 +107,7 @@ def read(recorded: Recorded, code: str, actor: Principal | None, location: str |
 
 def unchanged(row: Row) -> ChangeResult:
     """The answer to a change that changed nothing: the item as it is, no events."""
-    return ChangeResult.model_validate({"item": repository.item_values(row), "events": []})
+    return answer(row, [])
 
 
 def answer(row: Row, events: list[EventRead], **changed: Any) -> ChangeResult:
