@@ -17,7 +17,7 @@ from qtrack.codes.schemas import LabelRead, PublicKeyRead, VerifyRequest, Verify
 from qtrack.containers.errors import ContainerCycle, NotAContainer
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import NotFound
-from qtrack.core.http import model_response
+from qtrack.core.http import ORJSONResponse
 from qtrack.core.idempotency import IdempotencyKeyReused, idempotent
 from qtrack.core.openapi import errors
 from qtrack.item_types.service import ItemTypeNotFound
@@ -116,8 +116,10 @@ async def scan(
         return 200, result
 
     if body.action is None:
-        status_code, result = await produce()
-        return model_response(result, status_code)
+        # The answer's JSON as the use case builds it: the same body the model gives
+        # (`scan_service.resolve_json`), without validating and serializing it again.
+        answer, _ = await scan_service.resolve_json(session, state.settings, principal, body)
+        return ORJSONResponse(answer)
     return await idempotent(
         request,
         session,

@@ -22,7 +22,6 @@ from qtrack.codes.scan_schemas import (
     ScanAction,
     ScanRequest,
     ScanResult,
-    ScanWarning,
 )
 from qtrack.config import Settings
 from qtrack.containers import service as containers_service
@@ -32,7 +31,7 @@ from qtrack.items import changes, create, expiring, moves, repository, rules, wr
 from qtrack.items import service as items_service
 from qtrack.items.errors import ItemExpired, ItemNotFound
 from qtrack.items.models import Item
-from qtrack.items.schemas import ActionRead, ChangeResult, ItemCreate
+from qtrack.items.schemas import ChangeResult, ItemCreate
 from qtrack.locations import service as locations_service
 from qtrack.locations.models import Location
 from qtrack.signing import tokens
@@ -104,10 +103,17 @@ def _can(principal: Principal, item: Found) -> list[str]:
     return can
 
 
-async def resolve(
+async def resolve_json(
     session: AsyncSession, settings: Settings, principal: Principal, body: ScanRequest
-) -> tuple[ScanResult, Found | None]:
-    """Say what the data is and what it matches."""
+) -> tuple[dict[str, Any], Found | None]:
+    """Say what the data is and what it matches: `ScanResult` as it is written in JSON (every
+    field, in the model's order), and the item's lookup row when it matched one.
+
+    The one body of a scan's answer. `resolve` validates it into the model; the API answers a
+    scan without an action with it as it is, as the item lookup answers with its row's JSON
+    (`items.service.detail_json`): validating the model and serializing it again cost a
+    seventh of such a scan (docs/benchmarks.md, issue 15, twelfth pass).
+    `tests/codes/test_scan_json.py` holds the two to the same JSON."""
     found = classify(body.data, body.symbology, public_base_url=settings.public_url)
     if found.kind == "invalid":
         raise ScanInvalid(
@@ -144,11 +150,18 @@ async def resolve(
         else f"Location {location.code}"
         if location
         else message,
+        "item": None,
+        "location": None,
         "gs1": _gs1_dict(found),
+        "actions": (),
+        "can": [],
+        "offers": [],
+        "result": None,
+        "warnings": [],
     }
     if item is not None:
         definition = await rules.definition_for(session, item)
-        answer["item"] = repository.item_values(item)
+        answer["item"] = repository.item_json(item)
         answer["actions"] = rules.for_caller(
             "scan", item, principal, lambda: _actions(definition, item, principal)
         )
@@ -158,17 +171,23 @@ async def resolve(
         answer["location"] = {"code": location.code, "name": location.name, "kind": location.kind}
     elif found.gs1 is not None and found.gs1.gtin and principal.can(Permission.ITEM_CREATE):
         answer["offers"] = ["receive"]
-    # One validation in pydantic-core, the item's values and the actions inside it: a third
-    # less than building the answer and then setting its parts one by one (docs/benchmarks.md,
-    # issue 15, eleventh pass).
+    return answer, item
+
+
+async def resolve(
+    session: AsyncSession, settings: Settings, principal: Principal, body: ScanRequest
+) -> tuple[ScanResult, Found | None]:
+    """Say what the data is and what it matches, as the model (`resolve_json`, validated)."""
+    answer, item = await resolve_json(session, settings, principal, body)
     return ScanResult.model_validate(answer), item
 
 
 def _actions(
     definition: WorkflowDefinition, item: Any, principal: Principal
-) -> tuple[ActionRead, ...]:
+) -> tuple[dict[str, Any], ...]:
+    # Shared between answers (`rules.for_caller`): only read, never changed.
     return tuple(
-        ActionRead.model_validate(rules.action_json(t))
+        rules.action_json(t)
         for t in rules.transitions_open(definition, item.status, item.archived, principal)
     )
 
@@ -248,14 +267,15 @@ async def _warnings(
     item: Found,
     definition: WorkflowDefinition,
     body: ScanRequest,
-) -> list[ScanWarning]:
+) -> list[dict[str, Any]]:
     """An expired item says so; when dispensing or picking, a lot that is not the first to
-    expire at its location says which one is (first expired, first out)."""
+    expire at its location says which one is (first expired, first out). As `ScanWarning` is
+    written in JSON."""
     today = rules.site_today(settings)
     try:
         rules.refuse_if_expired(item, definition, today, "used")
     except ItemExpired as exc:
-        return [ScanWarning(code="expired", message=exc.message, details=exc.details)]
+        return [{"code": "expired", "message": exc.message, "details": exc.details}]
     picking = body.fefo or (body.action is not None and body.action.kind == "dispense")
     if not picking or item.expiry_on is None or item.location_id is None or item.archived:
         return []
@@ -275,16 +295,16 @@ async def _warnings(
     if first.expiry_on >= item.expiry_on:
         return []
     return [
-        ScanWarning(
-            code="fefo",
-            message=f"{first.code} at {item.location_code} expires earlier "
+        {
+            "code": "fefo",
+            "message": f"{first.code} at {item.location_code} expires earlier "
             f"({first.expiry_on.isoformat()}): use it first",
-            details={
+            "details": {
                 "suggested": first.code,
                 "suggested_expiry_on": first.expiry_on.isoformat(),
                 "scanned_expiry_on": item.expiry_on.isoformat(),
             },
-        )
+        }
     ]
 
 
