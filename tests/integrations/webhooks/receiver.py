@@ -2,6 +2,7 @@
 HTTP/1.1 (one request a connection), answering as the test says, recording what came."""
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,11 +29,13 @@ class Received:
 
 @dataclass(frozen=True)
 class Answer:
-    """What to answer: a status and body, or hang (never answer)."""
+    """What to answer: a status and body, or hang (never answer), or stall (send the head and
+    part of the body, never the rest)."""
 
     status: int = 200
     body: bytes = b'{"ok": true}'
     hang: bool = False
+    stall: bool = False
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -57,9 +60,9 @@ class Receiver:
         """What arrived at one path, in order."""
         return [r for r in self.received if r.path == path]
 
-    async def start(self) -> None:
-        """Listen on a free port."""
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def start(self, tls: ssl.SSLContext | None = None) -> None:
+        """Listen on a free port (with TLS, when given a server context)."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=tls)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -92,12 +95,15 @@ class Receiver:
             if answer.hang:
                 await asyncio.sleep(3600)
             extra = "".join(f"{k}: {v}\r\n" for k, v in answer.headers.items())
+            length = len(answer.body) + (1 if answer.stall else 0)
             writer.write(
-                f"HTTP/1.1 {answer.status} X\r\nContent-Length: {len(answer.body)}\r\n"
+                f"HTTP/1.1 {answer.status} X\r\nContent-Length: {length}\r\n"
                 f"Content-Type: application/json\r\nConnection: close\r\n{extra}\r\n".encode()
                 + answer.body
             )
             await writer.drain()
+            if answer.stall:
+                await asyncio.sleep(3600)
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
         finally:

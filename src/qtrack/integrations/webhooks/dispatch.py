@@ -199,7 +199,7 @@ async def deliver(ctx: JobContext, payload: dict[str, Any]) -> None:
                 return
     finally:
         if http is not None:
-            await http.aclose()
+            await http.close()
 
 
 async def _take(

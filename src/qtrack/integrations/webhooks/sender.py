@@ -1,13 +1,16 @@
 """One attempt of one delivery: POST the signed body to the checked address, read a capped
-answer, and say how it went. Never follows a redirect; a 3xx is a failure."""
+answer, and say how it went. Never follows a redirect; a 3xx is a failure.
+
+Sent with aiohttp's client: a delivery through httpx cost about ten times its CPU (its
+connection pool and HTTP/1.1 parser are Python; docs/architecture.md, docs/benchmarks.md)."""
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from ssl import SSLContext
 
-import httpx
+import aiohttp
 
 from qtrack import __version__
 from qtrack.integrations.webhooks.safety import Target
@@ -33,35 +36,39 @@ class Outcome:
 
 
 @lru_cache(maxsize=1)
-def ssl_context() -> SSLContext:
-    """One verifying TLS context for every client (building one reads the CA bundle)."""
-    return httpx.create_ssl_context()
+def ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every client, with the system's certificate authorities
+    (building one reads them; SSL_CERT_FILE and SSL_CERT_DIR point OpenSSL elsewhere)."""
+    return ssl.create_default_context()
 
 
-def client(*, connect_s: float, read_s: float, connections: int) -> httpx.AsyncClient:
-    """An HTTP client for one delivery job: short timeouts, no redirects, no proxies from the
-    environment (they would bypass the address check)."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(read_s, connect=connect_s),
-        follow_redirects=False,
+def client(*, connect_s: float, read_s: float, connections: int) -> aiohttp.ClientSession:
+    """An HTTP client for one delivery job: short timeouts, at most `connections` open to the
+    receiver and kept alive between batches, no proxies from the environment (they would
+    bypass the address check) and no cookies (a receiver's are never sent back to it or to
+    another). Made inside the job's event loop; `close` it when done."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=connections, ssl=ssl_context()),
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_s, sock_read=read_s),
+        cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
-        verify=ssl_context(),
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        auto_decompress=False,
     )
 
 
-def _pinned(target: Target) -> tuple[str, dict[str, str], dict[str, str]]:
+def _pinned(target: Target) -> tuple[str, dict[str, str], str | None]:
     """The URL with the checked address in place of the name, the Host header, and the TLS
-    server name: the connection goes where the check said, even if DNS changes meanwhile."""
+    server name (what the certificate must name): the connection goes where the check said,
+    even if DNS changes meanwhile."""
     address = str(target.address)
     host = f"[{address}]" if ":" in address else address
     url = target.url._replace(netloc=f"{host}:{target.port}").geturl()
-    extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
-    return url, {"Host": target.url.netloc}, extensions
+    server_name = target.host if target.url.scheme == "https" else None
+    return url, {"Host": target.url.netloc}, server_name
 
 
 async def send(
-    http: httpx.AsyncClient,
+    http: aiohttp.ClientSession,
     target: Target,
     headers: dict[str, str],
     body: bytes,
@@ -70,7 +77,7 @@ async def send(
     deadline_s: float,
 ) -> Outcome:
     """POST `body` with `headers` to the target; never raises for the receiver's failures."""
-    url, host, extensions = _pinned(target)
+    url, host, server_name = _pinned(target)
     started = time.perf_counter()
     status: int | None = None
     raw = b""
@@ -78,10 +85,9 @@ async def send(
     error: str | None = None
     try:
         async with asyncio.timeout(deadline_s):
-            request = http.build_request(
-                "POST",
+            async with http.post(
                 url,
-                content=body,
+                data=body,
                 headers={
                     **host,
                     **headers,
@@ -89,22 +95,21 @@ async def send(
                     "User-Agent": USER_AGENT,
                     "Accept-Encoding": "identity",
                 },
-                extensions=extensions,
-            )
-            response = await http.send(request, stream=True)
-            try:
-                status = response.status_code
-                retry_after = _retry_after(response.headers.get("retry-after"))
-                async for chunk in response.aiter_raw():
-                    raw += chunk
-                    if len(raw) >= max_bytes:  # read no more than the cap
-                        raw = raw[:max_bytes]
+                allow_redirects=False,
+                server_hostname=server_name,
+            ) as response:
+                status = response.status
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+                while len(raw) < max_bytes:  # read no more than the cap
+                    chunk = await response.content.read(max_bytes - len(raw))
+                    if not chunk:
                         break
-            finally:
-                await response.aclose()
-    except (TimeoutError, httpx.TimeoutException) as exc:
+                    raw += chunk
+                if not response.content.at_eof():
+                    response.close()  # the rest unread: the connection is not reused
+    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
         error = _timeout_text(exc, status)
-    except httpx.HTTPError as exc:
+    except aiohttp.ClientError as exc:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     latency = (time.perf_counter() - started) * 1000
     if error is None and status is not None and not 200 <= status < 300:
@@ -114,7 +119,7 @@ async def send(
 
 
 def _timeout_text(exc: Exception, status: int | None) -> str:
-    if isinstance(exc, httpx.ConnectTimeout):
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return "timed out connecting"
     if status is not None:
         return f"answered {status} but the body timed out"
