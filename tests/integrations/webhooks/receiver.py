@@ -43,11 +43,14 @@ Decide = Callable[[Received], Answer]
 
 
 class Receiver:
-    """Listens on 127.0.0.1; `decide(request)` says how to answer each request."""
+    """Listens on 127.0.0.1; `decide(request)` says how to answer each request. One request a
+    connection, unless `keep_alive` (then `connections` tells how many were opened)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_alive: bool = False) -> None:
         self.received: list[Received] = []
         self.decide: Decide = lambda _: Answer()
+        self.keep_alive = keep_alive
+        self.connections = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
@@ -79,33 +82,41 @@ class Receiver:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self.connections += 1
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            method, path, _ = lines[0].split(" ", 2)
-            headers = {}
-            for line in lines[1:]:
-                if ":" in line:
-                    name, value = line.split(":", 1)
-                    headers[name.strip().lower()] = value.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            request = Received(method, path, headers, body)
-            self.received.append(request)
-            answer = self.decide(request)
-            if answer.hang:
-                await asyncio.sleep(3600)
-            extra = "".join(f"{k}: {v}\r\n" for k, v in answer.headers.items())
-            length = len(answer.body) + (1 if answer.stall else 0)
-            writer.write(
-                f"HTTP/1.1 {answer.status} X\r\nContent-Length: {length}\r\n"
-                f"Content-Type: application/json\r\nConnection: close\r\n{extra}\r\n".encode()
-                + answer.body
-            )
-            await writer.drain()
-            if answer.stall:
-                await asyncio.sleep(3600)
+            while await self._one(reader, writer):
+                pass
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
             writer.close()
             self._tasks.discard(task)
+
+    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Read and answer one request; whether the connection stays open for another."""
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                name, value = line.split(":", 1)
+                headers[name.strip().lower()] = value.strip()
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        request = Received(method, path, headers, body)
+        self.received.append(request)
+        answer = self.decide(request)
+        if answer.hang:
+            await asyncio.sleep(3600)
+        extra = "".join(f"{k}: {v}\r\n" for k, v in answer.headers.items())
+        length = len(answer.body) + (1 if answer.stall else 0)
+        connection = "keep-alive" if self.keep_alive else "close"
+        writer.write(
+            f"HTTP/1.1 {answer.status} X\r\nContent-Length: {length}\r\n"
+            f"Content-Type: application/json\r\nConnection: {connection}\r\n{extra}\r\n".encode()
+            + answer.body
+        )
+        await writer.drain()
+        if answer.stall:
+            await asyncio.sleep(3600)
+        return self.keep_alive

@@ -60,12 +60,34 @@ async def test_the_body_and_headers_arrive_as_signed_and_the_answer_is_read(
     assert {k: got.headers[k] for k in SIGNED} == SIGNED
 
 
-async def test_a_redirect_is_not_followed_and_a_cookie_is_not_sent_back(
+async def test_the_url_is_sent_as_written_and_an_international_name_as_dns_has_it(
     http: aiohttp.ClientSession, receiver: Receiver
 ) -> None:
-    receiver.decide = lambda _: Answer(
-        302, b"", headers={"Location": "/elsewhere", "Set-Cookie": "s=1; Path=/"}
-    )
+    port = receiver.port
+    path = "/in/a b/%zz/%2f/\u20ac?t=a%2Fb+c&x=[1]&s=a b"
+    assert (await _send(http, _target(f"http://b\u00fccher.test:{port}{path}", port))).ok
+    (got,) = receiver.received
+    assert got.path == "/in/a%20b/%zz/%2f/%E2%82%AC?t=a%2Fb+c&x=[1]&s=a%20b"
+    assert got.headers["host"] == f"xn--bcher-kva.test:{port}"
+
+
+async def test_an_answer_httpx_would_have_choked_on_is_this_attempts_failure_alone(
+    http: aiohttp.ClientSession, receiver: Receiver
+) -> None:
+    target = _target(f"http://{HOST}:{receiver.port}/hook", receiver.port)
+    receiver.decide = lambda _: Answer(429, b"", headers={"Retry-After": "\u00b2"})
+    odd = await _send(http, target)
+    assert (odd.ok, odd.status_code, odd.retry_after_s) == (False, 429, None)
+    assert odd.error == "answered 429"
+    receiver.decide = lambda _: Answer(200, b"not gzip", headers={"Content-Encoding": "gzip"})
+    raw = await _send(http, target)  # read as it came: the answer is never decompressed
+    assert (raw.ok, raw.excerpt) == (True, "not gzip")
+
+
+async def test_a_redirect_is_not_followed_and_an_error_status_fails(
+    http: aiohttp.ClientSession, receiver: Receiver
+) -> None:
+    receiver.decide = lambda _: Answer(302, b"", headers={"Location": "/elsewhere"})
     target = _target(f"http://{HOST}:{receiver.port}/hook", receiver.port)
     moved = await _send(http, target)
     assert (moved.ok, moved.error) == (False, "answered 302 (redirects are not followed)")
@@ -73,30 +95,46 @@ async def test_a_redirect_is_not_followed_and_a_cookie_is_not_sent_back(
     failed = await _send(http, target)
     assert (failed.ok, failed.error, failed.excerpt) == (False, "answered 503", "busy")
     assert [r.path for r in receiver.received] == ["/hook", "/hook"]
-    assert "cookie" not in receiver.received[1].headers
 
 
-async def test_an_answer_is_read_up_to_the_cap_and_the_next_attempt_still_goes(
-    http: aiohttp.ClientSession, receiver: Receiver
+async def test_an_answer_is_read_up_to_the_cap_and_its_connection_not_used_again(
+    http: aiohttp.ClientSession,
 ) -> None:
-    receiver.decide = lambda _: Answer(200, b"x" * 100_000)
-    target = _target(f"http://{HOST}:{receiver.port}/hook", receiver.port)
-    capped = await _send(http, target, max_bytes=100)
-    assert (capped.ok, capped.excerpt) == (True, "x" * 100)
-    receiver.decide = lambda _: Answer()
-    assert (await _send(http, target)).ok
+    receiver = Receiver(keep_alive=True)
+    await receiver.start()
+    try:
+        target = _target(f"http://{HOST}:{receiver.port}/hook", receiver.port)
+        assert (await _send(http, target)).ok
+        assert (await _send(http, target)).ok
+        assert receiver.connections == 1  # kept alive between attempts
+        receiver.decide = lambda _: Answer(200, b"x" * 100_000)
+        capped = await _send(http, target, max_bytes=100)
+        assert (capped.ok, capped.excerpt) == (True, "x" * 100)
+        receiver.decide = lambda _: Answer()
+        assert (await _send(http, target)).ok
+        assert receiver.connections == 2  # the rest of the capped answer was never read
+    finally:
+        await receiver.stop()
 
 
 async def test_timeouts_and_a_closed_port_are_failures_with_their_reason(
     http: aiohttp.ClientSession, receiver: Receiver
 ) -> None:
     target = _target(f"http://{HOST}:{receiver.port}/hook", receiver.port)
+
+    async def attempt() -> sender.Outcome:
+        # A deadline far off: the read timeout (0.5 s) is what ends these.
+        return await sender.send(http, target, SIGNED, b"{}", max_bytes=64, deadline_s=30)
+
     receiver.decide = lambda _: Answer(hang=True)
-    assert (await _send(http, target)).error == "timed out waiting for the answer"
+    hung = await attempt()
+    assert hung.error == "timed out waiting for the answer"
+    assert hung.latency_ms < 5000
     receiver.decide = lambda _: Answer(200, b'{"ok"', stall=True)
-    stalled = await _send(http, target)
+    stalled = await attempt()
     assert (stalled.ok, stalled.status_code) == (False, 200)
     assert stalled.error == "answered 200 but the body timed out"
+    assert stalled.latency_ms < 5000
 
     closed = Receiver()
     await closed.start()
@@ -106,6 +144,51 @@ async def test_timeouts_and_a_closed_port_are_failures_with_their_reason(
     assert (refused.ok, refused.status_code) == (False, None)
     assert refused.error is not None
     assert refused.error.startswith("ClientConnectorError")
+
+
+async def test_proxies_from_the_environment_are_not_used(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed = Receiver()
+    await closed.start()
+    await closed.stop()
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{closed.port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    http = sender.client(connect_s=2, read_s=2, connections=1)
+    try:
+        assert (await _send(http, _target(f"http://{HOST}:{receiver.port}/h", receiver.port))).ok
+    finally:
+        await http.close()
+
+
+async def test_a_receiver_that_never_speaks_tls_times_out_connecting() -> None:
+    silent: list[asyncio.StreamWriter] = []
+
+    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        silent.append(writer)  # accepted, then nothing: no TLS handshake
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    http = sender.client(connect_s=0.5, read_s=5, connections=1)
+    try:
+        outcome = await sender.send(
+            http,
+            _target(f"https://{HOST}:{port}/hook", port),
+            SIGNED,
+            b"{}",
+            max_bytes=64,
+            deadline_s=30,
+        )
+        assert (outcome.ok, outcome.error) == (False, "timed out connecting")
+        assert outcome.latency_ms < 5000
+    finally:
+        await http.close()
+        for writer in silent:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 def _certificate(

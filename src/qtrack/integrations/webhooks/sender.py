@@ -9,14 +9,18 @@ import ssl
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import quote
 
 import aiohttp
+import structlog
+from yarl import URL
 
 from qtrack import __version__
 from qtrack.integrations.webhooks.safety import Target
 
 EXCERPT_CHARS = 1000
 USER_AGENT = f"qtrack-webhooks/{__version__}"
+log = structlog.get_logger("qtrack.webhooks")
 
 
 @dataclass(frozen=True)
@@ -56,15 +60,29 @@ def client(*, connect_s: float, read_s: float, connections: int) -> aiohttp.Clie
     )
 
 
-def _pinned(target: Target) -> tuple[str, dict[str, str], str | None]:
+# What stays as written in a URL's path and query, as httpx sent it: a receiver may match its
+# URL (a token in the query) byte for byte. Anything else (a space, a non-ASCII letter) is
+# percent-encoded, and escapes already there are kept as they are.
+_AS_WRITTEN = "!$%&'()*+,/:;=?@[]~{}|^`"
+
+
+def _pinned(target: Target) -> tuple[URL, dict[str, str], str | None]:
     """The URL with the checked address in place of the name, the Host header, and the TLS
     server name (what the certificate must name): the connection goes where the check said,
     even if DNS changes meanwhile."""
     address = str(target.address)
-    host = f"[{address}]" if ":" in address else address
-    url = target.url._replace(netloc=f"{host}:{target.port}").geturl()
-    server_name = target.host if target.url.scheme == "https" else None
-    return url, {"Host": target.url.netloc}, server_name
+    literal = f"[{address}]" if ":" in address else address
+    parts = target.url
+    url = parts._replace(
+        netloc=f"{literal}:{target.port}",
+        path=quote(parts.path, safe=_AS_WRITTEN),
+        query=quote(parts.query, safe=_AS_WRITTEN),
+    ).geturl()
+    name = target.host.encode("idna").decode("ascii")  # an international name as DNS has it
+    shown = f"[{name}]" if ":" in name else name
+    host = shown if parts.port is None else f"{shown}:{parts.port}"
+    server_name = target.host if parts.scheme == "https" else None
+    return URL(url, encoded=True), {"Host": host}, server_name
 
 
 async def send(
@@ -77,13 +95,13 @@ async def send(
     deadline_s: float,
 ) -> Outcome:
     """POST `body` with `headers` to the target; never raises for the receiver's failures."""
-    url, host, server_name = _pinned(target)
     started = time.perf_counter()
     status: int | None = None
     raw = b""
     retry_after: float | None = None
     error: str | None = None
     try:
+        url, host, server_name = _pinned(target)
         async with asyncio.timeout(deadline_s):
             async with http.post(
                 url,
@@ -109,7 +127,12 @@ async def send(
                     response.close()  # the rest unread: the connection is not reused
     except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
         error = _timeout_text(exc, status)
+    except aiohttp.ClientResponseError as exc:  # an answer that is not HTTP as it should be
+        error = f"{type(exc).__name__}: {exc.message}"
     except aiohttp.ClientError as exc:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    except Exception as exc:  # never the batch's failure: this attempt's, logged with its cause
+        log.exception("webhook_attempt_failed", host=target.host)
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     latency = (time.perf_counter() - started) * 1000
     if error is None and status is not None and not 200 <= status < 300:
@@ -128,6 +151,6 @@ def _timeout_text(exc: Exception, status: int | None) -> str:
 
 def _retry_after(value: str | None) -> float | None:
     """A Retry-After in seconds (the date form is rare for webhooks and ignored)."""
-    if value and value.strip().isdigit():
-        return float(value.strip())
-    return None
+    text = (value or "").strip()
+    # ASCII digits only: "²".isdigit() is true, and float("²") raises.
+    return float(text) if text.isascii() and text.isdigit() else None
