@@ -14,7 +14,7 @@ from qtrack.core.http import model_response
 from qtrack.items import repository
 from qtrack.items import service as items_service
 from tests.factories.accounts import AppLogin, logged_in
-from tests.factories.items import register
+from tests.factories.items import full_lot_in_bag, register
 
 GTIN = "09506000134352"
 
@@ -49,27 +49,7 @@ async def test_every_kind_of_plain_scan_answers_the_models_bytes(
             headers=admin.headers,
         )
         assert made.status_code == 201, made.text
-    bag = await register(client, operator, type="bag", location="RACK-1")
-    lot = await register(
-        client,
-        operator,
-        type="material",
-        name="Lactose ü \u2028",
-        batch="L-1",
-        serial="S-9",
-        gtin="04012345678901",
-        quantity="25.125",
-        weight_kg="1.5",
-        expiry_raw="271100",
-        location="RACK-1",
-        attributes={"grade": "A", "n": 3, "ratio": 0.25, "big": 1e300, "tags": ["x", None, {}]},
-    )
-    packed = await client.post(
-        f"/api/v1/items/{lot['code']}/pack",
-        json={"container": bag["code"]},
-        headers=operator.headers,
-    )
-    assert packed.status_code == 200, packed.text
+    bag, lot = await full_lot_in_bag(client, operator, bag_at="RACK-1", lot_at="RACK-1")
 
     full = await _scan(client, db, operator, data=lot["code"])
     assert full["item"]["container"] == bag["code"]

@@ -28,6 +28,33 @@ async def register(client: httpx.AsyncClient, who: AppLogin, **fields: Any) -> d
     return item
 
 
+async def full_lot_in_bag(
+    client: httpx.AsyncClient, who: AppLogin, *, bag_at: str, lot_at: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A material lot with every field set (decimals, a date, unicode, floats and nesting in
+    its attributes), packed into a bag: the bag and the lot as registered."""
+    bag = await register(client, who, type="bag", name="Bag", location=bag_at)
+    lot = await register(
+        client,
+        who,
+        type="material",
+        name="Lactose \u00fc \u2028",
+        batch="L-1",
+        serial="S-9",
+        gtin="04012345678901",
+        quantity="25.125",
+        weight_kg="1.5",
+        expiry_raw="271100",
+        location=lot_at,
+        attributes={"grade": "A", "n": 3, "ratio": 0.25, "big": 1e300, "tags": ["x", None, {}]},
+    )
+    packed = await client.post(
+        f"/api/v1/items/{lot['code']}/pack", json={"container": bag["code"]}, headers=who.headers
+    )
+    assert packed.status_code == 200, packed.text
+    return bag, lot
+
+
 async def codes_of(
     client: httpx.AsyncClient, who: AppLogin, count: int, **fields: Any
 ) -> list[str]:

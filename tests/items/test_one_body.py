@@ -9,7 +9,7 @@ import httpx
 
 from qtrack.items.schemas import ChangeResult, ItemDetail
 from tests.factories.accounts import PASSWORD
-from tests.factories.items import register
+from tests.factories.items import full_lot_in_bag, register
 from tests.items.conftest import Crew
 
 _DETAIL_ONLY = ("status_label", "status_colour", "actions")
@@ -38,27 +38,7 @@ async def _history(client: httpx.AsyncClient, crew: Crew, code: object) -> list[
 async def test_lookup_body_is_the_read_model_of_a_full_item(
     client: httpx.AsyncClient, crew: Crew, site: list[str]
 ) -> None:
-    bag = await register(client, crew.operator, type="bag", name="Bag", location="WH-A")
-    lot = await register(
-        client,
-        crew.operator,
-        type="material",
-        name="Lactose ü",
-        batch="L-1",
-        serial="S-9",
-        gtin="04012345678901",
-        quantity="25.125",
-        weight_kg="1.5",
-        expiry_raw="271100",
-        location="RACK-1",
-        attributes={"grade": "A", "n": 3, "ratio": 0.25, "tags": ["x", None]},
-    )
-    packed = await client.post(
-        f"/api/v1/items/{lot['code']}/pack",
-        json={"container": bag["code"]},
-        headers=crew.operator.headers,
-    )
-    assert packed.status_code == 200, packed.text
+    bag, lot = await full_lot_in_bag(client, crew.operator, bag_at="WH-A", lot_at="RACK-1")
 
     response = await client.get(f"/api/v1/items/{lot['code']}", headers=crew.operator.headers)
     assert response.status_code == 200
