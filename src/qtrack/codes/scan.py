@@ -111,8 +111,8 @@ async def resolve_json(
 
     The one body of a scan's answer. `resolve` validates it into the model; the API answers a
     scan without an action with it as it is, as the item lookup answers with its row's JSON
-    (`items.service.detail_json`): validating the model and serializing it again cost a
-    seventh of such a scan (docs/benchmarks.md, issue 15, twelfth pass).
+    (`items.service.detail_json`): validating the model and serializing it again cost about
+    5 % of such a scan's instructions (docs/benchmarks.md, issue 15, twelfth pass).
     `tests/codes/test_scan_json.py` holds the two to the same JSON."""
     found = classify(body.data, body.symbology, public_base_url=settings.public_url)
     if found.kind == "invalid":
