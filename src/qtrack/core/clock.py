@@ -1,7 +1,9 @@
 """The one place that reads the wall clock, so tests can move time."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
+
+import orjson
 
 
 class FakeClock:
@@ -36,3 +38,12 @@ def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""
     fake = _fake
     return datetime.now(UTC) if fake is None else fake.now
+
+
+def json_time(value: date | datetime) -> str:
+    """A date or time as pydantic writes it in JSON, and structlog's ISO time stamp: ISO 8601,
+    UTC as "Z", microseconds only when there are any (tests/core/test_clock.py). Written by
+    orjson, in a seventh of the time `isoformat()` takes (0.34 against 2.35 µs a time; a
+    lookup's answer has two, and every log line one: docs/benchmarks.md, issue 15, twelfth
+    pass)."""
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z)[1:-1].decode()

@@ -4,10 +4,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import aliased
 
+from qtrack.core.clock import json_time
 from qtrack.core.prepared import PreparedSelect
 from qtrack.item_types.models import ItemType
 from qtrack.items.models import Item
@@ -166,19 +166,12 @@ def _decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-# Dates and times are written by orjson, UTC as "Z": the same text pydantic writes for them
-# (naive, UTC, other offsets, with and without microseconds: tests/items/test_item_json.py),
-# in a seventh of the time `isoformat()` took (0.34 against 2.35 µs a datetime; a lookup's
-# answer has two: docs/benchmarks.md, issue 15, twelfth pass).
-_UTC_Z = orjson.OPT_UTC_Z
-
-
 def _date_text(value: date | None) -> str | None:
-    return None if value is None else orjson.dumps(value)[1:-1].decode()
+    return None if value is None else json_time(value)
 
 
 def _utc_text(value: datetime | None) -> str | None:
-    return None if value is None else orjson.dumps(value, option=_UTC_Z)[1:-1].decode()
+    return None if value is None else json_time(value)
 
 
 def item_json(row: Any) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The item lookup's JSON (`items.repository.item_json`) writes dates and times as pydantic
-writes them in the read models, for any date and time a row can hold."""
+"""`core.clock.json_time`: dates and times written as pydantic writes them in the read models
+(the item lookup's JSON) and as structlog's ISO time stamp wrote a log line's time."""
 
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from qtrack.items import repository
+from qtrack.core.clock import json_time
 
 _DATETIME = TypeAdapter(datetime)
 _DATE = TypeAdapter(date)
@@ -21,13 +21,14 @@ _ZONES = st.one_of(
 
 @given(st.datetimes(timezones=_ZONES))
 def test_a_time_is_written_as_pydantic_writes_it(value: datetime) -> None:
-    assert repository._utc_text(value) == _DATETIME.dump_python(value, mode="json")
+    assert json_time(value) == _DATETIME.dump_python(value, mode="json")
 
 
 @given(st.dates())
 def test_a_date_is_written_as_pydantic_writes_it(value: date) -> None:
-    assert repository._date_text(value) == _DATE.dump_python(value, mode="json")
+    assert json_time(value) == _DATE.dump_python(value, mode="json")
 
 
-def test_none_stays_none() -> None:
-    assert (repository._utc_text(None), repository._date_text(None)) == (None, None)
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_a_utc_time_is_written_as_structlogs_iso_stamp_wrote_it(value: datetime) -> None:
+    assert json_time(value) == value.isoformat().replace("+00:00", "Z")
