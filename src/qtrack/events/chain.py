@@ -21,12 +21,21 @@ def iso(value: datetime | None) -> str | None:
     return _iso(value)
 
 
+_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
 @functools.lru_cache(maxsize=256)
 def _iso(value: datetime) -> str:
     # Remembered: a registration or an import writes many events at one time (its
-    # recorded_at), and strftime is the dearest step of an event's content. Equal datetimes
-    # are the same instant, so they have the same text whatever their zones.
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # recorded_at), and writing the time is the dearest step of an event's content. Equal
+    # datetimes are the same instant, so they have the same text whatever their zones.
+    utc = value.astimezone(UTC)
+    if utc.microsecond and utc.year >= 1000:
+        # orjson writes the same text in a fifth of strftime's time (0.8 against 3.8 µs, on
+        # every change's new event); it leaves out a zero fraction, and strftime does not pad
+        # a year before 1000 (tests/events/test_chain_iso.py).
+        return orjson.dumps(utc, option=orjson.OPT_UTC_Z)[1:-1].decode()
+    return utc.strftime(_FORMAT)
 
 
 # Values that are their own JSON: returned at once (most of an event's values are).
