@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from qtrack.core.clock import json_time
+
 
 def iso(value: datetime | None) -> str | None:
     """A timestamp as the chain writes it."""
@@ -31,10 +33,10 @@ def _iso(value: datetime) -> str:
     # datetimes are the same instant, so they have the same text whatever their zones.
     utc = value.astimezone(UTC)
     if utc.microsecond and utc.year >= 1000:
-        # orjson writes the same text in a fifth of strftime's time (0.8 against 3.8 µs, on
-        # every change's new event); it leaves out a zero fraction, and strftime does not pad
-        # a year before 1000 (tests/events/test_chain_iso.py).
-        return orjson.dumps(utc, option=orjson.OPT_UTC_Z)[1:-1].decode()
+        # `json_time` (orjson) writes the same text in a fifth of strftime's time (0.8 against
+        # 3.8 µs, on every change's new event); it leaves out a zero fraction, and strftime
+        # does not pad a year before 1000 (tests/events/test_chain_iso.py).
+        return json_time(utc)
     return utc.strftime(_FORMAT)
 
 

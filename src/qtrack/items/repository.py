@@ -166,11 +166,7 @@ def _decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _date_text(value: date | None) -> str | None:
-    return None if value is None else json_time(value)
-
-
-def _utc_text(value: datetime | None) -> str | None:
+def _time_text(value: date | datetime | None) -> str | None:
     return None if value is None else json_time(value)
 
 
@@ -190,14 +186,14 @@ def item_json(row: Any) -> dict[str, Any]:
         "batch": row.batch,
         "serial": row.serial,
         "gtin": row.gtin,
-        "expiry_on": _date_text(row.expiry_on),
+        "expiry_on": _time_text(row.expiry_on),
         "expiry_raw": row.expiry_raw,
         "weight_kg": _decimal_text(row.weight_kg),
         "attributes": row.attributes if row.attributes is not None else {},
         "version": row.version,
         "archived": row.archived,
-        "created_at": _utc_text(row.created_at),
-        "updated_at": _utc_text(row.updated_at),
+        "created_at": _time_text(row.created_at),
+        "updated_at": _time_text(row.updated_at),
     }
 
 

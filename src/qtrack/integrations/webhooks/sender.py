@@ -130,15 +130,19 @@ async def send(
     except aiohttp.ClientResponseError as exc:  # an answer that is not HTTP as it should be
         error = f"{type(exc).__name__}: {exc.message}"
     except aiohttp.ClientError as exc:
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        error = _error_text(exc)
     except Exception as exc:  # never the batch's failure: this attempt's, logged with its cause
         log.exception("webhook_attempt_failed", host=target.host)
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        error = _error_text(exc)
     latency = (time.perf_counter() - started) * 1000
     if error is None and status is not None and not 200 <= status < 300:
         error = f"answered {status}" + (" (redirects are not followed)" if status < 400 else "")
     excerpt = raw[: EXCERPT_CHARS * 4].decode("utf-8", "replace")[:EXCERPT_CHARS] if raw else None
     return Outcome(status, round(latency, 2), excerpt, error and error[:500], retry_after)
+
+
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _timeout_text(exc: Exception, status: int | None) -> str:
