@@ -190,6 +190,8 @@ async def test_draft_lines_and_refusals(client: httpx.AsyncClient, team: Team) -
         ("patch", f"{API}/{code}/lines/9", {"quantity": "2"}, 404, "order_line_not_found"),
         ("delete", f"{API}/{code}/lines/1", None, 404, "order_line_not_found"),
         ("get", f"{API}/ORD-999999", None, 404, "order_not_found"),
+        # A digit to str.isdigit(), not to int(): a code, not an id (it was a 500).
+        ("get", f"{API}/¹1", None, 404, "order_not_found"),
     ]  # fmt: skip
     for method, url, body, status, error in cases:
         kwargs: dict[str, Any] = {"headers": team.operator.headers}

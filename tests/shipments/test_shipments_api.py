@@ -230,6 +230,9 @@ async def test_bill_pdf_and_csv(client: httpx.AsyncClient, team: Team) -> None:
     assert rows[-1][0] == "total"
     missing = await client.get(f"{API}/SHP-999999/bill.pdf", headers=team.biller.headers)
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "shipment_not_found")
+    # A digit to str.isdigit(), not to int(): a number, not an id (it was a 500).
+    odd = await client.get(f"{API}/¹1/bill.pdf", headers=team.biller.headers)
+    assert (odd.status_code, odd.json()["error"]["code"]) == (404, "shipment_not_found")
 
 
 async def test_concurrent_scans_leave_a_bag_on_exactly_one_bill(

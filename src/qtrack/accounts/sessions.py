@@ -26,6 +26,7 @@ from qtrack.accounts.models import LoginSession, RefreshToken, Role, User
 from qtrack.accounts.principal import Principal, Via
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
+from qtrack.core.digits import ascii_digits
 from qtrack.core.errors import BadRequest, Unauthorized
 from qtrack.core.ratelimit import RateLimiter
 from qtrack.core.security import sha256_hex
@@ -97,7 +98,7 @@ def decode_access_token(settings: Settings, token: str) -> dict[str, Any]:
         raise InvalidToken("The access token has expired") from exc
     except jwt.PyJWTError as exc:
         raise InvalidToken() from exc
-    if not str(claims["sub"]).isdigit() or not isinstance(claims["sid"], str):
+    if not ascii_digits(str(claims["sub"])) or not isinstance(claims["sid"], str):
         raise InvalidToken()
     return claims
 

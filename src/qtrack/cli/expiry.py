@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.cli.common import fail, print_table, run_in_session
 from qtrack.config import get_settings
+from qtrack.core.digits import ascii_digits
 from qtrack.expiry import service
 from qtrack.expiry.schemas import FefoRead, SweepRead
 from qtrack.items.schemas import ItemRead
@@ -78,7 +79,7 @@ def fefo(
     ] = None,
 ) -> None:
     """First expired, first out: the live lot of a type or GTIN to use first, and the next."""
-    if gtin is not None and not (gtin.isdigit() and 8 <= len(gtin) <= 14):
+    if gtin is not None and not (ascii_digits(gtin) and 8 <= len(gtin) <= 14):
         fail("validation_error", "a GTIN is 8 to 14 digits")
     settings = get_settings()
 

@@ -25,6 +25,7 @@ from qtrack.codes.gs1_syntax import (
     element,
     known_ai,
 )
+from qtrack.core.digits import ascii_digits
 
 # The GS1 Digital Link primary keys and, for each, the alternative sequences of key
 # qualifiers its path may carry: any of a sequence's AIs may be left out, but those given
@@ -72,7 +73,7 @@ def _dl_path(path: str, keys: Collection[str]) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     while end >= 3 and not path.endswith("/"):
         ai_text, value = segments[end - 2], segments[end - 1]
-        if not ai_text.isdigit() or known_ai(ai_text) is None:
+        if not ascii_digits(ai_text) or known_ai(ai_text) is None:
             break
         pairs.insert(0, (ai_text, value))
         if ai_text in DL_KEY_QUALIFIERS:
@@ -102,7 +103,7 @@ def _parses(ai: GS1ApplicationIdentifier, value: str) -> bool:
 
 def _dl_value(ai: str, raw: str, *, query: bool) -> str:
     value = unquote_plus(raw) if query else unquote(raw)
-    if ai == "01" and len(value) in (8, 12, 13) and value.isdigit():
+    if ai == "01" and len(value) in (8, 12, 13) and ascii_digits(value):
         value = value.zfill(14)  # a GTIN-8/12/13, as labels printed before GS1 DL 1.2 carry
     return value
 
@@ -158,7 +159,7 @@ def _dl_query(query: str, key: str, path_ais: list[str]) -> list[GS1ElementStrin
     elements = []
     for param in query.split("&"):
         name, equals, raw = param.partition("=")
-        if not equals or not (name.isascii() and name.isdigit()):
+        if not equals or not ascii_digits(name):
             continue  # not an AI: another application's parameter
         ai = known_ai(name)
         if ai is None:

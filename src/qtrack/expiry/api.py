@@ -58,7 +58,7 @@ async def fefo(
     item_type: Annotated[
         str | None, Query(alias="type", min_length=1, max_length=64, description="An item type")
     ] = None,
-    gtin: Annotated[str | None, Query(pattern=r"^\d{8,14}$", description="A GTIN")] = None,
+    gtin: Annotated[str | None, Query(pattern=r"^[0-9]{8,14}$", description="A GTIN")] = None,
     location: Annotated[
         str | None,
         Query(min_length=1, max_length=64, description="A location code: lots there or below"),

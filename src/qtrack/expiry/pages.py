@@ -12,6 +12,7 @@ from qtrack.accounts.principal import Principal
 from qtrack.categories import service as categories_service
 from qtrack.config import Settings
 from qtrack.core.deps import SessionDep, StateDep
+from qtrack.core.digits import ascii_digits
 from qtrack.core.errors import QtrackError
 from qtrack.expiry import service
 from qtrack.expiry.schemas import FefoRead, SweepQueued, SweepRead
@@ -43,7 +44,7 @@ async def _expiry_page(
     first: FefoRead | None = None
     pick_error: str | None = None
     gtin = pick.get("gtin") or ""
-    if gtin and not (gtin.isdigit() and 8 <= len(gtin) <= 14):
+    if gtin and not (ascii_digits(gtin) and 8 <= len(gtin) <= 14):
         pick_error = "A GTIN is 8 to 14 digits"
     elif any(pick.values()):
         try:

@@ -12,7 +12,7 @@ from qtrack.accounts.deps import PERMISSION_ERRORS, PermissionDenied, require_an
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep, SettingsDep
-from qtrack.core.errors import ValidationFailed
+from qtrack.core.errors import BadRequest, ValidationFailed
 from qtrack.core.openapi import Responses, binary, errors
 from qtrack.core.tabular import BadDelimiter, BadEncoding, EmptyTable, TableUnreadable, XlsxBomb
 from qtrack.imports import service
@@ -67,7 +67,8 @@ def _mapping(text: str | None) -> dict[str, Any] | None:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=ACCEPTED | errors(PERMISSION_ERRORS, *FILE_ERRORS, 422),
+    # BadRequest: a multipart body that cannot be parsed at all.
+    responses=ACCEPTED | errors(PERMISSION_ERRORS, BadRequest, *FILE_ERRORS, 422),
 )
 async def create_import(
     actor: Importer,

@@ -26,6 +26,7 @@ from qtrack.accounts.deps import PermissionDenied
 from qtrack.accounts.principal import Principal
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
+from qtrack.core.digits import ascii_digits
 from qtrack.core.tabular import Table, open_table
 from qtrack.imports import definitions, fields, progress
 from qtrack.imports.errors import ImportNotFound, ImportNotRunnable, ImportTooLarge
@@ -399,7 +400,7 @@ def _refused_by_loader(exc: importer.ImportRefused, checked: int) -> Outcome:
     # a refusal of the whole file (a row wider than the header): its details say where
     detail = exc.details[0] if isinstance(exc.details, list) and exc.details else {}
     loc = detail.get("loc") if isinstance(detail, dict) else None
-    row = int(loc[0]) if loc and str(loc[0]).isdigit() else 1
+    row = int(loc[0]) if loc and ascii_digits(str(loc[0])) else 1
     return Outcome(REFUSED, [(row, None, exc.message)], rows=None)
 
 

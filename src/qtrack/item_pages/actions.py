@@ -20,6 +20,7 @@ from qtrack.containers import service as containers_service
 from qtrack.containers.errors import ContainerCycle, NotAContainer
 from qtrack.containers.schemas import PackRequest, UnpackRequest
 from qtrack.core.deps import SessionDep, StateDep
+from qtrack.core.digits import ascii_digits
 from qtrack.core.errors import NotFound, QtrackError
 from qtrack.events.schemas import EventRead
 from qtrack.events.service import EventContext
@@ -261,7 +262,7 @@ def _edit_data(values: dict[str, str], item: Item) -> dict[str, Any]:
 def _version(values: dict[str, str]) -> int:
     """The version of the item the form was filled from (what If-Match names to the API)."""
     text = values.get("version", "")
-    if not text.isdigit() or len(text) > 18:
+    if not ascii_digits(text) or len(text) > 18:
         raise VersionMismatch("The form does not say which version of the item it edits")
     return int(text)
 

@@ -6,6 +6,7 @@ from urllib.parse import unquote
 
 import jsonschema
 
+from qtrack.core.digits import ascii_digits
 from qtrack.core.errors import ValidationFailed
 from qtrack.item_types.models import ItemType
 
@@ -49,7 +50,7 @@ def _points_inside(schema: dict[str, Any], ref: str) -> bool:
         part = raw.replace("~1", "/").replace("~0", "~")
         if isinstance(node, dict) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and ascii_digits(part) and int(part) < len(node):
             node = node[int(part)]
         else:
             return False

@@ -74,9 +74,9 @@ class ItemFields(BaseModel):
     quantity: Amount | None = None
     batch: Short | None = None
     serial: Short | None = None
-    gtin: Annotated[str, StringConstraints(pattern=r"^(\d{8}|\d{12}|\d{13}|\d{14})$")] | None = None
+    gtin: Annotated[str, StringConstraints(pattern=r"^([0-9]{8}|[0-9]{12,14})$")] | None = None
     expiry_on: date | None = None
-    expiry_raw: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = Field(
+    expiry_raw: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")] | None = Field(
         default=None, description="YYMMDD exactly as a GS1 AI (17) gave it"
     )
     weight_kg: Amount | None = None
@@ -124,7 +124,7 @@ class ItemUpdate(BaseModel):
     name: Text | None = None
     batch: Short | None = None
     serial: Short | None = None
-    gtin: Annotated[str, StringConstraints(pattern=r"^(\d{8}|\d{12}|\d{13}|\d{14})$")] | None = None
+    gtin: Annotated[str, StringConstraints(pattern=r"^([0-9]{8}|[0-9]{12,14})$")] | None = None
     expiry_on: date | None = None
     weight_kg: Amount | None = None
     attributes: JsonObject | None = None

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from qtrack.core.digits import ascii_digits
+
 _SHORTHANDS = {
     "@hourly": "0 * * * *",
     "@daily": "0 0 * * *",
@@ -49,7 +51,7 @@ class CronError(ValueError):
 def _number(text: str, low: int, high: int, names: dict[str, int]) -> int:
     value = names.get(text.lower()) if names else None
     if value is None:
-        if not text.isdigit():
+        if not ascii_digits(text):
             raise CronError(f"{text!r} is not a number")
         value = int(text)
     if not low <= value <= high:

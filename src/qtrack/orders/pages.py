@@ -12,6 +12,7 @@ from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.categories import service as categories_service
 from qtrack.core.deps import SessionDep, StateDep
+from qtrack.core.digits import ascii_digits
 from qtrack.core.errors import QtrackError
 from qtrack.item_types import service as item_types
 from qtrack.orders import actions, receiving, repository, service, suggest
@@ -231,7 +232,7 @@ async def change_line(
     form = await request.form()
     values = {n: forms.text(form, n) for n in ("quantity", "version")}
     body, errors = forms.checked(LineUpdate, {"quantity": values["quantity"]})
-    version = int(values["version"]) if values["version"].isdigit() else None
+    version = int(values["version"]) if ascii_digits(values["version"]) else None
     if body is None:
         message = errors.get("quantity", "Check the quantity")
         return await _order_page(

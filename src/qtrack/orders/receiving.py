@@ -22,6 +22,7 @@ from qtrack.accounts.principal import Principal
 from qtrack.codes.classify import classify
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
+from qtrack.core.digits import ascii_digits
 from qtrack.events import service as events_service
 from qtrack.events.service import Entry
 from qtrack.item_types.models import ItemType
@@ -100,7 +101,7 @@ async def _types_with_gtin(session: AsyncSession, gtin: str) -> set[int]:
 
 
 def _same_gtin(ref: str, gtin: str) -> bool:
-    return ref.isdigit() and len(ref) in (8, 12, 13, 14) and ref.zfill(14) == gtin
+    return ascii_digits(ref) and len(ref) in (8, 12, 13, 14) and ref.zfill(14) == gtin
 
 
 async def pick_line(

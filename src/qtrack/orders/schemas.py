@@ -79,11 +79,11 @@ class ReceiveBody(BaseModel):
     quantity: Ordered | None = Field(
         default=None, description="How much arrived (items, where the type counts none)"
     )
-    gtin: Annotated[str, StringConstraints(pattern=r"^(\d{8}|\d{12}|\d{13}|\d{14})$")] | None = None
+    gtin: Annotated[str, StringConstraints(pattern=r"^([0-9]{8}|[0-9]{12,14})$")] | None = None
     batch: Key | None = None
     serial: Key | None = None
     expiry_on: date | None = None
-    expiry_raw: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
+    expiry_raw: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")] | None = None
     name: Text | None = None
     location: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
     reason: Reason | None = Field(

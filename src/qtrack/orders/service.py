@@ -15,6 +15,7 @@ from qtrack.accounts.deps import PermissionDenied
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.clock import utcnow
+from qtrack.core.digits import ascii_digits
 from qtrack.item_types import service as item_types
 from qtrack.orders import repository
 from qtrack.orders.errors import (
@@ -58,7 +59,7 @@ def need(actor: Principal, permission: Permission) -> None:
 def _ref(ref: str | int) -> tuple[int | None, str]:
     """An order named by id, code, or the URL its QR holds (its last path segment)."""
     text = str(ref).strip().rstrip("/").rsplit("/", 1)[-1].upper()
-    return (int(text), text) if text.isdigit() else (None, text)
+    return (int(text), text) if ascii_digits(text) else (None, text)
 
 
 async def get_order(

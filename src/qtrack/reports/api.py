@@ -11,10 +11,16 @@ from qtrack.accounts.principal import Principal
 from qtrack.core.clock import utcnow
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.openapi import binary, errors
+from qtrack.locations.service import LocationNotFound
 from qtrack.reports import files, service
 from qtrack.reports.schemas import DailySummary
 
-router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=errors(PERMISSION_ERRORS))
+# An unknown `site` is a 404, as on every route that names a location.
+router = APIRouter(
+    prefix="/api/v1/reports",
+    tags=["reports"],
+    responses=errors(PERMISSION_ERRORS, LocationNotFound),
+)
 
 Reader = Annotated[Principal, Depends(require(Permission.REPORT_READ))]
 DayQuery = Annotated[date | None, Query(alias="date", description="Local day; today if absent")]

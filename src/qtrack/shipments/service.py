@@ -20,6 +20,7 @@ from qtrack.codes import scan as codes_scan
 from qtrack.codes.scan_schemas import ScanRequest
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
+from qtrack.core.digits import ascii_digits
 from qtrack.core.errors import QtrackError
 from qtrack.items import rules, writes
 from qtrack.items.models import Item
@@ -76,7 +77,7 @@ def need(actor: Principal, permission: Permission) -> None:
 def _ref(ref: str | int) -> tuple[int | None, str]:
     """A bill named by id, number, or the URL its QR holds (its last path segment)."""
     text = str(ref).strip().rstrip("/").rsplit("/", 1)[-1].upper()
-    return (int(text), text) if text.isdigit() else (None, text)
+    return (int(text), text) if ascii_digits(text) else (None, text)
 
 
 async def get_shipment(session: AsyncSession, ref: str | int, *, lock: bool = False) -> Shipment:

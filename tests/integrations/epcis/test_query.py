@@ -331,6 +331,7 @@ async def test_pages_follow_the_link_header(
         ({"perPage": "0"}, "perPage"),
         ({"perPage": "201"}, "perPage"),
         ({"perPage": "ten"}, "perPage"),
+        ({"perPage": "²"}, "perPage"),  # a digit to str.isdigit(), not to int()
         ({"GE_eventTime": "yesterday"}, "GE_eventTime"),
         ({"LT_eventTime": "2026-12-04T10:00:00"}, "LT_eventTime"),  # no offset
         ({"eventType": "ShipmentEvent"}, "eventType"),

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
+from qtrack.core.digits import ascii_digits
 from qtrack.core.pagination import MAX_PAGE_SIZE, InvalidCursor, decode_int_cursor
 from qtrack.integrations.epcis.errors import QueryInvalid
 from qtrack.workflow import cbv
@@ -137,7 +138,7 @@ def parse(params: list[tuple[str, str]]) -> EventQuery:
 def _paging(query: EventQuery, given: dict[str, list[str]]) -> None:
     if "perPage" in given:
         raw = given["perPage"][-1]
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        if not ascii_digits(raw) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
             _problem(query, "perPage", f"a whole number from 1 to {MAX_PAGE_SIZE}")
         else:
             query.per_page = int(raw)

@@ -10,7 +10,14 @@ from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.openapi import errors
-from qtrack.core.pagination import Page, PageCursor, PageLimit, decode_int_cursor, encode_cursor
+from qtrack.core.pagination import (
+    InvalidCursor,
+    Page,
+    PageCursor,
+    PageLimit,
+    decode_int_cursor,
+    encode_cursor,
+)
 from qtrack.integrations.webhooks import deliveries, service, types
 from qtrack.integrations.webhooks.deliveries import DeliveryNotFound, DeliveryUnfinished
 from qtrack.integrations.webhooks.models import WebhookEndpoint
@@ -151,7 +158,7 @@ async def send_test_message(webhook_id: int, _: Manager, session: SessionDep) ->
     return DeliveryRead.of(await service.send_test(session, endpoint_id=webhook_id))
 
 
-@router.get("/{webhook_id}/deliveries")
+@router.get("/{webhook_id}/deliveries", responses=errors(InvalidCursor))
 async def list_deliveries(
     webhook_id: int,
     _: Manager,

@@ -17,6 +17,7 @@ from qtrack.accounts.deps import OriginDep, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep, StateDep
+from qtrack.core.digits import ascii_digits
 from qtrack.core.errors import QtrackError
 from qtrack.core.state import AppState
 from qtrack.integrations.webhooks import deliveries, service, types
@@ -81,7 +82,7 @@ def _form_values(form: FormData) -> dict[str, Any]:
 def _errors(exc: QtrackError) -> dict[str, str]:
     errors = field_errors(exc, field_of=last_part, capitalise=True)
     for field in list(errors):
-        if field.isdigit():  # item_types.N: the checkbox group
+        if ascii_digits(field):  # item_types.N: the checkbox group
             errors["item_types"] = errors.pop(field)
     return errors
 

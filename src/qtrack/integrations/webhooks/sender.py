@@ -16,6 +16,7 @@ import structlog
 from yarl import URL
 
 from qtrack import __version__
+from qtrack.core.digits import ascii_digits
 from qtrack.integrations.webhooks.safety import Target
 
 EXCERPT_CHARS = 1000
@@ -157,4 +158,4 @@ def _retry_after(value: str | None) -> float | None:
     """A Retry-After in seconds (the date form is rare for webhooks and ignored)."""
     text = (value or "").strip()
     # ASCII digits only: "²".isdigit() is true, and float("²") raises.
-    return float(text) if text.isascii() and text.isdigit() else None
+    return float(text) if ascii_digits(text) else None
