@@ -255,6 +255,69 @@ async def _contents(dsn: str) -> _Contents:
         await conn.close()
 
 
+async def _restore(dsn: str, contents: _Contents) -> bool:
+    """Put these contents back; False when the schema is no longer theirs."""
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        # A session the test left (a pool not closed, a killed worker's) holds no lock
+        # past this; the deletes wait for those still ending.
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        if await conn.fetchval(_SCHEMA_DIGEST) != contents.digest:
+            return False
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute("SET LOCAL lock_timeout = '10s'")
+            # DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE makes new
+            # files for every table and index (0.4 s, as much as a clone).
+            deletes = (f'DELETE FROM "{t}"' for t in contents.tables)  # noqa: S608
+            await conn.execute("; ".join(deletes))
+            for table, rows in contents.rows.items():
+                await conn.copy_to_table(table, source=io.BytesIO(rows), format="binary")
+            await conn.execute(
+                "SELECT "
+                + ", ".join(
+                    f"setval('{sequence}', {value}, {called})"
+                    for sequence, value, called in contents.sequences
+                )
+            )
+            await conn.execute(
+                "DELETE FROM pg_statistic WHERE starelid IN"
+                " (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)"
+            )
+            await conn.executemany(
+                "UPDATE pg_class SET relpages = $2, reltuples = $3, relallvisible = $4"
+                " WHERE relnamespace = 'public'::regnamespace AND relname = $1",
+                contents.sizes,
+            )
+        # The activity counters too (dead rows, rows changed since the last analyze), or
+        # autovacuum would come to work on this database during a later test.
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+        await conn.execute("SELECT pg_stat_reset()")
+        return True
+    finally:
+        await conn.close()
+
+
+class Snapshot:
+    """A PostgreSQL test database as it is now, put back before each of several tests that
+    share what was made in it once (the API contract pass's seeded users, tokens and item)."""
+
+    def __init__(self, url: str) -> None:
+        self.dsn = _plain_dsn(url)
+        self.contents: _Contents | None = None
+
+    async def take(self) -> None:
+        self.contents = await _contents(self.dsn)
+
+    async def restore(self) -> None:
+        assert self.contents is not None, "take() first"
+        if not await _restore(self.dsn, self.contents):
+            raise RuntimeError("a test changed the database's schema")
+
+
 REUSES = 20
 
 
@@ -309,49 +372,7 @@ class PostgresTemplates:
 
     async def _reset(self, name: str) -> bool:
         """Put the template's contents back; False when the schema is no longer the template's."""
-        contents = self.contents
-        conn = await asyncpg.connect(_plain_dsn(POSTGRES_ADMIN_URL, name), timeout=5)
-        try:
-            # A session the test left (a pool not closed, a killed worker's) holds no lock
-            # past this; the deletes wait for those still ending.
-            await conn.execute(
-                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            if await conn.fetchval(_SCHEMA_DIGEST) != contents.digest:
-                return False
-            async with conn.transaction():
-                await conn.execute("SET LOCAL session_replication_role = replica")
-                await conn.execute("SET LOCAL lock_timeout = '10s'")
-                # DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE makes new
-                # files for every table and index (0.4 s, as much as a clone).
-                deletes = (f'DELETE FROM "{t}"' for t in contents.tables)  # noqa: S608
-                await conn.execute("; ".join(deletes))
-                for table, rows in contents.rows.items():
-                    await conn.copy_to_table(table, source=io.BytesIO(rows), format="binary")
-                await conn.execute(
-                    "SELECT "
-                    + ", ".join(
-                        f"setval('{sequence}', {value}, {called})"
-                        for sequence, value, called in contents.sequences
-                    )
-                )
-                await conn.execute(
-                    "DELETE FROM pg_statistic WHERE starelid IN"
-                    " (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)"
-                )
-                await conn.executemany(
-                    "UPDATE pg_class SET relpages = $2, reltuples = $3, relallvisible = $4"
-                    " WHERE relnamespace = 'public'::regnamespace AND relname = $1",
-                    contents.sizes,
-                )
-            # The activity counters too (dead rows, rows changed since the last analyze), or
-            # autovacuum would come to work on this database during a later test.
-            await conn.execute("SELECT pg_stat_force_next_flush()")
-            await conn.execute("SELECT pg_stat_reset()")
-            return True
-        finally:
-            await conn.close()
+        return await _restore(_plain_dsn(POSTGRES_ADMIN_URL, name), self.contents)
 
     async def empty(self) -> tuple[str, str]:
         name = self._next_name()

@@ -2,7 +2,8 @@
 
 Every operation of the document gets generated requests, valid and invalid, some naming
 things that exist, sent as an administrator, as an operator and as nobody to a real app on
-SQLite. Every answer must be no server error, with a status code, a media type and a body
+SQLite and on PostgreSQL (each backend's database seeded once and put back before each
+operation). Every answer must be no server error, with a status code, a media type and a body
 that the document lists for that operation, and an error's code must be one the document
 names under that status.
 """
@@ -11,7 +12,7 @@ import asyncio
 import json
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -30,8 +31,8 @@ from qtrack.app import create_app
 from qtrack.config import Settings
 from qtrack.core.db import Database
 from qtrack.labels import qr
-from tests.conftest import make_settings
-from tests.databases import SqliteTemplates
+from tests.conftest import BACKENDS, make_settings
+from tests.databases import PostgresTemplates, Snapshot, SqliteTemplates, unavailable
 from tests.factories.accounts import AppLogin, bearer, create_token, create_user
 
 CHECKS = [
@@ -96,8 +97,7 @@ class ContractApi:
     """An app whose database each test puts back to the same seeded state."""
 
     app: FastAPI
-    database: Path
-    seeded: Path
+    restore: Callable[[], None]  # the seeded state back, before each test
     callers: list[dict[str, str]] = field(default_factory=list)
     # Parameters that name something that exists, by the path's first segment.
     known: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -138,13 +138,25 @@ def _seed(app: FastAPI, admin: dict[str, str]) -> dict[str, Any]:
     return item
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=BACKENDS)
 def contract_api(
-    sqlite_templates: SqliteTemplates, tmp_path_factory: pytest.TempPathFactory
-) -> ContractApi:
-    """The app, its seeded database, and who calls it."""
+    request: pytest.FixtureRequest,
+    sqlite_templates: SqliteTemplates,
+    postgres_templates: PostgresTemplates | str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ContractApi]:
+    """The app, its seeded database (on each backend), and who calls it."""
     work = Path(tmp_path_factory.mktemp("contract"))
-    url = sqlite_templates.clone(work)
+    clone: str | None = None
+    if request.param == "sqlite":
+        url = sqlite_templates.clone(work)
+    elif isinstance(postgres_templates, str):
+        unavailable("postgres", postgres_templates)
+        return
+    elif not postgres_templates.reusable:
+        pytest.skip("putting the seeded database back before each test needs a superuser")
+    else:
+        clone, url = asyncio.run(postgres_templates.clone())
     # The pass sends hundreds of requests a minute from one token; that limit is not under test.
     settings = make_settings(url, api_rate_limit_per_minute=1_000_000)
     admin, operator, operator_token_id = asyncio.run(_people(settings))
@@ -152,12 +164,25 @@ def contract_api(
     assert app.openapi() == schema.raw_schema
     item = _seed(app, bearer(admin))
     shutdown_lifespans()  # the database is closed, and whole, before it is copied
-    seeded = work / "seeded.db"
-    shutil.copyfile(work / "qtrack.db", seeded)
-    return ContractApi(
+    if clone is None:
+        database, seeded = work / "qtrack.db", work / "seeded.db"
+        shutil.copyfile(database, seeded)
+
+        def restore() -> None:
+            for leftover in ("-wal", "-shm"):
+                database.with_name(database.name + leftover).unlink(missing_ok=True)
+            shutil.copyfile(seeded, database)
+
+    else:
+        snapshot = Snapshot(url)
+        asyncio.run(snapshot.take())
+
+        def restore() -> None:
+            asyncio.run(snapshot.restore())
+
+    yield ContractApi(
         app=app,
-        database=work / "qtrack.db",
-        seeded=seeded,
+        restore=restore,
         callers=[bearer(admin), bearer(operator), {}],
         known={
             "items": {"code": item["code"], "item_id": item["id"]},
@@ -172,17 +197,15 @@ def contract_api(
             "labels.zpl": {"items": item["code"], "locations": "DOCK"},
         },
     )
+    if clone is not None and not isinstance(postgres_templates, str):
+        asyncio.run(postgres_templates.drop(clone))
 
 
 @pytest.fixture
 def api(contract_api: ContractApi) -> Iterator[ContractApi]:
-    """The app on a fresh copy of the seeded database, so that each operation's requests run
-    on the same state whatever ran before (and on whichever xdist worker)."""
-    for leftover in ("-wal", "-shm"):
-        contract_api.database.with_name(contract_api.database.name + leftover).unlink(
-            missing_ok=True
-        )
-    shutil.copyfile(contract_api.seeded, contract_api.database)
+    """The app on its seeded database as it was, so that each operation's requests run on the
+    same state whatever ran before (and on whichever xdist worker)."""
+    contract_api.restore()
     yield contract_api
     shutdown_lifespans()
 
