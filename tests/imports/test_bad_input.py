@@ -3,7 +3,9 @@ a clear 4xx with a stable code, and nothing is half-written."""
 
 import asyncio
 import io
+import struct
 import zipfile
+from collections.abc import Callable
 
 import httpx
 from sqlalchemy import func, select
@@ -141,6 +143,90 @@ async def test_files_of_the_wrong_type_are_refused_with_what_they_are(
         assert error["code"] == code, (filename, error)
         assert says in error["message"], (filename, error["message"])
     assert await count(db, DataImport) == 0
+
+
+# A workbook whose first sheet has a formula: reading it looks into the zip's parts before
+# calamine does (the formula cells are found by qtrack, core/tabular.py).
+_MAIN = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_RELS = b"http://schemas.openxmlformats.org/package/2006/relationships"
+_DOC = b"http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_SHEET = (
+    b'<worksheet xmlns="' + _MAIN + b'"><sheetData>'
+    b'<row r="1"><c r="A1" t="inlineStr"><is><t>type</t></is></c></row>'
+    b'<row r="2"><c r="A2"><f>1+1</f><v>2</v></c></row></sheetData></worksheet>'
+)
+
+
+def _workbook(target: bytes = b"worksheets/sheet1.xml") -> bytes:
+    xml = b"application/vnd.openxmlformats-officedocument.spreadsheetml"
+    return _zip(
+        {
+            "[Content_Types].xml": b'<Types xmlns="http://schemas.openxmlformats.org/package/'
+            b'2006/content-types"><Default Extension="xml" ContentType="application/xml"/>'
+            b'<Override PartName="/xl/workbook.xml" ContentType="' + xml + b'.sheet.main+xml"/>'
+            b'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="'
+            + xml
+            + b'.worksheet+xml"/></Types>',
+            "_rels/.rels": b'<Relationships xmlns="' + _RELS + b'"><Relationship Id="rId1" '
+            b'Type="' + _DOC + b'/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+            "xl/workbook.xml": b'<workbook xmlns="' + _MAIN + b'" xmlns:r="' + _DOC + b'">'
+            b'<sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>',
+            "xl/_rels/workbook.xml.rels": b'<Relationships xmlns="' + _RELS + b'">'
+            b'<Relationship Id="rId1" Type="'
+            + _DOC
+            + b'/worksheet" Target="'
+            + target
+            + b'"/></Relationships>',
+            "xl/worksheets/sheet1.xml": _SHEET,
+        }
+    )
+
+
+def _sheet_entry(data: bytes, change: Callable[[bytearray, int, int], None]) -> bytes:
+    """The workbook with the sheet's local and central zip headers changed by `change`
+    (given the data and the offsets of the local header and of the central one)."""
+    out = bytearray(data)
+    name = b"xl/worksheets/sheet1.xml"
+    local = out.rfind(b"PK\x03\x04", 0, out.find(name))
+    central = out.rfind(b"PK\x01\x02", 0, out.rfind(name))
+    change(out, local, central)
+    return bytes(out)
+
+
+def _encrypted(out: bytearray, local: int, central: int) -> None:
+    out[local + 6] |= 1
+    out[central + 8] |= 1
+
+
+def _unknown_method(out: bytearray, local: int, central: int) -> None:
+    struct.pack_into("<H", out, local + 8, 99)
+    struct.pack_into("<H", out, central + 10, 99)
+
+
+def _scrambled(out: bytearray, local: int, central: int) -> None:
+    start = local + 30 + len(b"xl/worksheets/sheet1.xml")
+    for at in range(start + 5, start + 25):
+        out[at] ^= 0xFF
+
+
+async def test_a_workbook_damaged_inside_its_zip_is_422_not_500(
+    client: httpx.AsyncClient, floor: Floor, db: Database
+) -> None:
+    """Each of these was a 500: zipfile raised on reading the part, or the name was no text."""
+    cases = [
+        (_sheet_entry(_workbook(), _scrambled), "damaged"),
+        (_workbook(b"worksheets/sheet1\xff.xml"), "damaged"),
+        (_sheet_entry(_workbook(), _encrypted), "encrypted"),
+        (_sheet_entry(_workbook(), _unknown_method), "compressed in a way Excel does not use"),
+    ]
+    whole = await upload(client, floor.operator, _workbook(), filename="stock.xlsx", dry_run=True)
+    assert whole.status_code in (200, 201), whole.text  # the same workbook, undamaged, reads
+    for content, says in cases:
+        response = await upload(client, floor.operator, content, filename="stock.xlsx")
+        assert response.status_code == 422, (says, response.text)
+        error = response.json()["error"]
+        assert (error["code"], says in error["message"]) == ("import_bad_format", True), error
+    assert await count(db, DataImport) == 1  # the undamaged one's dry run
 
 
 async def test_a_request_that_is_no_upload_is_422(

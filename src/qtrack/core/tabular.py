@@ -25,6 +25,7 @@ import csv
 import hashlib
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -263,11 +264,24 @@ def _csv_rows(table: Table) -> Iterator[tuple[int, list[str]]]:
 # XLSX
 
 
+# The general purpose flag of a zip entry whose data is encrypted.
+_ENCRYPTED = 0x1
+
+
 def _check_zip(path: Path, max_unpacked: int) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
         raise TableUnreadable("The file looks like a zip but cannot be opened") from None
+    try:
+        _check_members(archive, max_unpacked)
+    except BaseException:
+        archive.close()
+        raise
+    return archive
+
+
+def _check_members(archive: zipfile.ZipFile, max_unpacked: int) -> None:
     members = archive.infolist()
     if len(members) > MAX_MEMBERS:
         raise XlsxBomb(
@@ -276,6 +290,21 @@ def _check_zip(path: Path, max_unpacked: int) -> zipfile.ZipFile:
         )
     total = 0
     for member in members:
+        # Excel neither encrypts a part of the zip (a password-protected workbook is an OLE2
+        # file) nor compresses one other than stored or deflated; zipfile would raise on
+        # reading such a part, past every check here.
+        if member.flag_bits & _ENCRYPTED:
+            raise TableUnreadable(
+                "The .xlsx file cannot be read: a part of it is encrypted; save it from Excel "
+                "without a password",
+                details={"member": member.filename},
+            )
+        if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise TableUnreadable(
+                "The .xlsx file cannot be read: a part of it is compressed in a way Excel "
+                "does not use; save it again from Excel",
+                details={"member": member.filename},
+            )
         total += member.file_size
         ratio = member.file_size / max(member.compress_size, 1)
         if member.file_size >= RATIO_FROM_BYTES and ratio > MAX_RATIO:
@@ -289,7 +318,6 @@ def _check_zip(path: Path, max_unpacked: int) -> zipfile.ZipFile:
             f"The .xlsx file unpacks to {total:,} bytes, more than {max_unpacked:,}",
             details={"unpacked": total, "max": max_unpacked},
         )
-    return archive
 
 
 def _first_sheet_member(archive: zipfile.ZipFile) -> str | None:
@@ -348,7 +376,12 @@ def _open_xlsx(path: Path, *, max_unpacked: int) -> Table:
                 "a Word or OpenDocument file, or another archive); save the sheet as .xlsx",
                 details={"members": archive.namelist()[:5]},
             )
-        formulas = _formula_cells(archive)
+        try:
+            formulas = _formula_cells(archive)
+        except (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError):
+            # A part that does not inflate, or that fails its checksum; a name in the
+            # workbook's relationships that is not UTF-8.
+            raise TableUnreadable("The .xlsx file cannot be read: it is damaged") from None
     try:
         with python_calamine.CalamineWorkbook.from_path(str(path)) as workbook:
             if not workbook.sheet_names:
