@@ -249,6 +249,9 @@ async def test_a_supervisor_edits_at_the_version_seen_and_a_stale_form_changes_n
     assert "check digit" in field_error(bad.text, "edit-gtin")
     garbage = await post_form(client, code, "edit", {**form, "version": "v18446744073709551616"})
     assert garbage.status_code == 412
+    # A digit to str.isdigit() and not to int() (it was a 500).
+    superscript = await post_form(client, code, "edit", {**form, "version": "²"})
+    assert superscript.status_code == 412
     assert await events_of(client, crew.qa, code) == ["edited", "created"]
 
     # Saving the form as it is changes nothing, and says so.
