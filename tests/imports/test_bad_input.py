@@ -150,6 +150,7 @@ async def test_files_of_the_wrong_type_are_refused_with_what_they_are(
 _MAIN = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _RELS = b"http://schemas.openxmlformats.org/package/2006/relationships"
 _DOC = b"http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_SHEET_PART = "xl/worksheets/sheet1.xml"
 _SHEET = (
     b'<worksheet xmlns="' + _MAIN + b'"><sheetData>'
     b'<row r="1"><c r="A1" t="inlineStr"><is><t>type</t></is></c></row>'
@@ -177,7 +178,7 @@ def _workbook(target: bytes = b"worksheets/sheet1.xml") -> bytes:
             + b'/worksheet" Target="'
             + target
             + b'"/></Relationships>',
-            "xl/worksheets/sheet1.xml": _SHEET,
+            _SHEET_PART: _SHEET,
         }
     )
 
@@ -186,7 +187,7 @@ def _sheet_entry(data: bytes, change: Callable[[bytearray, int, int], None]) -> 
     """The workbook with the sheet's local and central zip headers changed by `change`
     (given the data and the offsets of the local header and of the central one)."""
     out = bytearray(data)
-    name = b"xl/worksheets/sheet1.xml"
+    name = _SHEET_PART.encode()
     local = out.rfind(b"PK\x03\x04", 0, out.find(name))
     central = out.rfind(b"PK\x01\x02", 0, out.rfind(name))
     change(out, local, central)
@@ -204,7 +205,7 @@ def _unknown_method(out: bytearray, local: int, central: int) -> None:
 
 
 def _scrambled(out: bytearray, local: int, central: int) -> None:
-    start = local + 30 + len(b"xl/worksheets/sheet1.xml")
+    start = local + 30 + len(_SHEET_PART)
     for at in range(start + 5, start + 25):
         out[at] ^= 0xFF
 

@@ -157,5 +157,4 @@ def _timeout_text(exc: Exception, status: int | None) -> str:
 def _retry_after(value: str | None) -> float | None:
     """A Retry-After in seconds (the date form is rare for webhooks and ignored)."""
     text = (value or "").strip()
-    # ASCII digits only: "²".isdigit() is true, and float("²") raises.
     return float(text) if ascii_digits(text) else None
