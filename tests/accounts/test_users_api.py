@@ -397,3 +397,35 @@ async def test_api_rate_limit_per_token(limiter_settings: Settings) -> None:
         assert untouched.status_code == 200  # the limit is per token
     finally:
         await lifespan.__aexit__(None, None, None)
+
+
+async def test_a_generated_password_follows_the_rules_it_is_checked_by(
+    settings: Settings,
+) -> None:
+    """The password qtrack makes for a new user or a reset is one its own rules accept: long
+    enough for a raised minimum, and without the username, however short. It was 20 characters whatever the minimum, and the admin
+    got a 422 for a password they had not chosen."""
+    long_enough = "correct horse battery staple, forty-odd characters"
+    app, lifespan = await start_app(settings.model_copy(update={"password_min_length": 40}))
+    try:
+        db = app.state.qtrack.db
+        await create_user(db, "boss", "admin", password=long_enough)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            admin = await login(client, "boss", long_enough)
+            created = await client.post(
+                "/api/v1/users", headers=admin.headers, json={"username": "qa", "role": "viewer"}
+            )
+            assert created.status_code == 201, created.text
+            passwords = [created.json()["generated_password"]]
+            for _ in range(12):
+                reset = await client.post(
+                    "/api/v1/users/qa/reset-password", headers=admin.headers, json={}
+                )
+                assert reset.status_code == 200, reset.text
+                passwords.append(reset.json()["generated_password"])
+            await login(client, "qa", passwords[-1])
+        assert len(set(passwords)) == len(passwords)
+        assert all(len(p) >= 40 and "qa" not in p.lower() for p in passwords)
+    finally:
+        await lifespan.__aexit__(None, None, None)

@@ -63,6 +63,18 @@ def check_password_rules(settings: Settings, username: str, password: str) -> No
         )
 
 
+def password_for(settings: Settings, username: str) -> str:
+    """A generated password that the rules above accept, so that creating a user or
+    resetting a password without giving one never fails on the password qtrack chose: long
+    enough for the configured minimum, and drawn again when it happens to contain the
+    username (a two-letter name is in one draw in twenty)."""
+    nbytes = max(15, -(-settings.password_min_length * 3 // 4))
+    while True:
+        password = generate_password(nbytes)
+        if not username or username.lower() not in password.lower():
+            return password
+
+
 def _failure_keys(settings: Settings, username: str, ip: str | None) -> list[tuple[str, int]]:
     """The counters a failed password check adds to, each with its limit: one person at one
     address (tight), and the address as a whole (loose). A person mistyping behind a shift's
@@ -187,7 +199,7 @@ async def create_user(
     ensure_grantable(actor, role_row.permissions)
     generated = None
     if password is None:
-        generated = password = generate_password()
+        generated = password = password_for(settings, username)
     check_password_rules(settings, username, password)
     user = User(
         username=username,
@@ -308,7 +320,7 @@ async def reset_password(
     ensure_grantable(actor, user.role.permissions)
     generated = None
     if new_password is None:
-        generated = new_password = generate_password()
+        generated = new_password = password_for(settings, user.username)
     check_password_rules(settings, user.username, new_password)
     user.password_hash = await hash_password_async(new_password)
     user.password_changed_at = utcnow()
