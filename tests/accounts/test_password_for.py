@@ -1,6 +1,8 @@
 """The generated password obeys the password rules for any username and minimum."""
 
-from hypothesis import given, settings as hypothesis_settings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from qtrack.accounts.service import check_password_rules, password_for
 from qtrack.config import Settings

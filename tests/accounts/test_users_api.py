@@ -403,8 +403,9 @@ async def test_a_generated_password_follows_the_rules_it_is_checked_by(
     settings: Settings,
 ) -> None:
     """The password qtrack makes for a new user or a reset is one its own rules accept: long
-    enough for a raised minimum, and without the username, however short. It was 20 characters whatever the minimum, and the admin
-    got a 422 for a password they had not chosen."""
+    enough for a raised minimum, and without the username, however short. It was 20
+    characters whatever the minimum, and the admin got a 422 for a password they had not
+    chosen."""
     long_enough = "correct horse battery staple, forty-odd characters"
     app, lifespan = await start_app(settings.model_copy(update={"password_min_length": 40}))
     try:
