@@ -230,6 +230,12 @@ async def test_bad_fields_are_422(
             "does not point inside the schema",
             id="dangling reference",
         ),
+        pytest.param(
+            {"allOf": [{"type": "object"}], "properties": {"a": {"$ref": "#/allOf/\u00b9"}}},
+            ["body", "attribute_schema", "properties", "a"],
+            "does not point inside the schema",
+            id="reference into a list by a superscript digit",
+        ),
     ],
 )
 async def test_invalid_attribute_schema_is_422(

@@ -137,6 +137,13 @@ async def test_a_draft_line_s_quantity_is_set_on_the_page_at_the_version_shown(
     assert stale.status_code == 412
     assert "The order changed since this page was shown" in stale.text
     assert 'id="q-2" name="quantity" inputmode="decimal" size="8" value="2"' in stale.text
+    for garbled in ("²", "x", "-1"):
+        forged = await client.post(
+            "/orders/ORD-000001/lines/2",
+            data={"csrf_token": token, "version": garbled, "quantity": "9"},
+        )
+        assert forged.status_code == 412, (garbled, forged.status_code)
+        assert "The order changed since this page was shown" in forged.text
     bad = await client.post(
         "/orders/ORD-000001/lines/2", data={"csrf_token": token, "quantity": "lots"}
     )

@@ -16,7 +16,7 @@ from qtrack.core.digits import ascii_digits
 from qtrack.core.errors import QtrackError
 from qtrack.item_types import service as item_types
 from qtrack.orders import actions, receiving, repository, service, suggest
-from qtrack.orders.errors import OverReceiveReasonRequired
+from qtrack.orders.errors import OrderVersionMismatch, OverReceiveReasonRequired
 from qtrack.orders.schemas import (
     STATUSES,
     LineCreate,
@@ -228,7 +228,9 @@ async def change_line(
     state: StateDep,
 ) -> Response:
     """Change a draft's line quantity at the version the page showed: if the order changed
-    since (another person's edit, a step), nothing changes and the page says so."""
+    since (another person's edit, a step), nothing changes and the page says so. A version
+    that is not a number is no version the page showed (412); none at all is not checked,
+    as the API's If-Match is optional."""
     form = await request.form()
     values = {n: forms.text(form, n) for n in ("quantity", "version")}
     body, errors = forms.checked(LineUpdate, {"quantity": values["quantity"]})
@@ -240,6 +242,8 @@ async def change_line(
             error=f"Line {position}: {message}", status_code=422,
         )  # fmt: skip
     try:
+        if values["version"] and version is None:
+            raise OrderVersionMismatch("The form does not say which version of the order it edits")
         async with session.begin_nested():
             order = await service.update_line(
                 session, ref=code, position=position, body=body, actor=principal,
