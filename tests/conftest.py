@@ -9,6 +9,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
+from hypothesis import settings as hypothesis_settings
 from typer.testing import CliRunner
 
 from qtrack.app import create_app
@@ -28,6 +29,11 @@ from tests.factories.accounts import AppLogin, logged_in, signed_in
 # Commands' output is compared exactly, and a loaded CI machine can make any query take 200 ms:
 # the slow-query warning (QTRACK_SLOW_QUERY_MS) would then land in a command's stderr.
 os.environ.setdefault("QTRACK_SLOW_QUERY_MS", "60000")
+
+# A property's example that a busy machine makes slow is no failure: no deadline for any
+# (what a property test sets itself still applies).
+hypothesis_settings.register_profile("qtrack", deadline=None)
+hypothesis_settings.load_profile("qtrack")
 
 BACKENDS = ["sqlite", "postgresql"]
 

@@ -29,8 +29,10 @@ from tests.factories.accounts import AppLogin
 
 @pytest.fixture(autouse=True)
 def isolated_registry() -> Iterator[None]:
-    """Only this file's consumer runs (not the domains' own, such as webhooks)."""
+    """Only this file's consumer runs (not the domains' own, such as webhooks), and no
+    shipped schedule falls due mid-test to add a job of its own to what the tests count."""
     saved = registry.snapshot()
+    registry.restore(registry.Snapshot(saved.jobs, {}, saved.pollers))
     others = feed.consumers()
     for spec in others:
         feed.unregister(spec.name)

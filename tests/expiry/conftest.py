@@ -9,6 +9,7 @@ import pytest
 from qtrack.core.clock import utcnow
 from tests.factories.accounts import AppLogin
 from tests.factories.items import register
+from tests.timing import clear_of_midnight
 
 # A workflow whose items are used up by a transition and expire by one.
 KIT_WORKFLOW: dict[str, Any] = {
@@ -25,6 +26,13 @@ KIT_WORKFLOW: dict[str, Any] = {
         {"name": "spoil", "from": ["ready"], "to": "gone_off", "reason_required": True},
     ],
 }
+
+
+@pytest.fixture(autouse=True)
+def one_day() -> None:
+    """The tests date items from today, and the server works today out again: both the same
+    day."""
+    clear_of_midnight()
 
 
 def day(offset: int) -> str:

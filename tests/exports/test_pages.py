@@ -10,10 +10,12 @@ from urllib.parse import parse_qs
 import httpx
 import orjson
 
+from qtrack.config import Settings
 from qtrack.core.db import Database
 from tests.factories.accounts import AppLogin, logged_in, signed_in, web_login
 from tests.factories.items import register, register_many
 from tests.factories.locations import create_location
+from tests.timing import clear_of_midnight
 
 
 def export_links(page: str) -> dict[str, str]:
@@ -90,8 +92,9 @@ async def test_an_item_page_exports_its_events(client: httpx.AsyncClient, db: Da
 
 
 async def test_the_daily_summary_exports_that_days_events(
-    client: httpx.AsyncClient, db: Database
+    client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
+    clear_of_midnight(settings.zone)  # the items are registered on the day the page shows
     admin: AppLogin = await logged_in(client, db, "boss", "admin")
     codes = [item["code"] for item in await register_many(client, admin, 3)]
     await web_login(client, "boss")

@@ -48,6 +48,7 @@ async def _count(db: Database) -> int:
         return int(await session.scalar(select(func.count()).select_from(Job)) or 0)
 
 
+@pytest.mark.usefixtures("no_shipped_schedules")
 async def test_a_job_enqueued_in_a_rolled_back_transaction_never_runs(
     db: Database, make_runner: Callable[..., Runner]
 ) -> None:

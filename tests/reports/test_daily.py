@@ -21,6 +21,7 @@ from qtrack.jobs.registry import JobContext
 from qtrack.reports import jobs as reports_jobs
 from tests.conftest import make_settings
 from tests.shipments.conftest import Team, post, register, sealed_bag
+from tests.timing import clear_of_midnight
 
 API = "/api/v1/reports/daily"
 
@@ -83,6 +84,7 @@ async def _a_busy_day(client: httpx.AsyncClient, team: Team) -> str:
 async def test_summary_counts_the_day(
     client: httpx.AsyncClient, team: Team, settings: Settings
 ) -> None:
+    clear_of_midnight(settings.zone)  # the day is busy on the date the test asks for
     number = await _a_busy_day(client, team)
     today = datetime.now(settings.zone).date()
     assert (await client.get(API, headers=team.viewer.headers)).status_code == 403
@@ -123,6 +125,7 @@ async def test_mail_is_sent_once_a_day_after_the_configured_time(
     settings: Settings,
     inbox: tuple[int, Inbox],
 ) -> None:
+    clear_of_midnight(settings.zone)
     number = await _a_busy_day(client, team)
     ctx = JobContext(state=app.state.qtrack, name="reports.daily")
     today = datetime.now(settings.zone).date()

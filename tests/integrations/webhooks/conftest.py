@@ -1,4 +1,5 @@
-"""Fixtures for the webhook tests: a real receiver, quick timeouts, private addresses allowed
+"""Fixtures for the webhook tests: a real receiver, short timeouts (long enough for a busy
+machine: the receiver answers from the tests' own event loop), private addresses allowed
 (the receiver is on 127.0.0.1), and helpers that run the feed consumer and delivery jobs."""
 
 import asyncio
@@ -23,7 +24,7 @@ def settings(database_url: str) -> Settings:
         database_url,
         webhooks_allow_private=True,
         webhooks_connect_timeout_s=1.0,
-        webhooks_read_timeout_s=0.5,
+        webhooks_read_timeout_s=5.0,
         jobs_poll_s=0.05,
     )
 

@@ -32,7 +32,7 @@ def _target(url: str, port: int) -> Target:
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    client = sender.client(connect_s=2, read_s=0.5, connections=4)
+    client = sender.client(connect_s=2, read_s=5, connections=4)
     yield client
     await client.close()
 
@@ -121,20 +121,24 @@ async def test_timeouts_and_a_closed_port_are_failures_with_their_reason(
     http: aiohttp.ClientSession, receiver: Receiver
 ) -> None:
     target = _target(f"http://{HOST}:{receiver.port}/hook", receiver.port)
+    quick = sender.client(connect_s=2, read_s=0.5, connections=1)
 
     async def attempt() -> sender.Outcome:
         # A deadline far off: the read timeout (0.5 s) is what ends these.
-        return await sender.send(http, target, SIGNED, b"{}", max_bytes=64, deadline_s=30)
+        return await sender.send(quick, target, SIGNED, b"{}", max_bytes=64, deadline_s=30)
 
-    receiver.decide = lambda _: Answer(hang=True)
-    hung = await attempt()
-    assert hung.error == "timed out waiting for the answer"
-    assert hung.latency_ms < 5000
-    receiver.decide = lambda _: Answer(200, b'{"ok"', stall=True)
-    stalled = await attempt()
-    assert (stalled.ok, stalled.status_code) == (False, 200)
-    assert stalled.error == "answered 200 but the body timed out"
-    assert stalled.latency_ms < 5000
+    try:
+        receiver.decide = lambda _: Answer(hang=True)
+        hung = await attempt()
+        assert hung.error == "timed out waiting for the answer"
+        assert hung.latency_ms < 5000
+        receiver.decide = lambda _: Answer(200, b'{"ok"', stall=True)
+        stalled = await attempt()
+        assert (stalled.ok, stalled.status_code) == (False, 200)
+        assert stalled.error == "answered 200 but the body timed out"
+        assert stalled.latency_ms < 5000
+    finally:
+        await quick.close()
 
     closed = Receiver()
     await closed.start()

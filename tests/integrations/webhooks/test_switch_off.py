@@ -19,7 +19,7 @@ from tests.integrations.webhooks.test_delivery import deliveries
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(
-        database_url, webhooks_allow_private=True, webhooks_read_timeout_s=0.5,
+        database_url, webhooks_allow_private=True, webhooks_read_timeout_s=5.0,
         webhooks_max_attempts=2, webhooks_disable_after=2, jobs_poll_s=0.05,
     )  # fmt: skip
 
