@@ -50,11 +50,12 @@ async def read_all(
 
 
 async def wait_for_changes(
-    db: Database, cursor: str | None, count: int, *, seconds: float = 15.0
+    db: Database, cursor: str | None, count: int, *, seconds: float = 60.0
 ) -> tuple[list[feed.Change], str]:
     """The changes after `cursor` once there are `count` of them, and the cursor after them.
     On PostgreSQL a change is readable once every transaction that began writing before it
-    has ended, anywhere in the cluster (other test databases share it), so this may wait."""
+    has ended, anywhere in the cluster (other test databases share it), so this may wait:
+    a minute, for another test's migration in one long transaction on a busy machine."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while True:

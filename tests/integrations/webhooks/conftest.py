@@ -83,10 +83,11 @@ async def pump(
     state: AppState,
     until: Callable[[], bool | Awaitable[bool]] | None = None,
     *,
-    seconds: float = 15.0,
+    seconds: float = 60.0,
 ) -> None:
     """Run the feed consumers and due jobs until `until()` holds and nothing is left to do
-    (on PostgreSQL a change reaches the feed only once older transactions have ended);
+    (on PostgreSQL a change reaches the feed only once older transactions have ended, in
+    any of the cluster's databases: another test's long migration holds it back);
     without `until`, until nothing is left to do now."""
     runner = Runner(state, kind="worker", concurrency=4)
     loop = asyncio.get_running_loop()
