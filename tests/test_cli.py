@@ -265,14 +265,18 @@ def test_make_run_with_a_refused_admin_password_is_one_line(tmp_path: Path) -> N
         ({"QTRACK_PORT": "99999"}, "invalid_settings: QTRACK_PORT: "),
         ({"QTRACK_ENV": "prod"}, "invalid_settings: QTRACK_SECRET_KEY is the placeholder"),
         ({"QTRACK_TRUSTED_PROXIES": "proxy.internal"}, "invalid_settings: QTRACK_TRUSTED_PROXIES"),
+        # Found by a pass of bad arguments over every command: a traceback from `serve` when
+        # the server started, and a driver that is not installed.
+        ({"QTRACK_REDIS_URL": "garbage"}, "invalid_settings: QTRACK_REDIS_URL: use redis://"),
+        ({"QTRACK_DATABASE_URL": "mysql://u@h/d"}, "invalid_settings: QTRACK_DATABASE_URL: "),
     ],
 )
 def test_bad_settings_are_one_line_naming_the_variable(
     cli: CliRunner, tmp_path: Path, env: dict[str, str], expected: str
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 's.db'}"
+    env = {"QTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 's.db'}", **env}
     for args in (["users", "list"], ["db", "upgrade"], ["serve"]):
-        _one_line_error(invoke(cli, args, QTRACK_DATABASE_URL=url, **env), expected)
+        _one_line_error(invoke(cli, args, **env), expected)
 
 
 @pytest.mark.parametrize(
@@ -297,6 +301,68 @@ def test_a_migration_error_is_one_line(cli: CliRunner, tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
     result = invoke(cli, ["db", "downgrade", "no-such-revision"], QTRACK_DATABASE_URL=url)
     _one_line_error(result, "migration_failed: ")
+    # Revisions Alembic answers with a bare AssertionError are said the same way.
+    for command, revision in (("upgrade", ""), ("upgrade", "head+5"), ("downgrade", "")):
+        result = invoke(cli, ["db", command, revision], QTRACK_DATABASE_URL=url)
+        line = _one_line_error(result, "migration_failed: ")
+        assert line.endswith(f"Can't resolve the revision {revision!r}"), line
+
+
+@pytest.mark.parametrize(
+    "option", [["--workers", "0"], ["--workers", "99999999999999999999999"], ["--port", "65536"]]
+)
+def test_serve_refuses_a_worker_count_or_port_out_of_range(
+    cli: CliRunner, migrated: str, option: list[str]
+) -> None:
+    """As QTRACK_WORKERS and QTRACK_PORT are: before anything starts (a huge --workers forked
+    until the machine stalled)."""
+    result = invoke(cli, ["serve", *option], QTRACK_DATABASE_URL=migrated)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option[0]}'" in result.output
+
+
+def test_a_number_or_date_past_what_the_database_holds_is_invalid_value(
+    cli: CliRunner, migrated: str
+) -> None:
+    for args in (
+        ["orders", "show", "99999999999999999999999"],
+        ["shipments", "show", "99999999999999999999999"],
+        ["reports", "daily", "--date", "9999-12-31"],
+    ):
+        result = invoke(cli, args, QTRACK_DATABASE_URL=migrated)
+        _one_line_error(result, "invalid_value: a value is out of range or not storable")
+
+
+def test_an_empty_code_is_named_as_given(cli: CliRunner, migrated: str) -> None:
+    result = invoke(cli, ["items", "show", ""], QTRACK_DATABASE_URL=migrated)
+    assert _one_line_error(result, "item_not_found: ") == "error: item_not_found: No item ''"
+
+
+def test_a_reader_that_goes_away_ends_an_export_quietly(migrated: str) -> None:
+    """`qtrack export items | head`: exit 1 and nothing on stderr, where the snapshot's
+    generator was left to the event loop's end, which logged its failure as a traceback."""
+    env = {**os.environ, "QTRACK_DATABASE_URL": migrated}
+    cli = CliRunner()
+    boss = invoke(cli, ["users", "create", "boss", "--role", "admin"], QTRACK_DATABASE_URL=migrated)
+    assert boss.exit_code == 0, boss.output
+    for _ in range(3):  # rows enough to fill a pipe's buffer many times
+        made = invoke(
+            cli,
+            ["items", "register", "--type", "material", "--as", "boss", "--count", "1000"],
+            QTRACK_DATABASE_URL=migrated,
+        )
+        assert made.exit_code == 0, made.output
+    for fmt in ("csv", "jsonl"):
+        with subprocess.Popen(
+            [sys.executable, "-m", "qtrack", "export", "items", "-f", fmt],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        ) as export:  # fmt: skip
+            assert export.stdout is not None
+            assert export.stderr is not None
+            export.stdout.read(1)
+            export.stdout.close()
+            assert export.wait(timeout=120) == 1
+            assert export.stderr.read() == b""
 
 
 def test_debug_shows_the_error_itself(cli: CliRunner) -> None:

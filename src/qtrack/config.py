@@ -8,6 +8,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
@@ -17,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PLACEHOLDER_SECRET = "change-me-this-is-not-a-secret"  # noqa: S105
 
 CsvList = Annotated[list[str], NoDecode]
+DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 
 
 class Settings(BaseSettings):
@@ -177,6 +179,26 @@ class Settings(BaseSettings):
                     f"{entry!r} is not an IP address or network (e.g. 10.0.0.5 or "
                     "10.0.0.0/8), nor `*` alone"
                 ) from None
+        return value
+
+    @field_validator("database_url", "database_replica_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        """The two drivers qtrack ships with; another URL would fail later on a driver that
+        is not installed, or on SQL that database does not speak."""
+        if value is not None and not value.startswith(DATABASE_SCHEMES):
+            raise ValueError(
+                "use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/database"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        """Checked here, so that a mistyped URL stops every command at once with its name
+        (the Redis client would refuse it only when the server starts)."""
+        if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("use redis://host:6379/0, rediss://... or unix:///path.sock")
         return value
 
     @field_validator("log_level", mode="before")

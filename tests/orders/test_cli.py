@@ -34,6 +34,11 @@ def test_draft_approve_receive_and_print_an_order(
         cli, database_url, "orders", "receive", "ORD-000001", "--line", "1",
         "--quantity", "11", "--as", "op", code="over_receive_reason_required",
     )  # fmt: skip
+    for expiry in ("2026-13-45", "soon"):  # read by the schema, as `items register` reads it
+        fails(
+            cli, database_url, "orders", "receive", "ORD-000001", "--line", "1",
+            "--quantity", "1", "--expiry", expiry, "--as", "op", code="validation_error",
+        )  # fmt: skip
     out = ok(
         qtrack(
             cli, database_url, "orders", "receive", "ORD-000001",
@@ -44,6 +49,14 @@ def test_draft_approve_receive_and_print_an_order(
     assert out.startswith("received: SUP-000001\nORD-000001  partly_received")
     listed = ok(qtrack(cli, database_url, "orders", "list", "--status", "partly_received"))
     assert "ORD-000001" in listed
+    out = ok(
+        qtrack(
+            cli, database_url, "orders", "receive", "ORD-000001", "--line", "1",
+            "--quantity", "1", "--expiry", "2027-06-30", "--reason", "one spare", "--as", "op",
+        )
+    )  # fmt: skip
+    assert out.startswith("received: SUP-000002")
+    assert "2027-06-30" in ok(qtrack(cli, database_url, "items", "show", "SUP-000002"))
     pdf, sheet = tmp_path / "o.pdf", tmp_path / "o.csv"
     ok(qtrack(cli, database_url, "orders", "print", "ORD-000001", "-o", str(pdf)))
     ok(qtrack(cli, database_url, "orders", "print", "ORD-000001", "-o", str(sheet)))

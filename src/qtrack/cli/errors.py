@@ -1,6 +1,8 @@
 """How a `qtrack` command ends on an error: one line on stderr and exit status 1, never a
 traceback (unless `qtrack --debug`)."""
 
+import os
+import sys
 from typing import Any
 
 import typer
@@ -10,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from typer.core import TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
-from qtrack.core.errors import QtrackError, as_unavailable
+from qtrack.core.errors import QtrackError, as_unavailable, bad_value
 
 
 def _first_line(value: object) -> str:
@@ -41,6 +43,10 @@ def describe(exc: BaseException) -> str:
         if exc.title == "Settings":
             return f"invalid_settings: {_settings_problems(exc)}"
         return f"validation_error: {_first_line(exc)}"
+    if bad_value(exc):
+        # As the API answers it (422 invalid_value): a number past what the database holds,
+        # a date past year 9999, a NUL in a text.
+        return f"invalid_value: a value is out of range or not storable ({_first_line(exc)})"
     if isinstance(exc, CommandError):
         return f"migration_failed: {_first_line(exc)}"
     if isinstance(exc, DBAPIError):
@@ -62,6 +68,13 @@ class OneLineErrors(TyperGroup):
             return super().invoke(ctx)
         except (Exit, Abort, TyperException):
             raise  # usage errors and deliberate exits already say what they mean
+        except BrokenPipeError:
+            # The reader went away (`qtrack export ... | head`): stop quietly, as other Unix
+            # tools do; what is still buffered for stdout goes nowhere instead of raising again
+            # when the interpreter flushes it on the way out.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise Exit(code=1) from None
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise

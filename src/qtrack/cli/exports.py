@@ -4,6 +4,7 @@ the filters of the API's export (the same implementation), streamed to a file.""
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -57,16 +58,20 @@ def _export(
     async def work(db: Database) -> str:
         async with db.session_scope("read") as session:
             source = await prepare(session)
+        # Closed here, not left to the event loop's end, when writing fails (a reader that
+        # went away, a full disk): its snapshot's transaction ends in this task.
         if out is None:
-            async for chunk in service.stream(db, source, fmt, counted=count):
-                sys.stdout.buffer.write(chunk)
+            async with aclosing(service.stream(db, source, fmt, counted=count)) as chunks:
+                async for chunk in chunks:
+                    sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
             return source.kind
         partial = out.with_name(f".{out.name}.partial")
         try:
             with partial.open("wb") as target:
-                async for chunk in service.stream(db, source, fmt, counted=count):
-                    target.write(chunk)
+                async with aclosing(service.stream(db, source, fmt, counted=count)) as chunks:
+                    async for chunk in chunks:
+                        target.write(chunk)
             os.replace(partial, out)
         finally:
             partial.unlink(missing_ok=True)

@@ -110,6 +110,7 @@ def import_items(
         typer.Option(
             "--workers",
             min=0,
+            max=64,
             help="Processes that check, hash and sign rows (default: 2 from 20,000 rows,"
             " none for a small one; 0: all in this process).",
         ),

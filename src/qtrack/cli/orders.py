@@ -5,7 +5,6 @@ cases as the API.
 """
 
 from collections.abc import Awaitable, Callable
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -191,7 +190,7 @@ def receive(
     body = validated(
         ReceiveBody,
         data=data, line=line, type=item_type, quantity=quantity, batch=batch,
-        expiry_on=date.fromisoformat(expiry) if expiry else None, location=location,
+        expiry_on=expiry or None, location=location,
         reason=reason,
     )  # fmt: skip
     settings = get_settings()

@@ -291,7 +291,7 @@ async def _data_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def _bad_value(exc: BaseException) -> bool:
+def bad_value(exc: BaseException) -> bool:
     """Whether a driver error was about the value sent (out of range, unstorable)."""
     seen: BaseException | None = exc
     for _ in range(6):
@@ -332,7 +332,7 @@ async def _driver_error(request: Request, exc: Exception) -> Response:
     unavailable = as_unavailable(exc)
     if unavailable is not None:
         return await _unavailable(request, unavailable, exc)
-    if _bad_value(exc):
+    if bad_value(exc):
         return await _data_error(request, exc)
     raise exc  # a real fault: the request context turns it into a logged 500
 

@@ -46,7 +46,7 @@ async def lookup_row(
         stmt, params = repository.PREPARED_LOOKUP_BY_ID, {"id": item_id}
     row = await stmt.first(session, params)
     if row is None:
-        raise ItemNotFound(f"No item '{code or item_id}'")
+        raise ItemNotFound(f"No item '{code if code is not None else item_id}'")
     return row
 
 
@@ -91,7 +91,7 @@ async def find_item(
         stmt = stmt.where(Item.id == item_id)
     item = await session.scalar(stmt)
     if item is None:
-        raise ItemNotFound(f"No item '{code or item_id}'")
+        raise ItemNotFound(f"No item '{code if code is not None else item_id}'")
     return item
 
 

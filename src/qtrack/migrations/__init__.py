@@ -2,6 +2,8 @@
 
 import asyncio
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -59,12 +62,25 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Apply migrations up to `revision`."""
-    command.upgrade(alembic_config(database_url), revision)
+    with _named(revision):
+        command.upgrade(alembic_config(database_url), revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:
     """Revert migrations down to `revision`."""
-    command.downgrade(alembic_config(database_url), revision)
+    with _named(revision):
+        command.downgrade(alembic_config(database_url), revision)
+
+
+@contextmanager
+def _named(revision: str) -> Iterator[None]:
+    """Alembic answers some revisions it cannot resolve ('', 'head+5') with a bare
+    AssertionError instead of its CommandError: said as the others are."""
+    try:
+        yield
+    except AssertionError as exc:
+        detail = f": {exc}" if str(exc) else ""
+        raise CommandError(f"Can't resolve the revision {revision!r}{detail}") from exc
 
 
 def head_revision() -> str | None:
