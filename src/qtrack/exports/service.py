@@ -8,7 +8,7 @@ its end, so it is built in a temporary file (off the event loop) and then sent.
 """
 
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 
 import anyio
@@ -27,7 +27,7 @@ async def stream(
     *,
     batch: int = BATCH,
     counted: Callable[[int], object] | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The export as bytes, a batch of rows at a time, all read in one snapshot; `counted`
     hears how many rows each batch held."""
     if fmt == "xlsx":
