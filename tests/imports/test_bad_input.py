@@ -341,3 +341,18 @@ async def test_the_api_refuses_a_cookie_upload_without_its_csrf_token(
     refused = await web_admin.post("/api/v1/imports", files={"file": ("stock.csv", GOOD)})
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "csrf_failed")
     assert await count(db, DataImport) == 0
+
+
+async def test_a_csv_field_past_the_reader_s_limit_is_422_not_500(
+    client: httpx.AsyncClient, floor: Floor, db: Database
+) -> None:
+    """Python's csv reader refuses a field over 131,072 characters: a 500 in the header or
+    in a row, before it was said as the file's fault."""
+    huge = "x" * 200_000
+    for content in (f"type,name\nmaterial,{huge}\n", f"type,name{huge}\nmaterial,a\n"):
+        for dry_run in (True, False):
+            response = await upload(client, floor.operator, content.encode(), dry_run=dry_run)
+            assert response.status_code == 422, response.text
+            error = response.json()["error"]
+            assert error["code"] == "import_bad_format", error
+            assert "longer than" in error["message"], error

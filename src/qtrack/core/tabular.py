@@ -232,10 +232,26 @@ def _check_encoding(path: Path) -> int:
     return lines
 
 
+def _csv_refused(exc: csv.Error, line: int) -> TableUnreadable:
+    """What Python's csv reader refuses (a field past its size limit...), said as the file's
+    fault with its line, not left to become a 500."""
+    limit = csv.field_size_limit()
+    if "field larger than field limit" in str(exc):
+        return TableUnreadable(
+            f"Line {line} holds a value longer than {limit:,} characters",
+            details={"line": line, "max": limit},
+        )
+    return TableUnreadable(f"Line {line} cannot be read as CSV: {exc}", details={"line": line})
+
+
 def _open_csv(path: Path, delimiter: str) -> Table:
     breaks = _check_encoding(path)
     with path.open(newline="", encoding="utf-8-sig") as stream:
-        header = tuple(name.strip() for name in next(csv.reader(stream, delimiter=delimiter), []))
+        try:
+            first = next(csv.reader(stream, delimiter=delimiter), [])
+        except csv.Error as exc:
+            raise _csv_refused(exc, 1) from None
+        header = tuple(name.strip() for name in first)
     if not any(header):
         raise EmptyTable("The file is empty: its first line must name the columns")
     if len(header) == 1:
@@ -255,7 +271,13 @@ def _csv_rows(table: Table) -> Iterator[tuple[int, list[str]]]:
         reader = csv.reader(stream, delimiter=table.delimiter)
         next(reader, None)  # the header
         start = reader.line_num + 1
-        for cells in reader:
+        while True:
+            try:
+                cells = next(reader, None)
+            except csv.Error as exc:
+                raise _csv_refused(exc, reader.line_num) from None
+            if cells is None:
+                return
             if cells and any(cells):  # a blank line, as csv.DictReader skips them
                 yield start, cells
             start = reader.line_num + 1
