@@ -356,3 +356,4 @@ async def test_a_csv_field_past_the_reader_s_limit_is_422_not_500(
             error = response.json()["error"]
             assert error["code"] == "import_bad_format", error
             assert "longer than" in error["message"], error
+    assert await count(db, DataImport) == 0
