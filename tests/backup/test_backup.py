@@ -173,6 +173,11 @@ async def test_restore_refuses_a_backup_of_the_other_kind_of_database(
     (tmp_path / "junk.qtrack").write_bytes(b"junk")
     with pytest.raises(BackupInvalid):
         await service.restore(settings, tmp_path / "junk.qtrack", force=True)
+    # Cut short inside its payload (a copy that stopped): tarfile's ReadError was not said so.
+    whole = backup.read_bytes()
+    (tmp_path / "cut.qtrack").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(BackupInvalid, match="not a whole qtrack backup"):
+        await service.restore(settings, tmp_path / "cut.qtrack", force=True)
 
 
 async def test_two_backups_into_one_file_at_once_leave_one_whole_backup(

@@ -9,6 +9,8 @@ import hashlib
 import io
 import tarfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -94,14 +96,14 @@ def write(target: Path, manifest: Manifest, payload: Path) -> None:
 
 def read_manifest(source: Path) -> Manifest:
     """The manifest of a backup file, without reading the rest."""
-    with _open(source) as tar:
+    with _reading(source) as tar:
         return _manifest(tar)
 
 
 def extract(source: Path, into: Path) -> tuple[Manifest, Path]:
     """The manifest and the payload, copied into a folder; BackupInvalid if the payload is
     missing, of another size, or its SHA-256 is not the manifest's."""
-    with _open(source) as tar:
+    with _reading(source) as tar:
         manifest = _manifest(tar)
         member = _regular(tar, manifest.payload)
         stream = tar.extractfile(member)
@@ -115,6 +117,17 @@ def extract(source: Path, into: Path) -> tuple[Manifest, Path]:
             f"{path.stat().st_size} bytes, SHA-256 {digest}"
         )
     return manifest, path
+
+
+@contextmanager
+def _reading(source: Path) -> Iterator[tarfile.TarFile]:
+    """The backup, open; the archive found broken while it is read (a file cut short: tarfile
+    meets the end inside a member) is BackupInvalid too, not only one that does not open."""
+    with _open(source) as tar:
+        try:
+            yield tar
+        except tarfile.TarError as exc:
+            raise BackupInvalid(f"{source} is not a whole qtrack backup: {exc}") from exc
 
 
 def _open(source: Path) -> tarfile.TarFile:
