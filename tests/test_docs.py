@@ -43,6 +43,9 @@ def test_readme_states_the_password_rules_the_code_applies() -> None:
     settings = Settings(_env_file=None)
     assert f"({settings.password_min_length} unless you change it)" in rules
     assert "not contain the username" in rules
+    assert "no line break, tab or other control character" in rules
+    with pytest.raises(WeakPassword, match="control characters"):
+        check_password_rules(settings, "ann", "two lines,\nten or more")
     example = re.search(r"`(\S+)` is refused for `(\w+)`", rules)
     assert example, rules
     with pytest.raises(WeakPassword, match="must not contain the username"):

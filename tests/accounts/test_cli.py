@@ -161,6 +161,17 @@ def test_create_reads_the_password_from_stdin(cli: CliRunner, database_url: str)
     stored = password_hash(database_url, "ann")
     assert verify_password(stored, GOOD_PASSWORD)
     assert not verify_password(stored, GOOD_PASSWORD + "\n")
+    # Two lines are no password anyone could type into the login form.
+    two_lines = qtrack(
+        cli,
+        database_url,
+        *("users", "create", "bob", "--role", "viewer", "--password-stdin"),
+        stdin=f"{GOOD_PASSWORD}\nsecond line\n",
+    )
+    assert two_lines.exit_code == 1
+    assert two_lines.stderr.startswith("error: weak_password: "), two_lines.stderr
+    assert "control characters" in two_lines.stderr
+    assert "bob" not in usernames(database_url)
 
 
 def test_password_and_password_stdin_together_is_a_usage_error(

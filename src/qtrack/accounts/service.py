@@ -48,12 +48,16 @@ class TooManyAttempts(RateLimited):
 
 
 def check_password_rules(settings: Settings, username: str, password: str) -> None:
-    """Refuse passwords that are too short or that contain the username."""
+    """Refuse passwords that are too short, that contain the username, or that hold a line
+    break or another control character (no login form can type one: the account would be
+    locked out of the pages; `--password-stdin` given two lines made one)."""
     problems = []
     if len(password) < settings.password_min_length:
         problems.append(f"at least {settings.password_min_length} characters")
     if username and username.lower() in password.lower():
         problems.append("must not contain the username")
+    if any(ord(char) < 32 or ord(char) == 127 for char in password):
+        problems.append("no line breaks, tabs or other control characters")
     if problems:
         raise WeakPassword(
             "The password is not acceptable: " + "; ".join(problems),
