@@ -333,6 +333,16 @@ def test_a_number_or_date_past_what_the_database_holds_is_invalid_value(
         _one_line_error(result, "invalid_value: a value is out of range or not storable")
 
 
+def test_an_argument_that_is_not_utf8_is_invalid_value(migrated: str) -> None:
+    """Bytes that are not UTF-8 reach Python as surrogates, which no driver encodes."""
+    done = subprocess.run(
+        [sys.executable, "-m", "qtrack", "items", "show", b"MAT-\xff"],
+        env={**os.environ, "QTRACK_DATABASE_URL": migrated}, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == b"error: invalid_value: an argument is not UTF-8 text\n"
+
+
 def test_an_empty_code_is_named_as_given(cli: CliRunner, migrated: str) -> None:
     result = invoke(cli, ["items", "show", ""], QTRACK_DATABASE_URL=migrated)
     assert _one_line_error(result, "item_not_found: ") == "error: item_not_found: No item ''"

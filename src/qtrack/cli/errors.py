@@ -47,6 +47,10 @@ def describe(exc: BaseException) -> str:
         # As the API answers it (422 invalid_value): a number past what the database holds,
         # a date past year 9999, a NUL in a text.
         return f"invalid_value: a value is out of range or not storable ({_first_line(exc)})"
+    if isinstance(exc, UnicodeEncodeError) and "surrogates" in exc.reason:
+        # An argument holding bytes that are not UTF-8 (Python keeps them as surrogates): no
+        # code, name or text qtrack stores can hold it.
+        return "invalid_value: an argument is not UTF-8 text"
     if isinstance(exc, CommandError):
         return f"migration_failed: {_first_line(exc)}"
     if isinstance(exc, DBAPIError):
