@@ -53,7 +53,7 @@ def principal(user: Any) -> Principal:
 
 async def _prepare(session: AsyncSession) -> None:
     # The signing key exists before any import (one rolled back must not take key id 1).
-    await keys.create_first_key(session, make_settings("sqlite://"))
+    await keys.create_first_key(session, make_settings("sqlite+aiosqlite://"))
     schema = {
         "type": "object",
         "properties": {"size": {"enum": ["S", "M", "L"]}},
@@ -149,7 +149,7 @@ async def _check_chains_labels_counts(session: AsyncSession) -> tuple[int, int]:
     assert report.intact, report.broken
     keys.forget_cached_keys()  # another test's database may have had a key 1 as well
     labels = (await session.scalars(select(ItemLabel))).all()
-    sealed_with = make_settings("sqlite://")  # the secret `_prepare` sealed the key with
+    sealed_with = make_settings("sqlite+aiosqlite://")  # the secret `_prepare` sealed the key with
     for label in labels:
         verdict = await tokens.verify(
             session, await tokens.label_token(session, sealed_with, label)
