@@ -65,11 +65,26 @@ def test_prod_accepts_a_real_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("QTRACK_PORT", "0"), ("QTRACK_MAX_REQUEST_BYTES", "12"), ("QTRACK_LOG_FORMAT", "xml")],
+    [
+        ("QTRACK_PORT", "0"),
+        ("QTRACK_MAX_REQUEST_BYTES", "12"),
+        ("QTRACK_LOG_FORMAT", "xml"),
+        ("QTRACK_REDIS_URL", "127.0.0.1:6379"),
+        ("QTRACK_DATABASE_URL", "postgresql://u@h/d"),
+        ("QTRACK_DATABASE_REPLICA_URL", "mysql://u@h/d"),
+    ],
 )
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
+        Settings(_env_file=None)
+
+
+def test_an_empty_replica_url_is_no_replica(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QTRACK_DATABASE_REPLICA_URL", "")
+    assert Settings(_env_file=None).database_replica_url is None
+    monkeypatch.setenv("QTRACK_DATABASE_URL", "")
+    with pytest.raises(ValidationError, match="use sqlite"):
         Settings(_env_file=None)
 
 

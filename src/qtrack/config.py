@@ -11,7 +11,14 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The secret every fresh checkout starts with. Fine for a laptop, refused in production.
@@ -183,9 +190,12 @@ class Settings(BaseSettings):
 
     @field_validator("database_url", "database_replica_url")
     @classmethod
-    def _supported_database(cls, value: str | None) -> str | None:
+    def _supported_database(cls, value: str | None, info: ValidationInfo) -> str | None:
         """The two drivers qtrack ships with; another URL would fail later on a driver that
-        is not installed, or on SQL that database does not speak."""
+        is not installed, or on SQL that database does not speak. A replica's variable set
+        but empty (as a compose file leaves it) is no replica, as an empty Redis URL is none."""
+        if not value and info.field_name == "database_replica_url":
+            return None
         if value is not None and not value.startswith(DATABASE_SCHEMES):
             raise ValueError(
                 "use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/database"
