@@ -15,7 +15,7 @@ from qtrack.accounts.deps import PermissionDenied
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.clock import utcnow
-from qtrack.core.digits import ascii_digits
+from qtrack.core.digits import id_or_code
 from qtrack.item_types import service as item_types
 from qtrack.orders import repository
 from qtrack.orders.errors import (
@@ -56,12 +56,6 @@ def need(actor: Principal, permission: Permission) -> None:
         raise PermissionDenied(details={"missing": [permission.value]})
 
 
-def _ref(ref: str | int) -> tuple[int | None, str]:
-    """An order named by id, code, or the URL its QR holds (its last path segment)."""
-    text = str(ref).strip().rstrip("/").rsplit("/", 1)[-1].upper()
-    return (int(text), text) if ascii_digits(text) else (None, text)
-
-
 async def get_order(
     session: AsyncSession,
     ref: str | int,
@@ -72,7 +66,7 @@ async def get_order(
     """An order by id, code or QR URL (404 order_not_found); `lock` takes its row lock,
     which every change holds, so two changes of one order take turns; `expected_version`
     (an If-Match) refuses with 412 an order changed since the caller read it."""
-    order_id, code = _ref(ref)
+    order_id, code = id_or_code(ref)
     stmt = select(RestockOrder).where(
         RestockOrder.id == order_id if order_id is not None else RestockOrder.code == code
     )

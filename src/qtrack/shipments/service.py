@@ -20,7 +20,7 @@ from qtrack.codes import scan as codes_scan
 from qtrack.codes.scan_schemas import ScanRequest
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
-from qtrack.core.digits import ascii_digits
+from qtrack.core.digits import id_or_code
 from qtrack.core.errors import QtrackError
 from qtrack.items import rules, writes
 from qtrack.items.models import Item
@@ -74,15 +74,9 @@ def need(actor: Principal, permission: Permission) -> None:
         raise PermissionDenied(details={"missing": [permission.value]})
 
 
-def _ref(ref: str | int) -> tuple[int | None, str]:
-    """A bill named by id, number, or the URL its QR holds (its last path segment)."""
-    text = str(ref).strip().rstrip("/").rsplit("/", 1)[-1].upper()
-    return (int(text), text) if ascii_digits(text) else (None, text)
-
-
 async def get_shipment(session: AsyncSession, ref: str | int, *, lock: bool = False) -> Shipment:
     """A bill by id, number or QR URL (404 shipment_not_found)."""
-    shipment_id, number = _ref(ref)
+    shipment_id, number = id_or_code(ref)
     stmt = select(Shipment).where(
         Shipment.id == shipment_id if shipment_id is not None else Shipment.number == number
     )
