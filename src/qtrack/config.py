@@ -11,14 +11,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    AnyHttpUrl,
-    Field,
-    SecretStr,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The secret every fresh checkout starts with. Fine for a laptop, refused in production.
@@ -188,14 +181,18 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("database_replica_url", mode="before")
+    @classmethod
+    def _empty_is_no_replica(cls, value: object) -> object:
+        """Set but empty (as a compose file leaves it): no replica, as an empty Redis URL is
+        no Redis."""
+        return None if value == "" else value
+
     @field_validator("database_url", "database_replica_url")
     @classmethod
-    def _supported_database(cls, value: str | None, info: ValidationInfo) -> str | None:
+    def _supported_database(cls, value: str | None) -> str | None:
         """The two drivers qtrack ships with; another URL would fail later on a driver that
-        is not installed, or on SQL that database does not speak. A replica's variable set
-        but empty (as a compose file leaves it) is no replica, as an empty Redis URL is none."""
-        if not value and info.field_name == "database_replica_url":
-            return None
+        is not installed, or on SQL that database does not speak."""
         if value is not None and not value.startswith(DATABASE_SCHEMES):
             raise ValueError(
                 "use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/database"
