@@ -1,7 +1,5 @@
 """Admins manage users, roles and API tokens over the API; every change is recorded."""
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -23,6 +21,7 @@ from tests.factories.accounts import (
     create_user,
     login,
 )
+from tests.timing import clear_of_minute
 
 
 async def _kinds(db: Database) -> list[str]:
@@ -380,10 +379,7 @@ async def test_api_rate_limit_per_token(limiter_settings: Settings) -> None:
         await create_user(db, "scanner")
         _, raw = await create_token(db, "scanner")
         _, other = await create_token(db, "scanner", name="second")
-        # The limit counts per clock-aligned minute: keep the burst inside one.
-        to_next_minute = 60 - time.time() % 60
-        if to_next_minute < 3:
-            await asyncio.sleep(to_next_minute + 0.1)
+        clear_of_minute()  # the limit counts per clock-aligned minute: the burst in one
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             statuses = [
