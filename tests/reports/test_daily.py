@@ -1,6 +1,8 @@
 """The end-of-day summary: its counts, files and permissions, and its e-mail through a real
 SMTP server."""
 
+import csv
+import io
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -67,10 +69,10 @@ def settings(database_url: str, inbox: tuple[int, Inbox]) -> Settings:
     )
 
 
-async def _a_busy_day(client: httpx.AsyncClient, team: Team) -> str:
+async def _a_busy_day(client: httpx.AsyncClient, team: Team, consignee: str = "ACME") -> str:
     bag = await sealed_bag(client, team.operator, contents=("2", "3"))
     await register(client, team.operator, type="material")
-    ship = (await post(client, "/api/v1/shipments", team.biller, {"consignee": "ACME"})).json()
+    ship = (await post(client, "/api/v1/shipments", team.biller, {"consignee": consignee})).json()
     url = f"/api/v1/shipments/{ship['id']}"
     await post(client, f"{url}/lines", team.biller, {"code": bag, "expected_weight_kg": "5"})
     refused = await post(client, f"{url}/scan", team.biller, {"data": "BAG-999999"})
@@ -115,6 +117,22 @@ async def test_summary_counts_the_day(
     assert (bad.status_code, bad.json()["error"]["code"]) == (422, "validation_error")
     unknown = await client.get(f"{API}?site=NOWHERE", headers=team.admin.headers)
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "location_not_found")
+
+
+async def test_summary_csv_runs_no_formula(
+    client: httpx.AsyncClient, team: Team, settings: Settings
+) -> None:
+    """A consignee typed as a formula, and a signed weight difference, reach a spreadsheet
+    as text: each cell that a spreadsheet would run starts with an apostrophe."""
+    clear_of_midnight(settings.zone)
+    consignee = '=HYPERLINK("http://evil.example/","open")'
+    number = await _a_busy_day(client, team, consignee=consignee)
+    today = datetime.now(settings.zone).date()
+    got = await client.get(f"{API}.csv?date={today}", headers=team.admin.headers)
+    rows = {(section, what): value for section, what, value in csv.reader(io.StringIO(got.text))}
+    assert rows["dispatched", number] == f"'{consignee}; 1 containers; 5.500 kg"
+    assert rows["weight differences", number] == "'+0.500 kg"
+    assert rows["activity", "events"].isdigit()  # figures stay numbers
 
 
 async def test_mail_is_sent_once_a_day_after_the_configured_time(

@@ -17,6 +17,8 @@ from typing import Any, Literal
 import orjson
 import xlsxwriter
 
+from qtrack.core.cells import spreadsheet_text
+
 Format = Literal["csv", "xlsx", "jsonl"]
 FORMATS: tuple[Format, ...] = ("csv", "xlsx", "jsonl")
 Kind = Literal["text", "int", "decimal", "float", "bool", "datetime", "date", "json"]
@@ -46,25 +48,10 @@ def _iso(moment: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-# A spreadsheet opening a CSV runs a cell that starts like a formula (=, +, -, @) as one
-# (OWASP's "CSV injection"). Such text is written with a leading apostrophe, which the
-# spreadsheet hides; a plain negative number is left as it is.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_text(value: str) -> str:
-    if value.startswith(_FORMULA_START):
-        try:
-            float(value)
-        except ValueError:
-            return "'" + value
-    return value
-
-
 def _csv_cell(kind: Kind) -> Callable[[Any], str]:
     """How a value of a kind reads in a CSV cell (None is an empty cell)."""
     if kind == "text":
-        return lambda v: "" if v is None else _csv_text(str(v))
+        return lambda v: "" if v is None else spreadsheet_text(str(v))
     if kind == "bool":
         return lambda v: "" if v is None else ("true" if v else "false")
     if kind == "datetime":

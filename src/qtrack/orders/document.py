@@ -6,6 +6,7 @@ import io
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
+from qtrack.core.cells import spreadsheet_text
 from qtrack.core.quantities import format_amount
 from qtrack.labels.qr import qr_matrix
 from qtrack.orders.schemas import OrderRead
@@ -121,23 +122,20 @@ def render_pdf(order: OrderRead, *, public_url: str) -> bytes:
     return out.getvalue()
 
 
-def cell(value: str) -> str:
-    """Text that a spreadsheet will not run as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def render_csv(order: OrderRead) -> str:
     """The order's lines as CSV, one row per line, after a row naming the order."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["order", order.code, "status", order.status, "supplier", cell(order.supplier)])
+    writer.writerow(
+        ["order", order.code, "status", order.status, "supplier", spreadsheet_text(order.supplier)]
+    )
     writer.writerow(["line", "type", "supplier_ref", "unit", "quantity", "received", "remaining"])
     for line in order.lines:
         writer.writerow(
             [
                 line.position,
                 line.type,
-                cell(line.supplier_ref),
+                spreadsheet_text(line.supplier_ref),
                 line.unit,
                 format_amount(line.quantity),
                 format_amount(line.received_quantity),

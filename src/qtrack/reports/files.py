@@ -6,6 +6,7 @@ import io
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
+from qtrack.core.cells import spreadsheet_text
 from qtrack.reports.schemas import DailySummary
 
 
@@ -61,12 +62,12 @@ def render_text(summary: DailySummary) -> str:
 
 
 def render_csv(summary: DailySummary) -> str:
-    """section,what,value rows."""
+    """section,what,value rows; a consignee's or a user's text never runs as a formula."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["section", "what", "value"])
     for group, what, value in rows(summary):
-        writer.writerow([group, "'" + what if what[:1] in "=+-@" else what, value])
+        writer.writerow([group, spreadsheet_text(what), spreadsheet_text(value)])
     return out.getvalue()
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
+from qtrack.core.cells import spreadsheet_text
 from qtrack.labels.qr import qr_matrix
 from qtrack.shipments.schemas import ShipmentRead
 
@@ -169,17 +170,19 @@ def render_pdf(bill: ShipmentRead, *, public_url: str) -> bytes:
     return out.getvalue()
 
 
-def cell(value: str) -> str:
-    """Text that a spreadsheet will not run as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def render_csv(bill: ShipmentRead) -> str:
     """The bill's lines as CSV, one row per container, then the totals."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
-        ["shipment", bill.number, "status", bill.status, "consignee", cell(bill.consignee)]
+        [
+            "shipment",
+            bill.number,
+            "status",
+            bill.status,
+            "consignee",
+            spreadsheet_text(bill.consignee),
+        ]
     )
     writer.writerow(
         [
