@@ -13,6 +13,7 @@ from qtrack.codes.models import LabelTemplate
 from qtrack.labels.defaults import SHIPPED_TEMPLATES
 from qtrack.labels.pdf import MIN_FONT_PT, LabelContent, SheetLayout, label_pdf
 from qtrack.labels.zpl import label_zpl
+from tests.pdftext import BEYOND_LATIN_1, pdf_text
 
 BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 DPI = 300
@@ -124,6 +125,16 @@ def test_text_fields_follow_the_qr_in_order() -> None:
     finally:
         document.close()
     assert text.split() == ["MAT-000042", "Acetone", "Batch", "L-17", "Exp", "2027-01-31"]
+
+
+def test_text_in_other_alphabets_is_printed() -> None:
+    label = LabelContent("MAT-000042", "HTTP://X/Q/ABC", BEYOND_LATIN_1, "Партия-7", "2027-01-31")
+    roll = layout("roll-50x30")
+    roll.fields = ["qr", "name", "batch"]
+    roll.font_size_pt = 6
+    text = pdf_text(label_pdf([label], replace(roll, label_width_mm=120)))
+    assert BEYOND_LATIN_1 in text
+    assert "Партия-7" in text
 
 
 def test_long_text_is_truncated_inside_the_label_and_never_below_6_pt() -> None:

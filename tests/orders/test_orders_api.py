@@ -15,6 +15,7 @@ from qtrack.events.models import Event
 from qtrack.items.models import Item
 from qtrack.orders.models import RestockReceipt
 from tests.orders.conftest import API, Team, approved_order, new_order, post
+from tests.pdftext import BEYOND_LATIN_1, pdf_text
 from tests.sync.conftest import Replica
 
 SUPPLY = {"type": "supply", "quantity": "100", "supplier_ref": "SYR-5ML"}
@@ -283,6 +284,17 @@ async def test_a_retried_receipt_changes_nothing(
     assert second.json()["repeated"] is True
     assert second.json()["items"] == first.json()["items"]
     assert second.json()["order"]["lines"][0]["received_quantity"] == "4.000000"
+
+
+async def test_order_pdf_prints_other_alphabets(client: httpx.AsyncClient, team: Team) -> None:
+    order = await new_order(
+        client, team.operator, {**SUPPLY, "supplier_ref": "Шприц-5"}, supplier=BEYOND_LATIN_1
+    )
+    pdf = await client.get(f"{API}/{order['code']}/order.pdf", headers=team.operator.headers)
+    assert pdf.status_code == 200
+    text = pdf_text(pdf.content)
+    assert BEYOND_LATIN_1 in text
+    assert "Шприц-5" in text
 
 
 async def test_csv_and_pdf(client: httpx.AsyncClient, team: Team) -> None:

@@ -22,6 +22,7 @@ from qtrack.jobs.models import Job
 from qtrack.jobs.registry import JobContext
 from qtrack.reports import jobs as reports_jobs
 from tests.conftest import make_settings
+from tests.pdftext import BEYOND_LATIN_1, pdf_text
 from tests.shipments.conftest import Team, post, register, sealed_bag
 from tests.timing import clear_of_midnight
 
@@ -133,6 +134,17 @@ async def test_summary_csv_runs_no_formula(
     assert rows["dispatched", number] == f"'{consignee}; 1 containers; 5.500 kg"
     assert rows["weight differences", number] == "'+0.500 kg"
     assert rows["activity", "events"].isdigit()  # figures stay numbers
+
+
+async def test_summary_pdf_prints_other_alphabets(
+    client: httpx.AsyncClient, team: Team, settings: Settings
+) -> None:
+    clear_of_midnight(settings.zone)
+    number = await _a_busy_day(client, team, consignee=BEYOND_LATIN_1)
+    today = datetime.now(settings.zone).date()
+    pdf = await client.get(f"{API}.pdf?date={today}", headers=team.admin.headers)
+    assert pdf.status_code == 200
+    assert f"{number} {BEYOND_LATIN_1}; 1 containers" in pdf_text(pdf.content)
 
 
 async def test_mail_is_sent_once_a_day_after_the_configured_time(

@@ -11,6 +11,7 @@ from qtrack.core.db import Database
 from qtrack.events.models import Event
 from qtrack.items.models import Item
 from qtrack.shipments.models import ShipmentLine
+from tests.pdftext import BEYOND_LATIN_1, pdf_text
 from tests.shipments.conftest import Team, post, register, sealed_bag
 
 API = "/api/v1/shipments"
@@ -233,6 +234,15 @@ async def test_bill_pdf_and_csv(client: httpx.AsyncClient, team: Team) -> None:
     # A digit to str.isdigit(), not to int(): a number, not an id (it was a 500).
     odd = await client.get(f"{API}/¹1/bill.pdf", headers=team.biller.headers)
     assert (odd.status_code, odd.json()["error"]["code"]) == (404, "shipment_not_found")
+
+
+async def test_bill_pdf_prints_other_alphabets(client: httpx.AsyncClient, team: Team) -> None:
+    ship = await _new(client, team, consignee=BEYOND_LATIN_1, destination="Київ")
+    pdf = await client.get(f"{API}/{ship['id']}/bill.pdf", headers=team.biller.headers)
+    assert pdf.status_code == 200
+    text = pdf_text(pdf.content)
+    assert BEYOND_LATIN_1 in text
+    assert "Київ" in text
 
 
 async def test_concurrent_scans_leave_a_bag_on_exactly_one_bill(

@@ -16,6 +16,8 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
+from qtrack.core import pdffonts
+from qtrack.core.pdffonts import BOLD, REGULAR
 from qtrack.labels.qr import EcLevel, qr_matrix
 
 # reportlab wraps compressed streams in ASCII85 by default, in pure Python: that was a third
@@ -32,7 +34,6 @@ MIN_FONT_PT = 6.0  # smaller is not reliably legible on a thermal or laser label
 LEADING = 1.2  # line height per point of font size
 QUIET_MODULES = 4  # ISO/IEC 18004 quiet zone, inside the QR's square
 EDGE_MM = 1.0  # kept clear at the label's edge: sheets and die cuts are never exact
-BOLD, REGULAR = "Helvetica-Bold", "Helvetica"
 ELLIPSIS = "\u2026"
 _FIT_MM = 0.01  # rounding slack when checking that a grid fits its page
 
@@ -173,6 +174,7 @@ def text_lines(label: LabelContent, layout: SheetLayout) -> list[tuple[str, bool
 
 def fit_text(text: str, font: str, size: float, width: float, *, ellipsis: str = ELLIPSIS) -> str:
     """`text` cut with an ellipsis so that it is at most `width` points wide."""
+    pdffonts.register()  # `font` may be one of ours
     if stringWidth(text, font, size) <= width:
         return text
     # Binary search on the prefix length: strings are short, but labels are many.
@@ -274,6 +276,7 @@ def label_pdf(
         raise ValueError(f"skip must be 0..{layout.per_page - 1} for this layout, not {skip}")
     out = io.BytesIO()
     page_w, page_h = layout.page_size()
+    pdffonts.register()
     canvas = Canvas(out, pagesize=(page_w, page_h), pageCompression=1, invariant=1)
     canvas.setTitle("qtrack labels")
     step_x = (layout.label_width_mm + layout.gap_x_mm) * mm

@@ -6,7 +6,9 @@ import io
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
+from qtrack.core import pdffonts
 from qtrack.core.cells import spreadsheet_text
+from qtrack.core.pdffonts import BOLD, REGULAR
 from qtrack.core.quantities import format_amount
 from qtrack.labels.qr import qr_matrix
 from qtrack.orders.schemas import OrderRead
@@ -54,7 +56,7 @@ def _when(order: OrderRead, name: str) -> str:
 
 
 def _header(canvas: Canvas, order: OrderRead, url: str, top: float) -> float:
-    canvas.setFont("Helvetica-Bold", 18)
+    canvas.setFont(BOLD, 18)
     canvas.drawString(MARGIN, top - 18, f"Restock order {order.code}")
     facts = [
         ("Status", order.status.replace("_", " ")),
@@ -66,9 +68,9 @@ def _header(canvas: Canvas, order: OrderRead, url: str, top: float) -> float:
     ]
     y = top - 40
     for label, value in facts:
-        canvas.setFont("Helvetica-Bold", 10)
+        canvas.setFont(BOLD, 10)
         canvas.drawString(MARGIN, y, label)
-        canvas.setFont("Helvetica", 10)
+        canvas.setFont(REGULAR, 10)
         canvas.drawString(MARGIN + 80, y, value)
         y -= ROW
     _qr(canvas, url, A4[0] - MARGIN - QR_SIDE, top - QR_SIDE - 4, QR_SIDE)
@@ -76,19 +78,20 @@ def _header(canvas: Canvas, order: OrderRead, url: str, top: float) -> float:
 
 
 def _table_head(canvas: Canvas, y: float) -> float:
-    canvas.setFont("Helvetica-Bold", 9)
+    canvas.setFont(BOLD, 9)
     for title, x, right in COLUMNS:
         (canvas.drawRightString if right else canvas.drawString)(
             MARGIN + x + (50 if right else 0), y, title
         )
     canvas.line(MARGIN, y - 3, A4[0] - MARGIN, y - 3)
-    canvas.setFont("Helvetica", 9)
+    canvas.setFont(REGULAR, 9)
     return y - ROW
 
 
 def render_pdf(order: OrderRead, *, public_url: str) -> bytes:
     """The order as an A4 PDF: header and QR (scan it to receive), one row per line."""
     out = io.BytesIO()
+    pdffonts.register()
     canvas = Canvas(out, pagesize=A4, pageCompression=1)
     canvas.setTitle(f"Restock order {order.code}")
     top = A4[1] - MARGIN
@@ -96,7 +99,7 @@ def render_pdf(order: OrderRead, *, public_url: str) -> bytes:
     page = 1
     for line in order.lines:
         if y < MARGIN + ROW:
-            canvas.setFont("Helvetica", 8)
+            canvas.setFont(REGULAR, 8)
             canvas.drawRightString(A4[0] - MARGIN, MARGIN / 2, f"{order.code} - page {page}")
             canvas.showPage()
             page += 1
@@ -116,7 +119,7 @@ def render_pdf(order: OrderRead, *, public_url: str) -> bytes:
             else:
                 canvas.drawString(MARGIN + x, y, value)
         y -= ROW
-    canvas.setFont("Helvetica", 8)
+    canvas.setFont(REGULAR, 8)
     canvas.drawRightString(A4[0] - MARGIN, MARGIN / 2, f"{order.code} - page {page}")
     canvas.save()
     return out.getvalue()

@@ -6,7 +6,9 @@ import io
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
+from qtrack.core import pdffonts
 from qtrack.core.cells import spreadsheet_text
+from qtrack.core.pdffonts import BOLD, REGULAR
 from qtrack.reports.schemas import DailySummary
 
 
@@ -74,10 +76,11 @@ def render_csv(summary: DailySummary) -> str:
 def render_pdf(summary: DailySummary) -> bytes:
     """An A4 page (or more) listing the figures."""
     out = io.BytesIO()
+    pdffonts.register()
     canvas = Canvas(out, pagesize=A4, pageCompression=1)
     canvas.setTitle(title(summary))
     top, margin = A4[1] - 40, 40
-    canvas.setFont("Helvetica-Bold", 16)
+    canvas.setFont(BOLD, 16)
     canvas.drawString(margin, top, title(summary))
     y = top - 30
     section = None
@@ -86,12 +89,12 @@ def render_pdf(summary: DailySummary) -> bytes:
             canvas.showPage()
             y = top
         if group != section:
-            canvas.setFont("Helvetica-Bold", 11)
+            canvas.setFont(BOLD, 11)
             y -= 6
             canvas.drawString(margin, y, group.capitalize())
             y -= 14
             section = group
-        canvas.setFont("Helvetica", 10)
+        canvas.setFont(REGULAR, 10)
         canvas.drawString(margin + 12, y, what)
         canvas.drawRightString(A4[0] - margin, y, value)
         y -= 13

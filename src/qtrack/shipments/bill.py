@@ -7,7 +7,9 @@ from decimal import Decimal
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
+from qtrack.core import pdffonts
 from qtrack.core.cells import spreadsheet_text
+from qtrack.core.pdffonts import BOLD, REGULAR
 from qtrack.labels.qr import qr_matrix
 from qtrack.shipments.schemas import ShipmentRead
 
@@ -57,9 +59,9 @@ def _qr(canvas: Canvas, data: str, x: float, y: float, side: float) -> None:
 
 def _header(canvas: Canvas, bill: ShipmentRead, url: str, top: float) -> float:
     width = A4[0]
-    canvas.setFont("Helvetica-Bold", 18)
+    canvas.setFont(BOLD, 18)
     canvas.drawString(MARGIN, top - 18, f"Shipment {bill.number}")
-    canvas.setFont("Helvetica", 10)
+    canvas.setFont(REGULAR, 10)
     facts = [
         ("Status", bill.status),
         ("Consignee", bill.consignee),
@@ -75,9 +77,9 @@ def _header(canvas: Canvas, bill: ShipmentRead, url: str, top: float) -> float:
     ]
     y = top - 40
     for label, value in facts:
-        canvas.setFont("Helvetica-Bold", 10)
+        canvas.setFont(BOLD, 10)
         canvas.drawString(MARGIN, y, label)
-        canvas.setFont("Helvetica", 10)
+        canvas.setFont(REGULAR, 10)
         canvas.drawString(MARGIN + 80, y, value)
         y -= ROW
     _qr(canvas, url, width - MARGIN - QR_SIDE, top - QR_SIDE - 4, QR_SIDE)
@@ -85,20 +87,20 @@ def _header(canvas: Canvas, bill: ShipmentRead, url: str, top: float) -> float:
 
 
 def _table_head(canvas: Canvas, y: float) -> float:
-    canvas.setFont("Helvetica-Bold", 9)
+    canvas.setFont(BOLD, 9)
     for title, x, right in COLUMNS:
         (canvas.drawRightString if right else canvas.drawString)(
             MARGIN + x + (50 if right else 0), y, title
         )
     canvas.line(MARGIN, y - 3, A4[0] - MARGIN, y - 3)
-    canvas.setFont("Helvetica", 9)
+    canvas.setFont(REGULAR, 9)
     return y - ROW
 
 
 def _totals(canvas: Canvas, bill: ShipmentRead, y: float) -> float:
     t = bill.totals
     canvas.line(MARGIN, y + ROW - 3, A4[0] - MARGIN, y + ROW - 3)
-    canvas.setFont("Helvetica-Bold", 10)
+    canvas.setFont(BOLD, 10)
     rows = [
         f"Containers: {t.containers}    Items: {t.items}",
         f"Net: {kg(t.net_kg)} kg    Gross: {kg(t.gross_kg)} kg"
@@ -111,7 +113,7 @@ def _totals(canvas: Canvas, bill: ShipmentRead, y: float) -> float:
     rows += [f"  {b.type}: {b.items} items, {kg(b.net_kg) or '-'} kg" for b in t.by_type]
     for text in rows:
         canvas.drawString(MARGIN, y, text)
-        canvas.setFont("Helvetica", 9)
+        canvas.setFont(REGULAR, 9)
         y -= ROW
     return y
 
@@ -121,7 +123,7 @@ def _signatures(canvas: Canvas, y: float) -> None:
     for i, title in enumerate(("Dispatched by", "Carrier", "Received by")):
         x = MARGIN + i * (box_w + 10)
         canvas.rect(x, y - 60, box_w, 60)
-        canvas.setFont("Helvetica", 8)
+        canvas.setFont(REGULAR, 8)
         canvas.drawString(x + 4, y - 10, title)
         canvas.drawString(x + 4, y - 56, "Name, date, signature")
 
@@ -129,6 +131,7 @@ def _signatures(canvas: Canvas, y: float) -> None:
 def render_pdf(bill: ShipmentRead, *, public_url: str) -> bytes:
     """The bill as an A4 PDF: header and QR, one row per container, totals, signatures."""
     out = io.BytesIO()
+    pdffonts.register()
     canvas = Canvas(out, pagesize=A4, pageCompression=1)
     canvas.setTitle(f"Shipment {bill.number}")
     url = bill_url(public_url, bill.number)
@@ -137,7 +140,7 @@ def render_pdf(bill: ShipmentRead, *, public_url: str) -> bytes:
     page = 1
     for line in bill.lines:
         if y < MARGIN + ROW:
-            canvas.setFont("Helvetica", 8)
+            canvas.setFont(REGULAR, 8)
             canvas.drawRightString(A4[0] - MARGIN, MARGIN / 2, f"{bill.number} - page {page}")
             canvas.showPage()
             page += 1
@@ -164,7 +167,7 @@ def render_pdf(bill: ShipmentRead, *, public_url: str) -> bytes:
         y = top - 10
     y = _totals(canvas, bill, y - 4)
     _signatures(canvas, y - 10)
-    canvas.setFont("Helvetica", 8)
+    canvas.setFont(REGULAR, 8)
     canvas.drawRightString(A4[0] - MARGIN, MARGIN / 2, f"{bill.number} - page {page}")
     canvas.save()
     return out.getvalue()
