@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from qtrack.config import Settings
 from qtrack.core.db import Database
+from qtrack.core.deps import SessionDep
 from qtrack.core.errors import Conflict, DatabaseUnavailable
 from qtrack.core.http import version_of_etag
 from tests.conftest import make_settings, start_app
@@ -221,6 +222,34 @@ async def test_lost_connection_is_503(app_and_client: tuple[FastAPI, httpx.Async
         raise DatabaseUnavailable() from ConnectionResetError("server closed the connection")
 
     _assert_unavailable_json(await client.get("/api/v1/_probe/lost"))
+
+
+@pytest.mark.postgres_only
+async def test_a_deadlock_is_503_database_busy(
+    app_and_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """Two requests that take the same two locks in opposite orders: PostgreSQL stops one to
+    end the deadlock. That one is rolled back whole and answered 503 `database_busy` with
+    `Retry-After: 1` (it was a 500), the other goes on."""
+    app, client = app_and_client
+    held = {1: asyncio.Event(), 2: asyncio.Event()}
+
+    @app.post("/api/v1/_probe/crossing/{first}")
+    async def crossing(first: int, session: SessionDep) -> dict[str, int]:
+        second = 3 - first
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": first})
+        held[first].set()
+        await held[second].wait()
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": second})
+        return {"done": first}
+
+    answers = await asyncio.gather(
+        client.post("/api/v1/_probe/crossing/1"), client.post("/api/v1/_probe/crossing/2")
+    )
+    assert sorted(a.status_code for a in answers) == [200, 503]
+    busy = next(a for a in answers if a.status_code == 503)
+    _assert_unavailable_json(busy, "database_busy")
+    assert busy.headers["retry-after"] == "1"
 
 
 async def test_a_database_without_tables_is_503_not_migrated(empty_database_url: str) -> None:

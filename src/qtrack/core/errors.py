@@ -113,6 +113,21 @@ class DatabaseUnavailable(ServiceUnavailable):
         super().__init__(message, details=details, headers={**retry, **(headers or {})})
 
 
+class DatabaseBusy(DatabaseUnavailable):
+    """PostgreSQL chose this transaction to give way to another that held the same rows
+    (a deadlock) or could not order the two (a serialization failure). The transaction was
+    rolled back whole: sending the request again is safe, and usually succeeds at once."""
+
+    code, message = (
+        "database_busy",
+        "Another change held the same records and this one gave way; nothing was changed. "
+        "Try again",
+    )
+
+    def __init__(self, message: str | None = None, *, details: Any = None) -> None:
+        super().__init__(message, details=details, headers={"Retry-After": "1"})
+
+
 class DatabaseNotMigrated(DatabaseUnavailable):
     """The tables this code needs are not there: the database was never migrated, or is
     behind this version of qtrack."""
@@ -126,6 +141,8 @@ class DatabaseNotMigrated(DatabaseUnavailable):
 # SQLSTATEs that say the server cannot take (more) work now, rather than that the request
 # was wrong: connection exceptions (class 08), too many connections, shutting down, starting.
 _UNAVAILABLE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
+# A deadlock, a serialization failure: this transaction gave way to another.
+_BUSY_SQLSTATES = frozenset({"40P01", "40001"})
 # SQLite's equivalents: the file cannot be opened, or a writer held the lock past the busy
 # timeout (the embedded database's "no free connection").
 _UNAVAILABLE_SQLITE = ("unable to open database file", "database is locked")
@@ -142,7 +159,8 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 def as_unavailable(exc: BaseException) -> DatabaseUnavailable | None:
     """The error as a 503 `database_unavailable` when it says the database cannot serve now
-    (a refused, exhausted or lost connection); None for any other error."""
+    (a refused, exhausted or lost connection), `database_busy` when the transaction gave way
+    to another (a deadlock); None for any other error."""
     if isinstance(exc, DatabaseUnavailable):
         return exc
     if isinstance(exc, PoolTimeout):
@@ -155,6 +173,8 @@ def as_unavailable(exc: BaseException) -> DatabaseUnavailable | None:
         state = str(getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or "")
         if state.startswith("08") or state in _UNAVAILABLE_SQLSTATES:
             return DatabaseUnavailable()
+        if state in _BUSY_SQLSTATES:
+            return DatabaseBusy()
         if state == "42P01":  # undefined_table
             return DatabaseNotMigrated()
         if type(cause).__name__ == "OperationalError":

@@ -100,7 +100,7 @@ class RequestContextMiddleware:
                 error_log.exception("unhandled_exception", path=scope.get("path"))
                 status = 500
             else:
-                error_log.warning("database_unavailable", path=scope.get("path"))
+                error_log.warning(unavailable.code, path=scope.get("path"))
                 status = 503
             if not response_started:
                 response = await error_response(

@@ -38,15 +38,21 @@ from qtrack.accounts.service import SignatureFailed, TooManyAttempts
 from qtrack.codes import scan as scan_service
 from qtrack.config import Settings
 from qtrack.containers import service as containers_service
-from qtrack.core.errors import Conflict, QtrackError, ValidationFailed
+from qtrack.core.errors import Conflict, DatabaseBusy, QtrackError, ValidationFailed
 from qtrack.core.idempotency import IdempotencyRecord
 from qtrack.core.jsonvalues import json_safe
 from qtrack.core.ratelimit import RateLimiter
 from qtrack.events.models import Event
 from qtrack.events.service import EventContext
-from qtrack.items import changes, create, moves
+from qtrack.items import changes, create, moves, writes
 from qtrack.items import service as items_service
-from qtrack.items.errors import ItemNotFound, SamePerson, SignatureRequired, VersionMismatch
+from qtrack.items.errors import (
+    Busy,
+    ItemNotFound,
+    SamePerson,
+    SignatureRequired,
+    VersionMismatch,
+)
 from qtrack.items.repository import item_json
 from qtrack.items.schemas import ChangeResult
 from qtrack.sync import repository
@@ -119,12 +125,26 @@ async def push(
     of the items it created."""
     results: list[dict[str, Any]] = []
     created: dict[str, str] = {}
+    # The items the batch names, locked first in id order: another device's batch over the same
+    # items in another order waits for this one instead of deadlocking against it.
+    await writes.lock_in_order(session, _named_codes(batch.changes))
     for raw in batch.changes:
         result = await _one(session, settings, limiter, principal, origin, batch.device_id, raw)
         results.append(result)
         if result["outcome"] == "applied" and result.get("uuid") and result.get("item"):
             created[result["uuid"]] = result["item"]["code"]
     return {"results": results, "created": created}
+
+
+def _named_codes(raws: list[dict[str, Any]]) -> list[str]:
+    """The item and container codes a batch's changes name as they were sent (a change that
+    names them by UUID, or inside a scan, is locked when it is applied)."""
+    return [
+        value
+        for raw in raws
+        for value in (raw.get("item"), raw.get("container"))
+        if isinstance(value, str) and 0 < len(value) <= 64
+    ]
 
 
 def _change_id(raw: dict[str, Any]) -> str | None:
@@ -287,6 +307,11 @@ async def _apply_or_refuse(
         # (no password is ever pushed).
         async with session.begin_nested():
             result = await _apply(session, settings, limiter, principal, origin, change, code)
+    except Busy as exc:
+        # A move that gave way to another change of the same container is not refused for
+        # good: the whole batch is answered 503 and sent again (docs/sync.md), as when the
+        # database picks this batch to end a deadlock (`core.errors.DatabaseBusy`).
+        raise DatabaseBusy() from exc
     except QtrackError as exc:
         return await _refused(session, change, code, exc)
     uuid = change.uuid if isinstance(change, CreateChange) else None
