@@ -124,7 +124,7 @@ async def _through_register_items(url: str, path: Path) -> dict[str, Any]:
     try:
         async with db.sessionmaker("write")() as session:
             actor = principal(await get_user(session, "op"))
-            types, locations = await importer.known_types_and_locations(session)
+            types, locations, _archived = await importer.known_types_and_locations(session)
             table = tabular.open_table(path, max_unpacked=1 << 30)
             header, rows = table.header, importer.read_rows(table, table.header)
             specs = []

@@ -34,7 +34,7 @@ from qtrack.items.errors import (
     SignatureRequired,
     TransitionNotAllowed,
 )
-from qtrack.locations.service import LocationNotFound
+from qtrack.locations.service import LocationArchived, LocationNotFound
 from qtrack.signing import tokens
 from qtrack.signing.keys import KeyLocked
 
@@ -84,6 +84,7 @@ async def verify_code(
         ItemNotFound,
         ItemTypeNotFound,
         LocationNotFound,
+        LocationArchived,
         ItemArchived,
         ItemExpired,
         TransitionNotAllowed,

@@ -55,7 +55,7 @@ from qtrack.items.schemas import (
     QuantityRequest,
     TransitionRequest,
 )
-from qtrack.locations.service import LocationNotFound
+from qtrack.locations.service import LocationArchived, LocationNotFound
 
 router = APIRouter(prefix="/api/v1", tags=["items"], responses=AUTHENTICATED)
 # What every change of one item can answer besides its own errors.
@@ -96,7 +96,7 @@ def parse_if_match(value: str | None) -> int:
     "/items",
     status_code=status.HTTP_201_CREATED,
     response_model=Page[ItemRead],
-    responses=errors(ItemTypeNotFound, LocationNotFound, IdempotencyKeyReused),
+    responses=errors(ItemTypeNotFound, LocationNotFound, LocationArchived, IdempotencyKeyReused),
 )
 async def create_items(
     body: ItemCreate, actor: Creator, session: SessionDep, state: StateDep, request: Request
@@ -120,7 +120,9 @@ async def create_items(
     "/items/batch",
     status_code=status.HTTP_201_CREATED,
     response_model=Page[ItemRead],
-    responses=errors(400, ItemTypeNotFound, LocationNotFound, IdempotencyKeyReused),
+    responses=errors(
+        400, ItemTypeNotFound, LocationNotFound, LocationArchived, IdempotencyKeyReused
+    ),
 )
 async def create_item_batch(
     body: ItemBatchCreate,
@@ -282,7 +284,7 @@ async def transition_item(
 @router.post(
     "/items/{code}/move",
     response_model=ChangeResult,
-    responses=errors(CHANGE_ERRORS, LocationNotFound),
+    responses=errors(CHANGE_ERRORS, LocationNotFound, LocationArchived),
 )
 async def move_item(
     code: str, body: MoveRequest, actor: Mover, session: SessionDep, request: Request

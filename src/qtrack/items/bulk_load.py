@@ -82,9 +82,9 @@ Progress = Callable[[str, int], None]  # (phase: "checked" or "written", rows so
 
 
 async def _plan_for(session: AsyncSession, header: Header, actor: Principal) -> Plan:
-    types, locations = await importer.known_types_and_locations(session)
+    types, locations, archived = await importer.known_types_and_locations(session)
     initial = {k: workflow_service.definition_of(t.workflow).initial for k, t in types.items()}
-    return Plan(header, types, initial, locations, actor.user_id, actor.token_id)
+    return Plan(header, types, initial, locations, actor.user_id, actor.token_id, archived=archived)
 
 
 async def _check(

@@ -100,6 +100,7 @@ class Plan:
     token_id: int | None
     key_id: int = 0
     copy_text: bool = False  # PostgreSQL: rows as COPY text; SQLite: as dicts
+    archived: frozenset[str] = frozenset()  # codes of archived locations (refused by name)
 
 
 @dataclass
@@ -139,7 +140,7 @@ def check(plan: Plan, rows: Rows, spill: Path | None) -> ChunkChecked:
     kept: list[tuple[Any, ...]] = []
     for line, cells in rows:
         spec, problems = importer.check_row(
-            line, importer.row_of(plan.header, cells), plan.types, plan.locations
+            line, importer.row_of(plan.header, cells), plan.types, plan.locations, plan.archived
         )
         if problems:
             out.problems.extend(problems)

@@ -182,7 +182,7 @@ async def register_items(
             types[spec.type] = await item_types.get_item_type(session, spec.type)
         if spec.location and spec.location not in locations:
             locations[spec.location] = (
-                await locations_service.get_by_code(session, spec.location)
+                await locations_service.open_by_code(session, spec.location)
             ).id
     for index, spec in enumerate(specs):
         rules.check_fields(

@@ -12,7 +12,7 @@ gap-free code, its hash-chained `created` event, its first label and the maintai
 counts (a test compares the two).
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,8 +142,10 @@ def check_row(
     row: dict[str, str],
     types: Mapping[str, ItemType],
     locations: Mapping[str, int],
+    archived: Collection[str] = frozenset(),
 ) -> tuple[ItemCreate | None, list[RowProblem]]:
-    """A row checked against the schema, its type and the locations: the registration it
+    """A row checked against the schema, its type and the locations (those items may be put
+    in, and the archived ones, named as `POST /api/v1/items` names them): the registration it
     asks for (None when it cannot be read at all) and what is wrong with it."""
     spec = _spec(line, row)
     if isinstance(spec, list):
@@ -153,7 +155,12 @@ def check_row(
         return spec, [RowProblem(line, "type", f"no item type '{spec.type}'")]
     problems = []
     if spec.location and spec.location not in locations:
-        problems.append(RowProblem(line, "location", f"no location '{spec.location}'"))
+        said = (
+            f"Location '{spec.location}' is archived; nothing can be put there"
+            if spec.location in archived
+            else f"no location '{spec.location}'"
+        )
+        problems.append(RowProblem(line, "location", said))
     try:
         # The model's own field mapping, read only: dict(spec) or model_dump would copy it.
         rules.check_fields(item_type, spec.__dict__, loc=[])
@@ -166,12 +173,13 @@ def check_row(
 
 async def known_types_and_locations(
     session: AsyncSession,
-) -> tuple[dict[str, ItemType], dict[str, int]]:
-    """Every item type (with its workflow) by key, and every location's id by code."""
+) -> tuple[dict[str, ItemType], dict[str, int], frozenset[str]]:
+    """Every item type (with its workflow) by key, the id by code of every location items may
+    be put in, and the codes of the archived ones."""
     types = {t.key: t for t in await item_types.list_item_types(session)}
-    rows = await session.execute(select(Location.code, Location.id))
-    locations: dict[str, int] = {row.code: row.id for row in rows}
-    return types, locations
+    rows = (await session.execute(select(Location.code, Location.id, Location.archived))).all()
+    locations: dict[str, int] = {row.code: row.id for row in rows if not row.archived}
+    return types, locations, frozenset(row.code for row in rows if row.archived)
 
 
 def refusal(report: ImportReport) -> ImportRefused:

@@ -176,7 +176,7 @@ async def move(
     the item already is records nothing."""
     if not actor.can(Permission.ITEM_MOVE):
         raise PermissionDenied(details={"missing": [Permission.ITEM_MOVE.value]})
-    target = await locations_service.get_by_code(session, location)
+    target = await locations_service.open_by_code(session, location)
     item, by_id = await lock_with_containers(session, code)
     before: dict[str, object] = {"location": item.location_code}
     after: dict[str, object] = {"location": target.code}

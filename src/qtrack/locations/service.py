@@ -106,6 +106,28 @@ async def get_by_code(session: AsyncSession, code: str) -> Location:
     return location
 
 
+async def open_by_code(session: AsyncSession, code: str) -> Location:
+    """A location items may be put in, by its code: 404 location_not_found, 409
+    location_archived. Its row is locked against being archived until the transaction ends
+    (FOR KEY SHARE, the lock PostgreSQL's check of the item's foreign key takes anyway; an
+    archive locks the row FOR UPDATE before it checks that the location is empty), so that an
+    item put in at the moment it is archived is either counted by that check or refused here."""
+    code = normalize_code(code)
+    location = await session.scalar(
+        select(Location)
+        .where(Location.code == code)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    if location is None:
+        raise LocationNotFound(f"No location '{code}'", details={"code": code})
+    if location.archived:
+        raise LocationArchived(
+            f"Location '{code}' is archived; nothing can be put there", details={"code": code}
+        )
+    return location
+
+
 async def codes_by_id(session: AsyncSession, ids: Collection[int]) -> dict[int, str]:
     """The codes of these location ids (unknown ids are left out)."""
     if not ids:
@@ -357,8 +379,11 @@ async def ensure_empty(session: AsyncSession, location: Location, items_at: Item
 
 async def archive_location(session: AsyncSession, code: str, *, items_at: ItemsAt) -> Location:
     """Archive an empty location: it stays for history, but leaves lists and the tree."""
-    await _lock_tree(session)  # so nothing is put into it while we check that it is empty
+    await _lock_tree(session)
     location = await get_by_code(session, code)
+    # Waits for whatever is being put into it (`open_by_code`), and keeps anything new out
+    # while we check that it is empty.
+    await session.refresh(location, with_for_update=True)
     if location.archived:
         return location
     await ensure_empty(session, location, items_at)

@@ -13,7 +13,7 @@ from qtrack.core.errors import ValidationFailed
 from qtrack.core.http import version_of_etag
 from qtrack.core.openapi import binary, errors
 from qtrack.item_types.service import ItemTypeNotFound
-from qtrack.locations.service import LocationNotFound
+from qtrack.locations.service import LocationArchived, LocationNotFound
 from qtrack.orders import actions, document, receiving, repository, service, suggest
 from qtrack.orders import errors as order_errors
 from qtrack.orders.schemas import (
@@ -47,6 +47,7 @@ router = APIRouter(
         order_errors.OrderVersionMismatch,
         ItemTypeNotFound,
         LocationNotFound,
+        LocationArchived,
         ValidationFailed,
     ),
 )
