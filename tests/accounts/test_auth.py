@@ -373,3 +373,32 @@ async def test_guesses_from_elsewhere_do_not_lock_the_owner_out(
         "/api/v1/auth/login", json={"username": "ann", "password": PASSWORD}
     )
     assert owner.status_code == 200, owner.text
+
+
+@pytest.mark.postgres_only
+async def test_password_changes_sent_at_once_only_one_holds(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """Four changes with the same current password at once: one is made, the others find
+    the current password changed under them (403), so no caller is told a password holds
+    that does not."""
+    await create_user(db, "ann")
+    session = await login(client, "ann")
+    news = [f"a brand new secret {n}" for n in range(4)]
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                "/api/v1/auth/password",
+                headers=session.headers,
+                json={"current_password": PASSWORD, "new_password": new},
+            )
+            for new in news
+        )
+    )
+    statuses = [a.status_code for a in answers]
+    assert sorted(statuses) == [204, 403, 403, 403], [a.text for a in answers]
+    for answer in answers:
+        if answer.status_code == 403:
+            assert answer.json()["error"]["code"] == "signature_failed"
+    (kept,) = [new for new, a in zip(news, answers, strict=True) if a.status_code == 204]
+    await login(client, "ann", kept)

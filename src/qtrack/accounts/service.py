@@ -351,7 +351,11 @@ async def change_own_password(
     end. A device's API token cannot do this for the person it belongs to."""
     if principal.via == "token":
         raise Forbidden("API tokens cannot change passwords", details={"via": "token"})
-    user = principal.user
+    # Locked and read again: two changes sent at once with the same current password would
+    # otherwise both match it, and both report success while only the last one holds.
+    user = await session.get_one(
+        User, principal.user_id, with_for_update=True, populate_existing=True
+    )  # users are disabled, never deleted
     ip = origin.ip if origin else None
     attempt = await claim_attempt(limiter, settings, user.username, ip)
     if not await verify_password_async(user.password_hash, current_password):
