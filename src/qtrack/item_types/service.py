@@ -45,13 +45,18 @@ async def list_item_types(session: AsyncSession) -> Sequence[ItemType]:
     return (await session.scalars(stmt)).all()
 
 
-async def get_item_type(session: AsyncSession, key: str) -> ItemType:
-    """An item type (with its workflow) by key; 404 item_type_not_found."""
-    item_type = await session.scalar(
+async def get_item_type(session: AsyncSession, key: str, *, locked: bool = False) -> ItemType:
+    """An item type (with its workflow) by key; 404 item_type_not_found. `locked`: its row
+    locked for the transaction and read as it is now (a registration bumps the same row's
+    code counter, so one waits for the other)."""
+    stmt = (
         select(ItemType)
         .options(joinedload(ItemType.workflow), joinedload(ItemType.category))
         .where(ItemType.key == key)
     )
+    if locked:
+        stmt = stmt.with_for_update(of=ItemType).execution_options(populate_existing=True)
+    item_type = await session.scalar(stmt)
     if item_type is None:
         raise ItemTypeNotFound(f"No item type '{key}'")
     return item_type
@@ -152,12 +157,21 @@ async def statuses_in_use(session: AsyncSession, item_type: ItemType) -> set[str
 
 
 async def update_item_type(session: AsyncSession, *, key: str, changes: dict[str, Any]) -> ItemType:
-    """Change an item type; its code prefix and workflow stay while items depend on them."""
+    """Change an item type; its code prefix, workflow and quantity tracking stay while items
+    depend on them. The type's row is locked first: a registration under way (which bumps
+    its code counter) is finished and counted, and one that comes after waits for this."""
     changes = dict(changes)
     unknown = set(changes) - EDITABLE
     if unknown:
         raise TypeError(f"not editable: {', '.join(sorted(unknown))}")
-    item_type = await get_item_type(session, key)
+    item_type = await get_item_type(session, key, locked=True)
+    tracks = changes.get("tracks_quantity", item_type.tracks_quantity)
+    if tracks != item_type.tracks_quantity and await has_items(session, item_type):
+        # The stock on hand sums its items' quantities: it would keep what they held.
+        raise ItemTypeInUse(
+            f"Item type '{key}' has items, so whether it tracks quantities stays as it is",
+            details={"tracks_quantity": item_type.tracks_quantity},
+        )
     prefix = changes.pop("code_prefix", item_type.code_prefix)
     if prefix != item_type.code_prefix:
         if await has_items(session, item_type):
@@ -206,15 +220,18 @@ async def update_item_type(session: AsyncSession, *, key: str, changes: dict[str
 async def reserve_codes(session: AsyncSession, item_type: ItemType, count: int) -> list[str]:
     """The next `count` codes of a type: unique and gap-free under concurrency, because the
     counter row is bumped with one UPDATE ... RETURNING that holds its lock to commit."""
-    last = await session.scalar(
-        update(ItemType)
-        .where(ItemType.id == item_type.id)
-        .values(last_seq=ItemType.last_seq + count)
-        .returning(ItemType.last_seq)
-    )
-    assert last is not None
-    first = last - count + 1
-    return [f"{item_type.code_prefix}-{n:06d}" for n in range(first, last + 1)]
+    bumped = (
+        await session.execute(
+            update(ItemType)
+            .where(ItemType.id == item_type.id)
+            .values(last_seq=ItemType.last_seq + count)
+            .returning(ItemType.last_seq, ItemType.code_prefix)
+        )
+    ).one()
+    # The prefix as the row holds it now: a change of it that committed while this waited
+    # for the row's lock is the one the codes carry.
+    first = bumped.last_seq - count + 1
+    return [f"{bumped.code_prefix}-{n:06d}" for n in range(first, bumped.last_seq + 1)]
 
 
 async def ensure_shipped_item_types(session: AsyncSession) -> None:

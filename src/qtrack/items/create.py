@@ -177,9 +177,12 @@ async def register_items(
     secret)."""
     types: dict[str, ItemType] = {}
     locations: dict[str, int] = {}
+    # Each type's row locked (in the order of their keys, as every registration takes them),
+    # so that a change of the type (its prefix, its quantity tracking) waits for this
+    # registration or is read as made; the code counter's bump below re-uses the lock.
+    for key in sorted({spec.type for spec in specs}):
+        types[key] = await item_types.get_item_type(session, key, locked=True)
     for spec in specs:
-        if spec.type not in types:
-            types[spec.type] = await item_types.get_item_type(session, spec.type)
         if spec.location and spec.location not in locations:
             locations[spec.location] = (
                 await locations_service.open_by_code(session, spec.location)
@@ -190,8 +193,7 @@ async def register_items(
             spec.model_dump(),
             loc=["body", "items", str(index)] if len(specs) > 1 else ["body"],
         )
-    # One counter bump per type for the whole batch, types in id order: two batches that
-    # both hold several types take the counter rows' locks in the same order.
+    # One counter bump per type for the whole batch, on the rows locked above.
     needed: dict[int, int] = {}
     for spec in specs:
         type_id = types[spec.type].id
