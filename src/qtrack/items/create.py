@@ -180,8 +180,8 @@ async def register_items(
     # Each type's row locked (in the order of their keys, as every registration takes them),
     # so that a change of the type (its prefix, its quantity tracking) waits for this
     # registration or is read as made; the code counter's bump below re-uses the lock.
-    for key in sorted({spec.type for spec in specs}):
-        types[key] = await item_types.get_item_type(session, key, locked=True)
+    for type_key in sorted({spec.type for spec in specs}):
+        types[type_key] = await item_types.get_item_type(session, type_key, locked=True)
     for spec in specs:
         if spec.location and spec.location not in locations:
             locations[spec.location] = (
