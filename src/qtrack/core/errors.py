@@ -141,8 +141,9 @@ class DatabaseNotMigrated(DatabaseUnavailable):
 # SQLSTATEs that say the server cannot take (more) work now, rather than that the request
 # was wrong: connection exceptions (class 08), too many connections, shutting down, starting.
 _UNAVAILABLE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
-# A deadlock, a serialization failure: this transaction gave way to another.
-_BUSY_SQLSTATES = frozenset({"40P01", "40001"})
+# A deadlock, a serialization failure: this transaction gave way to another; a lock not
+# granted within the transaction's lock_timeout.
+_BUSY_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
 # SQLite's equivalents: the file cannot be opened, or a writer held the lock past the busy
 # timeout (the embedded database's "no free connection").
 _UNAVAILABLE_SQLITE = ("unable to open database file", "database is locked")

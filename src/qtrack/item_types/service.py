@@ -48,14 +48,17 @@ async def list_item_types(session: AsyncSession) -> Sequence[ItemType]:
 async def get_item_type(session: AsyncSession, key: str, *, locked: bool = False) -> ItemType:
     """An item type (with its workflow) by key; 404 item_type_not_found. `locked`: its row
     locked for the transaction and read as it is now (a registration bumps the same row's
-    code counter, so one waits for the other)."""
+    code counter, so one waits for the other). FOR NO KEY UPDATE, as the counter's UPDATE
+    locks it: the foreign key checks of changes to its items' counts (FOR KEY SHARE) pass."""
     stmt = (
         select(ItemType)
         .options(joinedload(ItemType.workflow), joinedload(ItemType.category))
         .where(ItemType.key == key)
     )
     if locked:
-        stmt = stmt.with_for_update(of=ItemType).execution_options(populate_existing=True)
+        stmt = stmt.with_for_update(of=ItemType, key_share=True).execution_options(
+            populate_existing=True
+        )
     item_type = await session.scalar(stmt)
     if item_type is None:
         raise ItemTypeNotFound(f"No item type '{key}'")
@@ -187,6 +190,7 @@ async def update_item_type(session: AsyncSession, *, key: str, changes: dict[str
     workflow_key = changes.pop("workflow", item_type.workflow.key)
     if workflow_key != item_type.workflow.key:
         wf = await workflow_service.get_workflow(session, workflow_key)
+        await workflow_service.hold_item_changes(session)
         known = {s.key for s in workflow_service.definition_of(wf).states}
         stranded = sorted(await statuses_in_use(session, item_type) - known)
         if stranded:

@@ -116,7 +116,7 @@ async def open_by_code(session: AsyncSession, code: str) -> Location:
     location = await session.scalar(
         select(Location)
         .where(Location.code == code)
-        .with_for_update(key_share=True)
+        .with_for_update(read=True, key_share=True)  # FOR KEY SHARE
         .execution_options(populate_existing=True)
     )
     if location is None:

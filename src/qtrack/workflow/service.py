@@ -4,7 +4,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -206,6 +206,24 @@ async def create_workflow(
     return workflow
 
 
+# How long an edit waits for the item changes under way to finish before it gives up
+# (503 database_busy): a change takes milliseconds, an import holds items for longer.
+HOLD_TIMEOUT_MS = 5000
+
+
+async def hold_item_changes(session: AsyncSession) -> None:
+    """Until this transaction ends, no item is changed or locked for a change; the changes
+    under way finish first, and plain reads go on (PostgreSQL: `item` locked EXCLUSIVE; SQLite
+    runs one writer at a time already). For the rare edits that check the states items are in
+    and must not be outrun by a change of state that read the workflow before them: a workflow
+    that loses a state, an item type that moves to another workflow."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    await session.execute(text(f"SET LOCAL lock_timeout = {HOLD_TIMEOUT_MS}"))
+    await session.execute(text("LOCK TABLE item IN EXCLUSIVE MODE"))
+    await session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
+
+
 async def update_workflow(
     session: AsyncSession,
     *,
@@ -217,6 +235,7 @@ async def update_workflow(
     """Change a workflow's name or definition; states items are in now cannot be removed."""
     workflow = await get_workflow(session, key)
     if definition is not None:
+        await hold_item_changes(session)
         removed = await item_states(session, workflow) - {s.key for s in definition.states}
         if removed:
             raise StatesInUse(
