@@ -7,7 +7,7 @@ to insert, and is answered from the stored response instead.
 """
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -82,12 +82,16 @@ _ANSWER = (
 )
 
 
-def _replay(record: Any, print_: str) -> Response:
+# The headers an answer carries beside its body, worked out from the body (an ETag from its
+# version), so that a replayed answer carries them too.
+HeadersOf = Callable[[Mapping[str, Any]], Mapping[str, str]]
+
+
+def _replay(record: Any, print_: str, headers_of: HeadersOf | None) -> Response:
     if record.fingerprint != print_:
         raise IdempotencyKeyReused(details={"key": record.key})
-    return ORJSONResponse(
-        record.body, status_code=record.status_code or 200, headers={"Idempotent-Replayed": "true"}
-    )
+    headers = {**(headers_of(record.body) if headers_of else {}), "Idempotent-Replayed": "true"}
+    return ORJSONResponse(record.body, status_code=record.status_code or 200, headers=headers)
 
 
 async def _existing(session: AsyncSession, user_id: int, key: str) -> Any:
@@ -101,20 +105,24 @@ async def idempotent(
     user_id: int,
     client_key: str | None,
     produce: Callable[[], Awaitable[tuple[int, BaseModel]]],
+    headers_of: HeadersOf | None = None,
 ) -> Response:
     """Run a write once per key (the `Idempotency-Key` header, else the body's client event
     id); a retry gets the stored answer. Without a key it simply runs."""
     key = request.headers.get("idempotency-key") or client_key
     if not key:
         status, model = await produce()
-        return model_response(model, status)
+        if headers_of is None:
+            return model_response(model, status)
+        body = model.model_dump(mode="json")
+        return ORJSONResponse(body, status_code=status, headers=headers_of(body))
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationFailed(f"Idempotency keys are at most {MAX_KEY_LENGTH} characters")
     print_ = fingerprint(request, await request.body())
 
     existing = await _existing(session, user_id, key)
     if existing is not None and existing.status_code is not None:
-        return _replay(existing, print_)
+        return _replay(existing, print_, headers_of)
     if existing is not None:
         # An earlier attempt failed after claiming the key (its error kept what it recorded);
         # it produced no answer, so this attempt runs for real.
@@ -133,11 +141,12 @@ async def idempotent(
         existing = await _existing(session, user_id, key)
         if existing is None or existing.status_code is None:
             raise
-        return _replay(existing, print_)
+        return _replay(existing, print_, headers_of)
 
     status, model = await produce()
     body = model.model_dump(mode="json")
     await session.execute(
         _ANSWER, {"record_id": record_id, "new_status_code": status, "new_body": body}
     )
-    return ORJSONResponse(body, status_code=status)
+    headers = headers_of(body) if headers_of else None
+    return ORJSONResponse(body, status_code=status, headers=headers)

@@ -1,8 +1,10 @@
 """Orders JSON API: orders, a draft's lines, the steps, receiving, and the order on paper."""
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from starlette.responses import Response as StarletteResponse
 
 from qtrack.accounts.deps import PERMISSION_ERRORS, require
 from qtrack.accounts.permissions import Permission
@@ -11,6 +13,7 @@ from qtrack.categories.service import CategoryNotFound
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import ValidationFailed
 from qtrack.core.http import version_of_etag
+from qtrack.core.idempotency import IdempotencyKeyReused, idempotent
 from qtrack.core.openapi import binary, errors
 from qtrack.item_types.service import ItemTypeNotFound
 from qtrack.locations.service import LocationArchived, LocationNotFound
@@ -104,14 +107,30 @@ async def list_orders(
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+def _etag_of(body: Mapping[str, Any]) -> dict[str, str]:
+    return {"ETag": etag(body["version"])}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrderRead,
+    responses=errors(IdempotencyKeyReused),
+)
 async def create_order(
-    body: OrderCreate, actor: Creator, session: SessionDep, response: Response
-) -> OrderRead:
+    body: OrderCreate, actor: Creator, session: SessionDep, request: Request
+) -> StarletteResponse:
     """A new draft order with the next code, and its first lines if given (ETag: its
-    version)."""
-    order = await service.create_order(session, body=body, actor=actor)
-    return tagged(response, await repository.read(session, order))
+    version). Sent again with the same `Idempotency-Key`, it answers the first order."""
+
+    async def produce() -> tuple[int, OrderRead]:
+        order = await service.create_order(session, body=body, actor=actor)
+        return 201, await repository.read(session, order)
+
+    return await idempotent(
+        request, session, user_id=actor.user_id, client_key=None, produce=produce,
+        headers_of=_etag_of,
+    )  # fmt: skip
 
 
 @router.post(

@@ -2,13 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from starlette.responses import Response as StarletteResponse
 
 from qtrack.accounts.deps import PERMISSION_ERRORS, OriginDep, require
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.deps import SessionDep, StateDep
-from qtrack.core.idempotency import IdempotencyKeyReused
+from qtrack.core.idempotency import IdempotencyKeyReused, idempotent
 from qtrack.core.openapi import binary, errors
 from qtrack.items.errors import ItemExpired
 from qtrack.locations.service import LocationNotFound
@@ -71,13 +72,25 @@ async def list_shipments(
     return await service.list_shipments(session, status=status_, q=q, limit=limit, offset=offset)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ShipmentRead,
+    responses=errors(IdempotencyKeyReused),
+)
 async def create_shipment(
-    body: ShipmentCreate, actor: Builder, session: SessionDep
-) -> ShipmentRead:
-    """A new draft bill with the next number."""
-    shipment = await service.create_shipment(session, body=body, actor=actor)
-    return await repository.read(session, shipment)
+    body: ShipmentCreate, actor: Builder, session: SessionDep, request: Request
+) -> StarletteResponse:
+    """A new draft bill with the next number. Sent again with the same `Idempotency-Key`, it
+    answers the first bill."""
+
+    async def produce() -> tuple[int, ShipmentRead]:
+        shipment = await service.create_shipment(session, body=body, actor=actor)
+        return 201, await repository.read(session, shipment)
+
+    return await idempotent(
+        request, session, user_id=actor.user_id, client_key=None, produce=produce
+    )
 
 
 @router.get("/{ref}")

@@ -1,0 +1,51 @@
+"""A new order sent again with the same `Idempotency-Key` (a lost answer, a retry, a twin
+sent at once) is made once; the retry gets the first answer, its ETag too."""
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.orders.conftest import Team
+
+ORDERS = "/api/v1/orders"
+SUPPLY = {"type": "supply", "quantity": "100", "supplier_ref": "SYR-5ML"}
+
+
+def _keyed(headers: dict[str, str], key: str) -> dict[str, str]:
+    return {**headers, "Idempotency-Key": key}
+
+
+async def test_an_order_sent_again_with_its_key_is_made_once(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    body = {"supplier": "MedCo", "lines": [SUPPLY]}
+    headers = _keyed(team.operator.headers, "order-1")
+    first = await client.post(ORDERS, json=body, headers=headers)
+    again = await client.post(ORDERS, json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["ETag"] == first.headers["ETag"] == f'"v{first.json()["version"]}"'
+    other = await client.post(ORDERS, json={**body, "supplier": "Other"}, headers=headers)
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    unkeyed = await client.post(ORDERS, json=body, headers=team.operator.headers)
+    assert unkeyed.status_code == 201
+    assert unkeyed.json()["code"] != first.json()["code"]
+    assert unkeyed.headers["ETag"] == f'"v{unkeyed.json()["version"]}"'
+
+
+@pytest.mark.postgres_only
+async def test_orders_sent_at_once_with_one_key_are_one(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    body = {"supplier": "MedCo", "lines": [SUPPLY]}
+    headers = _keyed(team.operator.headers, "order-twins")
+    answers = await asyncio.gather(
+        *(client.post(ORDERS, json=body, headers=headers) for _ in range(4))
+    )
+    assert {a.status_code for a in answers} == {201}, [a.text for a in answers]
+    assert len({a.json()["code"] for a in answers}) == 1
+    listed = (await client.get(ORDERS, headers=team.operator.headers)).json()
+    assert len(listed) == 1
