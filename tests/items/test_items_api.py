@@ -338,6 +338,30 @@ async def test_concurrent_retries_apply_once(client: httpx.AsyncClient, crew: Cr
     assert len(await _events(client, crew, str(lot["code"]))) == 2
 
 
+@pytest.mark.postgres_only
+async def test_twins_of_a_failed_signature_each_get_its_answer(
+    client: httpx.AsyncClient, crew: Crew
+) -> None:
+    """Three releases sent at once under one key with a wrong password: the first fails and
+    keeps its record of the failure; each twin then runs for real and fails the same way (it
+    was a generic 409 conflict). The same key with the right password then releases."""
+    lot = await register(client, crew.operator, type="material")
+    path = f"/api/v1/items/{lot['code']}/transitions"
+    assert (await _post(client, path, crew.operator, {"transition": "quarantine"})).is_success
+    assert (await _post(client, path, crew.qa, {"to": "under_test"})).is_success
+    headers = {**crew.qa2.headers, "Idempotency-Key": "release-1"}
+    wrong = {"transition": "release", "password": "not it"}
+    answers = await asyncio.gather(
+        *(client.post(path, json=wrong, headers=headers) for _ in range(3))
+    )
+    assert [a.status_code for a in answers] == [403] * 3, [a.text for a in answers]
+    assert {a.json()["error"]["code"] for a in answers} == {"signature_failed"}
+    right = {"transition": "release", "password": PASSWORD}
+    released = await client.post(path, json=right, headers=headers)
+    assert released.status_code == 200, released.text
+    assert released.json()["item"]["status"] == "released"
+
+
 async def test_twenty_concurrent_transitions(
     client: httpx.AsyncClient, crew: Crew, db: Database
 ) -> None:

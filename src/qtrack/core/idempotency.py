@@ -87,6 +87,11 @@ _ANSWER = (
 HeadersOf = Callable[[Mapping[str, Any]], Mapping[str, str]]
 
 
+# Twins of a request that fails (each one's record forgotten by the next) are run one after
+# another; past this many, a twin is answered 409 conflict.
+_CLAIM_ATTEMPTS = 4
+
+
 def _replay(record: Any, print_: str, headers_of: HeadersOf | None) -> Response:
     if record.fingerprint != print_:
         raise IdempotencyKeyReused(details={"key": record.key})
@@ -120,28 +125,29 @@ async def idempotent(
         raise ValidationFailed(f"Idempotency keys are at most {MAX_KEY_LENGTH} characters")
     print_ = fingerprint(request, await request.body())
 
-    existing = await _existing(session, user_id, key)
-    if existing is not None and existing.status_code is not None:
-        return _replay(existing, print_, headers_of)
-    if existing is not None:
-        # An earlier attempt failed after claiming the key (its error kept what it recorded);
-        # it produced no answer, so this attempt runs for real.
-        await session.execute(_FORGET, {"record_id": existing.id})
-
-    try:
-        # A concurrent twin waits here until the first one commits.
-        record_id = (
-            await session.execute(
-                _CLAIM,
-                {"user_id": user_id, "key": key, "fingerprint": print_, "created_at": utcnow()},
-            )
-        ).scalar_one()
-    except IntegrityError:
-        await session.rollback()
+    for attempt in range(_CLAIM_ATTEMPTS):
         existing = await _existing(session, user_id, key)
-        if existing is None or existing.status_code is None:
-            raise
-        return _replay(existing, print_, headers_of)
+        if existing is not None and existing.status_code is not None:
+            return _replay(existing, print_, headers_of)
+        if existing is not None:
+            # An earlier attempt failed after claiming the key (its error kept what it
+            # recorded, a failed e-signature say); it produced no answer, so this attempt runs
+            # for real.
+            await session.execute(_FORGET, {"record_id": existing.id})
+        try:
+            # A concurrent twin waits here until the first one commits.
+            record_id = (
+                await session.execute(
+                    _CLAIM,
+                    {"user_id": user_id, "key": key, "fingerprint": print_, "created_at": utcnow()},
+                )
+            ).scalar_one()
+            break
+        except IntegrityError:
+            # The twin committed first: answered as it was, or, when it failed, run again.
+            await session.rollback()
+            if attempt == _CLAIM_ATTEMPTS - 1:
+                raise
 
     status, model = await produce()
     body = model.model_dump(mode="json")
