@@ -6,7 +6,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.orders.conftest import Team
+from tests.orders.conftest import Team, approved_order
 
 ORDERS = "/api/v1/orders"
 SUPPLY = {"type": "supply", "quantity": "100", "supplier_ref": "SYR-5ML"}
@@ -49,3 +49,38 @@ async def test_orders_sent_at_once_with_one_key_are_one(
     assert len({a.json()["code"] for a in answers}) == 1
     listed = (await client.get(ORDERS, headers=team.operator.headers)).json()
     assert len(listed) == 1
+
+
+async def test_a_receipt_sent_again_with_its_key_is_recorded_once(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    order = await approved_order(client, team, SUPPLY)
+    url = f"{ORDERS}/{order['code']}/receive"
+    headers = _keyed(team.operator.headers, "receipt-1")
+    body = {"line": 1, "quantity": "1", "batch": "B1"}
+    first = await client.post(url, json=body, headers=headers)
+    again = await client.post(url, json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (200, 200), again.text
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert first.headers["ETag"] == f'"v{first.json()["order"]["version"]}"'
+    got = (await client.get(f"{ORDERS}/{order['code']}", headers=team.operator.headers)).json()
+    assert got["lines"][0]["received_quantity"] == "1.000000"
+
+
+@pytest.mark.postgres_only
+async def test_receipts_sent_at_once_with_one_key_are_one(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    order = await approved_order(client, team, SUPPLY)
+    url = f"{ORDERS}/{order['code']}/receive"
+    headers = _keyed(team.operator.headers, "receipt-twins")
+    body = {"line": 1, "quantity": "1"}
+    answers = await asyncio.gather(
+        *(client.post(url, json=body, headers=headers) for _ in range(8))
+    )
+    assert {a.status_code for a in answers} == {200}, [a.text for a in answers]
+    assert len({tuple(a.json()["items"]) for a in answers}) == 1
+    got = (await client.get(f"{ORDERS}/{order['code']}", headers=team.operator.headers)).json()
+    assert got["lines"][0]["received_quantity"] == "1.000000"

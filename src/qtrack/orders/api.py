@@ -251,23 +251,37 @@ async def cancel(
     return tagged(response, await repository.read(session, order))
 
 
-@router.post("/{code}/receive")
+def _order_etag_of(body: Mapping[str, Any]) -> dict[str, str]:
+    return {"ETag": etag(body["order"]["version"])}
+
+
+@router.post(
+    "/{code}/receive", response_model=ReceiveOutcome, responses=errors(IdempotencyKeyReused)
+)
 async def receive(
     code: str,
     body: ReceiveBody,
     actor: Receiver,
     session: SessionDep,
     state: StateDep,
-    response: Response,
+    request: Request,
     if_match: IfMatch = None,
-) -> ReceiveOutcome:
-    """Record what arrived (scanned GS1 data and/or typed fields): new lots on one line."""
-    outcome = await receiving.receive(
-        session, state.settings, ref=code, body=body, actor=actor,
-        expected_version=expected(if_match),
+) -> StarletteResponse:
+    """Record what arrived (scanned GS1 data and/or typed fields): new lots on one line. Sent
+    again with the same `Idempotency-Key`, or the same `client_event_id`, it answers the first
+    receipt."""
+
+    async def produce() -> tuple[int, ReceiveOutcome]:
+        outcome = await receiving.receive(
+            session, state.settings, ref=code, body=body, actor=actor,
+            expected_version=expected(if_match),
+        )  # fmt: skip
+        return 200, outcome
+
+    return await idempotent(
+        request, session, user_id=actor.user_id, client_key=None, produce=produce,
+        headers_of=_order_etag_of,
     )  # fmt: skip
-    response.headers["ETag"] = etag(outcome.order.version)
-    return outcome
 
 
 @router.get(
