@@ -173,8 +173,8 @@ def text_lines(label: LabelContent, layout: SheetLayout) -> list[tuple[str, bool
 
 
 def fit_text(text: str, font: str, size: float, width: float, *, ellipsis: str = ELLIPSIS) -> str:
-    """`text` cut with an ellipsis so that it is at most `width` points wide."""
-    pdffonts.register()  # `font` may be one of ours
+    """`text` cut with an ellipsis so that it is at most `width` points wide (one of our fonts
+    once `pdffonts.register` made it known: `label_pdf` does, before it draws)."""
     if stringWidth(text, font, size) <= width:
         return text
     # Binary search on the prefix length: strings are short, but labels are many.
