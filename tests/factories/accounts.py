@@ -64,6 +64,10 @@ class AppLogin:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"}
 
+    def keyed(self, key: str) -> dict[str, str]:
+        """The headers of a write sent under this `Idempotency-Key`."""
+        return {**self.headers, "Idempotency-Key": key}
+
 
 async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> AppLogin:
     """Log in through the API, as a mobile app would."""

@@ -12,15 +12,11 @@ ORDERS = "/api/v1/orders"
 SUPPLY = {"type": "supply", "quantity": "100", "supplier_ref": "SYR-5ML"}
 
 
-def _keyed(headers: dict[str, str], key: str) -> dict[str, str]:
-    return {**headers, "Idempotency-Key": key}
-
-
 async def test_an_order_sent_again_with_its_key_is_made_once(
     client: httpx.AsyncClient, team: Team
 ) -> None:
     body = {"supplier": "MedCo", "lines": [SUPPLY]}
-    headers = _keyed(team.operator.headers, "order-1")
+    headers = team.operator.keyed("order-1")
     first = await client.post(ORDERS, json=body, headers=headers)
     again = await client.post(ORDERS, json=body, headers=headers)
     assert (first.status_code, again.status_code) == (201, 201), again.text
@@ -41,7 +37,7 @@ async def test_orders_sent_at_once_with_one_key_are_one(
     client: httpx.AsyncClient, team: Team
 ) -> None:
     body = {"supplier": "MedCo", "lines": [SUPPLY]}
-    headers = _keyed(team.operator.headers, "order-twins")
+    headers = team.operator.keyed("order-twins")
     answers = await asyncio.gather(
         *(client.post(ORDERS, json=body, headers=headers) for _ in range(4))
     )
@@ -56,7 +52,7 @@ async def test_a_receipt_sent_again_with_its_key_is_recorded_once(
 ) -> None:
     order = await approved_order(client, team, SUPPLY)
     url = f"{ORDERS}/{order['code']}/receive"
-    headers = _keyed(team.operator.headers, "receipt-1")
+    headers = team.operator.keyed("receipt-1")
     body = {"line": 1, "quantity": "1", "batch": "B1"}
     first = await client.post(url, json=body, headers=headers)
     again = await client.post(url, json=body, headers=headers)
@@ -75,7 +71,7 @@ async def test_receipts_sent_at_once_with_one_key_are_one(
 ) -> None:
     order = await approved_order(client, team, SUPPLY)
     url = f"{ORDERS}/{order['code']}/receive"
-    headers = _keyed(team.operator.headers, "receipt-twins")
+    headers = team.operator.keyed("receipt-twins")
     body = {"line": 1, "quantity": "1"}
     answers = await asyncio.gather(
         *(client.post(url, json=body, headers=headers) for _ in range(8))

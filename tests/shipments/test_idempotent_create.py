@@ -11,15 +11,11 @@ from tests.shipments.conftest import Team
 BILLS = "/api/v1/shipments"
 
 
-def _keyed(headers: dict[str, str], key: str) -> dict[str, str]:
-    return {**headers, "Idempotency-Key": key}
-
-
 async def test_a_bill_sent_again_with_its_key_is_made_once(
     client: httpx.AsyncClient, team: Team
 ) -> None:
     body = {"consignee": "ACME", "destination": "Lyon"}
-    headers = _keyed(team.biller.headers, "bill-1")
+    headers = team.biller.keyed("bill-1")
     first = await client.post(BILLS, json=body, headers=headers)
     again = await client.post(BILLS, json=body, headers=headers)
     assert (first.status_code, again.status_code) == (201, 201), again.text
@@ -35,7 +31,7 @@ async def test_bills_sent_at_once_with_one_key_are_one(
     client: httpx.AsyncClient, team: Team
 ) -> None:
     body = {"consignee": "ACME", "destination": "Lyon"}
-    headers = _keyed(team.biller.headers, "bill-twins")
+    headers = team.biller.keyed("bill-twins")
     answers = await asyncio.gather(
         *(client.post(BILLS, json=body, headers=headers) for _ in range(4))
     )
