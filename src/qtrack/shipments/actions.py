@@ -111,7 +111,10 @@ async def _move_all(
             (t for t in definition.transitions_from(item.status) if t.name == transition), None
         )
         problem = None
-        if chosen is None:
+        if transition == DISPATCH and item.parent_id is not None:
+            # Packed into another bag since it went on the bill: it travels in that one.
+            problem = f"packed inside {item.container_code}"
+        elif chosen is None:
             problem = "wrong_state"
         elif not actor.can(chosen.permission):
             problem = f"needs {chosen.permission}"

@@ -41,6 +41,7 @@ router = APIRouter(
         shipment_errors.ContainerOnOtherShipment,
         shipment_errors.ContainerAlreadyOnShipment,
         shipment_errors.ContainerWrongState,
+        shipment_errors.ContainerPacked,
         shipment_errors.NotAContainer,
         shipment_errors.UnknownCode,
         shipment_errors.ContainersBlocked,

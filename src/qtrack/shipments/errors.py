@@ -37,6 +37,13 @@ class ContainerWrongState(Conflict):
     )
 
 
+class ContainerPacked(Conflict):
+    code, message = (
+        "container_packed",
+        "The container is packed inside another one; it travels in that one, on its bill",
+    )
+
+
 class NotAContainer(Conflict):
     code, message = "not_a_container", "Only containers (item types that can contain) go on a bill"
 

@@ -29,6 +29,7 @@ from qtrack.shipments import repository
 from qtrack.shipments.errors import (
     ContainerAlreadyOnShipment,
     ContainerOnOtherShipment,
+    ContainerPacked,
     ContainerWrongState,
     LineNotFound,
     NotAContainer,
@@ -179,6 +180,13 @@ async def _container(
         raise NotAContainer(
             f"{item.code} ({item.type_key}) is not a container", details={"code": item.code}
         )
+    if item.parent_id is not None:
+        # It travels in its container: as a line too, its contents would be on two bills.
+        raise ContainerPacked(
+            f"{item.code} is packed inside {item.container_code}: put that on the bill, "
+            "or take it out first",
+            details={"code": item.code, "container": item.container_code},
+        )
     definition = await rules.definition_for(session, item)
     if not any(t.name == DISPATCH for t in definition.transitions_from(item.status)):
         raise ContainerWrongState(
@@ -197,6 +205,28 @@ async def _open_line_of(session: AsyncSession, item_id: int) -> tuple[int, str] 
         )
     ).first()
     return (row[0], row[1]) if row else None
+
+
+async def _open_line_inside(session: AsyncSession, item_id: int) -> tuple[str, str] | None:
+    """A container inside this one (at any depth) that is on an open bill: its code and the
+    bill's number; None when there is none."""
+    frontier = [item_id]
+    while frontier:
+        row = (
+            await session.execute(
+                select(Item.code, Shipment.number)
+                .join(ShipmentLine, ShipmentLine.open_item_id == Item.id)
+                .join(Shipment, Shipment.id == ShipmentLine.shipment_id)
+                .where(Item.parent_id.in_(frontier))
+                .limit(1)
+            )
+        ).first()
+        if row is not None:
+            return row[0], row[1]
+        frontier = list(
+            (await session.scalars(select(Item.id).where(Item.parent_id.in_(frontier)))).all()
+        )
+    return None
 
 
 async def add_line(
@@ -224,6 +254,12 @@ async def add_line(
         raise ContainerOnOtherShipment(
             f"{item.code} is already on shipment {taken[1]}",
             details={"code": item.code, "shipment": taken[1]},
+        )
+    inside = await _open_line_inside(session, item.id)
+    if inside is not None:
+        raise ContainerOnOtherShipment(
+            f"{item.code} holds {inside[0]}, which is already on shipment {inside[1]}",
+            details={"code": item.code, "inside": inside[0], "shipment": inside[1]},
         )
     position = (
         await session.scalar(
