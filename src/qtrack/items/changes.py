@@ -25,7 +25,7 @@ from qtrack.events import service as events_service
 from qtrack.events.models import Event
 from qtrack.events.service import EventContext
 from qtrack.item_types.models import ItemType
-from qtrack.items import counts, on_hand, rules, statements, writes
+from qtrack.items import counts, moves, on_hand, rules, statements, writes
 from qtrack.items.errors import (
     InsufficientQuantity,
     QuantityNotTracked,
@@ -263,8 +263,12 @@ async def edit_item(
 async def archive_item(
     session: AsyncSession, *, code: str, actor: Principal, reason: str, context: EventContext
 ) -> ChangeResult:
-    """Archive an item (soft delete): it leaves the counts, its history stays."""
-    row = await writes.lock(session, code)
+    """Archive an item (soft delete): it leaves the counts, its history stays. Not while it is
+    in a closed container (409 container_closed): what a sealed or dispatched bag holds, and
+    so its bill's totals, stay as they are."""
+    row, by_id = await moves.lock_with_containers(session, code)
+    if row.parent_id is not None:
+        await moves.refuse_if_closed(session, by_id[row.parent_id], "archived in")
     (recorded,) = await events_service.record(
         session,
         actor,
