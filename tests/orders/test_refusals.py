@@ -192,3 +192,20 @@ async def test_twin_steps_at_once_take_turns(client: httpx.AsyncClient, team: Te
     final_draft = (await client.get(f"{API}/{draft['code']}", headers=team.operator.headers)).json()
     assert final_draft["lines"][0]["quantity"] == winner["lines"][0]["quantity"]
     assert final_draft["version"] == draft["version"] + 1
+
+
+async def test_a_scan_counting_nothing_receives_nothing(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    # A typed quantity must be more than 0; a GS1 count (AI 30) of 0 must be refused the same,
+    # not register an empty lot and mark the order partly received (no longer cancellable).
+    order = await approved_order(client, team, {**SUPPLY, "supplier_ref": "09506000134352"})
+    url = f"{API}/{order['code']}/receive"
+    for data in ("(01)09506000134352(10)LOT1(30)0", "(01)09506000134352(10)LOT1(30)00000000"):
+        refused = await post(client, url, team.operator, {"data": data})
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert (error["code"], error["details"]) == ("receipt_invalid", {"field": "quantity"})
+    after = (await client.get(f"{API}/{order['code']}", headers=team.operator.headers)).json()
+    assert (after["status"], after["version"], after["receipts"]) == ("approved", 3, [])
+    assert after["lines"][0]["received_quantity"] == "0.000000"

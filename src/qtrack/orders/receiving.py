@@ -149,9 +149,10 @@ async def pick_line(
 def _amount(line_type: ItemType, given: Decimal | None) -> Decimal:
     """How much arrived: for a type that counts no quantity, a number of items (default 1)."""
     if line_type.tracks_quantity:
-        if given is None:
+        # A typed quantity is more than 0 (its schema); a scan's count (GS1 AI 30) may be 0.
+        if given is None or given <= 0:
             raise ReceiptInvalid(
-                f"Say how much {line_type.key} arrived (in {line_type.unit})",
+                f"Say how much {line_type.key} arrived (in {line_type.unit}), more than 0",
                 details={"field": "quantity"},
             )
         return given
