@@ -129,7 +129,7 @@ def _service_errors(exc: QtrackError) -> dict[str, str]:
                 where = f" (at {'/'.join(loc[1:])})" if loc[1:] else ""
                 errors.setdefault(loc[0], f"{d.get('msg', exc.message)}{where}")
         return errors
-    if isinstance(details, dict) and "states_in_use" in details:
+    if isinstance(details, dict) and ("states_in_use" in details or "terminal_changed" in details):
         return {"workflow": exc.message}
     if isinstance(details, dict):
         return {k: exc.message for k in ("key", "code_prefix") if k in details}

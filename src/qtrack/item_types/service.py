@@ -192,12 +192,25 @@ async def update_item_type(session: AsyncSession, *, key: str, changes: dict[str
         wf = await workflow_service.get_workflow(session, workflow_key)
         await workflow_service.hold_item_changes(session)
         known = {s.key for s in workflow_service.definition_of(wf).states}
-        stranded = sorted(await statuses_in_use(session, item_type) - known)
+        in_use = await statuses_in_use(session, item_type)
+        stranded = sorted(in_use - known)
         if stranded:
             raise ItemTypeInUse(
                 f"Items of type '{key}' are in states workflow '{workflow_key}' does not have: "
                 + ", ".join(stranded),
                 details={"states_in_use": stranded},
+            )
+        flipped = workflow_service.terminal_changed(
+            workflow_service.definition_of(item_type.workflow),
+            workflow_service.definition_of(wf),
+            in_use,
+        )
+        if flipped:
+            # Whether an item is stock on hand follows it; the stock kept would not.
+            raise ItemTypeInUse(
+                f"Items of type '{key}' are in states that are final in one workflow and not "
+                f"in the other: {', '.join(flipped)}",
+                details={"terminal_changed": flipped},
             )
         item_type.workflow_id = wf.id
         item_type.workflow = wf

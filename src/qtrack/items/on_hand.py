@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qtrack.items import rules
 from qtrack.stock import service as stock_service
 from qtrack.workflow.schemas import WorkflowDefinition
+from qtrack.workflow.service import DONE_WITH
 
-DONE_WITH = frozenset({"rejected", "expired"})
 _ZERO = Decimal(0)
 
 

@@ -224,6 +224,24 @@ async def hold_item_changes(session: AsyncSession) -> None:
     await session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
 
 
+# States an item is done with whatever its workflow says (a rejected or expired lot waits
+# only to be destroyed): never stock on hand, terminal or not (`items.on_hand`).
+DONE_WITH = frozenset({"rejected", "expired"})
+
+
+def terminal_changed(
+    old: WorkflowDefinition, new: WorkflowDefinition, in_use: set[str]
+) -> list[str]:
+    """The states items are in that are terminal in one definition and not in the other:
+    whether an item is stock on hand follows that flag, and the stock kept would not."""
+    flipped = []
+    for key in sorted(in_use - DONE_WITH):
+        before, after = old.state(key), new.state(key)
+        if before is not None and after is not None and before.terminal != after.terminal:
+            flipped.append(key)
+    return flipped
+
+
 async def update_workflow(
     session: AsyncSession,
     *,
@@ -236,11 +254,19 @@ async def update_workflow(
     workflow = await get_workflow(session, key)
     if definition is not None:
         await hold_item_changes(session)
-        removed = await item_states(session, workflow) - {s.key for s in definition.states}
+        in_use = await item_states(session, workflow)
+        removed = in_use - {s.key for s in definition.states}
         if removed:
             raise StatesInUse(
                 f"Items are in states this change removes: {', '.join(sorted(removed))}",
                 details={"states_in_use": sorted(removed)},
+            )
+        flipped = terminal_changed(definition_of(workflow), definition, in_use)
+        if flipped:
+            raise StatesInUse(
+                "Items are in states this change makes final or no longer final (their stock "
+                f"on hand would be miscounted): {', '.join(flipped)}",
+                details={"terminal_changed": flipped},
             )
         workflow.definition = definition.model_dump(by_alias=True)
         _forget(workflow.id)
