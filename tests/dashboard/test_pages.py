@@ -155,3 +155,22 @@ async def test_people_without_an_admin_permission_are_refused_the_admin_start_pa
     response = await client.get("/admin")
     assert response.status_code == 403
     assert 'data-error-code="permission_denied"' in response.text
+
+
+async def test_the_low_stock_panel_leaves_out_lots_that_are_done_with(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin
+) -> None:
+    # Supplies show as low at 10 or less; an expired lot is no stock, low or not (the /stock
+    # list and the expiry panels leave it out too).
+    live, gone = await register_many(client, admin, 2, type="supply", quantity="4")
+    expired = await client.post(
+        f"/api/v1/items/{gone['code']}/transitions",
+        json={"transition": "expire", "reason": "past its date"},
+        headers=admin.headers,
+    )
+    assert expired.status_code == 200, expired.text
+    await signed_in(client, db, "op", "operator")
+    page = await client.get("/")
+    assert page.status_code == 200
+    panel = page.text.split("<h2>Low stock</h2>", 1)[1].split("</section>", 1)[0]
+    assert re.findall(r'<a href="/items/([^"]+)">', panel) == [live["code"]]

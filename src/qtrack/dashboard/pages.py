@@ -111,10 +111,11 @@ async def dashboard(
             }
             for r in rows
         ]
+        done_with = await done_with_states(session)
         context["expiring"], context["expired"] = await expiry_service.panels(
-            session, state.settings, done_with=await done_with_states(session), limit=10
+            session, state.settings, done_with=done_with, limit=10
         )
-        context["low_stock"] = await items_service.low_stock(session, limit=10)
+        context["low_stock"] = await items_service.low_stock(session, limit=10, done_with=done_with)
     if principal.can(Permission.STOCK_READ):
         context["alerts_pending"] = await alerts_service.pending_count(session)
         context["stock_low"] = (await stock_service.list_stock(session, low=True))[:10]

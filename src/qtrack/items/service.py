@@ -276,8 +276,11 @@ async def _expiry_conditions(session: AsyncSession, filters: ItemFilter) -> list
     return expiry_conditions(filters, await expiry_states(session), today)
 
 
-async def low_stock(session: AsyncSession, *, limit: int) -> list[ItemRead]:
-    """Items at or below their type's low-stock threshold, fewest first."""
+async def low_stock(
+    session: AsyncSession, *, limit: int, done_with: frozenset[tuple[str, str]] = frozenset()
+) -> list[ItemRead]:
+    """Items at or below their type's low-stock threshold, fewest first, leaving out the
+    (type, state) pairs `done_with` (an expired or used-up lot is no stock, low or not)."""
     stmt = (
         repository.item_rows()
         .where(
@@ -285,6 +288,7 @@ async def low_stock(session: AsyncSession, *, limit: int) -> list[ItemRead]:
             ItemType.tracks_quantity.is_(True),
             ItemType.low_stock_threshold.is_not(None),
             Item.quantity <= ItemType.low_stock_threshold,
+            tuple_(ItemType.key, Item.status).not_in(sorted(done_with)) if done_with else true(),
         )
         .order_by(Item.quantity, Item.id)
         .limit(limit)
