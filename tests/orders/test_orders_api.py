@@ -323,6 +323,11 @@ async def test_order_pdf_prints_other_alphabets(client: httpx.AsyncClient, team:
 
 
 async def test_csv_and_pdf(client: httpx.AsyncClient, team: Team) -> None:
+    # A unit is free text too (an administrator's, up to 16 characters).
+    unit = await client.patch(
+        "/api/v1/item-types/supply", json={"unit": "=1+1"}, headers=team.admin.headers
+    )
+    assert unit.status_code == 200, unit.text
     order = await new_order(
         client, team.operator, {**SUPPLY, "supplier_ref": "=HYPERLINK()"}, BAGS, supplier="@evil"
     )
@@ -331,7 +336,7 @@ async def test_csv_and_pdf(client: httpx.AsyncClient, team: Team) -> None:
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:4] == ["order", code, "status", "draft"]
     assert rows[0][5] == "'@evil"  # no formula reaches a spreadsheet
-    assert rows[2] == ["1", "supply", "'=HYPERLINK()", "pcs", "100", "0", "100"]
+    assert rows[2] == ["1", "supply", "'=HYPERLINK()", "'=1+1", "100", "0", "100"]
     assert rows[3][:5] == ["2", "bag", "", "items", "3"]
     pdf = await client.get(f"{API}/{code}/order.pdf", headers=team.operator.headers)
     assert pdf.status_code == 200
