@@ -43,7 +43,7 @@ async def _present(db: Database) -> dict[int, int]:
             .where(Item.archived.is_(False), Item.location_id.is_not(None))
             .group_by(Item.location_id)
         )
-        return {loc: int(n) for loc, n in found}
+        return {loc: int(n) for loc, n in found if loc is not None}
 
 
 async def test_a_lone_items_moves_keep_the_counts_and_the_stock(
