@@ -18,7 +18,7 @@ from qtrack.core.db import Database
 from qtrack.core.deferred import driver_transaction, started
 from qtrack.core.deps import get_session
 from qtrack.core.errors import QtrackError, as_unavailable
-from qtrack.core.prepared import PreparedSelect
+from qtrack.core.prepared import PreparedSelect, execute_locked
 
 pytestmark = pytest.mark.postgres_only  # the driver path is PostgreSQL's
 
@@ -31,6 +31,7 @@ FIND = PreparedSelect(select(_probe.c.v).where(_probe.c.v == bindparam("v")))
 # Refused by the server (not by the driver's encoding), so the transaction is failed.
 ROOT = PreparedSelect(select(func.sqrt(bindparam("x", type_=Integer)).label("r")))
 PID = PreparedSelect(select(func.pg_backend_pid().label("pid")))
+ALL = PreparedSelect(select(_probe.c.v).order_by(_probe.c.v))
 
 
 class Refused(QtrackError):
@@ -123,6 +124,30 @@ async def test_a_writes_statements_run_in_one_transaction_without_its_session(
     assert not driver_transaction(session).open  # type: ignore[union-attr]
     assert await _values(db) == [1, 2]
     assert _checked_out(db) == before
+
+
+async def test_every_row_and_a_savepoint_in_the_driver_transaction(
+    app: FastAPI, db: Database, probe: None
+) -> None:
+    """`all_locked` answers every row, and `execute_locked` runs a savepoint and its
+    rollback in the same transaction, with no session made."""
+    dependency, session = await _request(app)
+    for v in (1, 2):
+        assert await ADD.first_locked(session, {"v": v}) is not None
+    await execute_locked(session, text("SAVEPOINT probe"))
+    assert await ADD.first_locked(session, {"v": 3}) is not None
+    rows = await ALL.all_locked(session, {})
+    assert [tuple(r) for r in rows] == [(1,), (2,), (3,)]
+    assert rows[0]._fields == ("v",)
+    await execute_locked(session, text("ROLLBACK TO SAVEPOINT probe"))
+    assert [r.v for r in await ALL.all_locked(session, {})] == [1, 2]
+    assert not started(session)
+    # A failure is SQLAlchemy's, and the request's transaction is rolled back.
+    with pytest.raises(DBAPIError):
+        await execute_locked(session, text("ROLLBACK TO SAVEPOINT nowhere"))
+    with pytest.raises(DBAPIError):
+        await dependency.athrow(DBAPIError("x", None, Exception("x")))
+    assert await _values(db) == []
 
 
 async def test_a_session_made_later_joins_the_transaction(

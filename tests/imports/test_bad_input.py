@@ -158,7 +158,7 @@ _SHEET = (
 )
 
 
-def _workbook(target: bytes = b"worksheets/sheet1.xml") -> bytes:
+def _workbook(target: bytes = b"worksheets/sheet1.xml", sheet: bytes = _SHEET) -> bytes:
     xml = b"application/vnd.openxmlformats-officedocument.spreadsheetml"
     return _zip(
         {
@@ -178,7 +178,7 @@ def _workbook(target: bytes = b"worksheets/sheet1.xml") -> bytes:
             + b'/worksheet" Target="'
             + target
             + b'"/></Relationships>',
-            _SHEET_PART: _SHEET,
+            _SHEET_PART: sheet,
         }
     )
 
@@ -228,6 +228,43 @@ async def test_a_workbook_damaged_inside_its_zip_is_422_not_500(
         error = response.json()["error"]
         assert (error["code"], says in error["message"]) == ("import_bad_format", True), error
     assert await count(db, DataImport) == 1  # the undamaged one's dry run
+
+
+def _sheet_with(far: bytes) -> bytes:
+    """A sheet with a header and one more cell, far from it."""
+    return (
+        b'<worksheet xmlns="' + _MAIN + b'"><sheetData><row r="1">'
+        b'<c r="A1" t="inlineStr"><is><t>type</t></is></c>'
+        b'<c r="B1" t="inlineStr"><is><t>name</t></is></c></row>'
+        + far
+        + b"</sheetData></worksheet>"
+    )
+
+
+async def test_a_workbook_of_two_cells_far_apart_is_refused_unread(
+    client: httpx.AsyncClient, floor: Floor, db: Database
+) -> None:
+    """calamine holds every cell between the first and the last: these 1.5 KB files made it
+    ask for 330 MB (and read 400,000 empty rows), and for 550 GB, which aborted the process."""
+    cases = [
+        (b'<row r="400000"><c r="Z400000"><v>1</v></c></row>', "Z400000"),
+        # A cell without its own `r` is placed after the one before it, in its row.
+        (b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>', "XFD1048576"),
+        (b'<row r="1"><c r="XFD1"><v>1</v></c></row><row r="1048576"><c><v>1</v></c></row>',
+         "XFD1048576"),
+    ]  # fmt: skip
+    for far, corner in cases:
+        content = _workbook(sheet=_sheet_with(far))
+        response = await upload(client, floor.operator, content, filename="stock.xlsx")
+        assert response.status_code == 413, (corner, response.text)
+        error = response.json()["error"]
+        assert (error["code"], error["details"]["last_cell"]) == ("import_xlsx_bomb", corner)
+        assert "far from the table" in error["message"]
+    # A styled blank far away holds nothing, and calamine leaves it out.
+    blank = _workbook(sheet=_sheet_with(b'<row r="1048576"><c r="XFD1048576" s="1"/></row>'))
+    read = await upload(client, floor.operator, blank, filename="stock.xlsx", dry_run=True)
+    assert read.status_code == 201, read.text
+    assert await count(db, Item) == 0
 
 
 async def test_a_request_that_is_no_upload_is_422(

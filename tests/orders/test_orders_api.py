@@ -286,6 +286,31 @@ async def test_a_retried_receipt_changes_nothing(
     assert second.json()["order"]["lines"][0]["received_quantity"] == "4.000000"
 
 
+async def test_a_receipt_id_sent_again_with_other_goods_is_refused(
+    client: httpx.AsyncClient, team: Team, db: Database
+) -> None:
+    """A scanner's retry says what its first attempt said; the same id with another quantity
+    (or line, batch, expiry) is a mistake, not a retry: 422, and nothing more is received."""
+    order = await approved_order(client, team, {"type": "supply", "quantity": "10"})
+    url = f"{API}/{order['code']}/receive"
+    first = await post(client, url, team.operator, {"quantity": "4", "client_event_id": "s-1"})
+    assert first.status_code == 200, first.text
+    for other in ({"quantity": "5"}, {"quantity": "4", "batch": "B2"}):
+        refused = await post(client, url, team.operator, {**other, "client_event_id": "s-1"})
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "idempotency_key_reused"
+        assert error["details"] == {"order": order["code"], "client_event_id": "s-1"}
+    again = await post(client, url, team.operator, {"quantity": "4", "client_event_id": "s-1"})
+    assert again.json()["repeated"] is True
+    assert again.json()["items"] == first.json()["items"]
+    shown = (await client.get(f"{API}/{order['code']}", headers=team.operator.headers)).json()
+    assert shown["lines"][0]["received_quantity"] == "4.000000"
+    async with db.session_scope("read") as session:
+        receipts = await session.scalar(select(func.count()).select_from(RestockReceipt))
+    assert receipts == 1
+
+
 async def test_order_pdf_prints_other_alphabets(client: httpx.AsyncClient, team: Team) -> None:
     order = await new_order(
         client, team.operator, {**SUPPLY, "supplier_ref": "Шприц-5"}, supplier=BEYOND_LATIN_1
@@ -298,6 +323,11 @@ async def test_order_pdf_prints_other_alphabets(client: httpx.AsyncClient, team:
 
 
 async def test_csv_and_pdf(client: httpx.AsyncClient, team: Team) -> None:
+    # A unit is free text too (an administrator's, up to 16 characters).
+    unit = await client.patch(
+        "/api/v1/item-types/supply", json={"unit": "=1+1"}, headers=team.admin.headers
+    )
+    assert unit.status_code == 200, unit.text
     order = await new_order(
         client, team.operator, {**SUPPLY, "supplier_ref": "=HYPERLINK()"}, BAGS, supplier="@evil"
     )
@@ -306,7 +336,7 @@ async def test_csv_and_pdf(client: httpx.AsyncClient, team: Team) -> None:
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:4] == ["order", code, "status", "draft"]
     assert rows[0][5] == "'@evil"  # no formula reaches a spreadsheet
-    assert rows[2] == ["1", "supply", "'=HYPERLINK()", "pcs", "100", "0", "100"]
+    assert rows[2] == ["1", "supply", "'=HYPERLINK()", "'=1+1", "100", "0", "100"]
     assert rows[3][:5] == ["2", "bag", "", "items", "3"]
     pdf = await client.get(f"{API}/{code}/order.pdf", headers=team.operator.headers)
     assert pdf.status_code == 200
@@ -351,6 +381,28 @@ async def test_twin_receipts_never_receive_twice(
         receipts = await session.scalar(select(func.count()).select_from(RestockReceipt))
         lots = await session.scalar(select(func.count()).select_from(Item))
     assert (receipts, lots) == (2, 2)
+
+    # One id sent at once with two different quantities: one is received, the other refused.
+    third = await approved_order(client, team, {"type": "supply", "quantity": "10"})
+    crossed = await asyncio.gather(
+        *(
+            post(
+                client,
+                f"{API}/{third['code']}/receive",
+                team.operator,
+                {"quantity": quantity, "client_event_id": "crossed"},
+            )
+            for quantity in ("2", "7")
+        )
+    )
+    assert sorted(r.status_code for r in crossed) == [200, 422]
+    refused = next(r for r in crossed if r.status_code == 422)
+    assert refused.json()["error"]["code"] == "idempotency_key_reused"
+    taken = next(r for r in crossed if r.status_code == 200).json()
+    assert taken["order"]["lines"][0]["received_quantity"] == f"{taken['quantity']}.000000"
+    async with db.session_scope("read") as session:
+        receipts = await session.scalar(select(func.count()).select_from(RestockReceipt))
+    assert receipts == 3
 
 
 async def test_devices_sync_orders_as_the_api_shows_them(

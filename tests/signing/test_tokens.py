@@ -1,6 +1,8 @@
 """Signed label tokens: every way a label can be wrong gets its own answer."""
 
+import asyncio
 import base64
+from typing import Any
 
 import httpx
 import pytest
@@ -234,19 +236,26 @@ async def test_downgrading_below_0020_stores_every_label_token_again(
         shown[(item["code"], label["serial"])] = label["token"]
     engine = create_async_engine(settings.database_url, poolclass=NullPool)
     try:
-        # With another secret the keys do not open: the downgrade stops before it changes
-        # anything (SQLite would keep a half-done batch), and can be run again.
+        async with engine.connect() as conn:
+            head = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        # With another secret the keys do not open: `qtrack db downgrade` fails and leaves
+        # the database as it was, the later migrations' downgrades undone with it (one
+        # transaction, on SQLite too), and can be run again.
         other = settings.model_copy(update={"secret_key": SecretStr("not the server's secret")})
         monkeypatch.setattr(config, "get_settings", lambda: other)
         with pytest.raises(keys.KeyLocked):
-            async with engine.begin() as conn:
-                await conn.run_sync(migrations.downgrade_on, "0019")
+            await asyncio.to_thread(migrations.downgrade, settings.database_url, "0019")
         async with engine.connect() as conn:
-            assert await conn.scalar(text("SELECT version_num FROM alembic_version")) == "0020"
+            assert await conn.scalar(text("SELECT version_num FROM alembic_version")) == head
             columns = await conn.run_sync(
-                lambda sync: [c["name"] for c in inspect(sync).get_columns("item_label")]
+                lambda sync: {
+                    table: {c["name"] for c in inspect(sync).get_columns(table)}
+                    for table in ("item_label", "restock_receipt")
+                }
             )
-            assert "token" not in columns
+            assert "token" not in columns["item_label"]
+            assert "fingerprint" in columns["restock_receipt"]  # 0021, kept
+            assert not [t for t in await conn.run_sync(_tables) if t.startswith("_alembic_tmp")]
         monkeypatch.setattr(config, "get_settings", lambda: settings)  # the server's secret
         async with engine.begin() as conn:
             await conn.run_sync(migrations.downgrade_on, "0019")
@@ -293,3 +302,7 @@ async def test_a_label_under_another_secret_is_a_clear_503_and_still_verifies(
         assert await keys.active_key_id(session, elsewhere) == label.key_id
     assert (refused.value.status_code, refused.value.code) == (503, "signing_key_locked")
     assert (await _verify(client, qa, shown["url"]))["status"] == "valid"
+
+
+def _tables(sync: Any) -> list[str]:
+    return list(inspect(sync).get_table_names())

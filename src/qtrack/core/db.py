@@ -52,8 +52,6 @@ POOL_RECYCLE_S = 1800
 
 
 def _sqlite_pragmas(dbapi_conn: Any, busy_timeout_ms: int) -> None:
-    # The driver must not open transactions on its own; the "begin" hook below does.
-    dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -85,11 +83,7 @@ def create_engine(
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             _sqlite_pragmas(dbapi_conn, timeout)
 
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            mode = conn.get_execution_options().get(_BEGIN_OPTION, "")
-            conn.exec_driver_sql(f"BEGIN {mode}".strip())
-
+        sqlite_transactions(engine)
     elif pooled:
         engine = create_async_engine(
             url,
@@ -107,6 +101,22 @@ def create_engine(
 
     _mark_connect_failures(engine)
     return engine
+
+
+def sqlite_transactions(engine: AsyncEngine) -> None:
+    """SQLite's transactions begun and ended by the engine, not by pysqlite, which begins one
+    only before a row is written and so runs DDL (CREATE, ALTER, DROP) outside any: a
+    migration that fails half-way would keep what it had done. The engine's "begin" says
+    `BEGIN` (or `BEGIN IMMEDIATE`, for writing sessions) itself."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the driver opens no transaction on its own
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 def _mark_connect_failures(engine: AsyncEngine) -> None:

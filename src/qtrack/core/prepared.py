@@ -18,9 +18,9 @@ transaction that has written nothing holds nothing this read could miss. A reque
 holds one connection at a time. The connection comes from the process's lookup connections
 when one is idle (`core/readlane.py`: no pool checkout, no greenlet), from the pool otherwise.
 
-`PreparedSelect.first_locked` is for a statement that must run in the session's
-transaction: a row locked (`FOR UPDATE`) or written (an INSERT or UPDATE as a CTE of the
-SELECT). It begins the session's transaction as its first statement would, runs the
+`PreparedSelect.first_locked` (and `all_locked`, every row) is for a statement that must run
+in the session's transaction: a row locked (`FOR UPDATE`) or written (an INSERT or UPDATE as a
+CTE of the SELECT). It begins the session's transaction as its first statement would, runs the
 statement on the session's own connection, and raises a failure as SQLAlchemy would have
 raised it for the same statement (the same exception classes, a lost connection invalidated):
 a statement that failed inside a transaction cannot be tried again in it. Bound values go
@@ -40,7 +40,7 @@ from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, TextClause, TextualSelect
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.util import await_only, greenlet_spawn
@@ -63,7 +63,7 @@ _Compiled = tuple[str, Sequence[tuple[str, Callable[[Any], Any] | None]], Any, _
 class PreparedSelect:
     """A prebuilt Core SELECT whose first row is read through the driver on PostgreSQL."""
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]] | TextualSelect) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
         self._sent: dict[str, frozenset[str] | None] = {}
@@ -137,32 +137,46 @@ class PreparedSelect:
         """The first row, the statement run in the session's transaction (begun if it was not)
         on its own connection; a failure raised as SQLAlchemy raises it. A write request's
         session not made yet runs it in its `DriverTransaction` (core/writetx.py) instead."""
+        rows = await self._locked(session, params, every=False)
+        return rows[0] if rows else None
+
+    async def all_locked(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
+        """Every row, the statement run as `first_locked` runs it."""
+        return await self._locked(session, params, every=True)
+
+    async def _locked(
+        self, session: AsyncSession, params: Mapping[str, Any], *, every: bool
+    ) -> list[Any]:
         driver = await begin_driver_transaction(session)
         if driver is not None:
             dialect = driver.engine.dialect
             if self._sends_only(dialect, params):
                 try:
-                    record = await self._fetch(dialect, driver.driver, params)
+                    records = await self._fetch_rows(dialect, driver.driver, params, every)
                 except Exception as error:
                     await driver.raise_failure(error, self._sql(dialect))
-                return self._row(dialect, record)
+                return self._rows(dialect, records)
             # Else through the session, which is made on the transaction's connection.
         connection = await _connection(session)
         dialect = connection.dialect
         if dialect.name != "postgresql" or not self._sends_only(dialect, params):
-            return (await session.execute(self.statement, params)).first()
+            result = await session.execute(self.statement, params)
+            if every:
+                return list(result.all())
+            first = result.first()
+            return [] if first is None else [first]
         fairy = await _pool_connection(connection)
         adapted: Any = fairy.dbapi_connection
         try:
             if adapted._transaction is None:  # SQLAlchemy's adapter sends BEGIN lazily
                 await adapted._start_transaction()
-            record = await self._fetch(dialect, fairy.driver_connection, params)
+            records = await self._fetch_rows(dialect, fairy.driver_connection, params, every)
         except Exception as error:
             await greenlet_spawn(
                 reraise, connection.sync_connection, adapted, error, self._sql(dialect)
             )
             raise  # not reached: `reraise` raises
-        return self._row(dialect, record)
+        return self._rows(dialect, records)
 
     def _sends_only(self, dialect: Dialect, params: Mapping[str, Any]) -> bool:
         """Whether the statement's SQL and these values are all it needs: else SQLAlchemy
@@ -181,6 +195,22 @@ class PreparedSelect:
             params[name] if process is None else process(params[name]) for name, process in names
         ]
         return await driver.fetchrow(sql, *args)
+
+    async def _fetch_rows(
+        self, dialect: Dialect, driver: Any, params: Mapping[str, Any], every: bool
+    ) -> list[Any]:
+        if not every:
+            record = await self._fetch(dialect, driver, params)
+            return [] if record is None else [record]
+        sql, names, _, _ = await self._for(dialect, driver)
+        args = [
+            params[name] if process is None else process(params[name]) for name, process in names
+        ]
+        records: list[Any] = await driver.fetch(sql, *args)
+        return records
+
+    def _rows(self, dialect: Dialect, records: list[Any]) -> list[Any]:
+        return [self._row(dialect, record) for record in records]
 
     def _row(self, dialect: Dialect, record: Any) -> Any | None:
         if record is None:
@@ -246,6 +276,20 @@ class PreparedSelect:
         if lane is None or not lane.adopt(raw):
             raw.close()
         return self._row(bind.dialect, record)
+
+
+async def execute_locked(session: AsyncSession, sql: TextClause) -> None:
+    """A statement with no parameters and no rows (a SAVEPOINT, a ROLLBACK TO one) in the
+    session's transaction: in a write request's `DriverTransaction` when it has one (begun if
+    need be), else through the session."""
+    driver = await begin_driver_transaction(session)
+    if driver is None:
+        await session.execute(sql)
+        return
+    try:
+        await driver.driver.execute(sql.text)
+    except Exception as error:
+        await driver.raise_failure(error, sql.text)
 
 
 def _free_engine(session: AsyncSession) -> Engine | None:

@@ -11,7 +11,9 @@ What is refused, each with its own error code, before any row is read:
 * a CSV whose header has one column holding `;`, a tab or `|` (`import_bad_delimiter`):
   it was written with another separator, which the caller may name (`delimiter=`);
 * an .xlsx whose members unpack past a limit or at a ratio no spreadsheet has
-  (`import_xlsx_bomb`, 413): the zip's directory is read before anything is inflated;
+  (`import_xlsx_bomb`, 413): the zip's directory is read before anything is inflated; and
+  one whose first sheet spans far more cells than it fills (a value at A1 and one at
+  XFD1048576), since calamine holds every cell between the first and the last;
 * anything else that is neither (`import_bad_format`): a PDF or a picture (named by its
   first bytes), binary data, a zip that holds no workbook, or an .xlsx that cannot be read;
   a UTF-16 text is an encoding to explain (`import_bad_encoding`), with or without its BOM.
@@ -26,9 +28,10 @@ import hashlib
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +46,15 @@ MAX_RATIO = 200
 # Members smaller than this are never a bomb, whatever their ratio (tiny XML packs well).
 RATIO_FROM_BYTES = 1_048_576
 MAX_MEMBERS = 10_000
+# calamine holds a sheet as one block of every cell from the first filled one to the last,
+# blank or not (32 bytes a cell): two values far apart in a workbook of 1.5 KB made it ask for
+# gigabytes, or abort the process. A sheet may span this many cells whatever it holds...
+SPAN_FROM_CELLS = 1_000_000
+# ...and beyond that at most this many cells a filled one (a ragged sheet of optional
+# columns is mostly filled), and never more than one cell for every 16 bytes the workbook may
+# unpack to (no cell's XML is shorter).
+MAX_SPAN_RATIO = 100
+SPAN_BYTES = 16
 _BLOCK = 1 << 20
 _FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
 _CELL_WITH_FORMULA = re.compile(
@@ -390,6 +402,122 @@ def _formula_cells(archive: zipfile.ZipFile) -> list[tuple[int, int]]:
     return [(int(row), _column_index(col)) for col, row in _CELL_WITH_FORMULA.findall(xml)]
 
 
+# A filled cell that names its place: (column letters, row digits); <c r="B2" s="1"/> is a
+# styled blank, which calamine leaves out. Only cells have an `r` with letters.
+_FILLED_REF = re.compile(rb'\br="([A-Z]+)([0-9]+)"[^>]*(?<!/)>')
+_CELL_WITHOUT_REF = re.compile(rb'<(?:\w+:)?c(?:\s(?![^>]*\br=")[^>]*)?/?>')
+_SHEET_TAG = re.compile(rb"<(?:\w+:)?(row|c)\b([^>]*)>")
+_REF = re.compile(rb'\br="([A-Z]*)([0-9]*)"')
+
+
+@dataclass
+class _Span:
+    """Where a sheet's filled cells lie (0-based), and how many there are."""
+
+    top: int = 1 << 62
+    bottom: int = -1
+    left: int = 1 << 62
+    right: int = -1
+    filled: int = 0
+
+    def add(self, rows: Collection[int], columns: Collection[int], filled: int) -> None:
+        """Take in `filled` cells in these rows and columns (0-based)."""
+        if filled:
+            self.top, self.bottom = min(self.top, min(rows)), max(self.bottom, max(rows))
+            self.left, self.right = min(self.left, min(columns)), max(self.right, max(columns))
+            self.filled += filled
+
+
+def _xml_blocks(stream: Any) -> Iterator[bytes]:
+    """The XML in blocks that end between tags (a tag cut by a block goes to the next)."""
+    carry = b""
+    while block := stream.read(_BLOCK):
+        text = carry + block
+        cut = text.rfind(b"<")
+        if cut == -1 or text.find(b">", cut) != -1:
+            cut = len(text)
+        yield text[:cut]
+        carry = text[cut:]
+    if carry:
+        yield carry
+
+
+def _span_of_references(block: bytes, span: _Span) -> bool:
+    """Add the block's filled cells to the span, if every cell names its place (as Excel,
+    LibreOffice and the libraries write them); False if one does not."""
+    if _CELL_WITHOUT_REF.search(block):
+        return False
+    cells = _FILLED_REF.findall(block)
+    if cells:
+        rows = list(map(int, map(itemgetter(1), cells)))
+        columns = [_column_index(name) for name in set(map(itemgetter(0), cells))]
+        span.add([min(rows) - 1, max(rows) - 1], columns, len(cells))
+    return True
+
+
+def _span_in_order(stream: Any) -> _Span:
+    """The span with each row and cell placed as calamine places it: by its `r`, else after
+    the one before it (slower: for sheets whose cells do not all name their place)."""
+    span = _Span()
+    row = column = -1
+    for block in _xml_blocks(stream):
+        rows: list[int] = []
+        columns: list[int] = []
+        for tag, attributes in _SHEET_TAG.findall(block):
+            ref = _REF.search(attributes)
+            if tag == b"row":
+                row = int(ref.group(2)) - 1 if ref and ref.group(2) else row + 1
+                column = -1
+                continue
+            if ref and ref.group(1):
+                column = _column_index(ref.group(1))
+                if ref.group(2):
+                    row = int(ref.group(2)) - 1
+            else:
+                column += 1
+            if not attributes.endswith(b"/"):  # <c r="B2" s="1"/>: a styled blank
+                rows.append(row)
+                columns.append(column)
+        span.add(rows, columns, len(rows))
+    return span
+
+
+def _column_letters(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _check_span(archive: zipfile.ZipFile, max_unpacked: int) -> None:
+    """Refuse a first sheet whose cells lie so far apart that calamine's block of them (every
+    cell from the first filled one to the last) would be far larger than the workbook."""
+    member = _first_sheet_member(archive)
+    if member is None or member not in archive.namelist():
+        return
+    span = _Span()
+    with archive.open(member) as stream:
+        placed = all(_span_of_references(block, span) for block in _xml_blocks(stream))
+    if not placed:
+        with archive.open(member) as stream:
+            span = _span_in_order(stream)
+    if not span.filled:
+        return
+    rows, columns = span.bottom - span.top + 1, span.right - span.left + 1
+    cells = rows * columns
+    allowed = min(max(SPAN_FROM_CELLS, MAX_SPAN_RATIO * span.filled), max_unpacked // SPAN_BYTES)
+    if cells > allowed:
+        corner = f"{_column_letters(span.right)}{span.bottom + 1}"
+        raise XlsxBomb(
+            f"The first sheet spans {rows:,} rows by {columns:,} columns ({cells:,} cells, up "
+            f"to {corner}) but only {span.filled:,} of them hold a value; delete the cells far "
+            "from the table, or copy the table to a new sheet",
+            details={"cells": cells, "filled": span.filled, "last_cell": corner, "max": allowed},
+        )
+
+
 def _open_xlsx(path: Path, *, max_unpacked: int) -> Table:
     with _check_zip(path, max_unpacked) as archive:
         if not any(name.startswith("xl/") for name in archive.namelist()):
@@ -400,6 +528,7 @@ def _open_xlsx(path: Path, *, max_unpacked: int) -> Table:
             )
         try:
             formulas = _formula_cells(archive)
+            _check_span(archive, max_unpacked)
         except (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError):
             # A part that does not inflate, or that fails its checksum; a name in the
             # workbook's relationships that is not UTF-8.

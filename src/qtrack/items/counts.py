@@ -97,6 +97,32 @@ _PG_STATUS_UPSERT = _pg_status_rows.on_conflict_do_update(
 )
 
 
+# The two-row location upsert, the same way: `_LOCATION_UPSERT[2]` as a part of a larger one.
+_location_count = table(
+    "location_count",
+    column("location_id", Integer),
+    column("shard", SmallInteger),
+    column("count", BigInteger),
+)
+_location_rows = union_all(
+    *[
+        select(
+            bindparam(f"location_id_{i}", type_=Integer),
+            bindparam("shard", type_=SmallInteger),
+            bindparam(f"count_{i}", type_=BigInteger),
+        )
+        for i in (0, 1)
+    ]
+)
+_pg_location_rows = pg_insert(_location_count).from_select(
+    ["location_id", "shard", "count"], _location_rows
+)
+_PG_LOCATION_UPSERT = _pg_location_rows.on_conflict_do_update(
+    index_elements=["location_id", "shard"],
+    set_={"count": _location_count.c["count"] + _pg_location_rows.excluded["count"]},
+)
+
+
 def shard_of(item_id: int) -> int:
     """The counter shard a change of this item goes to."""
     return item_id % SHARDS
@@ -145,6 +171,26 @@ def status_change(
     }
     postgres = dialect_name(session) == "postgresql"
     return (_PG_STATUS_UPSERT if postgres else _STATUS_UPSERT[2]), params
+
+
+def location_change(
+    session: AsyncSession, old: int | None, new: int | None, *, shard: int = 0
+) -> Along | None:
+    """One item moved from one location to another: the statement that moves both counter
+    rows (in the order of their keys), to run along the move's event; None when it stays, or
+    comes from or goes to no location (`location_changed` counts those)."""
+    if old == new or old is None or new is None:
+        return None
+    (first, d1), (second, d2) = sorted([(old, -1), (new, +1)])
+    params: dict[str, Any] = {
+        "location_id_0": first,
+        "count_0": d1,
+        "location_id_1": second,
+        "count_1": d2,
+        "shard": shard,
+    }
+    postgres = dialect_name(session) == "postgresql"
+    return (_PG_LOCATION_UPSERT if postgres else _LOCATION_UPSERT[2]), params
 
 
 async def location_changed(

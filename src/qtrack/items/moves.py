@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qtrack.accounts.deps import PermissionDenied
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
+from qtrack.core import prepared
+from qtrack.core.deferred import dialect_name
 from qtrack.events import service as events_service
 from qtrack.events.service import Entry, EventContext, Recorded
 from qtrack.items import counts, on_hand, rules, statements, writes
@@ -44,12 +46,11 @@ async def lock_with_containers(
     container and its contents. So on PostgreSQL the locks are taken inside a savepoint, and
     in that case given back and taken again, in order, from a fresh snapshot."""
     params = {"code": writes.normal(code), "container": writes.normal(container or code)}
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        await session.execute(_SAVEPOINT)
+    if dialect_name(session) == "postgresql":
+        await prepared.execute_locked(session, _SAVEPOINT)
     for _ in range(_ATTEMPTS):
         try:
-            rows = list(await session.execute(statements.LOCK_WITH_CONTAINERS, params))
+            rows = await statements.LOCK_WITH_CONTAINERS_PREPARED.all_locked(session, params)
         except DBAPIError as exc:
             raise _busy_or(exc) from exc
         by_id = {row.id: row for row in rows}
@@ -61,7 +62,7 @@ async def lock_with_containers(
         if item.parent_id is None or item.parent_id in by_id:
             return item, by_id
         # SQLite runs one writer at a time: only PostgreSQL gets here.
-        await session.execute(_ROLLBACK_TO_SAVEPOINT)
+        await prepared.execute_locked(session, _ROLLBACK_TO_SAVEPOINT)
     raise Busy()
 
 
@@ -78,7 +79,11 @@ async def lock_contents(session: AsyncSession, item_id: int) -> list[writes.Row]
     frontier = [item_id]
     while frontier:
         try:
-            level = list(await session.execute(statements.LOCK_CHILDREN, {"ids": frontier}))
+            if len(frontier) == 1:  # through the driver (core/prepared.py)
+                params = {"parent": frontier[0]}
+                level = await statements.LOCK_CHILDREN_OF.all_locked(session, params)
+            else:
+                level = list(await session.execute(statements.LOCK_CHILDREN, {"ids": frontier}))
         except DBAPIError as exc:
             raise _busy_or(exc) from exc
         found.extend(level)
@@ -197,9 +202,32 @@ async def move(
     if container is not None:
         entries.append(content_entry(container, "content_removed", item.code, reason, context))
     entries += contents_entries(contents, target.id, target.code, item.code, context)
+    version = item.version + 1
+    if len(entries) == 1:
+        # The item alone (no container, nothing inside; never archived: `lock_with_containers`
+        # refuses that): its head and place, and the location counts when it leaves one
+        # location for another, with the event, in one statement on PostgreSQL.
+        shard = counts.shard_of(item.id)
+        counted = counts.location_change(session, item.location_id, target.id, shard=shard)
+
+        def placed(recorded: Recorded) -> list[events_service.Along]:
+            head = {**writes.head(recorded), "new_location_id": target.id, "new_version": version}
+            return [(statements.SET_PLACE, head), *([counted] if counted else [])]
+
+        (mine,) = await events_service.record(session, actor, entries, along=placed)
+        if counted is None:  # from no location
+            await counts.location_changed(session, item.location_id, target.id, shard=shard)
+        await on_hand.moved(session, [(item, target.id)])
+        return writes.answer(
+            item,
+            [writes.read(mine, item.code, actor, target.code)],
+            location=target.code,
+            container=None,
+            version=version,
+            updated_at=mine.recorded_at,
+        )
     recorded = await events_service.record(session, actor, entries)
     mine, rest = recorded[0], recorded[1:]
-    version = item.version + 1
     await session.execute(
         statements.SET_PLACE,
         {**writes.head(mine), "new_location_id": target.id, "new_version": version},

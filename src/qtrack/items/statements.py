@@ -8,7 +8,7 @@ so executing one costs no building, coercion or key generation per request.
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, null, or_, select, update
 
 from qtrack.core.prepared import PreparedSelect
 from qtrack.item_types.models import ItemType
@@ -67,9 +67,15 @@ LOCK_WITH_CONTAINERS = _LOCK.where(
         == select(_named.c.parent_id).where(_named.c.code == bindparam("code")).scalar_subquery(),
     )
 ).order_by(_item.c.code == bindparam("code"), _item.c.id)
+LOCK_WITH_CONTAINERS_PREPARED = PreparedSelect(LOCK_WITH_CONTAINERS)
 # One level of a container's contents, locked (after the container).
 LOCK_CHILDREN = _LOCK.where(_item.c.parent_id.in_(bindparam("ids", expanding=True))).order_by(
     _item.c.id
+)
+# The same for one container (the first level, and every level below a single container):
+# no list to expand, so it goes through the driver.
+LOCK_CHILDREN_OF = PreparedSelect(
+    _LOCK.where(_item.c.parent_id == bindparam("parent")).order_by(_item.c.id)
 )
 
 
@@ -92,7 +98,7 @@ SET_PLACE = (
     .where(_item_table.c.id == bindparam("item_id"))
     .values(
         location_id=bindparam("new_location_id"),
-        parent_id=None,
+        parent_id=null(),  # in the SQL: no parameter the driver path would not know
         version=bindparam("new_version"),
         event_count=bindparam("new_event_count"),
         last_event_hash=bindparam("new_last_event_hash"),

@@ -246,6 +246,9 @@ async def sheet_template(
 ) -> LabelTemplate:
     """The template a PDF prints with: the one asked for; else the items' type's default
     when they all share one; else the server's default sheet."""
+    if len(items) > MAX_LABELS:
+        # Before the codes reach a statement: past 32,767 PostgreSQL refuses the statement.
+        raise TooManyLabels()
     key = requested
     if key is None and items:
         defaults = set(

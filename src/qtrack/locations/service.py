@@ -7,11 +7,24 @@ prefix match and moving a subtree is one UPDATE that swaps the prefix.
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, column, func, literal, or_, select, table, text, update
+from sqlalchemy import (
+    Select,
+    String,
+    bindparam,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    table,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.core.errors import Conflict, NotFound, ValidationFailed
+from qtrack.core.prepared import PreparedSelect
 from qtrack.locations.models import Location
 from qtrack.locations.schemas import LocationNode
 
@@ -106,19 +119,24 @@ async def get_by_code(session: AsyncSession, code: str) -> Location:
     return location
 
 
-async def open_by_code(session: AsyncSession, code: str) -> Location:
-    """A location items may be put in, by its code: 404 location_not_found, 409
-    location_archived. Its row is locked against being archived until the transaction ends
-    (FOR KEY SHARE, the lock PostgreSQL's check of the item's foreign key takes anyway; an
-    archive locks the row FOR UPDATE before it checks that the location is empty), so that an
-    item put in at the moment it is archived is either counted by that check or refused here."""
+# The location a change puts something in, locked against being archived (`open_by_code`).
+_OPEN = PreparedSelect(
+    select(Location.id, Location.code, Location.archived)
+    .where(Location.code == bindparam("code"))
+    .with_for_update(read=True, key_share=True)  # FOR KEY SHARE
+)
+
+
+async def open_by_code(session: AsyncSession, code: str) -> Any:
+    """A location items may be put in, by its code (its id, code and `archived`): 404
+    location_not_found, 409 location_archived. Its row is locked against being archived until
+    the transaction ends (FOR KEY SHARE, the lock PostgreSQL's check of the item's foreign key
+    takes anyway; an archive locks the row FOR UPDATE before it checks that the location is
+    empty), so that an item put in at the moment it is archived is either counted by that
+    check or refused here. On PostgreSQL it is read through the driver, in the change's
+    transaction (core/prepared.py)."""
     code = normalize_code(code)
-    location = await session.scalar(
-        select(Location)
-        .where(Location.code == code)
-        .with_for_update(read=True, key_share=True)  # FOR KEY SHARE
-        .execution_options(populate_existing=True)
-    )
+    location = await _OPEN.first_locked(session, {"code": code})
     if location is None:
         raise LocationNotFound(f"No location '{code}'", details={"code": code})
     if location.archived:

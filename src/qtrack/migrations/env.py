@@ -1,4 +1,7 @@
-"""Alembic environment: runs migrations over the async engine, in batch mode for SQLite."""
+"""Alembic environment: runs migrations over the async engine, in batch mode for SQLite.
+
+A run is one transaction on both databases (on SQLite too: `core.db.sqlite_transactions`), so
+a migration that fails leaves the database as it was before the command, not half-changed."""
 
 import asyncio
 from typing import Any, Literal
@@ -10,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from qtrack.config import get_settings
+from qtrack.core.db import sqlite_transactions
 from qtrack.core.orm import UTCDateTime
 from qtrack.migrations import include_object
 from qtrack.models import metadata
@@ -31,6 +35,9 @@ def _configure(connection: Connection | None = None) -> None:
         url=None if connection is not None else url,
         target_metadata=metadata,
         render_as_batch=True,  # SQLite can only ALTER by copying the table
+        # Alembic takes SQLite's DDL for outside transactions, as pysqlite runs it; the
+        # engine's own BEGIN puts it inside one.
+        transactional_ddl=True,
         compare_type=True,
         render_item=render_item,
         include_object=include_object,
@@ -46,6 +53,8 @@ def _run(connection: Connection) -> None:
 
 async def _run_online() -> None:
     engine = create_async_engine(url, poolclass=NullPool)
+    if engine.dialect.name == "sqlite":
+        sqlite_transactions(engine)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

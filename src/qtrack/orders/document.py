@@ -139,7 +139,7 @@ def render_csv(order: OrderRead) -> str:
                 line.position,
                 line.type,
                 spreadsheet_text(line.supplier_ref),
-                line.unit,
+                spreadsheet_text(line.unit),
                 format_amount(line.quantity),
                 format_amount(line.received_quantity),
                 format_amount(line.remaining),

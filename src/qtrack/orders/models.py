@@ -76,7 +76,9 @@ class RestockReceipt(Base):
     """What arrived against a line at one time, and the lots it was registered as.
 
     `client_event_id` makes a retried receipt (a scanner resending after a lost answer)
-    change nothing: its unique key holds even when the twins race."""
+    change nothing: its unique key holds even when the twins race. `fingerprint` is what the
+    receipt said, hashed, so that the id sent again with something else is refused, not
+    answered with the first receipt."""
 
     __tablename__ = "restock_receipt"
     __table_args__ = (
@@ -94,6 +96,7 @@ class RestockReceipt(Base):
     item_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
     reason: Mapped[str | None] = mapped_column(String(500))
     client_event_id: Mapped[str | None] = mapped_column(String(64))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
     received_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 

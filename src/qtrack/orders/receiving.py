@@ -5,14 +5,17 @@ A receipt names (or lets qtrack find) one line, registers the goods as new lots 
 registration), adds an `order_received` event to each naming the order, and moves the line's
 received quantity. Everything holds the order's row lock, so twin receipts take turns: the
 second sees the first's quantity (and needs a reason to go past the order), and a retry with
-the same `client_event_id` finds the first's receipt and changes nothing.
+the same `client_event_id` finds the first's receipt and changes nothing; the same id with
+something else in the receipt is refused (422 idempotency_key_reused), not taken for a retry.
 """
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +26,7 @@ from qtrack.codes.classify import classify
 from qtrack.config import Settings
 from qtrack.core.clock import utcnow
 from qtrack.core.digits import ascii_digits
+from qtrack.core.idempotency import IdempotencyKeyReused
 from qtrack.events import service as events_service
 from qtrack.events.service import Entry
 from qtrack.item_types.models import ItemType
@@ -191,18 +195,33 @@ def _spec(body: ReceiveBody, what: Arrived, line_type: ItemType, amount: Decimal
         ) from None
 
 
+def fingerprint(body: ReceiveBody) -> str:
+    """What a receipt said, hashed: a retry says the same."""
+    said = body.model_dump(mode="json", exclude={"client_event_id"})
+    return hashlib.sha256(orjson.dumps(said, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
 async def _repeat(
-    session: AsyncSession, order: RestockOrder, client_event_id: str | None
+    session: AsyncSession, order: RestockOrder, body: ReceiveBody, print_: str
 ) -> ReceiveOutcome | None:
-    if client_event_id is None:
+    """The first receipt of this `client_event_id`, when this one is its retry."""
+    if body.client_event_id is None:
         return None
     prior = await session.scalar(
         select(RestockReceipt).where(
-            RestockReceipt.order_id == order.id, RestockReceipt.client_event_id == client_event_id
+            RestockReceipt.order_id == order.id,
+            RestockReceipt.client_event_id == body.client_event_id,
         )
     )
     if prior is None:
         return None
+    # Receipts recorded before fingerprints were kept have none; their retries are answered.
+    if prior.fingerprint is not None and prior.fingerprint != print_:
+        raise IdempotencyKeyReused(
+            f"client_event_id '{body.client_event_id}' was already used on {order.code} "
+            "for a different receipt",
+            details={"order": order.code, "client_event_id": body.client_event_id},
+        )
     position = await session.scalar(
         select(RestockOrderLine.position).where(RestockOrderLine.id == prior.line_id)
     )
@@ -226,11 +245,12 @@ async def receive(
     expected_version: int | None = None,
 ) -> ReceiveOutcome:
     """Record what arrived against an approved (or partly received) order: new lots, the
-    line's received quantity, and the order's status. A retry (the same client event id)
-    answers the first receipt whatever the order's version since."""
+    line's received quantity, and the order's status. A retry (the same client event id and
+    the same receipt) answers the first receipt whatever the order's version since."""
     need(actor, Permission.ORDER_RECEIVE)
     order = await get_order(session, ref, lock=True)
-    repeated = await _repeat(session, order, body.client_event_id)
+    print_ = fingerprint(body)
+    repeated = await _repeat(session, order, body, print_)
     if repeated is not None:
         return repeated
     check_version(order, expected_version)
@@ -287,6 +307,7 @@ async def receive(
             item_codes=codes,
             reason=body.reason,
             client_event_id=body.client_event_id,
+            fingerprint=print_,
             received_by_id=actor.user_id,
             received_at=utcnow(),
         )

@@ -41,6 +41,7 @@ from sqlalchemy.orm import aliased
 from qtrack.alerts import service as alerts_service
 from qtrack.categories import service as categories_service
 from qtrack.core.clock import utcnow
+from qtrack.core.prepared import PreparedSelect
 from qtrack.item_types import service as item_types_service
 from qtrack.item_types.models import QUANTITY, ItemType
 from qtrack.locations import service as locations_service
@@ -65,19 +66,20 @@ _RETURNED: dict[str, Any] = {
     "state": String,
     "local_levels": Integer,
 }
-_upserts: dict[int, Any] = {}
+_upserts: dict[int, PreparedSelect] = {}
 
 
-def _upsert(n: int) -> Any:
+def _upsert(n: int) -> PreparedSelect:
     """The upsert of n rows that adds deltas and returns each row with its levels, as text
-    (the same SQL on both databases), built once per row count."""
+    (the same SQL on both databases), built once per row count; through the driver in the
+    change's transaction on PostgreSQL (core/prepared.py)."""
     stmt = _upserts.get(n)
     if stmt is None:
         values = ", ".join(f"(:t{i}, :l{i}, :d{i}, 0)" for i in range(n))
         # Numbered placeholders only, never a value.
         sql = "INSERT INTO stock_on_hand (type_id, location_id, on_hand, local_levels) VALUES "
         sql += values
-        stmt = (
+        statement = (
             text(
                 sql + " ON CONFLICT (type_id, location_id)"
                 " DO UPDATE SET on_hand = stock_on_hand.on_hand + excluded.on_hand"
@@ -87,6 +89,7 @@ def _upsert(n: int) -> Any:
             .bindparams(*[bindparam(f"d{i}", type_=QUANTITY) for i in range(n)])
             .columns(**_RETURNED)
         )
+        stmt = PreparedSelect(statement)
         _upserts[n] = stmt
     return stmt
 
@@ -120,7 +123,7 @@ async def apply(session: AsyncSession, deltas: Deltas) -> None:
     params: dict[str, Any] = {}
     for i, (type_id, location_id) in enumerate(keys):
         params[f"t{i}"], params[f"l{i}"], params[f"d{i}"] = type_id, location_id, rows[keys[i]]
-    returned = (await session.execute(_upsert(len(keys)), params)).all()
+    returned = await _upsert(len(keys)).all_locked(session, params)
     for row in returned:
         if row.location_id != EVERYWHERE:
             continue
@@ -258,7 +261,8 @@ async def _subject(
 
 async def _lock_total(session: AsyncSession, type_id: int) -> Any:
     """The type's total row, made if missing and locked (as every change of its stock does)."""
-    return (await session.execute(_upsert(1), {"t0": type_id, "l0": EVERYWHERE, "d0": _ZERO})).one()
+    (row,) = await _upsert(1).all_locked(session, {"t0": type_id, "l0": EVERYWHERE, "d0": _ZERO})
+    return row
 
 
 async def set_levels(
@@ -278,9 +282,8 @@ async def set_levels(
     if place is None:
         row = total
     else:
-        row = (
-            await session.execute(_upsert(1), {"t0": item_type.id, "l0": location_id, "d0": _ZERO})
-        ).one()
+        params = {"t0": item_type.id, "l0": location_id, "d0": _ZERO}
+        (row,) = await _upsert(1).all_locked(session, params)
         had = row.minimum_level is not None or row.reorder_level is not None
         has = minimum_level is not None or reorder_level is not None
         if had != has:

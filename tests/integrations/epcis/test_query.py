@@ -350,6 +350,23 @@ async def test_a_bad_parameter_is_400_and_named(
     assert [d["parameter"] for d in error["details"]] == [parameter]
 
 
+async def test_a_list_too_long_for_one_statement_is_400_and_named(
+    client: httpx.AsyncClient, crew: Crew
+) -> None:
+    # 1,100 SGTINs: each one a condition, an expression SQLite refused as too deep (a 500).
+    sgtins = "|".join(f"https://id.gs1.org/01/{SUPPLY_GTIN}/21/{n}" for n in range(1_100))
+    response = await client.get(
+        f"/api/v1/epcis/events?MATCH_anyEPC={sgtins}", headers=crew.admin.headers
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "epcis_query_invalid"
+    assert error["details"] == [{"parameter": "MATCH_anyEPC", "message": "at most 200 values"}]
+    # Up to the limit, repeated or separated, the list is a filter as any other.
+    within = await query(client, crew.admin.headers, MATCH_anyEPC=sgtins.split("|")[:200])
+    assert within.status_code == 200, within.text
+
+
 async def test_who_may_read(client: httpx.AsyncClient, crew: Crew, db: Database) -> None:
     assert (await client.get("/api/v1/epcis/events")).status_code == 401
     _, items_only = await create_token(db, "vic", scopes=["item.read"])

@@ -58,6 +58,9 @@ async def test_private_receivers_are_refused_unless_allowed(
         ("0.0.0.0", "unspecified")  # noqa: S104
         , ("239.1.1.1", "multicast"), ("93.184.216.34", None),
         ("2606:4700::1111", None),
+        # 6to4 wraps an IPv4 address: these were let through as global.
+        ("2002:7f00:1::", "loopback"), ("2002:a9fe:a9fe::1", "link-local"),
+        ("2002:c0a8:101::", "private"), ("2002:5db8:d822::1", None), ("fec0::1", "site-local"),
     ],
 )  # fmt: skip
 def test_which_addresses_may_receive_webhooks(address: str, reason: str | None) -> None:

@@ -15,6 +15,9 @@ from qtrack.integrations.epcis.errors import QueryInvalid
 from qtrack.workflow import cbv
 
 DEFAULT_PER_PAGE = 30  # the binding's default
+# Values a list parameter may name: each becomes conditions of one statement, and past a
+# thousand or so SQLite refuses the expression (too deep) and PostgreSQL its parameters.
+MAX_VALUES = 200
 EVENT_TYPES = frozenset(
     {
         "ObjectEvent",
@@ -98,6 +101,9 @@ def parse(params: list[tuple[str, str]]) -> EventQuery:
             query, name, f"not a parameter qtrack answers; it knows {', '.join(sorted(KNOWN))}"
         )
     lists = {name: _values(given[name]) for name in _LISTS if name in given}
+    for name in [name for name, values in lists.items() if len(values) > MAX_VALUES]:
+        _problem(query, name, f"at most {MAX_VALUES} values")
+        del lists[name]
     if "eventType" in lists:
         query.event_types = set(lists["eventType"])
         for bad in sorted(query.event_types - EVENT_TYPES):

@@ -53,8 +53,14 @@ def parse(url: str) -> SplitResult:
 
 def refusal(address: IPAddress) -> str | None:
     """Why an address may not receive webhooks (None if it may): loopback, private..."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # An IPv4 address inside an IPv6 one (::ffff:a.b.c.d, or 6to4's 2002:AABB:CCDD::) is
+        # reached as that IPv4 address wherever the network routes it.
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is not None:
+            address = embedded
+        elif address.is_site_local:  # fec0::/10, deprecated, but routed inside where used
+            return "site-local"
     for test, name in (
         (address.is_loopback, "loopback"),
         (address.is_link_local, "link-local"),
