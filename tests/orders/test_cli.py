@@ -64,6 +64,18 @@ def test_draft_approve_receive_and_print_an_order(
     assert "supply" in sheet.read_text()
     shown = ok(qtrack(cli, database_url, "orders", "show", "ORD-000001"))
     assert "SYR-5ML" in shown
+    # The second line (2 bags) never comes: closed with a reason, by whoever may cancel.
+    fails(cli, database_url, "orders", "close", "ORD-000001", "--reason", "gone", "--as", "op",
+          code="permission_denied")  # fmt: skip
+    fails(cli, database_url, "orders", "close", "ORD-000001", "--reason", " ", "--as", "sue",
+          code="reason_required")  # fmt: skip
+    out = ok(
+        qtrack(
+            cli, database_url, "orders", "close", "ORD-000001", "--reason",
+            "bags discontinued", "--as", "sue",
+        )
+    )  # fmt: skip
+    assert out.startswith("ORD-000001  closed")
 
 
 def test_a_draft_line_is_changed_from_the_command_line(cli: CliRunner, database_url: str) -> None:

@@ -6,7 +6,7 @@ import re
 import httpx
 
 from tests.factories.accounts import csrf_of, web_login
-from tests.orders.conftest import Team
+from tests.orders.conftest import API, Team, approved_order, post
 
 
 async def test_draft_submit_approve_and_receive_from_the_pages(
@@ -162,3 +162,34 @@ async def test_a_draft_line_s_quantity_is_set_on_the_page_at_the_version_shown(
     )
     assert late.status_code == 409
     assert "its lines can no longer be changed" in late.text
+
+
+async def test_a_partly_received_order_is_closed_from_its_page(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    order = await approved_order(client, team, {"type": "supply", "quantity": "10"})
+    code = order["code"]
+    await web_login(client, "sue")
+    page = await client.get(f"/orders/{code}")
+    assert 'id="step-close"' not in page.text  # nothing has come yet: cancel instead
+    got = await post(client, f"{API}/{code}/receive", team.operator, {"quantity": "4"})
+    assert got.status_code == 200, got.text
+    page = await client.get(f"/orders/{code}")
+    assert 'id="step-close"' in page.text
+    assert 'id="step-cancel"' not in page.text
+    token = csrf_of(page.text)
+    blank = await client.post(
+        f"/orders/{code}/step", data={"csrf_token": token, "step": "close", "reason": ""}
+    )
+    assert blank.status_code == 422
+    assert "Say why the rest of the order will not come" in blank.text
+    closed = await client.post(
+        f"/orders/{code}/step",
+        data={"csrf_token": token, "step": "close", "reason": "Supplier out of stock"},
+    )
+    assert closed.status_code == 303, closed.text
+    shown = await client.get(f"/orders/{code}")
+    assert '<span class="muted" id="order-status">closed</span>' in shown.text
+    assert "“Supplier out of stock”" in shown.text
+    assert 'id="step-close"' not in shown.text
+    assert 'id="receive-link"' not in shown.text

@@ -85,6 +85,49 @@ async def test_partly_received_orders_count_what_is_still_to_come(
     assert lines_of(made.json()) == [("supply", "70.000000", "")]
 
 
+async def test_a_partly_received_order_closed_short_is_no_longer_on_order(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    """The supplier cannot send the rest: the order is closed with a reason, the lots that
+    came stay, nothing more is received on it, and the rest is suggested again."""
+    await levels(client, team.admin, "supply", reorder_level="100")
+    order = await approved_order(client, team, {"type": "supply", "quantity": "30"})
+    url = f"{API}/{order['code']}"
+    # Nothing has arrived: there is nothing to close (cancel it instead).
+    early = await post(client, f"{url}/close", team.supervisor, {"reason": "gone"})
+    assert (early.status_code, early.json()["error"]["code"]) == (409, "order_wrong_status")
+    got = await post(client, f"{url}/receive", team.operator, {"line": 1, "quantity": "10"})
+    assert got.status_code == 200, got.text
+    refused = [
+        (team.operator, {"reason": "gone"}, 403),  # needs order.cancel
+        (team.supervisor, {}, 422),  # a reason
+        (team.supervisor, {"reason": "  "}, 422),
+    ]
+    for who, body, status in refused:
+        response = await post(client, f"{url}/close", who, body)
+        assert response.status_code == status, (body, response.text)
+    closed = await client.post(
+        f"{url}/close", json={"reason": "Discontinued by the supplier"},
+        headers={**team.supervisor.headers, "If-Match": got.headers["ETag"]},
+    )  # fmt: skip
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["status"] == "closed"
+    assert closed.headers["ETag"] == f'"v{closed.json()["version"]}"'
+    assert closed.json()["lines"][0]["received_quantity"] == "10.000000"
+    late = await post(client, f"{url}/receive", team.operator, {"line": 1, "quantity": "5"})
+    assert (late.status_code, late.json()["error"]["code"]) == (409, "order_wrong_status")
+    again = await post(client, f"{url}/close", team.supervisor, {"reason": "twice"})
+    assert again.status_code == 409
+    history = (await client.get(f"{url}/history", headers=team.operator.headers)).json()
+    assert [h["data"].get("reason") for h in history if h["type"] == "closed"] == [
+        "Discontinued by the supplier"
+    ]
+    # 10 on hand and nothing to come: 90 more brings it to 100.
+    made = await post(client, SUGGEST, team.operator)
+    assert made.status_code == 201, made.text
+    assert lines_of(made.json()) == [("supply", "90.000000", "")]
+
+
 async def test_levels_at_locations_add_up_and_a_category_narrows(
     client: httpx.AsyncClient, team: Team
 ) -> None:

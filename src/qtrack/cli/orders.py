@@ -173,6 +173,16 @@ def cancel(
     _run(as_user, lambda s, p: actions.cancel(s, ref=ref, actor=p, reason=reason))
 
 
+@app.command("close")
+def close(
+    ref: RefArg,
+    as_user: ActingAs,
+    reason: Annotated[str, typer.Option(help="Why the rest will not come (kept in the history)")],
+) -> None:
+    """Close a partly received order: the rest will not come, and is no longer on order."""
+    _run(as_user, lambda s, p: actions.close(s, ref=ref, actor=p, reason=reason))
+
+
 @app.command("receive")
 def receive(
     ref: RefArg,

@@ -1,8 +1,9 @@
-"""An order's steps: submit, approve, cancel (receiving is in `receiving.py`).
+"""An order's steps: submit, approve, cancel, close (receiving is in `receiving.py`).
 
 draft -> submitted -> approved -> partly_received -> received; draft, submitted or approved
--> cancelled. Each step needs its own permission and holds the order's row lock, so two
-steps of one order take turns and the second sees what the first did.
+-> cancelled; partly_received -> closed (the rest will not come). Each step needs its own
+permission and holds the order's row lock, so two steps of one order take turns and the
+second sees what the first did.
 """
 
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qtrack.accounts.permissions import Permission
 from qtrack.accounts.principal import Principal
 from qtrack.core.clock import utcnow
-from qtrack.orders.errors import OrderEmpty, OrderWrongStatus
+from qtrack.orders.errors import CloseReasonRequired, OrderEmpty, OrderWrongStatus
 from qtrack.orders.models import RestockOrder, RestockOrderLine
 from qtrack.orders.service import get_order, need, record
 
@@ -75,5 +76,28 @@ async def cancel(
     order.status, order.cancelled_at = "cancelled", utcnow()
     order.version += 1
     record(session, order, "cancelled", actor, reason=reason)
+    await session.flush()
+    return order
+
+
+async def close(
+    session: AsyncSession,
+    *,
+    ref: str | int,
+    actor: Principal,
+    reason: str | None,
+    expected_version: int | None = None,
+) -> RestockOrder:
+    """Partly received -> closed: what has not come will not (the supplier cannot deliver
+    it). The lots received stay, and the rest is no longer on order, so a suggestion orders
+    it again. Needs `order.cancel` and a reason."""
+    need(actor, Permission.ORDER_CANCEL)
+    if reason is None or not reason.strip():
+        raise CloseReasonRequired(details={"field": "reason"})
+    order = await get_order(session, ref, lock=True, expected_version=expected_version)
+    check_from(order, "partly_received", step="closed")
+    order.status = "closed"
+    order.version += 1
+    record(session, order, "closed", actor, reason=reason.strip())
     await session.flush()
     return order

@@ -21,6 +21,7 @@ from qtrack.orders import actions, document, receiving, repository, service, sug
 from qtrack.orders import errors as order_errors
 from qtrack.orders.schemas import (
     CancelBody,
+    CloseBody,
     HistoryRead,
     LineCreate,
     LineUpdate,
@@ -248,6 +249,23 @@ async def cancel(
         session, ref=code, actor=actor, reason=body.reason if body else None,
         expected_version=expected(if_match),
     )  # fmt: skip
+    return tagged(response, await repository.read(session, order))
+
+
+@router.post("/{code}/close", responses=errors(order_errors.CloseReasonRequired))
+async def close(
+    code: str,
+    body: CloseBody,
+    actor: Canceller,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> OrderRead:
+    """Partly received -> closed: the rest will not come (a reason is kept in the history);
+    it is no longer on order."""
+    order = await actions.close(
+        session, ref=code, actor=actor, reason=body.reason, expected_version=expected(if_match)
+    )
     return tagged(response, await repository.read(session, order))
 
 

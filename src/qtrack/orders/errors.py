@@ -41,6 +41,13 @@ class OverReceiveReasonRequired(ValidationFailed):
     )
 
 
+class CloseReasonRequired(ValidationFailed):
+    code, message = (
+        "reason_required",
+        "Say why the rest of the order will not come (kept in its history)",
+    )
+
+
 class ReceiptInvalid(ValidationFailed):
     code, message = "receipt_invalid", "The receipt is not valid"
 

@@ -278,7 +278,7 @@ async def remove_line(
 async def take_step(
     code: str, request: Request, principal: Stepper, session: SessionDep, state: StateDep
 ) -> Response:
-    """Submit, approve or cancel; a refusal is shown on the page."""
+    """Submit, approve, cancel or close; a refusal is shown on the page."""
     form = await request.form()
     step = forms.text(form, "step")
     try:
@@ -290,6 +290,9 @@ async def take_step(
             elif step == "cancel":
                 reason = forms.text(form, "reason")[:500] or None
                 order = await actions.cancel(session, ref=code, actor=principal, reason=reason)
+            elif step == "close":
+                reason = forms.text(form, "reason")[:500] or None
+                order = await actions.close(session, ref=code, actor=principal, reason=reason)
             else:
                 return await _order_page(
                     request, principal, session, state, code, error=f"No step '{step[:20]}'",

@@ -11,8 +11,12 @@ Key = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 Ref = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Ordered = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=6)]
-STATUSES = ("draft", "submitted", "approved", "partly_received", "received", "cancelled")
-Status = Literal["draft", "submitted", "approved", "partly_received", "received", "cancelled"]
+STATUSES = (
+    "draft", "submitted", "approved", "partly_received", "received", "closed", "cancelled"
+)  # fmt: skip
+Status = Literal[
+    "draft", "submitted", "approved", "partly_received", "received", "closed", "cancelled"
+]  # fmt: skip
 
 
 class LineCreate(BaseModel):
@@ -55,6 +59,14 @@ class SuggestBody(BaseModel):
     category: Key | None = Field(
         default=None, description="Only item types in this category and those under it"
     )
+
+
+class CloseBody(BaseModel):
+    """Why the rest of a partly received order will not come."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
 
 
 class CancelBody(BaseModel):
