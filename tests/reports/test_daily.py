@@ -22,6 +22,7 @@ from qtrack.jobs.models import Job
 from qtrack.jobs.registry import JobContext
 from qtrack.reports import jobs as reports_jobs
 from tests.conftest import make_settings
+from tests.factories.accounts import web_login
 from tests.pdftext import BEYOND_LATIN_1, pdf_text
 from tests.shipments.conftest import Team, post, register, sealed_bag
 from tests.timing import clear_of_midnight
@@ -102,6 +103,7 @@ async def test_summary_counts_the_day(
     assert (body["dispatched_containers"], body["dispatched_items"]) == (1, 2)
     assert float(body["dispatched_gross_kg"]) == 5.5
     assert [float(s["difference_kg"]) for s in body["weight_differences"]] == [0.5]
+    assert body["weight_differences"][0]["containers_off"] == 1
     assert body["refused_scans"] == 1
     assert body["scans"] == 2  # one container added on the bill's screen, one refused
     assert body["top_people"][0] == {"key": "op", "count": 7}
@@ -120,6 +122,36 @@ async def test_summary_counts_the_day(
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "location_not_found")
 
 
+async def test_a_heavy_bag_and_a_light_one_are_both_weight_differences(
+    client: httpx.AsyncClient, team: Team, settings: Settings
+) -> None:
+    """Two bags half a kilo off either way add up to nothing over the bill: the summary still
+    lists the bill, with the two containers that differ."""
+    clear_of_midnight(settings.zone)
+    heavy = await sealed_bag(client, team.operator, contents=("2",))  # 2.5 kg
+    light = await sealed_bag(client, team.operator, contents=("3",))  # 3.5 kg
+    right = await sealed_bag(client, team.operator, contents=("1",))  # 1.5 kg
+    ship = (await post(client, "/api/v1/shipments", team.biller, {"consignee": "ACME"})).json()
+    url = f"/api/v1/shipments/{ship['id']}"
+    for bag, expected in ((heavy, "2"), (light, "4"), (right, "1.5")):
+        line = {"code": bag, "expected_weight_kg": expected}
+        assert (await post(client, f"{url}/lines", team.biller, line)).status_code == 201
+    await post(client, f"{url}/issue", team.biller)
+    assert (await post(client, f"{url}/dispatch", team.dispatcher)).status_code == 200
+    today = datetime.now(settings.zone).date()
+    body = (await client.get(f"{API}?date={today}", headers=team.admin.headers)).json()
+    (off,) = body["weight_differences"]
+    assert (off["number"], float(off["difference_kg"]), off["containers_off"]) == (
+        ship["number"], 0.0, 2,
+    )  # fmt: skip
+    got = await client.get(f"{API}.csv?date={today}", headers=team.admin.headers)
+    rows = {(section, what): value for section, what, value in csv.reader(io.StringIO(got.text))}
+    assert rows["weight differences", ship["number"]] == "'+0.000 kg; 2 containers differ"
+    await web_login(client, "boss")
+    page = await client.get(f"/reports/daily?date={today}")
+    assert f"{ship['number']}</a>: +0.000 kg; 2 containers differ" in page.text
+
+
 async def test_summary_csv_runs_no_formula(
     client: httpx.AsyncClient, team: Team, settings: Settings
 ) -> None:
@@ -132,7 +164,7 @@ async def test_summary_csv_runs_no_formula(
     got = await client.get(f"{API}.csv?date={today}", headers=team.admin.headers)
     rows = {(section, what): value for section, what, value in csv.reader(io.StringIO(got.text))}
     assert rows["dispatched", number] == f"'{consignee}; 1 containers; 5.500 kg"
-    assert rows["weight differences", number] == "'+0.500 kg"
+    assert rows["weight differences", number] == "'+0.500 kg; 1 container differs"
     assert rows["activity", "events"].isdigit()  # figures stay numbers
 
 

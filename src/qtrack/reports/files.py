@@ -9,7 +9,7 @@ from reportlab.pdfgen.canvas import Canvas
 from qtrack.core import pdffonts
 from qtrack.core.cells import spreadsheet_text
 from qtrack.core.pdffonts import BOLD, REGULAR
-from qtrack.reports.schemas import DailySummary
+from qtrack.reports.schemas import DailySummary, ShipmentDay
 
 
 def rows(summary: DailySummary) -> list[tuple[str, str, str]]:
@@ -38,11 +38,16 @@ def rows(summary: DailySummary) -> list[tuple[str, str, str]]:
         ("exceptions", "refused scans", str(summary.refused_scans)),
     ]
     out += [
-        ("weight differences", s.number, f"{s.difference_kg:+.3f} kg")
-        for s in summary.weight_differences
+        ("weight differences", s.number, weight_difference(s)) for s in summary.weight_differences
     ]
     out += [("who did most", c.key, str(c.count)) for c in summary.top_people]
     return out
+
+
+def weight_difference(bill: ShipmentDay) -> str:
+    """A bill's weight difference in all, and how many containers differ."""
+    containers = "container differs" if bill.containers_off == 1 else "containers differ"
+    return f"{bill.difference_kg or 0:+.3f} kg; {bill.containers_off} {containers}"
 
 
 def title(summary: DailySummary) -> str:

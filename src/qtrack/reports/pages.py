@@ -14,7 +14,7 @@ from qtrack.accounts.principal import Principal
 from qtrack.core.clock import utcnow
 from qtrack.core.deps import SessionDep, StateDep
 from qtrack.core.errors import ValidationFailed
-from qtrack.reports import service
+from qtrack.reports import files, service
 from qtrack.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -63,6 +63,7 @@ async def daily_page(
             "site": site,
             "since": since,
             "until": until,
+            "weight_difference": files.weight_difference,
         },
     )
 

@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Count(BaseModel):
@@ -18,7 +18,11 @@ class ShipmentDay(BaseModel):
     containers: int
     items: int
     gross_kg: Decimal
-    difference_kg: Decimal | None
+    difference_kg: Decimal | None = Field(description="gross - expected, over the bill")
+    containers_off: int = Field(
+        description="Containers whose weighed gross is not what was expected: one heavy and "
+        "one light bag are two, though their differences add up to nothing"
+    )
 
 
 class DailySummary(BaseModel):
@@ -41,5 +45,7 @@ class DailySummary(BaseModel):
     rejected: int
     expired: int
     refused_scans: int
-    weight_differences: list[ShipmentDay]
+    weight_differences: list[ShipmentDay] = Field(
+        description="The bills dispatched with a container whose weight is not as expected"
+    )
     top_people: list[Count]

@@ -106,7 +106,7 @@ async def daily_summary(
     ).all()
     days: list[ShipmentDay] = []
     for shipment in dispatched:
-        _, totals = await shipments_repository.lines_and_totals(session, shipment.id)
+        lines, totals = await shipments_repository.lines_and_totals(session, shipment.id)
         days.append(
             ShipmentDay(
                 number=shipment.number,
@@ -116,6 +116,7 @@ async def daily_summary(
                 items=totals.items,
                 gross_kg=totals.gross_kg,
                 difference_kg=totals.difference_kg,
+                containers_off=sum(1 for line in lines if line.difference_kg),
             )
         )
     return DailySummary(
@@ -138,6 +139,6 @@ async def daily_summary(
         rejected=state_counts.get("rejected", 0),
         expired=state_counts.get("expired", 0),
         refused_scans=bills.get("scan_refused", 0),
-        weight_differences=[d for d in days if d.difference_kg],
+        weight_differences=[d for d in days if d.containers_off],
         top_people=[Count(key=name, count=int(n)) for name, n in people[:TOP]],
     )
