@@ -192,8 +192,14 @@ async def test_mail_is_sent_once_a_day_after_the_configured_time(
     ctx = JobContext(state=app.state.qtrack, name="reports.daily")
     today = datetime.now(settings.zone).date()
     local = datetime.combine(today, datetime.min.time(), tzinfo=settings.zone)
-    before = {"due_at": (local.replace(hour=17, minute=55)).astimezone(UTC).isoformat()}
-    await reports_jobs.daily_tick(ctx, before)
+    # Before 18:00 the last day due is yesterday's: no worker mailed it (this database had
+    # none), so it goes now, late, once however many ticks look.
+    for minutes in (50, 55):
+        before = local.replace(hour=17, minute=minutes).astimezone(UTC).isoformat()
+        await reports_jobs.daily_tick(ctx, {"due_at": before})
+    async with db.session_scope("read") as session:
+        late = await session.scalars(select(Job.payload).where(Job.name == reports_jobs.SEND))
+        assert list(late) == [{"date": (today - timedelta(days=1)).isoformat()}]
     for minutes in (0, 5, 10):  # three ticks after 18:00, from any number of workers
         at = local.replace(hour=18) + timedelta(minutes=minutes)
         await reports_jobs.daily_tick(ctx, {"due_at": at.astimezone(UTC).isoformat()})
@@ -201,7 +207,9 @@ async def test_mail_is_sent_once_a_day_after_the_configured_time(
         jobs: list[Any] = list(
             (
                 await session.execute(
-                    select(Job.payload, Job.dedupe_key).where(Job.name == reports_jobs.SEND)
+                    select(Job.payload, Job.dedupe_key).where(
+                        Job.name == reports_jobs.SEND, Job.dedupe_key == today.isoformat()
+                    )
                 )
             ).all()
         )
@@ -209,7 +217,7 @@ async def test_mail_is_sent_once_a_day_after_the_configured_time(
             await session.scalar(
                 select(func.count()).select_from(Job).where(Job.name == reports_jobs.SEND)
             )
-            == 1
+            == 2  # yesterday's, late, and today's
         )
     assert jobs[0][0] == {"date": today.isoformat()}
     assert inbox[1].messages == []

@@ -1,13 +1,15 @@
 """The daily summary's e-mail as durable background work.
 
-`reports.daily` runs every five minutes (each due time once, however many workers run);
-once the local time has passed QTRACK_DAILY_REPORT_AT it enqueues `reports.daily.send` for
-that date, unless a job for that date exists already: the dedupe key holds while it waits or
-runs, and the finished job row (kept QTRACK_JOBS_KEEP_DONE_DAYS) afterwards. So each day's
-mail is sent once (at least once: a crash between sending and recording may send it again).
+`reports.daily` runs every five minutes (each due time once, however many workers run) and
+enqueues `reports.daily.send` for the last day whose mail is due (today once the local time
+has passed QTRACK_DAILY_REPORT_AT, else yesterday), unless a job for that date exists already:
+the dedupe key holds while it waits or runs, and the finished job row (kept
+QTRACK_JOBS_KEEP_DONE_DAYS) afterwards. So each day's mail is sent once (at least once: a
+crash between sending and recording may send it again), and a day whose evening no worker ran
+(stopped from the report time to midnight) is mailed late, the next morning, not never.
 """
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import structlog
@@ -24,7 +26,8 @@ SEND = "reports.daily.send"
 
 @job("reports.daily", max_attempts=3, timeout=60)
 async def daily_tick(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """Enqueue today's mail once the configured local time has passed."""
+    """Enqueue the last due day's mail (today's once the configured local time has passed,
+    else yesterday's) if it was not yet."""
     settings = ctx.settings
     if not settings.smtp_host or not settings.daily_report_recipients:
         return
@@ -32,9 +35,10 @@ async def daily_tick(ctx: JobContext, payload: dict[str, Any]) -> None:
     now = datetime.fromisoformat(due) if isinstance(due, str) else datetime.now(settings.zone)
     local = now.astimezone(settings.zone)
     hour, minute = (int(part) for part in settings.daily_report_at.split(":"))
+    due_day = local.date()
     if local.time() < time(hour, minute):
-        return
-    day = local.date().isoformat()
+        due_day -= timedelta(days=1)  # sent yesterday evening, or to be sent late now
+    day = due_day.isoformat()
     async with ctx.session() as session:
         seen = await session.scalar(
             select(Job.id).where(Job.name == SEND, Job.dedupe_key == day).limit(1)
