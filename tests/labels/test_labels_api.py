@@ -7,9 +7,13 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select, update
 
 from qtrack.codes.decode import decode_image
+from qtrack.core.clock import utcnow
 from qtrack.core.db import Database
+from qtrack.items.models import Item
+from qtrack.signing.models import ItemLabel
 from tests.factories.accounts import AppLogin, create_user, logged_in, login
 from tests.factories.items import codes_of
 
@@ -87,6 +91,29 @@ async def test_label_pdf_and_zpl(client: httpx.AsyncClient, op: AppLogin, db: Da
     for query, status in bad:
         response = await client.get("/api/v1/labels.pdf", params=query, headers=op.headers)
         assert response.status_code == status, (query, response.text)
+
+
+async def test_a_code_named_twice_prints_one_label_twice(
+    client: httpx.AsyncClient, op: AppLogin, db: Database
+) -> None:
+    """Two copies of an item's label, for an item whose label was revoked: the label signed
+    for the first copy is the second too, and stays the item's current one."""
+    (code,) = await codes_of(client, op, 1)
+    async with db.session_scope() as session:
+        item_id = await session.scalar(select(Item.id).where(Item.code == code))
+        await session.execute(
+            update(ItemLabel).where(ItemLabel.item_id == item_id).values(revoked_at=utcnow())
+        )
+    zpl = await client.get("/api/v1/labels.zpl", params={"items": f"{code},{code}"},
+                           headers=op.headers)  # fmt: skip
+    assert zpl.status_code == 200, zpl.text
+    current = (await client.get(f"/api/v1/items/{code}/label", headers=op.headers)).json()
+    assert zpl.text.count(current["url"]) == 2
+    async with db.session_scope("read") as session:
+        live = await session.scalar(
+            select(func.count()).where(ItemLabel.item_id == item_id, ItemLabel.revoked_at.is_(None))
+        )
+    assert live == 1
 
 
 async def test_more_codes_than_a_statement_takes_are_too_many_labels(

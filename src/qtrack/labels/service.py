@@ -270,7 +270,8 @@ async def label_contents(
     session: AsyncSession, settings: Settings, *, items: list[str], locations: list[str]
 ) -> list[LabelContent]:
     """What each label shows, items first, then locations. Items without a current label get
-    one signed now."""
+    one signed now, once: a code named twice prints that label twice (a second one would
+    revoke the first)."""
     if not items and not locations:
         raise ValidationFailed(
             "Name the items or locations to print",
@@ -298,9 +299,11 @@ async def label_contents(
     contents = []
     for code in items:
         item = found[code]
-        label = current.get(item.id) or await tokens.issue_label(
-            session, settings, item_id=item.id, issued_by=None
-        )
+        label = current.get(item.id)
+        if label is None:
+            label = current[item.id] = await tokens.issue_label(
+                session, settings, item_id=item.id, issued_by=None
+            )
         contents.append(
             LabelContent(
                 code=item.code,
