@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from qtrack.core.tabular import column_letters
+
 CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -44,15 +46,6 @@ WORKBOOK_RELS = (
 Cell = str | int | float | None | tuple[str, str]  # ("=", formula) is a formula cell
 
 
-def _column(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
 def _cell(ref: str, value: Cell) -> str:
     if value is None or value == "":
         return ""
@@ -71,7 +64,7 @@ def sheet_xml(rows: Iterable[Iterable[Cell]]) -> Iterable[str]:
         '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
     )
     for r, row in enumerate(rows, start=1):
-        cells = "".join(_cell(f"{_column(c)}{r}", value) for c, value in enumerate(row))
+        cells = "".join(_cell(f"{column_letters(c)}{r}", value) for c, value in enumerate(row))
         yield f'<row r="{r}">{cells}</row>'
     yield "</sheetData></worksheet>"
 

@@ -482,7 +482,8 @@ def _span_in_order(stream: Any) -> _Span:
     return span
 
 
-def _column_letters(index: int) -> str:
+def column_letters(index: int) -> str:
+    """A spreadsheet column's letters from its 0-based index (0: A, 26: AA)."""
     letters = ""
     index += 1
     while index:
@@ -509,7 +510,7 @@ def _check_span(archive: zipfile.ZipFile, max_unpacked: int) -> None:
     cells = rows * columns
     allowed = min(max(SPAN_FROM_CELLS, MAX_SPAN_RATIO * span.filled), max_unpacked // SPAN_BYTES)
     if cells > allowed:
-        corner = f"{_column_letters(span.right)}{span.bottom + 1}"
+        corner = f"{column_letters(span.right)}{span.bottom + 1}"
         raise XlsxBomb(
             f"The first sheet spans {rows:,} rows by {columns:,} columns ({cells:,} cells, up "
             f"to {corner}) but only {span.filled:,} of them hold a value; delete the cells far "

@@ -151,6 +151,14 @@ async def bump_location(
     )
 
 
+def _leaving(name: str, old: Any, new: Any) -> dict[str, Any]:
+    """The two counter rows of one item leaving `old` for `new` (-1 and +1), as the two-row
+    upserts' parameters, in the order of their keys (so that concurrent changes lock shared
+    rows in one order)."""
+    (first, d1), (second, d2) = sorted([(old, -1), (new, +1)])
+    return {f"{name}_0": first, "count_0": d1, f"{name}_1": second, "count_1": d2}
+
+
 def status_change(
     session: AsyncSession, type_id: int, old: str, new: str, *, shard: int = 0
 ) -> Along | None:
@@ -159,16 +167,8 @@ def status_change(
     one order), to run along the change's event; None when the state stays."""
     if old == new:
         return None
-    (first, d1), (second, d2) = sorted([(old, -1), (new, +1)])
-    params: dict[str, Any] = {
-        "type_id_0": type_id,
-        "status_0": first,
-        "count_0": d1,
-        "type_id_1": type_id,
-        "status_1": second,
-        "count_1": d2,
-        "shard": shard,
-    }
+    params = {**_leaving("status", old, new), "type_id_0": type_id, "type_id_1": type_id}
+    params["shard"] = shard
     postgres = dialect_name(session) == "postgresql"
     return (_PG_STATUS_UPSERT if postgres else _STATUS_UPSERT[2]), params
 
@@ -181,14 +181,7 @@ def location_change(
     comes from or goes to no location (`location_changed` counts those)."""
     if old == new or old is None or new is None:
         return None
-    (first, d1), (second, d2) = sorted([(old, -1), (new, +1)])
-    params: dict[str, Any] = {
-        "location_id_0": first,
-        "count_0": d1,
-        "location_id_1": second,
-        "count_1": d2,
-        "shard": shard,
-    }
+    params = {**_leaving("location_id", old, new), "shard": shard}
     postgres = dialect_name(session) == "postgresql"
     return (_PG_LOCATION_UPSERT if postgres else _LOCATION_UPSERT[2]), params
 
@@ -203,16 +196,8 @@ async def location_changed(
         await bump_location(session, old, -1, shard=shard)
         await bump_location(session, new, +1, shard=shard)
         return
-    (first, d1), (second, d2) = sorted([(old, -1), (new, +1)])
     await session.execute(
-        _LOCATION_UPSERT[2],
-        {
-            "location_id_0": first,
-            "count_0": d1,
-            "location_id_1": second,
-            "count_1": d2,
-            "shard": shard,
-        },
+        _LOCATION_UPSERT[2], {**_leaving("location_id", old, new), "shard": shard}
     )
 
 
