@@ -12,7 +12,8 @@ tracking benchmark's operator is created with `qtrack tokens create`. For each k
 request it reports this process's CPU (`time.process_time`) and the PostgreSQL backends' CPU
 (from /proc) per request, median of the rounds, after 50 warm-up requests. Transitions take
 the next material lots that are still `received`, as the tracking benchmark does; moves
-alternate each item between two racks. Every answer must be a 200.
+alternate each item between two racks; dispenses (`--only dispense`, not run by default) take
+a thousandth of a unit from the same supplies in turn. Every answer must be a 200.
 
 `--reference` measures `benchmarks/reference.py` instead, the same way (lookups, scans and
 transitions; not moves, which it does not serve): what the least work these requests need
@@ -201,7 +202,21 @@ async def plan(dsn: str, n: int) -> dict[str, Callable[[int], list[Call]]]:
         move_round[0] += (k + len(movers) - 1) // len(movers)
         return out
 
-    return {"lookup": lookups, "scan": scans, "transition": transitions, "move": moves}
+    def dispenses(k: int) -> list[Call]:
+        # A thousandth of a unit from each supply in turn (each holds hundreds).
+        body = orjson.dumps({"kind": "dispense", "amount": "0.001"})
+        return [
+            Call("POST", f"/api/v1/items/{movers[i % len(movers)]}/quantity", body)
+            for i in range(k)
+        ]
+
+    return {
+        "lookup": lookups,
+        "scan": scans,
+        "transition": transitions,
+        "move": moves,
+        "dispense": dispenses,
+    }
 
 
 async def main(args: argparse.Namespace) -> None:

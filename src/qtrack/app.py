@@ -91,6 +91,7 @@ HOT_ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "/api/v1/scan"),
     ("POST", "/api/v1/items/{code}/transitions"),
     ("POST", "/api/v1/items/{code}/move"),
+    ("POST", "/api/v1/items/{code}/quantity"),
 )
 
 

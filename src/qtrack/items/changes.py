@@ -176,6 +176,13 @@ async def change_quantity(
         )
     if new == current and row.quantity is not None:
         return writes.unchanged(row)
+    version = row.version + 1
+
+    def counted(recorded: events_service.Recorded) -> list[events_service.Along]:
+        # The item's head and quantity with the event, in one statement on PostgreSQL.
+        head = {**writes.head(recorded), "new_quantity": new, "new_version": version}
+        return [(statements.SET_QUANTITY, head)]
+
     (recorded,) = await events_service.record(
         session,
         actor,
@@ -190,11 +197,7 @@ async def change_quantity(
                 context=context,
             )
         ],
-    )
-    version = row.version + 1
-    await session.execute(
-        statements.SET_QUANTITY,
-        {**writes.head(recorded), "new_quantity": new, "new_version": version},
+        along=counted,
     )
     if await on_hand.live(session, row):
         await on_hand.one(session, row.type_id, row.location_id, new - current)

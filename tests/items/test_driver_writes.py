@@ -1,6 +1,7 @@
-"""A lone item's move (no container, nothing inside): its statements go through the driver on
-PostgreSQL (core/prepared.py), the item's place and the location counts with its event in one
-statement, and it keeps the counts and the stock as every change does."""
+"""Changes whose every statement goes through the driver on PostgreSQL (core/prepared.py), the
+item's row written with its event in one statement: a lone item's move (no container, nothing
+inside; its place and the location counts) and a quantity change. They keep the counts and
+the stock as every change does."""
 
 from typing import Any
 
@@ -97,3 +98,32 @@ async def test_a_lone_items_move_sends_nothing_through_the_session(
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     assert statements == []
     assert await _counted(db) == await _present(db)
+
+
+@pytest.mark.postgres_only
+async def test_a_quantity_change_sends_nothing_through_the_session(
+    client: httpx.AsyncClient, db: Database, admin: AppLogin, operator: AppLogin
+) -> None:
+    await create_location(client, admin, "WARD")
+    supply = await register(client, operator, type="supply", quantity="10", location="WARD")
+    url = f"/api/v1/items/{supply['code']}/quantity"
+    first = await client.post(url, json={"kind": "dispense", "amount": "1"},
+                              headers=operator.headers)  # fmt: skip
+    assert first.status_code == 200, first.text  # the caller's principal cached
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        for kind, amount in (("dispense", "2.5"), ("receive", "1")):
+            changed = await client.post(url, json={"kind": kind, "amount": amount},
+                                        headers=operator.headers)  # fmt: skip
+            assert changed.status_code == 200, changed.text
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert statements == []
+    assert changed.json()["item"]["quantity"] == "7.500000"
+    async with db.session_scope("read") as session:
+        assert await maintained(session) == await recount(session)
