@@ -30,6 +30,7 @@ from qtrack.items import changes, create, moves, writes
 from qtrack.items import service as items_service
 from qtrack.items.deps import ItemFilterQuery
 from qtrack.items.errors import (
+    ContainerClosed,
     IfMatchRequired,
     InsufficientQuantity,
     ItemArchived,
@@ -210,7 +211,7 @@ async def get_item(code: str, principal: Reader, session: SessionDep) -> Starlet
 
 @router.patch(
     "/items/{code}",
-    responses=errors(ItemNotFound, ItemArchived, VersionMismatch, IfMatchRequired),
+    responses=errors(ItemNotFound, ItemArchived, VersionMismatch, IfMatchRequired, ContainerClosed),
 )
 async def edit_item(
     code: str,
@@ -284,7 +285,7 @@ async def transition_item(
 @router.post(
     "/items/{code}/move",
     response_model=ChangeResult,
-    responses=errors(CHANGE_ERRORS, LocationNotFound, LocationArchived),
+    responses=errors(CHANGE_ERRORS, LocationNotFound, LocationArchived, ContainerClosed),
 )
 async def move_item(
     code: str, body: MoveRequest, actor: Mover, session: SessionDep, request: Request
@@ -342,7 +343,11 @@ async def change_quantity(
     )
 
 
-@router.post("/items/{code}/archive", response_model=ChangeResult, responses=errors(CHANGE_ERRORS))
+@router.post(
+    "/items/{code}/archive",
+    response_model=ChangeResult,
+    responses=errors(CHANGE_ERRORS, ContainerClosed),
+)
 async def archive_item(
     code: str, body: ArchiveRequest, actor: Archiver, session: SessionDep, request: Request
 ) -> StarletteResponse:

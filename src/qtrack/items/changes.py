@@ -27,6 +27,7 @@ from qtrack.events.service import EventContext
 from qtrack.item_types.models import ItemType
 from qtrack.items import counts, moves, on_hand, rules, statements, writes
 from qtrack.items.errors import (
+    ContainerClosed,
     InsufficientQuantity,
     QuantityNotTracked,
     ReasonRequired,
@@ -210,6 +211,19 @@ async def change_quantity(
     )
 
 
+async def _refuse_if_weighed(
+    session: AsyncSession, row: writes.Row, container: writes.Row | None
+) -> None:
+    """409 container_closed when the item is a closed container, or is in one."""
+    for closed in (row, container):
+        if closed is not None and await rules.is_closed(session, closed):
+            raise ContainerClosed(
+                f"{closed.code} is {closed.status.replace('_', ' ')}: the weights of it and "
+                "of what it holds stay as they were when it was closed",
+                details={"container": closed.code, "status": closed.status},
+            )
+
+
 async def edit_item(
     session: AsyncSession,
     *,
@@ -221,8 +235,13 @@ async def edit_item(
     context: EventContext,
 ) -> ChangeResult:
     """Change fields of an item at the version the caller saw; 412 if it has moved on. Only
-    fields whose value changes are recorded; an edit that changes nothing records nothing."""
-    row = await writes.lock(session, code)
+    fields whose value changes are recorded; an edit that changes nothing records nothing.
+    A weight is fixed once it is closed up (409 container_closed): a sealed, dispatched or
+    delivered bag's tare, and the weight of what such a bag holds, are its bill's totals."""
+    if "weight_kg" in changes:  # the container too, locked first (as a move takes them)
+        row, by_id = await moves.lock_with_containers(session, code)
+    else:
+        row, by_id = await writes.lock(session, code), {}
     if row.version != expected_version:
         raise VersionMismatch(
             details={"current_version": row.version, "expected_version": expected_version}
@@ -240,6 +259,8 @@ async def edit_item(
             before[key], after[key] = old, value
     if not after:
         return writes.unchanged(row)
+    if "weight_kg" in after:
+        await _refuse_if_weighed(session, row, by_id.get(row.parent_id))
     (recorded,) = await events_service.record(
         session,
         actor,
