@@ -66,61 +66,37 @@ _LOCATION_UPSERT = {
 }
 
 
-# The two-row status upsert as a statement PostgreSQL can run as a part of a larger one (a
-# data-modifying CTE, `events.service.record`'s `along`): the same SQL as `_STATUS_UPSERT[2]`.
-_status_count = table(
-    "status_count",
-    column("type_id", Integer),
-    column("status", String),
-    column("shard", SmallInteger),
-    column("count", BigInteger),
-)
-# The rows as a SELECT of parameters, not a multi-row VALUES: SQLAlchemy compiles a
-# multi-row VALUES construct again on every execution; this one, once.
-_status_rows = union_all(
-    *[
-        select(
-            bindparam(f"type_id_{i}", type_=Integer),
-            bindparam(f"status_{i}", type_=String),
-            bindparam("shard", type_=SmallInteger),
-            bindparam(f"count_{i}", type_=BigInteger),
-        )
-        for i in (0, 1)
-    ]
-)
-_pg_status_rows = pg_insert(_status_count).from_select(
-    ["type_id", "status", "shard", "count"], _status_rows
-)
-_PG_STATUS_UPSERT = _pg_status_rows.on_conflict_do_update(
-    index_elements=["type_id", "status", "shard"],
-    set_={"count": _status_count.c["count"] + _pg_status_rows.excluded["count"]},
-)
+def _pg_two_rows(name: str, keys: list[tuple[str, Any]]) -> Any:
+    """A counter table's two-row upsert as a statement PostgreSQL can run as a part of a
+    larger one (a data-modifying CTE, `events.service.record`'s `along`): the same SQL as the
+    text upserts' two-row forms. The rows are a SELECT of parameters, not a multi-row VALUES:
+    SQLAlchemy compiles a multi-row VALUES construct again on every execution; this one, once."""
+    counter = table(
+        name,
+        *[column(key, type_) for key, type_ in keys],
+        column("shard", SmallInteger),
+        column("count", BigInteger),
+    )
+    rows = union_all(
+        *[
+            select(
+                *[bindparam(f"{key}_{i}", type_=type_) for key, type_ in keys],
+                bindparam("shard", type_=SmallInteger),
+                bindparam(f"count_{i}", type_=BigInteger),
+            )
+            for i in (0, 1)
+        ]
+    )
+    names = [key for key, _ in keys]
+    inserted = pg_insert(counter).from_select([*names, "shard", "count"], rows)
+    return inserted.on_conflict_do_update(
+        index_elements=[*names, "shard"],
+        set_={"count": counter.c["count"] + inserted.excluded["count"]},
+    )
 
 
-# The two-row location upsert, the same way: `_LOCATION_UPSERT[2]` as a part of a larger one.
-_location_count = table(
-    "location_count",
-    column("location_id", Integer),
-    column("shard", SmallInteger),
-    column("count", BigInteger),
-)
-_location_rows = union_all(
-    *[
-        select(
-            bindparam(f"location_id_{i}", type_=Integer),
-            bindparam("shard", type_=SmallInteger),
-            bindparam(f"count_{i}", type_=BigInteger),
-        )
-        for i in (0, 1)
-    ]
-)
-_pg_location_rows = pg_insert(_location_count).from_select(
-    ["location_id", "shard", "count"], _location_rows
-)
-_PG_LOCATION_UPSERT = _pg_location_rows.on_conflict_do_update(
-    index_elements=["location_id", "shard"],
-    set_={"count": _location_count.c["count"] + _pg_location_rows.excluded["count"]},
-)
+_PG_STATUS_UPSERT = _pg_two_rows("status_count", [("type_id", Integer), ("status", String)])
+_PG_LOCATION_UPSERT = _pg_two_rows("location_count", [("location_id", Integer)])
 
 
 def shard_of(item_id: int) -> int:
