@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     # The most events one EPCIS capture takes (a larger document is refused with 413); the
     # body is capped by max_request_bytes as well.
     epcis_capture_limit: int = Field(default=1000, ge=1, le=100_000)
+    # ...and the most identifiers its events name in all: each known one is an observation
+    # written in the capture's one transaction.
+    epcis_capture_max_identifiers: int = Field(default=20_000, ge=1, le=1_000_000)
     # Imports (imports/): the largest file taken (413 beyond it; its upload has this limit
     # instead of max_request_bytes), what an .xlsx may unpack to, and the size from which an
     # upload is run by a background job rather than while the request waits.

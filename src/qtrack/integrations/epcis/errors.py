@@ -15,4 +15,7 @@ class DocumentInvalid(BadRequest):
 
 
 class CaptureTooLarge(PayloadTooLarge):
-    code, message = "epcis_capture_limit", "The document holds more events than one capture takes"
+    code, message = (
+        "epcis_capture_limit",
+        "The document holds more events, or names more identifiers, than one capture takes",
+    )
