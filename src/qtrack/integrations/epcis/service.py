@@ -212,12 +212,13 @@ async def capture(
     that qtrack knows, all or nothing; report the identifiers qtrack could not place."""
     document = _document(body, settings.epcis_capture_limit)
     events = reading.read(document)
-    named = sum(len(event.mentions) for event in events)
-    if named > settings.epcis_capture_max_identifiers:
+    identifiers = sum(len(event.mentions) for event in events)
+    if identifiers > settings.epcis_capture_max_identifiers:
         limit = settings.epcis_capture_max_identifiers
         raise CaptureTooLarge(
-            f"The document's events name {named} identifiers; one capture takes at most {limit}",
-            details={"identifiers": named, "limit": limit},
+            f"The document's events name {identifiers} identifiers; one capture takes at most "
+            f"{limit}",
+            details={"identifiers": identifiers, "limit": limit},
         )
     resolved: dict[str, tuple[str | None, UnknownReason | None]] = {}
     unknown: list[UnknownMention] = []
