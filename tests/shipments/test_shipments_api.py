@@ -228,7 +228,8 @@ async def test_bill_pdf_and_csv(client: httpx.AsyncClient, team: Team) -> None:
     assert rows[0][5].startswith("'=")  # no formula reaches a spreadsheet
     assert rows[2][1] == bag
     assert rows[2][6] == "2.000"
-    assert rows[-1][0] == "total"
+    total = next(i for i, row in enumerate(rows) if row[0] == "total")
+    assert rows[total + 1 :] == [["by type", "", "material", "", "1", "", "2.000", "", "", ""]]
     missing = await client.get(f"{API}/SHP-999999/bill.pdf", headers=team.biller.headers)
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "shipment_not_found")
     # A digit to str.isdigit(), not to int(): a number, not an id (it was a 500).

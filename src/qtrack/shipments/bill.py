@@ -231,4 +231,9 @@ def render_csv(bill: ShipmentRead) -> str:
             kg(t.difference_kg),
         ]
     )
+    # What the bill carries by item type, as its PDF and its JSON give it.
+    for by_type in t.by_type:
+        writer.writerow(
+            ["by type", "", by_type.type, "", by_type.items, "", kg(by_type.net_kg), "", "", ""]
+        )
     return out.getvalue()
