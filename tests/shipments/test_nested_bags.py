@@ -82,3 +82,39 @@ async def test_a_bag_holding_one_on_another_bill_is_refused(
     assert blocked.json()["error"]["code"] == "containers_blocked"
     (blocker,) = blocked.json()["error"]["details"]["blocking"]
     assert (blocker["code"], blocker["problem"]) == (inner, f"packed inside {outer}")
+
+
+async def test_a_bag_inside_a_closed_one_stays_closed(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    """Reopened inside a sealed (or dispatched) bag, a bag's lot could be taken out of the
+    outer one's bill: refused until the outer bag is open itself."""
+    inner, outer = await _bag_in_bag(client, team)
+
+    async def reopen(bag: str) -> httpx.Response:
+        body = {"transition": "reopen", "reason": "one more lot"}
+        return await post(client, f"/api/v1/items/{bag}/transitions", team.operator, body)
+
+    refused = await reopen(inner)
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert (error["code"], error["details"]) == (
+        "container_closed",
+        {"container": outer, "status": "sealed"},
+    )
+    assert (await reopen(outer)).status_code == 200
+    assert (await reopen(inner)).status_code == 200
+    # Sealed again, the outer bag dispatched: the inner one cannot be opened in it.
+    for bag in (inner, outer):
+        sealed = await post(
+            client, f"/api/v1/items/{bag}/transitions", team.operator, {"transition": "seal"}
+        )
+        assert sealed.status_code == 200, sealed.text
+    bill = await _bill(client, team)
+    assert (await post(client, f"{bill}/lines", team.biller, {"code": outer})).status_code == 201
+    assert (await post(client, f"{bill}/issue", team.biller)).status_code == 200
+    assert (await post(client, f"{bill}/dispatch", team.dispatcher)).status_code == 200
+    late = await reopen(inner)
+    assert (late.status_code, late.json()["error"]["details"]["status"]) == (409, "dispatched")
+    shown = (await client.get(bill, headers=team.biller.headers)).json()
+    assert (shown["totals"]["items"], shown["totals"]["gross_kg"]) == (2, "3.500000")

@@ -25,7 +25,7 @@ from qtrack.events import service as events_service
 from qtrack.events.models import Event
 from qtrack.events.service import EventContext
 from qtrack.item_types.models import ItemType
-from qtrack.items import counts, moves, on_hand, rules, statements, writes
+from qtrack.items import counts, moves, on_hand, repository, rules, statements, writes
 from qtrack.items.errors import (
     ContainerClosed,
     InsufficientQuantity,
@@ -36,6 +36,22 @@ from qtrack.items.errors import (
 from qtrack.items.schemas import ChangeResult
 from qtrack.signing import tokens
 from qtrack.signing.models import ItemLabel
+
+
+async def _refuse_opening_inside_closed(session: AsyncSession, row: writes.Row, to: Any) -> None:
+    """409 container_closed for a container packed in a closed one (a sealed bag in a
+    dispatched bag) going to a state that is not closed: opened, what it holds could be taken
+    out of the closed one's bill. Its container is read, not locked: it is locked before what
+    it holds, never after."""
+    if to is not None and to.closed:
+        return
+    container = await repository.PREPARED_LOOKUP_BY_ID.first(session, {"id": row.parent_id})
+    if container is not None and await rules.is_closed(session, container):
+        raise ContainerClosed(
+            f"{row.code} is inside {container.code}, which is "
+            f"{container.status.replace('_', ' ')}: it stays closed while it is in there",
+            details={"container": container.code, "status": container.status},
+        )
 
 
 async def change_status(
@@ -69,6 +85,8 @@ async def change_status(
         password=password,
         origin=origin,
     )
+    if row.can_contain and row.parent_id is not None:
+        await _refuse_opening_inside_closed(session, row, definition.state(chosen.to))
     if rules.uses_up(chosen):
         rules.refuse_if_expired(row, definition, rules.site_today(settings), _VERBS[chosen.name])
     elif rules.ships(chosen):  # a bag of supplies leaves whole: nothing expired in it may
