@@ -75,19 +75,15 @@ AdminAny = Annotated[
 ]
 
 
-# States a lot is done with, whatever its workflow says of them: a rejected or expired lot
-# waits only to be destroyed, so its expiry date warns of nothing.
-DONE_WITH = frozenset({"rejected", "expired"})
-
-
 async def done_with_states(session: AsyncSession) -> frozenset[tuple[str, str]]:
     """(item type, state) pairs whose items are done with: terminal states, and rejected or
-    expired ones."""
+    expired ones (`workflow.service.DONE_WITH`); an expiry date of such a lot warns of
+    nothing, and it is no stock, low or not."""
     return frozenset(
         (item_type.key, state.key)
         for item_type in await item_types.list_item_types(session)
         for state in workflow_service.definition_of(item_type.workflow).states
-        if state.terminal or state.key in DONE_WITH
+        if state.terminal or state.key in workflow_service.DONE_WITH
     )
 
 

@@ -2,8 +2,9 @@
 
 What an item adds to its type's on-hand: its quantity (quantity-tracked types) or 1, while
 it is live: not archived, and in a state that is not done with. Done with are a workflow's
-terminal states and "rejected" and "expired" whatever the workflow says (the dashboard's
-`DONE_WITH` reads them the same way): such a lot waits only to be destroyed. Every change
+terminal states and "rejected" and "expired" whatever the workflow says
+(`workflow.service.DONE_WITH`, which the dashboard reads too): such a lot waits only to be
+destroyed. Every change
 that alters what an item adds (created, transition, quantity, archive, move, pack, import)
 hands the difference to `stock.service.apply`, last, in the change's own transaction.
 """

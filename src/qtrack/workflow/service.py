@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qtrack.accounts.permissions import ALL_PERMISSIONS
+from qtrack.core.deferred import dialect_name
 from qtrack.core.errors import Conflict, NotFound, ValidationFailed
 from qtrack.workflow.defaults import SHIPPED_WORKFLOWS
 from qtrack.workflow.models import Workflow
@@ -217,7 +218,7 @@ async def hold_item_changes(session: AsyncSession) -> None:
     runs one writer at a time already). For the rare edits that check the states items are in
     and must not be outrun by a change of state that read the workflow before them: a workflow
     that loses a state, an item type that moves to another workflow."""
-    if session.get_bind().dialect.name != "postgresql":
+    if dialect_name(session) != "postgresql":
         return
     await session.execute(text(f"SET LOCAL lock_timeout = {HOLD_TIMEOUT_MS}"))
     await session.execute(text("LOCK TABLE item IN EXCLUSIVE MODE"))
