@@ -1,11 +1,10 @@
 """A new order sent again with the same `Idempotency-Key` (a lost answer, a retry, a twin
 sent at once) is made once; the retry gets the first answer, its ETag too."""
 
-import asyncio
-
 import httpx
 import pytest
 
+from tests.factories.idempotency import sent_at_once, sent_twice
 from tests.orders.conftest import Team, approved_order
 
 ORDERS = "/api/v1/orders"
@@ -17,11 +16,7 @@ async def test_an_order_sent_again_with_its_key_is_made_once(
 ) -> None:
     body = {"supplier": "MedCo", "lines": [SUPPLY]}
     headers = team.operator.keyed("order-1")
-    first = await client.post(ORDERS, json=body, headers=headers)
-    again = await client.post(ORDERS, json=body, headers=headers)
-    assert (first.status_code, again.status_code) == (201, 201), again.text
-    assert again.json() == first.json()
-    assert again.headers["Idempotent-Replayed"] == "true"
+    first, again = await sent_twice(client, ORDERS, body, headers, 201)
     assert again.headers["ETag"] == first.headers["ETag"] == f'"v{first.json()["version"]}"'
     other = await client.post(ORDERS, json={**body, "supplier": "Other"}, headers=headers)
     assert other.status_code == 422
@@ -38,10 +33,7 @@ async def test_orders_sent_at_once_with_one_key_are_one(
 ) -> None:
     body = {"supplier": "MedCo", "lines": [SUPPLY]}
     headers = team.operator.keyed("order-twins")
-    answers = await asyncio.gather(
-        *(client.post(ORDERS, json=body, headers=headers) for _ in range(4))
-    )
-    assert {a.status_code for a in answers} == {201}, [a.text for a in answers]
+    answers = await sent_at_once(client, ORDERS, body, headers, 201, times=4)
     assert len({a.json()["code"] for a in answers}) == 1
     listed = (await client.get(ORDERS, headers=team.operator.headers)).json()
     assert len(listed) == 1
@@ -54,11 +46,7 @@ async def test_a_receipt_sent_again_with_its_key_is_recorded_once(
     url = f"{ORDERS}/{order['code']}/receive"
     headers = team.operator.keyed("receipt-1")
     body = {"line": 1, "quantity": "1", "batch": "B1"}
-    first = await client.post(url, json=body, headers=headers)
-    again = await client.post(url, json=body, headers=headers)
-    assert (first.status_code, again.status_code) == (200, 200), again.text
-    assert again.json() == first.json()
-    assert again.headers["Idempotent-Replayed"] == "true"
+    first, again = await sent_twice(client, url, body, headers, 200)
     assert again.headers["ETag"] == first.headers["ETag"]
     assert first.headers["ETag"] == f'"v{first.json()["order"]["version"]}"'
     got = (await client.get(f"{ORDERS}/{order['code']}", headers=team.operator.headers)).json()
@@ -73,10 +61,7 @@ async def test_receipts_sent_at_once_with_one_key_are_one(
     url = f"{ORDERS}/{order['code']}/receive"
     headers = team.operator.keyed("receipt-twins")
     body = {"line": 1, "quantity": "1"}
-    answers = await asyncio.gather(
-        *(client.post(url, json=body, headers=headers) for _ in range(8))
-    )
-    assert {a.status_code for a in answers} == {200}, [a.text for a in answers]
+    answers = await sent_at_once(client, url, body, headers, 200, times=8)
     assert len({tuple(a.json()["items"]) for a in answers}) == 1
     got = (await client.get(f"{ORDERS}/{order['code']}", headers=team.operator.headers)).json()
     assert got["lines"][0]["received_quantity"] == "1.000000"
