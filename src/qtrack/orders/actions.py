@@ -6,6 +6,8 @@ permission and holds the order's row lock, so two steps of one order take turns 
 second sees what the first did.
 """
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +30,17 @@ def check_from(order: RestockOrder, *allowed: str, step: str) -> None:
         )
 
 
+async def _took(
+    session: AsyncSession, order: RestockOrder, status: str, actor: Principal, **data: Any
+) -> RestockOrder:
+    """The order in its new status, its version bumped and the step in its history."""
+    order.status = status
+    order.version += 1
+    record(session, order, status, actor, **data)
+    await session.flush()
+    return order
+
+
 async def submit(
     session: AsyncSession, *, ref: str | int, actor: Principal, expected_version: int | None = None
 ) -> RestockOrder:
@@ -40,11 +53,8 @@ async def submit(
     )
     if has_lines is None:
         raise OrderEmpty(f"Order {order.code} has no lines", details={"order": order.code})
-    order.status, order.submitted_at = "submitted", utcnow()
-    order.version += 1
-    record(session, order, "submitted", actor)
-    await session.flush()
-    return order
+    order.submitted_at = utcnow()
+    return await _took(session, order, "submitted", actor)
 
 
 async def approve(
@@ -54,11 +64,8 @@ async def approve(
     need(actor, Permission.ORDER_APPROVE)
     order = await get_order(session, ref, lock=True, expected_version=expected_version)
     check_from(order, "submitted", step="approved")
-    order.status, order.approved_at = "approved", utcnow()
-    order.version += 1
-    record(session, order, "approved", actor)
-    await session.flush()
-    return order
+    order.approved_at = utcnow()
+    return await _took(session, order, "approved", actor)
 
 
 async def cancel(
@@ -73,11 +80,8 @@ async def cancel(
     need(actor, Permission.ORDER_CANCEL)
     order = await get_order(session, ref, lock=True, expected_version=expected_version)
     check_from(order, *CANCELLABLE, step="cancelled")
-    order.status, order.cancelled_at = "cancelled", utcnow()
-    order.version += 1
-    record(session, order, "cancelled", actor, reason=reason)
-    await session.flush()
-    return order
+    order.cancelled_at = utcnow()
+    return await _took(session, order, "cancelled", actor, reason=reason)
 
 
 async def close(
@@ -96,8 +100,4 @@ async def close(
         raise CloseReasonRequired(details={"field": "reason"})
     order = await get_order(session, ref, lock=True, expected_version=expected_version)
     check_from(order, "partly_received", step="closed")
-    order.status = "closed"
-    order.version += 1
-    record(session, order, "closed", actor, reason=reason.strip())
-    await session.flush()
-    return order
+    return await _took(session, order, "closed", actor, reason=reason.strip())
